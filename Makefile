@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo mlflow-up mlflow-down mlflow-status mlflow-ui \
+.PHONY: help setup venv node kernel weights data demo mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -54,14 +54,16 @@ data: $(STAMPS)/node ## copy ../shared/data into data/raw, or download from the 
 	@$(TS) scripts/fetch-data.ts
 
 ## ---- MLflow ------------------------------------------------------------------------------
-mlflow-up: ## start the MLflow server on 127.0.0.1:$(MLFLOW_PORT) (SQLite + proxied artifacts under mlflow/)
+mlflow-up: $(STAMPS)/node ## start the MLflow server on 127.0.0.1:$(MLFLOW_PORT) (SQLite + proxied artifacts under mlflow/)
 	@$(TS) scripts/mlflow.ts up
-mlflow-down: ## stop the MLflow server and all its workers
+mlflow-down: $(STAMPS)/node ## stop the MLflow server and all its workers
 	@$(TS) scripts/mlflow.ts down
-mlflow-status: ## is the server up?
+mlflow-status: $(STAMPS)/node ## is the server up?
 	@$(TS) scripts/mlflow.ts status
-mlflow-ui: ## start the server if needed and print the UI address
+mlflow-ui: $(STAMPS)/node ## start the server if needed and print the UI address
 	@$(TS) scripts/mlflow.ts ui
+mlflow-replay: $(STAMPS)/node ## send metrics journaled while the server was unreachable
+	@$(TS) scripts/mlflow.ts replay
 
 ## ---- work --------------------------------------------------------------------------------
 lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local MLflow server

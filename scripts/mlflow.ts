@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
+import { MlflowClient } from '../src/mlflow';
 import { serverFiles, serverStatus, startServer, stopServer } from '../src/mlflow/server';
 import { log, runMain } from '../src/cli/progress';
 
@@ -55,6 +56,18 @@ program
     runMain(async () => {
       const r = await startServer(cfg.mlflow, { mlflowBin });
       log(`MLflow UI: ${r.url}  (experiments, runs, models; stop with \`make mlflow-down\`)`);
+    }),
+  );
+
+program
+  .command('replay')
+  .description('send every run\'s journaled metrics/params/tags (kept while the server was unreachable) in order')
+  .action(() =>
+    runMain(async () => {
+      const client = MlflowClient.fromEnv({ trackingUri: cfg.mlflow.trackingUri, journalDir: cfg.paths.journal });
+      const runs = await client.replayAll();
+      log(runs.length ? `replayed the journal of ${runs.length} run(s): ${runs.join(', ')}` : 'journal empty: nothing to replay');
+      await client.close();
     }),
   );
 

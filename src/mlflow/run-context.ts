@@ -1,0 +1,102 @@
+/**
+ * `withRun`: the one way notebooks and scripts open an MLflow run. It sets MLflow's system tags
+ * (source, git commit, user, run name, note), marks the run FINISHED or FAILED (recording the
+ * error), and always delivers what was logged, or keeps it in the journal if the server is down.
+ */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import type { LogResult, MlflowClient, DatasetInput } from './client';
+import { isTransient } from './errors';
+import type { Run, RunStatus } from './schemas';
+
+export interface RunOptions {
+  experiment: string;
+  runName?: string;
+  tags?: Record<string, string>;
+  /** Markdown shown as the run's description in the UI. */
+  note?: string;
+  /** Notebook or script path recorded as the run's source (default: the running script). */
+  source?: string;
+  /** Open as a child of this run (nested runs in the UI). */
+  parentRunId?: string;
+  /** Continue this run (after a crash) instead of creating a new one. */
+  resumeRunId?: string;
+}
+
+/** A run bound to its client, so calls need no run id. */
+export class ActiveRun {
+  constructor(readonly client: MlflowClient, readonly run: Run) {}
+
+  get runId(): string {
+    return this.run.info.run_id;
+  }
+  get experimentId(): string {
+    return this.run.info.experiment_id;
+  }
+
+  logMetric = (key: string, value: number, step = 0): Promise<LogResult> => this.client.logMetric(this.runId, key, value, step);
+  logMetrics = (values: Record<string, number>, step = 0): Promise<LogResult> => this.client.logMetrics(this.runId, values, step);
+  logParams = (params: Record<string, string | number | boolean>): Promise<LogResult> => this.client.logParams(this.runId, params);
+  setTags = (tags: Record<string, string>): Promise<LogResult> => this.client.setTags(this.runId, tags);
+  logInputs = (inputs: DatasetInput[]): Promise<void> => this.client.logInputs(this.runId, inputs);
+  logArtifact = (file: string, artifactPath = ''): Promise<string> => this.client.logArtifact(this.runId, file, artifactPath);
+  logArtifacts = (dir: string, artifactPath = ''): Promise<string[]> => this.client.logArtifacts(this.runId, dir, artifactPath);
+  logText = (content: string, artifactFile: string): Promise<string> => this.client.logText(this.runId, content, artifactFile);
+}
+
+function gitCommit(cwd: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** MLflow's reserved tags for a run started from `source`. */
+export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string, string> {
+  const source = opts.source ?? process.env.MLFLOW_SOURCE_NAME ?? (process.argv[1] ? path.relative(cwd, process.argv[1]) : 'unknown');
+  const commit = gitCommit(cwd);
+  return {
+    'mlflow.source.name': source,
+    'mlflow.source.type': source.endsWith('.ipynb') ? 'NOTEBOOK' : 'LOCAL',
+    'mlflow.user': process.env.MLFLOW_USER ?? os.userInfo().username,
+    ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
+    ...(opts.runName ? { 'mlflow.runName': opts.runName } : {}),
+    ...(opts.note ? { 'mlflow.note.content': opts.note } : {}),
+    ...(opts.parentRunId ? { 'mlflow.parentRunId': opts.parentRunId } : {}),
+  };
+}
+
+/**
+ * Runs `fn` inside an MLflow run. On success the run ends FINISHED; on an exception it ends FAILED
+ * with the error recorded as tags, and the exception is rethrown. Logged data is flushed either way;
+ * if the server is down it stays in the journal (mlflow/.journal/) and `make mlflow-replay` sends it.
+ */
+export async function withRun<T>(client: MlflowClient, opts: RunOptions, fn: (run: ActiveRun) => Promise<T>): Promise<T> {
+  let run: Run;
+  if (opts.resumeRunId) {
+    run = await client.resumeRun(opts.resumeRunId);
+  } else {
+    const exp = await client.getOrCreateExperiment(opts.experiment);
+    run = await client.createRun({ experimentId: exp.experiment_id, runName: opts.runName, tags: { ...systemTags(opts), ...opts.tags } });
+  }
+  const active = new ActiveRun(client, run);
+  let status: RunStatus = 'FINISHED';
+  try {
+    return await fn(active);
+  } catch (err) {
+    status = 'FAILED';
+    const e = err instanceof Error ? err : new Error(String(err));
+    await client.setTags(active.runId, { 'error.type': e.name, 'error.message': e.message.slice(0, 7900), ...(e.stack ? { 'error.stack': e.stack.slice(0, 7900) } : {}) }).catch(() => undefined);
+    throw err;
+  } finally {
+    await client.endRun(active.runId, status);
+    try {
+      await client.flush(active.runId);
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      process.stderr.write(`[mlflow] run ${active.runId}: server still unreachable; its data is safe in ${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`);
+    }
+  }
+}
