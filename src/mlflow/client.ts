@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { isTransient, MlflowApiError, MlflowValidationError } from './errors';
 import { RunJournal, type JournalOp } from './journal';
+import { writeMlmodel, type MlmodelOptions } from './mlmodel';
 import {
   ExperimentSchema,
   FileInfoSchema,
@@ -379,6 +380,17 @@ export class MlflowClient {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Logs a model folder: writes its MLmodel (flavors, signature, input example, run id, creation
+   * time) and uploads the folder to `<artifactPath>/`. Returns the source URI for `createModelVersion`.
+   */
+  async logModel(runId: string, localDir: string, opts: Omit<MlmodelOptions, 'runId'>): Promise<string> {
+    writeMlmodel(localDir, { ...opts, runId });
+    await this.logArtifacts(runId, localDir, opts.artifactPath);
+    const run = await this.getRun(runId);
+    return `${run.info.artifact_uri.replace(/\/+$/, '')}/${opts.artifactPath}`;
   }
 
   async listArtifacts(runId: string, artifactPath = ''): Promise<FileInfo[]> {

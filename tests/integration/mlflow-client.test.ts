@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MlflowApiError, MlflowClient, MlflowValidationError, readMlmodel, withRun, writeMlmodel } from '../../src/mlflow';
+import { MlflowApiError, MlflowClient, MlflowValidationError, readMlmodel, withRun } from '../../src/mlflow';
 import { sha256File } from '../../src/io/files';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'client-it-'));
@@ -142,24 +142,24 @@ describe('model registry with aliases', () => {
     const name = `support-category-${uniq}`;
     const modelDir = path.join(tmp, 'model');
     let runId = '';
+    let source = '';
     await withRun(client, { experiment: `exp-${uniq}`, runName: 'train' }, async (run) => {
       runId = run.runId;
       fs.mkdirSync(modelDir, { recursive: true });
       fs.writeFileSync(path.join(modelDir, 'labels.json'), '["card","billing"]');
-      writeMlmodel(modelDir, {
-        runId,
+      source = await client.logModel(runId, modelDir, {
         artifactPath: 'model',
         flavors: { ts_bert: { runtime: 'onnxruntime-node' } },
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
         inputExample: [{ text: 'card not arrived' }],
       });
-      await run.logArtifacts(modelDir, 'model');
+      expect((await client.listArtifacts(runId, 'model')).map((f) => f.path).sort()).toEqual(['model/MLmodel', 'model/input_example.json', 'model/labels.json']);
     });
     const rm = await client.getOrCreateRegisteredModel(name, { description: 'Banking77 coarse categories', tags: { task: 'support-category' } });
     expect((await client.getOrCreateRegisteredModel(name)).name).toBe(rm.name);
-    const root = (await client.getRun(runId)).info.artifact_uri;
-    const v1 = await client.createModelVersion({ name, source: `${root}/model`, runId, tags: { 'git.commit': 'abc' } });
-    const v2 = await client.createModelVersion({ name, source: `${root}/model`, runId });
+    expect(source).toMatch(/^mlflow-artifacts:\/.*\/artifacts\/model$/);
+    const v1 = await client.createModelVersion({ name, source, runId, tags: { 'git.commit': 'abc' } });
+    const v2 = await client.createModelVersion({ name, source, runId });
     expect([v1.status, v1.version, v2.version]).toEqual(['READY', '1', '2']);
 
     await client.setAlias(name, 'champion', v1.version);
