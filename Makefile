@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -54,7 +54,7 @@ data: $(STAMPS)/node ## copy ../shared/data into data/raw, or download from the 
 	@$(TS) scripts/fetch-data.ts
 
 ## ---- MLflow ------------------------------------------------------------------------------
-mlflow-up: $(STAMPS)/node ## start the MLflow server on 127.0.0.1:$(MLFLOW_PORT) (SQLite + proxied artifacts under mlflow/)
+mlflow-up: $(STAMPS)/node ## start the MLflow server on 127.0.0.1 (port MLFLOW_PORT, default 5000; SQLite + proxied artifacts under mlflow/)
 	@$(TS) scripts/mlflow.ts up
 mlflow-down: $(STAMPS)/node ## stop the MLflow server and all its workers
 	@$(TS) scripts/mlflow.ts down
@@ -71,7 +71,11 @@ lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local M
 	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser
 
 demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
-	@$(TS) scripts/demo.ts
+	@$(MAKE) --no-print-directory prepare
+	@echo "==> demo done. Open the MLflow UI at $(MLFLOW_TRACKING_URI) (experiments: one per task)."
+
+prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clean, split -> data/processed/, logged to MLflow
+	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))
 
 ## ---- checks ------------------------------------------------------------------------------
 test: typecheck ## unit + integration tests (integration tests start their own MLflow server)
