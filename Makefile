@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -72,7 +72,11 @@ lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local M
 
 demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
 	@$(MAKE) --no-print-directory prepare
+	@$(MAKE) --no-print-directory baseline TASK="support-category support-intent churn-intent conversation-churn"
 	@echo "==> demo done. Open the MLflow UI at $(MLFLOW_TRACKING_URI) (experiments: one per task)."
+
+baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), evaluated and logged to MLflow with its model
+	@$(TS) scripts/train-baseline.ts $(if $(TASK),--task $(TASK))
 
 prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clean, split -> data/processed/, logged to MLflow
 	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))

@@ -19,15 +19,16 @@ const program = new Command('prepare-data')
   .addOption(new Option('--task <names...>', 'tasks to prepare').choices(TASK_NAMES).default(TASK_NAMES))
   .option('--seed <n>', 'split seed (default: the task\'s)', (v) => Number.parseInt(v, 10))
   .option('--max-per-split <n>', 'small-data mode: keep at most n examples per split (env SMALL_DATA=n)', (v) => Number.parseInt(v, 10), process.env.SMALL_DATA ? Number(process.env.SMALL_DATA) : undefined)
+  .option('--processed-dir <dir>', 'where prepared tasks are written', path.join(cfg.root, 'data', 'processed'))
   .option('--no-mlflow', 'do not log to MLflow')
-  .action((opts: { task: string[]; seed?: number; maxPerSplit?: number; mlflow: boolean }) =>
+  .action((opts: { task: string[]; seed?: number; maxPerSplit?: number; processedDir: string; mlflow: boolean }) =>
     runMain(async () => {
       const client = opts.mlflow ? MlflowClient.fromEnv({ journalDir: cfg.paths.journal }) : undefined;
       for (const name of opts.task) {
         const spec = taskSpec(name);
         const t0 = Date.now();
         const prepared = prepareTask(spec, cfg.paths.dataRaw, { seed: opts.seed, maxPerSplit: opts.maxPerSplit });
-        const dir = path.join(cfg.root, 'data', 'processed', name);
+        const dir = path.join(path.resolve(opts.processedDir), name);
         const files = writePrepared(prepared, dir);
         const s = prepared.stats;
         log(`==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`);

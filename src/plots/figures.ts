@@ -17,3 +17,23 @@ export function histogramFigure(values: Record<string, number[]>, title: string,
     layout: { title: { text: title }, barmode: 'overlay', xaxis: { title: { text: xTitle } }, yaxis: { title: { text: 'share' } } },
   };
 }
+
+/** Confusion matrix heatmap, rows = true label, columns = predicted, normalised per row. */
+export function confusionMatrixFigure(confusion: number[][], labels: string[], title = 'Confusion matrix (row-normalised)'): Figure {
+  const z = confusion.map((row) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return row.map((v) => (total ? v / total : 0));
+  });
+  return {
+    data: [{ type: 'heatmap', z, x: labels, y: labels, colorscale: 'Blues', zmin: 0, zmax: 1, text: confusion, hovertemplate: 'true %{y}<br>pred %{x}<br>%{text} (%{z:.1%})<extra></extra>' }],
+    layout: { title: { text: title }, xaxis: { title: { text: 'predicted' }, automargin: true }, yaxis: { title: { text: 'true' }, autorange: 'reversed', automargin: true }, height: Math.max(420, 14 * labels.length + 160) },
+  };
+}
+
+/** Line chart of one or more per-step series (loss curves). */
+export function curvesFigure(series: Record<string, { x: number[]; y: number[] }>, title: string, xTitle = 'epoch'): Figure {
+  return {
+    data: Object.entries(series).map(([name, s]) => ({ type: 'scatter', mode: 'lines+markers', name, x: s.x, y: s.y })),
+    layout: { title: { text: title }, xaxis: { title: { text: xTitle } } },
+  };
+}

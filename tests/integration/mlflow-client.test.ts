@@ -44,6 +44,7 @@ describe('experiments and runs', () => {
     const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
     expect(tags).toMatchObject({ 'mlflow.runName': 'bulk', 'mlflow.source.name': 'notebooks/03_experiments.ipynb', 'mlflow.source.type': 'NOTEBOOK', 'mlflow.note.content': 'bulk logging' });
     expect(tags['mlflow.user']).toBeTruthy();
+    expect(tags['mlflow.source.git.commit']).toMatch(/^[0-9a-f]{40}$/); // the tests run inside the project's git checkout
     expect(Object.fromEntries(run.data.params.map((p) => [p.key, p.value]))).toEqual({ lr: '0.00003', epochs: '3', model: 'all-MiniLM-L6-v2' });
   });
 
@@ -161,6 +162,10 @@ describe('model registry with aliases', () => {
     const v1 = await client.createModelVersion({ name, source, runId, tags: { 'git.commit': 'abc' } });
     const v2 = await client.createModelVersion({ name, source, runId });
     expect([v1.status, v1.version, v2.version]).toEqual(['READY', '1', '2']);
+    expect(v1.tags).toContainEqual({ key: 'git.commit', value: 'abc' });
+    await client.setModelVersionTag(name, v2.version, 'validation_status', 'approved');
+    expect((await client.getModelVersion(name, v2.version)).tags).toContainEqual({ key: 'validation_status', value: 'approved' });
+    expect((await client.getRegisteredModel(name))?.tags).toContainEqual({ key: 'task', value: 'support-category' });
 
     await client.setAlias(name, 'champion', v1.version);
     await client.setAlias(name, 'challenger', v2.version);

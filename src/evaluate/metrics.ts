@@ -1,0 +1,119 @@
+/**
+ * Classification metrics (pure): accuracy, per-class and macro/weighted precision, recall and F1,
+ * confusion matrix, ROC AUC (binary, and one-vs-rest macro for multi-class), and a text report in
+ * scikit-learn's layout so numbers can be compared side by side.
+ */
+
+export interface ClassMetrics {
+  label: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  macro: { precision: number; recall: number; f1: number };
+  weighted: { precision: number; recall: number; f1: number };
+  perClass: ClassMetrics[];
+  /** confusion[true][predicted] */
+  confusion: number[][];
+  /** Binary: AUC of the positive class; multi-class: one-vs-rest macro AUC. Undefined without scores. */
+  rocAuc?: number;
+  labels: string[];
+  n: number;
+}
+
+export function confusionMatrix(yTrue: readonly number[], yPred: readonly number[], k: number): number[][] {
+  const m = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  yTrue.forEach((t, i) => (m[t]![yPred[i]!]! += 1));
+  return m;
+}
+
+/**
+ * Area under the ROC curve via the Mann-Whitney U statistic, with tied scores counted half:
+ * the probability that a random positive scores above a random negative.
+ */
+export function rocAuc(scores: readonly number[], positive: readonly boolean[]): number | undefined {
+  const idx = scores.map((s, i) => [s, i] as const).sort((a, b) => a[0] - b[0]);
+  const ranks = new Array<number>(scores.length);
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1]![0] === idx[i]![0]) j++;
+    const avg = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) ranks[idx[k]![1]] = avg;
+    i = j + 1;
+  }
+  const nPos = positive.filter(Boolean).length;
+  const nNeg = positive.length - nPos;
+  if (nPos === 0 || nNeg === 0) return undefined;
+  const rankSum = positive.reduce((s, p, i) => (p ? s + ranks[i]! : s), 0);
+  return (rankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+}
+
+const safeDiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
+
+/**
+ * Evaluates predictions. `probs` (row-major [n, k]) enables ROC AUC; for two classes the AUC is
+ * that of `positiveIndex` (default 1).
+ */
+export function evaluate(yTrue: readonly number[], yPred: readonly number[], labels: readonly string[], probs?: Float32Array | number[], positiveIndex = 1): Evaluation {
+  const k = labels.length;
+  const n = yTrue.length;
+  const confusion = confusionMatrix(yTrue, yPred, k);
+  const perClass: ClassMetrics[] = labels.map((label, c) => {
+    const tp = confusion[c]![c]!;
+    const support = confusion[c]!.reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, row) => a + row[c]!, 0);
+    const precision = safeDiv(tp, predicted);
+    const recall = safeDiv(tp, support);
+    return { label, precision, recall, f1: safeDiv(2 * precision * recall, precision + recall), support };
+  });
+  const avg = (key: 'precision' | 'recall' | 'f1', weighted: boolean) =>
+    weighted ? safeDiv(perClass.reduce((s, c) => s + c[key] * c.support, 0), n) : perClass.reduce((s, c) => s + c[key], 0) / k;
+  let auc: number | undefined;
+  if (probs) {
+    const col = (c: number) => yTrue.map((_, i) => probs[i * k + c]!);
+    if (k === 2) auc = rocAuc(col(positiveIndex), yTrue.map((t) => t === positiveIndex));
+    else {
+      const aucs = labels.map((_, c) => rocAuc(col(c), yTrue.map((t) => t === c))).filter((a): a is number => a !== undefined);
+      auc = aucs.length ? aucs.reduce((a, b) => a + b, 0) / aucs.length : undefined;
+    }
+  }
+  return {
+    accuracy: safeDiv(yTrue.filter((t, i) => t === yPred[i]).length, n),
+    macro: { precision: avg('precision', false), recall: avg('recall', false), f1: avg('f1', false) },
+    weighted: { precision: avg('precision', true), recall: avg('recall', true), f1: avg('f1', true) },
+    perClass,
+    confusion,
+    rocAuc: auc,
+    labels: [...labels],
+    n,
+  };
+}
+
+/** scikit-learn style classification report. */
+export function classificationReport(e: Evaluation): string {
+  const w = Math.max(12, ...e.labels.map((l) => l.length));
+  const f = (x: number) => x.toFixed(4).padStart(10);
+  const lines = [`${''.padStart(w)} ${'precision'.padStart(10)}${'recall'.padStart(10)}${'f1-score'.padStart(10)}${'support'.padStart(10)}`, ''];
+  for (const c of e.perClass) lines.push(`${c.label.padStart(w)} ${f(c.precision)}${f(c.recall)}${f(c.f1)}${String(c.support).padStart(10)}`);
+  lines.push('', `${'accuracy'.padStart(w)} ${''.padStart(20)}${f(e.accuracy)}${String(e.n).padStart(10)}`);
+  lines.push(`${'macro avg'.padStart(w)} ${f(e.macro.precision)}${f(e.macro.recall)}${f(e.macro.f1)}${String(e.n).padStart(10)}`);
+  lines.push(`${'weighted avg'.padStart(w)} ${f(e.weighted.precision)}${f(e.weighted.recall)}${f(e.weighted.f1)}${String(e.n).padStart(10)}`);
+  if (e.rocAuc !== undefined) lines.push(`${'roc auc'.padStart(w)} ${''.padStart(20)}${f(e.rocAuc)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Flat metric dict for MLflow, with a prefix such as `test_`. */
+export function evaluationMetrics(e: Evaluation, prefix: string): Record<string, number> {
+  return {
+    [`${prefix}accuracy`]: e.accuracy,
+    [`${prefix}macro_precision`]: e.macro.precision,
+    [`${prefix}macro_recall`]: e.macro.recall,
+    [`${prefix}macro_f1`]: e.macro.f1,
+    [`${prefix}weighted_f1`]: e.weighted.f1,
+    ...(e.rocAuc !== undefined ? { [`${prefix}roc_auc`]: e.rocAuc } : {}),
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Multinomial logistic regression on sparse features (softmax, cross-entropy with class weights,
+ * L2 penalty), trained with mini-batch Adam in a seeded order: deterministic for a seed.
+ */
+import { seededRandom, shuffled } from '../data/split';
+import type { SparseVector } from './tfidf';
+
+export interface LogRegOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  l2: number;
+  seed: number;
+  classWeights?: number[];
+}
+
+export const DEFAULT_LOGREG: LogRegOptions = { epochs: 30, batchSize: 32, learningRate: 0.05, l2: 1e-5, seed: 42 };
+
+export interface LogRegState {
+  numFeatures: number;
+  numClasses: number;
+  /** Row-major [numFeatures, numClasses]. */
+  weights: Float32Array;
+  bias: Float32Array;
+}
+
+export function softmaxInPlace(z: Float32Array | number[], offset: number, k: number): void {
+  let max = -Infinity;
+  for (let c = 0; c < k; c++) max = Math.max(max, z[offset + c]!);
+  let sum = 0;
+  for (let c = 0; c < k; c++) {
+    z[offset + c] = Math.exp(z[offset + c]! - max);
+    sum += z[offset + c]!;
+  }
+  for (let c = 0; c < k; c++) z[offset + c]! /= sum;
+}
+
+/** Class probabilities, row-major [n, k]. */
+export function predictProba(m: LogRegState, xs: readonly SparseVector[]): Float32Array {
+  const k = m.numClasses;
+  const out = new Float32Array(xs.length * k);
+  xs.forEach((x, r) => {
+    const o = r * k;
+    out.set(m.bias, o);
+    for (let j = 0; j < x.indices.length; j++) {
+      const base = x.indices[j]! * k;
+      const v = x.values[j]!;
+      for (let c = 0; c < k; c++) out[o + c]! += v * m.weights[base + c]!;
+    }
+    softmaxInPlace(out, o, k);
+  });
+  return out;
+}
+
+export function argmaxRows(probs: Float32Array, k: number): number[] {
+  const n = probs.length / k;
+  return Array.from({ length: n }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (probs[r * k + c]! > probs[r * k + best]!) best = c;
+    return best;
+  });
+}
+
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+}
+
+/** Trains; `onEpoch` receives the weighted mean training loss of each epoch. */
+export function trainLogReg(xs: readonly SparseVector[], ys: readonly number[], numFeatures: number, numClasses: number, opts: LogRegOptions = DEFAULT_LOGREG, onEpoch?: (e: EpochLog) => void): LogRegState {
+  const k = numClasses;
+  const W = new Float32Array(numFeatures * k);
+  const b = new Float32Array(k);
+  // Adam moments; lazily updated rows for sparse features keep an epoch linear in the data size.
+  const mW = new Float32Array(W.length);
+  const vW = new Float32Array(W.length);
+  const mb = new Float32Array(k);
+  const vb = new Float32Array(k);
+  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+  const cw = opts.classWeights ?? new Array<number>(k).fill(1);
+  const random = seededRandom(opts.seed);
+  const order = ys.map((_, i) => i);
+  let t = 0;
+  const p = new Float32Array(k);
+  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    let lossSum = 0;
+    let weightSum = 0;
+    const perm = shuffled(order, random);
+    for (let start = 0; start < perm.length; start += opts.batchSize) {
+      const batch = perm.slice(start, start + opts.batchSize);
+      const gW = new Map<number, Float32Array>();
+      const gb = new Float32Array(k);
+      for (const i of batch) {
+        const x = xs[i]!;
+        const y = ys[i]!;
+        p.set(b);
+        for (let j = 0; j < x.indices.length; j++) {
+          const base = x.indices[j]! * k;
+          for (let c = 0; c < k; c++) p[c]! += x.values[j]! * W[base + c]!;
+        }
+        softmaxInPlace(p, 0, k);
+        const w = cw[y]!;
+        lossSum -= w * Math.log(Math.max(p[y]!, 1e-12));
+        weightSum += w;
+        p[y]! -= 1;
+        for (let c = 0; c < k; c++) gb[c]! += (w * p[c]!) / batch.length;
+        for (let j = 0; j < x.indices.length; j++) {
+          const f = x.indices[j]!;
+          let g = gW.get(f);
+          if (!g) gW.set(f, (g = new Float32Array(k)));
+          for (let c = 0; c < k; c++) g[c]! += (w * p[c]! * x.values[j]!) / batch.length;
+        }
+      }
+      t++;
+      const lr = (opts.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      for (let c = 0; c < k; c++) {
+        mb[c] = beta1 * mb[c]! + (1 - beta1) * gb[c]!;
+        vb[c] = beta2 * vb[c]! + (1 - beta2) * gb[c]! ** 2;
+        b[c]! -= (lr * mb[c]!) / (Math.sqrt(vb[c]!) + eps);
+      }
+      for (const [f, g] of gW) {
+        const base = f * k;
+        for (let c = 0; c < k; c++) {
+          const grad = g[c]! + opts.l2 * W[base + c]!;
+          mW[base + c] = beta1 * mW[base + c]! + (1 - beta1) * grad;
+          vW[base + c] = beta2 * vW[base + c]! + (1 - beta2) * grad * grad;
+          W[base + c]! -= (lr * mW[base + c]!) / (Math.sqrt(vW[base + c]!) + eps);
+        }
+      }
+    }
+    onEpoch?.({ epoch, loss: lossSum / weightSum });
+  }
+  return { numFeatures, numClasses, weights: W, bias: b };
+}

@@ -1,0 +1,75 @@
+/**
+ * The baseline every model must beat: TF-IDF + multinomial logistic regression. Pure training and
+ * evaluation; saving writes a self-describing model folder (weights, vocabulary, label map).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LabelMap } from '../data/labels';
+import { encodeLabels } from '../data/labels';
+import type { Example } from '../data/tasks';
+import { evaluate, type Evaluation } from '../evaluate/metrics';
+import { argmaxRows, DEFAULT_LOGREG, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../models/logreg';
+import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../models/tfidf';
+
+export interface BaselineConfig {
+  tfidf: TfidfOptions;
+  logreg: LogRegOptions;
+  /** Weight the loss by inverse class frequency. */
+  useClassWeights: boolean;
+}
+
+export const DEFAULT_BASELINE: BaselineConfig = { tfidf: DEFAULT_TFIDF, logreg: DEFAULT_LOGREG, useClassWeights: true };
+
+export interface BaselineModel {
+  kind: 'tfidf-logreg';
+  labelMap: LabelMap;
+  tfidf: TfidfState;
+  logreg: LogRegState;
+}
+
+export function trainBaseline(train: readonly Example[], labelMap: LabelMap, classWeights: number[], cfg: BaselineConfig = DEFAULT_BASELINE, onEpoch?: (e: EpochLog) => void): BaselineModel {
+  const tfidf = fitTfidf(train.map((e) => e.text), cfg.tfidf);
+  const vec = new TfidfVectorizer(tfidf);
+  const xs = train.map((e) => vec.transform(e.text));
+  const ys = encodeLabels(train.map((e) => e.label), labelMap);
+  const logreg = trainLogReg(xs, ys, vec.size, labelMap.labels.length, { ...cfg.logreg, classWeights: cfg.useClassWeights ? classWeights : undefined }, onEpoch);
+  return { kind: 'tfidf-logreg', labelMap, tfidf, logreg };
+}
+
+export function predictBaseline(model: BaselineModel, texts: readonly string[]): { probs: Float32Array; predictions: number[] } {
+  const vec = new TfidfVectorizer(model.tfidf);
+  const probs = predictProba(model.logreg, texts.map((t) => vec.transform(t)));
+  return { probs, predictions: argmaxRows(probs, model.labelMap.labels.length) };
+}
+
+export function evaluateBaseline(model: BaselineModel, examples: readonly Example[], positiveLabel?: string): Evaluation & { probs: Float32Array; predictions: number[] } {
+  const { probs, predictions } = predictBaseline(model, examples.map((e) => e.text));
+  const yTrue = encodeLabels(examples.map((e) => e.label), model.labelMap);
+  const pos = positiveLabel !== undefined ? model.labelMap.label2id[positiveLabel] : undefined;
+  return { ...evaluate(yTrue, predictions, model.labelMap.labels, probs, pos), probs, predictions };
+}
+
+/** Writes model.json (weights as base64 float32) and label_map.json into `dir`. */
+export function saveBaseline(model: BaselineModel, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const b64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  fs.writeFileSync(
+    path.join(dir, 'model.json'),
+    JSON.stringify({ kind: model.kind, tfidf: model.tfidf, logreg: { numFeatures: model.logreg.numFeatures, numClasses: model.logreg.numClasses, weights: b64(model.logreg.weights), bias: b64(model.logreg.bias) } }),
+  );
+  fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(model.labelMap, null, 2)}\n`);
+}
+
+export function loadBaseline(dir: string): BaselineModel {
+  const raw = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const f32 = (s: string) => {
+    const buf = Buffer.from(s, 'base64');
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  };
+  return {
+    kind: 'tfidf-logreg',
+    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')),
+    tfidf: raw.tfidf,
+    logreg: { numFeatures: raw.logreg.numFeatures, numClasses: raw.logreg.numClasses, weights: f32(raw.logreg.weights), bias: f32(raw.logreg.bias) },
+  };
+}

@@ -1,0 +1,49 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { MlflowClient, type Run } from '../../src/mlflow';
+
+// The demo's steps, run as the Makefile runs them (ts-node scripts), in small-data mode,
+// against the real server of the integration suite.
+const cfg = loadConfig();
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-'));
+const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
+const ts = (script: string, args: string[]) =>
+  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], { cwd: cfg.root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+describe('make prepare + make baseline (small data)', () => {
+  it('prepares a task, trains the baseline, and both runs land in MLflow with data, metrics and model', async () => {
+    const task = 'conversation-churn';
+    const prep = ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', out]);
+    expect(prep).toMatch(/conversation-churn: 3333 rows, 697 quarantined -> train 300, validation 264, test 300/);
+    expect(fs.readFileSync(path.join(out, task, 'quarantine.jsonl'), 'utf8').trim().split('\n')).toHaveLength(697);
+
+    const trained = ts('train-baseline.ts', ['--task', task, '--epochs', '5', '--processed-dir', out]);
+    expect(trained).toMatch(/conversation-churn baseline: test accuracy \d+\.\d+%/);
+
+    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
+    const exp = (await client.getExperimentByName(task))!;
+    const runs = await client.searchAllRuns({ experimentIds: [exp.experiment_id], orderBy: ['attributes.start_time ASC'] });
+    const byName: Record<string, Run> = Object.fromEntries(runs.map((r) => [r.info.run_name ?? '', r]));
+    const prepRun = byName['prepare-data']!;
+    expect(prepRun.info.status).toBe('FINISHED');
+    expect(prepRun.inputs.dataset_inputs.map((d) => d.dataset.name).sort()).toEqual([`${task}-test`, `${task}-train`, `${task}-validation`]);
+    expect(prepRun.data.metrics.find((m) => m.key === 'rows_bad')?.value).toBe(697);
+    expect((await client.listArtifacts(prepRun.info.run_id, 'data')).map((f) => f.path).sort()).toEqual(['data/data_report.html', 'data/label_map.json', 'data/manifest.json', 'data/quarantine.jsonl']);
+
+    const base = byName['baseline-tfidf-logreg']!;
+    expect(base.info.status).toBe('FINISHED');
+    const metrics = Object.fromEntries(base.data.metrics.map((m) => [m.key, m.value]));
+    expect(metrics.test_macro_f1).toBeGreaterThan(0.5);
+    expect(metrics.test_roc_auc).toBeGreaterThan(0.5);
+    expect((await client.getMetricHistory(base.info.run_id, 'train_loss')).length).toBe(5);
+    const model = (await client.listArtifacts(base.info.run_id, 'model')).map((f) => f.path).sort();
+    expect(model).toEqual(['model/MLmodel', 'model/input_example.json', 'model/label_map.json', 'model/model.json']);
+    await client.close();
+  });
+});
