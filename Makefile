@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -81,8 +81,24 @@ baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), ev
 prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clean, split -> data/processed/, logged to MLflow
 	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))
 
+## ---- promotion -------------------------------------------------------------------------
+promote: $(STAMPS)/node ## notebook export cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger
+	@$(TS) scripts/promote.ts export
+	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)),true)
+
+promote-check: $(STAMPS)/node ## fail when src/ generated modules and their notebooks disagree (names the cell)
+	@$(TS) scripts/promote.ts check
+
+notebooks: $(STAMPS)/kernel mlflow-up ## execute every notebook headless (small-data mode) against the MLflow server; outputs in .cache/notebooks/
+	@mkdir -p .cache/notebooks
+	@for nb in notebooks/0[1-9]_*.ipynb; do \
+	  echo "==> $$nb"; \
+	  NB_SMALL=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=900 \
+	    --output-dir .cache/notebooks "$$nb" --log-level=WARN; \
+	done
+
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck ## unit + integration tests (integration tests start their own MLflow server)
+test: typecheck promote-check ## typecheck, notebook/module sync, unit + integration tests (own MLflow server)
 	@node_modules/.bin/vitest run
 test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit

@@ -1,3 +1,7 @@
+// AUTO-GENERATED from notebooks/02_cleaning.ipynb - edit the notebook, then run `make promote`.
+// Checked by `make promote-check`: hand edits to this file are reported.
+
+// cell clean-02
 /**
  * Transcript cleaning: small pure rules, each switchable in CleaningConfig, applied in a fixed
  * order by `cleanText`. PII masking runs first, so nothing downstream (logs, MLflow, model
@@ -37,6 +41,7 @@ export const DEFAULT_CLEANING: CleaningConfig = {
   },
 };
 
+// cell clean-04
 // ---- PII ----------------------------------------------------------------------------------
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
@@ -45,6 +50,7 @@ const CARD_CANDIDATE = /\b(?:\d[ -]?){12,18}\d\b/g;
 // International or national phone numbers: at least 7 digits with common separators.
 const PHONE = /(?<![\w/])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w/])/g;
 
+// cell clean-05
 export function luhnValid(digits: string): boolean {
   let sum = 0;
   for (let i = 0; i < digits.length; i++) {
@@ -73,6 +79,7 @@ export function maskPii(text: string): string {
     });
 }
 
+// cell clean-08
 // ---- speakers -----------------------------------------------------------------------------
 
 /**
@@ -102,6 +109,7 @@ export function turns(text: string): { speaker: 'Customer' | 'Agent' | 'Unknown'
     });
 }
 
+// cell clean-11
 // ---- non-verbal cues and fillers -----------------------------------------------------------
 
 const CUES = 'laughs?|laughter|laughing|chuckles?|sighs?|coughs?|inaudible|unintelligible|crosstalk|silence|pause|noise|background noise|music|hold music|static|beep|clears throat|cries|crying';
@@ -112,10 +120,12 @@ const NON_VERBAL = [
   new RegExp(`\\*(?:${CUES})\\*`, 'gi'),
 ];
 
+// cell clean-12
 export function removeNonVerbal(text: string): string {
   return NON_VERBAL.reduce((t, re) => t.replace(re, ' '), text);
 }
 
+// cell clean-13
 // Pure hesitation sounds are always fillers (with the commas around them); "you know", "I mean" and
 // "like" only when set off by punctuation (", like," is a filler, "I'd like a refund" is not).
 const HESITATION = /,?[ \t]*\b(?:u+h+m*|u+m+|e+r+m+|h+m+|mm+|ah+)\b(?:\.{3}|\u2026|,)?/gi;
@@ -123,6 +133,7 @@ const DISCOURSE_MID = /(?:,[ \t]*(?:you know|i mean|like|sort of|kind of)[ \t]*)
 const DISCOURSE_END = /,?[ \t]*\b(?:you know|i mean)(?=[ \t]*[.?!]*[ \t]*$)/gim;
 const DISCOURSE_START = /(^[ \t]*|[.!?][ \t]+|:[ \t]*)(?:you know|i mean|like),[ \t]*/gim;
 
+// cell clean-14
 export function removeFillers(text: string): string {
   return text.replace(HESITATION, ' ').replace(DISCOURSE_MID, ' ').replace(DISCOURSE_END, '').replace(DISCOURSE_START, '$1');
 }

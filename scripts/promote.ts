@@ -1,0 +1,82 @@
+/**
+ * make promote / make promote-check.
+ *   promote export      notebooks' `//| export` cells -> src/ modules (deterministic; unchanged files untouched)
+ *   promote check       fail, naming notebook and cell, when src/ and the notebooks disagree
+ *   promote register    RUN=<id> or METRIC=<name> TASK=<task>: registry version + @challenger + config/production.json
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../src/config';
+import { checkExports } from '../src/promote/export';
+import { exportsOf, generatedFiles, writeExports } from '../src/promote/notebooks';
+import { chooseRun, registerRun } from '../src/promote/register';
+import { MlflowClient } from '../src/mlflow';
+import { log, runMain } from '../src/cli/progress';
+
+const cfg = loadConfig();
+const program = new Command('promote').description('Turn notebook cells into src/ modules, and a run into the registered model the production loop uses.');
+
+program
+  .command('export')
+  .description('write every `//| export` cell of notebooks/*.ipynb into its src/ module')
+  .action(() =>
+    runMain(async () => {
+      const modules = exportsOf(cfg.root);
+      const written = writeExports(cfg.root, modules);
+      for (const m of modules) log(`${written.includes(m.target) ? 'wrote    ' : 'unchanged'} ${m.target}  <- ${m.notebook} (${m.cells.length} cells)`);
+    }),
+  );
+
+program
+  .command('check')
+  .description('exit 1 when a generated module differs from what its notebook exports (names the cell)')
+  .action(() =>
+    runMain(async () => {
+      const modules = exportsOf(cfg.root);
+      const problems = checkExports(modules, (t) => (fs.existsSync(path.join(cfg.root, t)) ? fs.readFileSync(path.join(cfg.root, t), 'utf8') : undefined), generatedFiles(cfg.root));
+      if (problems.length === 0) {
+        log(`promote-check: ${modules.length} generated module(s) in sync with their notebooks`);
+        return;
+      }
+      for (const p of problems) process.stderr.write(`promote-check: ${p.message}\n`);
+      process.stderr.write('Fix: edit the notebook cell (not the generated file), then run `make promote`.\n');
+      process.exitCode = 1;
+    }),
+  );
+
+program
+  .command('register')
+  .description('register a run\'s model as a new version of the task\'s model, set @challenger, write config/production.json')
+  .option('--run <id>', 'the run to promote')
+  .option('--metric <name>', 'promote the FINISHED run with the highest value of this metric')
+  .option('--task <name>', 'task = experiment = registered model name (default: the run\'s experiment)')
+  .option('--alias <alias>', 'alias to set', 'challenger')
+  .option('--config <file>', 'where to write the production config', path.join(cfg.root, 'config', 'production.json'))
+  .action((opts: { run?: string; metric?: string; task?: string; alias: string; config: string }) =>
+    runMain(async () => {
+      const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+      try {
+        let task = opts.task;
+        if (!task && opts.run) task = (await client.getExperiment((await client.getRun(opts.run)).info.experiment_id)).name;
+        if (!task) throw new Error('Give TASK=<task> with METRIC=..., or RUN=<run id>.');
+        const run = await chooseRun(client, { task, runId: opts.run, metric: opts.metric });
+        let gitCommit: string | undefined;
+        try {
+          gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: cfg.root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+        } catch {
+          gitCommit = undefined;
+        }
+        const { version, config } = await registerRun(client, run, { task, alias: opts.alias, gitCommit, metric: opts.metric });
+        fs.mkdirSync(path.dirname(opts.config), { recursive: true });
+        fs.writeFileSync(opts.config, `${JSON.stringify(config, null, 2)}\n`);
+        log(`registered run ${run.info.run_id} (${run.info.run_name ?? ''}) as ${task} version ${version.version}; models:/${task}@${opts.alias} -> ${version.version}`);
+        log(`wrote ${path.relative(cfg.root, opts.config)}`);
+      } finally {
+        await client.close();
+      }
+    }),
+  );
+
+program.parse();

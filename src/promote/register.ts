@@ -1,0 +1,111 @@
+/**
+ * Run -> registry: choose a finished run (by id, or best by a metric), register its model as a new
+ * version of the task's registered model, tag it, point `@challenger` at it, and describe it in
+ * config/production.json, which retraining and serving read.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LabelMap } from '../data/labels';
+import type { MlflowClient, ModelVersion, Run } from '../mlflow';
+
+export class PromotionError extends Error {
+  override name = 'PromotionError';
+}
+
+const tagsOf = (run: Run) => Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
+const paramsOf = (run: Run) => Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
+const metricOf = (run: Run, key: string) => run.data.metrics.find((m) => m.key === key)?.value;
+
+async function hasModel(client: MlflowClient, run: Run, artifactPath: string): Promise<boolean> {
+  const files = await client.listArtifacts(run.info.run_id, artifactPath).catch(() => []);
+  return files.some((f) => f.path === `${artifactPath}/MLmodel`);
+}
+
+/** Checks a run can be promoted; throws a PromotionError that says why not. */
+export async function assertPromotable(client: MlflowClient, run: Run, opts: { metric?: string; artifactPath?: string } = {}): Promise<void> {
+  const id = run.info.run_id;
+  if (run.info.status !== 'FINISHED') throw new PromotionError(`Run ${id} is ${run.info.status}; only FINISHED runs can be promoted.`);
+  if (opts.metric && metricOf(run, opts.metric) === undefined) throw new PromotionError(`Run ${id} has no metric "${opts.metric}".`);
+  if (!(await hasModel(client, run, opts.artifactPath ?? 'model'))) throw new PromotionError(`Run ${id} has no model (no ${opts.artifactPath ?? 'model'}/MLmodel artifact).`);
+}
+
+/** The run given by id, or the FINISHED run of the task's experiment with the highest `metric` that has a model. */
+export async function chooseRun(client: MlflowClient, opts: { task: string; runId?: string; metric?: string }): Promise<Run> {
+  if (opts.runId) {
+    const run = await client.getRun(opts.runId);
+    await assertPromotable(client, run, { metric: opts.metric });
+    return run;
+  }
+  if (!opts.metric) throw new PromotionError('Give RUN=<run id> or METRIC=<metric to maximise>.');
+  const exp = await client.getExperimentByName(opts.task);
+  if (!exp) throw new PromotionError(`No experiment named "${opts.task}" (experiments are named after tasks).`);
+  const runs = await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: "attributes.status = 'FINISHED'", orderBy: [`metrics.\`${opts.metric}\` DESC`] });
+  for (const run of runs) {
+    if (metricOf(run, opts.metric) === undefined) break; // runs without the metric sort last
+    if (await hasModel(client, run, 'model')) return run;
+  }
+  throw new PromotionError(`No FINISHED run in "${opts.task}" has both the metric "${opts.metric}" and a model.`);
+}
+
+export interface Registration {
+  run: Run;
+  version: ModelVersion;
+  config: ProductionConfig;
+}
+
+export interface ProductionConfig {
+  task: string;
+  model: { name: string; version: string; alias: string; uri: string; runId: string; source: string; flavor?: string };
+  hyperparameters: Record<string, string>;
+  checkpoint: string | null;
+  maxLength: number | null;
+  labelMap: LabelMap;
+  dataDigest: string | null;
+  metrics: Record<string, number>;
+  provenance: { notebook: string | null; gitCommit: string | null; promotedAt: string };
+}
+
+/** Registers the run's model and sets `alias`; returns what config/production.json records. */
+export async function registerRun(client: MlflowClient, run: Run, opts: { task: string; alias?: string; gitCommit?: string; metric?: string }): Promise<Registration> {
+  const alias = opts.alias ?? 'challenger';
+  const tags = tagsOf(run);
+  const params = paramsOf(run);
+  await client.getOrCreateRegisteredModel(opts.task, { description: `Models for the "${opts.task}" task. @champion is served; @challenger awaits validation.`, tags: { task: opts.task } });
+  const source = `${run.info.artifact_uri.replace(/\/+$/, '')}/model`;
+  const version = await client.createModelVersion({
+    name: opts.task,
+    source,
+    runId: run.info.run_id,
+    description: `From run ${run.info.run_name ?? run.info.run_id}${opts.metric ? `, best by ${opts.metric}` : ''}.`,
+    tags: {
+      'git.commit': opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? 'unknown',
+      'source.name': tags['mlflow.source.name'] ?? 'unknown',
+      ...(opts.metric ? { 'promoted.by': opts.metric, 'promoted.value': String(metricOf(run, opts.metric)) } : {}),
+    },
+  });
+  await client.setAlias(opts.task, alias, version.version);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-'));
+  try {
+    const dir = await client.downloadArtifacts(run.info.run_id, 'model', tmp);
+    const labelMapFile = path.join(dir, 'label_map.json');
+    if (!fs.existsSync(labelMapFile)) throw new PromotionError(`Run ${run.info.run_id}'s model has no label_map.json`);
+    const mlmodel = fs.readFileSync(path.join(dir, 'MLmodel'), 'utf8');
+    const flavor = /^flavors:\n {2}(\w+):/m.exec(mlmodel)?.[1];
+    const config: ProductionConfig = {
+      task: opts.task,
+      model: { name: opts.task, version: version.version, alias, uri: `models:/${opts.task}@${alias}`, runId: run.info.run_id, source, flavor },
+      hyperparameters: params,
+      checkpoint: params.checkpoint ?? params.pretrained_model ?? null,
+      maxLength: params.max_length ? Number(params.max_length) : null,
+      labelMap: JSON.parse(fs.readFileSync(labelMapFile, 'utf8')) as LabelMap,
+      dataDigest: params['data.digest.train'] ?? tags['data.digest.train'] ?? null,
+      metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
+      provenance: { notebook: tags['mlflow.source.name'] ?? null, gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null, promotedAt: new Date().toISOString() },
+    };
+    return { run, version, config };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

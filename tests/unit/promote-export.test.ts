@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { checkExports, exportNotebooks, rewriteImports, splitGenerated, type Notebook } from '../../src/promote/export';
+
+const code = (id: string, source: string) => ({ id, cell_type: 'code', source });
+const nb = (cells: Notebook['cells']): Notebook => ({ cells });
+
+const notebook = nb([
+  { id: 'md', cell_type: 'markdown', source: '# Title\n//| export src/nope.ts' },
+  code('target', '//| default_exp src/data/things.ts'),
+  code('a', "//| export\nimport { z } from 'zod';\nimport { TASKS } from './src/data/tasks';\n\n/** Doubles. */\nfunction double(n: number): number {\n  return n * 2;\n}\nconst K = 3;\n  const notTopLevel = 1;\n"),
+  code('scratch', 'console.log(double(2));'),
+  code('b', '//| exporti\nconst SECRET = /x/g;\n'),
+  code('c', '//| export src/other/mod.ts\ntype Label = string;\ninterface Row { text: string }\n'),
+]);
+
+describe('exportNotebooks', () => {
+  const [things, other] = exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }]);
+
+  it('writes export cells in order with a provenance header and cell markers; skips markdown and scratch cells', () => {
+    expect(things!.target).toBe('src/data/things.ts');
+    expect(things!.content).toBe(
+      '// AUTO-GENERATED from notebooks/02_x.ipynb - edit the notebook, then run `make promote`.\n' +
+        '// Checked by `make promote-check`: hand edits to this file are reported.\n' +
+        "\n// cell a\nimport { z } from 'zod';\nimport { TASKS } from './tasks';\n\n/** Doubles. */\nexport function double(n: number): number {\n  return n * 2;\n}\nexport const K = 3;\n  const notTopLevel = 1;\n" +
+        '\n// cell b\nconst SECRET = /x/g;\n',
+    );
+    expect(other!.target).toBe('src/other/mod.ts');
+    expect(other!.content).toContain('export type Label = string;\nexport interface Row');
+  });
+
+  it('is deterministic: the same notebooks give byte-identical modules', () => {
+    expect(exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }])).toEqual(exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }]));
+  });
+
+  it('rejects targets outside src/, missing targets, and a module fed by two notebooks', () => {
+    expect(() => exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export ../evil.ts\nconst a = 1;')]) }])).toThrow(/must be a \.ts file under src\//);
+    expect(() => exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export\nconst a = 1;')]) }])).toThrow(/no target/);
+    const one = nb([code('x', '//| export src/a.ts\nconst a = 1;')]);
+    expect(() => exportNotebooks([{ path: 'n1.ipynb', notebook: one }, { path: 'n2.ipynb', notebook: one }])).toThrow(/exported from both/);
+  });
+});
+
+describe('rewriteImports', () => {
+  it('makes ./src imports relative to the generated module', () => {
+    expect(rewriteImports("import { a } from './src/data/tasks';\nconst m = await import('./src/mlflow');", 'src/train/x.ts')).toBe("import { a } from '../data/tasks';\nconst m = await import('../mlflow');");
+  });
+});
+
+describe('checkExports', () => {
+  const modules = exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }]);
+  const files = Object.fromEntries(modules.map((m) => [m.target, m.content]));
+
+  it('passes when files match and names the cell of a hand edit', () => {
+    expect(checkExports(modules, (t) => files[t])).toEqual([]);
+    const edited = { ...files, 'src/data/things.ts': files['src/data/things.ts']!.replace('return n * 2', 'return n * 3') };
+    expect(checkExports(modules, (t) => edited[t])).toEqual([
+      { target: 'src/data/things.ts', notebook: 'notebooks/02_x.ipynb', cellId: 'a', message: 'src/data/things.ts differs from notebooks/02_x.ipynb cell a (edited by hand, or the notebook changed since `make promote`)' },
+    ]);
+  });
+
+  it('reports a missing module and an orphaned generated file', () => {
+    const problems = checkExports(modules, (t) => (t === 'src/other/mod.ts' ? undefined : files[t]), ['src/data/things.ts', 'src/old.ts']);
+    expect(problems.map((p) => p.message)).toEqual(['src/other/mod.ts is missing; notebooks/02_x.ipynb exports it', 'src/old.ts is marked AUTO-GENERATED but no notebook exports it any more']);
+  });
+
+  it('splits a generated module back into its cells', () => {
+    expect([...splitGenerated(files['src/data/things.ts']!).keys()]).toEqual(['a', 'b']);
+  });
+});
