@@ -16,6 +16,8 @@ import { MlflowClient } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
+// PROMOTE_ROOT: export/check another checkout (tests use a copy of the project).
+const root = path.resolve(process.env.PROMOTE_ROOT ?? cfg.root);
 const program = new Command('promote').description('Turn notebook cells into src/ modules, and a run into the registered model the production loop uses.');
 
 program
@@ -23,8 +25,8 @@ program
   .description('write every `//| export` cell of notebooks/*.ipynb into its src/ module')
   .action(() =>
     runMain(async () => {
-      const modules = exportsOf(cfg.root);
-      const written = writeExports(cfg.root, modules);
+      const modules = exportsOf(root);
+      const written = writeExports(root, modules);
       for (const m of modules) log(`${written.includes(m.target) ? 'wrote    ' : 'unchanged'} ${m.target}  <- ${m.notebook} (${m.cells.length} cells)`);
     }),
   );
@@ -34,8 +36,8 @@ program
   .description('exit 1 when a generated module differs from what its notebook exports (names the cell)')
   .action(() =>
     runMain(async () => {
-      const modules = exportsOf(cfg.root);
-      const problems = checkExports(modules, (t) => (fs.existsSync(path.join(cfg.root, t)) ? fs.readFileSync(path.join(cfg.root, t), 'utf8') : undefined), generatedFiles(cfg.root));
+      const modules = exportsOf(root);
+      const problems = checkExports(modules, (t) => (fs.existsSync(path.join(root, t)) ? fs.readFileSync(path.join(root, t), 'utf8') : undefined), generatedFiles(root));
       if (problems.length === 0) {
         log(`promote-check: ${modules.length} generated module(s) in sync with their notebooks`);
         return;

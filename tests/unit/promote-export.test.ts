@@ -52,7 +52,7 @@ describe('checkExports', () => {
 
   it('passes when files match and names the cell of a hand edit', () => {
     expect(checkExports(modules, (t) => files[t])).toEqual([]);
-    const edited = { ...files, 'src/data/things.ts': files['src/data/things.ts']!.replace('return n * 2', 'return n * 3') };
+    const edited: Record<string, string> = { ...files, 'src/data/things.ts': files['src/data/things.ts']!.replace('return n * 2', 'return n * 3') };
     expect(checkExports(modules, (t) => edited[t])).toEqual([
       { target: 'src/data/things.ts', notebook: 'notebooks/02_x.ipynb', cellId: 'a', message: 'src/data/things.ts differs from notebooks/02_x.ipynb cell a (edited by hand, or the notebook changed since `make promote`)' },
     ]);

@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { buildLabelMap } from '../../src/data/labels';
+import { MlflowClient, withRun } from '../../src/mlflow';
+import { chooseRun, PromotionError, registerRun } from '../../src/promote/register';
+import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/train/baseline';
+
+const cfg = loadConfig();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-it-'));
+const task = `promote-${Date.now()}`;
+let client: MlflowClient;
+const runs: Record<string, string> = {};
+
+async function trainedRun(name: string, f1: number, opts: { model?: boolean; fail?: boolean } = {}): Promise<string> {
+  let id = '';
+  await withRun(client, { experiment: task, runName: name, source: 'notebooks/03_experiments.ipynb' }, async (run) => {
+    id = run.runId;
+    await run.logParams({ model: 'tfidf-logreg', max_length: 64, 'data.digest.train': 'abc123' });
+    await run.logMetrics({ val_macro_f1: f1 });
+    if (opts.model !== false) {
+      const train = [{ id: '1', text: 'close my account', label: 'churn' }, { id: '2', text: 'card arrived', label: 'other' }];
+      const model = trainBaseline(train, buildLabelMap(['churn', 'other']), [1, 1], { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 }, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 2 } });
+      const dir = path.join(tmp, name);
+      saveBaseline(model, dir);
+      await client.logModel(run.runId, dir, { artifactPath: 'model', flavors: { ts_tfidf_logreg: { model_file: 'model.json' } }, signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] } });
+    }
+  });
+  return id;
+}
+
+beforeAll(async () => {
+  client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
+  runs.low = await trainedRun('low', 0.7);
+  runs.best = await trainedRun('best-no-model', 0.99, { model: false });
+  runs.high = await trainedRun('high', 0.9);
+});
+afterAll(async () => {
+  await client.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('promotion from a run to the registry', () => {
+  it('METRIC picks the best FINISHED run that has a model, registers it and sets @challenger', async () => {
+    const run = await chooseRun(client, { task, metric: 'val_macro_f1' });
+    expect(run.info.run_id).toBe(runs.high);
+    const { version, config } = await registerRun(client, run, { task, gitCommit: 'deadbeef', metric: 'val_macro_f1' });
+    expect((await client.getModelVersionByAlias(task, 'challenger'))?.version).toBe(version.version);
+    expect(version.tags).toEqual(expect.arrayContaining([{ key: 'git.commit', value: 'deadbeef' }, { key: 'source.name', value: 'notebooks/03_experiments.ipynb' }, { key: 'promoted.by', value: 'val_macro_f1' }]));
+    expect(config).toMatchObject({ task, model: { name: task, version: version.version, alias: 'challenger', runId: runs.high, flavor: 'ts_tfidf_logreg' }, maxLength: 64, dataDigest: 'abc123', labelMap: { labels: ['churn', 'other'] } });
+    const { dir } = await client.downloadModel(`models:/${task}@challenger`, path.join(tmp, 'resolved'));
+    expect(fs.existsSync(path.join(dir, 'model.json'))).toBe(true);
+  });
+
+  it('refuses runs that are not FINISHED, have no model, or lack the metric, saying which', async () => {
+    await expect(chooseRun(client, { task, runId: runs.best })).rejects.toThrow(/has no model/);
+    await expect(chooseRun(client, { task, runId: runs.low, metric: 'test_accuracy' })).rejects.toThrow(/has no metric "test_accuracy"/);
+    const exp = (await client.getExperimentByName(task))!;
+    const running = await client.createRun({ experimentId: exp.experiment_id, runName: 'still-running' });
+    await expect(chooseRun(client, { task, runId: running.info.run_id })).rejects.toThrow(new PromotionError(`Run ${running.info.run_id} is RUNNING; only FINISHED runs can be promoted.`).message);
+    await expect(chooseRun(client, { task, metric: 'nope' })).rejects.toThrow(/No FINISHED run .* "nope"/);
+  });
+
+  it('make promote RUN=... registers that run and writes config/production.json', () => {
+    const configFile = path.join(tmp, 'production.json');
+    const out = execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), 'register', '--run', runs.low!, '--config', configFile], {
+      cwd: cfg.root,
+      env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(new RegExp(`registered run ${runs.low} .* as ${task} version 2; models:/${task}@challenger -> 2`));
+    expect(JSON.parse(fs.readFileSync(configFile, 'utf8'))).toMatchObject({ model: { version: '2', runId: runs.low } });
+  });
+});
+
+describe('promote-check on a copy of the project', () => {
+  it('fails naming the edited cell, and make promote makes it pass; promoting twice changes nothing', () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-copy-'));
+    fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
+    fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
+    const run = (cmd: string) => execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], { cwd: cfg.root, env: { ...process.env, PROMOTE_ROOT: copy }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+    expect(run('check')).toMatch(/in sync/);
+    const nbFile = path.join(copy, 'notebooks/02_cleaning.ipynb');
+    const nb = JSON.parse(fs.readFileSync(nbFile, 'utf8'));
+    const cell = nb.cells.find((c: { source: string }) => String(c.source).includes('export function maskPii') || String(c.source).includes('function maskPii'));
+    cell.source = String(cell.source).replace("'[EMAIL]'", "'[E-MAIL]'");
+    fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
+    let failure = '';
+    try {
+      run('check');
+    } catch (e) {
+      failure = String((e as { stderr: string }).stderr);
+    }
+    expect(failure).toContain(`src/data/clean.ts differs from notebooks/02_cleaning.ipynb cell ${cell.id}`);
+    expect(run('export')).toMatch(/wrote +src\/data\/clean\.ts/);
+    expect(run('check')).toMatch(/in sync/);
+    const first = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
+    expect(first).toContain("'[E-MAIL]'");
+    expect(run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
+    expect(fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8')).toBe(first);
+    fs.rmSync(copy, { recursive: true, force: true });
+  });
+});
