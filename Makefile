@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -96,6 +96,9 @@ notebooks: $(STAMPS)/kernel mlflow-up ## execute every notebook headless (small-
 	  NB_SMALL=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=900 \
 	    --output-dir .cache/notebooks "$$nb" --log-level=WARN; \
 	done
+
+strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from notebooks/ (they are committed stripped)
+	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
 test: typecheck promote-check ## typecheck, notebook/module sync, unit + integration tests (own MLflow server)

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
-import { checkExports } from '../src/promote/export';
-import { exportsOf, generatedFiles, writeExports } from '../src/promote/notebooks';
+import { checkExports, notebooksWithOutputs } from '../src/promote/export';
+import { exportsOf, generatedFiles, readNotebooks, writeExports } from '../src/promote/notebooks';
 import { chooseRun, registerRun } from '../src/promote/register';
 import { MlflowClient } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
@@ -37,13 +37,15 @@ program
   .action(() =>
     runMain(async () => {
       const modules = exportsOf(root);
+      const withOutputs = notebooksWithOutputs(readNotebooks(root));
+      for (const nb of withOutputs) process.stderr.write(`promote-check: ${nb} has outputs; notebooks are committed stripped (make strip-notebooks)\n`);
       const problems = checkExports(modules, (t) => (fs.existsSync(path.join(root, t)) ? fs.readFileSync(path.join(root, t), 'utf8') : undefined), generatedFiles(root));
-      if (problems.length === 0) {
+      if (problems.length === 0 && withOutputs.length === 0) {
         log(`promote-check: ${modules.length} generated module(s) in sync with their notebooks`);
         return;
       }
       for (const p of problems) process.stderr.write(`promote-check: ${p.message}\n`);
-      process.stderr.write('Fix: edit the notebook cell (not the generated file), then run `make promote`.\n');
+      if (problems.length) process.stderr.write('Fix: edit the notebook cell (not the generated file), then run `make promote`.\n');
       process.exitCode = 1;
     }),
   );

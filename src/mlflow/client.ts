@@ -319,7 +319,7 @@ export class MlflowClient {
         { run_id: runId, metric_key: key, max_results: 25000, page_token: pageToken },
         z.object({ metrics: z.array(MetricSchema).default([]), next_page_token: z.string().optional() }),
       );
-      out.push(...r.metrics);
+      out.push(...(r.metrics as Metric[])); // explicit: older TypeScript (tslab's 5.0) infers zod 4 defaults as optional
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
     return out;

@@ -160,3 +160,13 @@ export function checkExports(expected: ModuleExport[], read: (target: string) =>
   }
   return problems;
 }
+
+/** Notebooks are committed without outputs (small diffs, no data in git); lists those that have some. */
+export function notebooksWithOutputs(notebooks: { path: string; notebook: Notebook }[]): string[] {
+  return notebooks
+    .filter(({ notebook }) => notebook.cells.some((c) => {
+      const cell = c as NotebookCell & { outputs?: unknown[]; execution_count?: number | null };
+      return (cell.outputs?.length ?? 0) > 0 || (cell.execution_count ?? null) !== null;
+    }))
+    .map((n) => n.path);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkExports, exportNotebooks, rewriteImports, splitGenerated, type Notebook } from '../../src/promote/export';
+import { checkExports, exportNotebooks, notebooksWithOutputs, rewriteImports, splitGenerated, type Notebook } from '../../src/promote/export';
 
 const code = (id: string, source: string) => ({ id, cell_type: 'code', source });
 const nb = (cells: Notebook['cells']): Notebook => ({ cells });
@@ -65,5 +65,13 @@ describe('checkExports', () => {
 
   it('splits a generated module back into its cells', () => {
     expect([...splitGenerated(files['src/data/things.ts']!).keys()]).toEqual(['a', 'b']);
+  });
+});
+
+describe('notebooksWithOutputs', () => {
+  it('flags notebooks committed with outputs or execution counts', () => {
+    const clean = nb([{ id: 'a', cell_type: 'code', source: 'x', outputs: [], execution_count: null } as never]);
+    const dirty = nb([{ id: 'a', cell_type: 'code', source: 'x', outputs: [{ output_type: 'stream' }], execution_count: 1 } as never]);
+    expect(notebooksWithOutputs([{ path: 'a.ipynb', notebook: clean }, { path: 'b.ipynb', notebook: dirty }])).toEqual(['b.ipynb']);
   });
 });

@@ -1,0 +1,50 @@
+// AUTO-GENERATED from notebooks/01_eda.ipynb - edit the notebook, then run `make promote`.
+// Checked by `make promote-check`: hand edits to this file are reported.
+
+// cell eda-03
+/** Column profile of tabular rows (pure): what pandas-profiling's overview shows. */
+export interface ColumnProfile {
+  column: string;
+  type: 'number' | 'string' | 'boolean' | 'mixed' | 'empty';
+  count: number;
+  missing: number;
+  distinct: number;
+  min?: number;
+  max?: number;
+  mean?: number;
+  top: { value: string; count: number }[];
+}
+
+export function profileColumns(rows: readonly Record<string, unknown>[], topN = 5): ColumnProfile[] {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return columns.map((column) => {
+    const values = rows.map((r) => r[column]);
+    const present = values.filter((v) => v !== undefined && v !== null && v !== '');
+    const types = new Set(present.map((v) => typeof v));
+    const type = present.length === 0 ? 'empty' : types.size > 1 ? 'mixed' : ([...types][0] as 'number' | 'string' | 'boolean');
+    const counts = new Map<string, number>();
+    for (const v of present) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
+    const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, topN).map(([value, count]) => ({ value, count }));
+    const nums = type === 'number' ? (present as number[]) : [];
+    return {
+      column,
+      type,
+      count: rows.length,
+      missing: rows.length - present.length,
+      distinct: counts.size,
+      ...(nums.length ? { min: Math.min(...nums), max: Math.max(...nums), mean: nums.reduce((a, b) => a + b, 0) / nums.length } : {}),
+      top,
+    };
+  });
+}
+
+// cell eda-04
+/** The profile as an HTML page (for MLflow artifacts). */
+export function profileHtml(title: string, profile: ColumnProfile[]): string {
+  const esc = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
+  const fmt = (x?: number) => (x === undefined ? '' : Number.isInteger(x) ? String(x) : x.toFixed(2));
+  const rows = profile
+    .map((p) => `<tr><td>${esc(p.column)}</td><td>${p.type}</td><td>${p.count}</td><td>${p.missing}</td><td>${p.distinct}</td><td>${fmt(p.min)}</td><td>${fmt(p.mean)}</td><td>${fmt(p.max)}</td><td>${esc(p.top.map((t) => `${t.value.slice(0, 40)} (${t.count})`).join(', '))}</td></tr>`)
+    .join('');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px}</style></head><body><h1>${esc(title)}</h1><table><tr><th>column</th><th>type</th><th>rows</th><th>missing</th><th>distinct</th><th>min</th><th>mean</th><th>max</th><th>most frequent</th></tr>${rows}</table></body></html>`;
+}

@@ -1,0 +1,103 @@
+/**
+ * One tracked baseline experiment: train on a prepared task, evaluate on validation and test, and
+ * (given a run) log params, per-epoch loss, metrics, evaluation report and the model with its MLmodel.
+ * Shared by `make baseline` and notebooks/03_experiments.ipynb.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { classWeights, encodeLabels, type LabelMap } from '../data/labels';
+import { readSplit } from '../data/prepare';
+import type { Example, TaskSpec } from '../data/tasks';
+import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
+import { evaluationHtml, evaluationJson } from '../evaluate/report';
+import type { ActiveRun } from '../mlflow';
+import { evaluateBaseline, saveBaseline, trainBaseline, type BaselineConfig, type BaselineModel } from './baseline';
+
+export interface PreparedData {
+  train: Example[];
+  validation: Example[];
+  test: Example[];
+  labelMap: LabelMap;
+  /** Full sha256 of the training split (from the data manifest). */
+  trainDigest?: string;
+}
+
+export interface BaselineRunResult {
+  model: BaselineModel;
+  validation: Evaluation;
+  test: Evaluation;
+  curve: { x: number[]; y: number[] };
+  trainSeconds: number;
+}
+
+export function baselineParams(task: string, config: BaselineConfig, trainDigest?: string): Record<string, string | number | boolean> {
+  return {
+    model: 'tfidf-logreg',
+    task,
+    ngram_range: config.tfidf.ngramRange.join('-'),
+    min_df: config.tfidf.minDf,
+    sublinear_tf: config.tfidf.sublinearTf,
+    epochs: config.logreg.epochs,
+    batch_size: config.logreg.batchSize,
+    learning_rate: config.logreg.learningRate,
+    l2: config.logreg.l2,
+    seed: config.logreg.seed,
+    class_weights: config.useClassWeights,
+    ...(trainDigest ? { 'data.digest.train': trainDigest.slice(0, 32) } : {}),
+  };
+}
+
+export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, config: BaselineConfig, run?: ActiveRun, opts: { progress?: boolean } = {}): Promise<BaselineRunResult> {
+  await run?.logParams(baselineParams(spec.name, config, data.trainDigest));
+  const weights = classWeights(encodeLabels(data.train.map((e) => e.label), data.labelMap), data.labelMap.labels.length);
+  const showBar = opts.progress ?? process.stderr.isTTY;
+  const bar = showBar ? new SingleBar({ format: `  ${spec.name} [{bar}] epoch {value}/{total} loss {loss}`, stream: process.stderr }, Presets.shades_classic) : undefined;
+  bar?.start(config.logreg.epochs, 0, { loss: '-' });
+  const curve = { x: [] as number[], y: [] as number[] };
+  const t0 = Date.now();
+  const model = trainBaseline(data.train, data.labelMap, weights, config, (e) => {
+    curve.x.push(e.epoch);
+    curve.y.push(e.loss);
+    bar?.update(e.epoch, { loss: e.loss.toFixed(4) });
+  });
+  bar?.stop();
+  const trainSeconds = (Date.now() - t0) / 1000;
+  const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
+  const test = evaluateBaseline(model, data.test, spec.positiveLabel);
+  if (run) {
+    await run.client.logBatch(run.runId, { metrics: curve.y.map((value, i) => ({ key: 'train_loss', value, step: curve.x[i]!, timestamp: Date.now() })) });
+    await run.logMetrics({ ...evaluationMetrics(validation, 'val_'), ...evaluationMetrics(test, 'test_'), train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
+    try {
+      fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
+      fs.writeFileSync(path.join(tmp, 'evaluation_test.html'), evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, curve));
+      await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
+      await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
+      const modelDir = path.join(tmp, 'model');
+      saveBaseline(model, modelDir);
+      await run.client.logModel(run.runId, modelDir, {
+        artifactPath: 'model',
+        flavors: { ts_tfidf_logreg: { loader_module: 'src/train/baseline', loader: 'loadBaseline', model_file: 'model.json', label_map: 'label_map.json' } },
+        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
+      });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return { model, validation, test, curve, trainSeconds };
+}
+
+/** Reads what `make prepare` wrote for a task. */
+export function readPrepared(dir: string): PreparedData {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { digests: Record<string, string> };
+  return {
+    train: readSplit(dir, 'train'),
+    validation: readSplit(dir, 'validation'),
+    test: readSplit(dir, 'test'),
+    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap,
+    trainDigest: manifest.digests.train,
+  };
+}
