@@ -1,0 +1,65 @@
+/**
+ * make serve: the champion model of a task behind an HTTP API (see src/serve/app.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../src/config';
+import { taskSpec } from '../src/data/tasks';
+import { MlflowClient } from '../src/mlflow';
+import { buildApp } from '../src/serve/app';
+import { ChampionHolder } from '../src/serve/champion';
+import { log, runMain } from '../src/cli/progress';
+
+const cfg = loadConfig();
+const productionFile = path.join(cfg.root, 'config', 'production.json');
+const production = fs.existsSync(productionFile) ? (JSON.parse(fs.readFileSync(productionFile, 'utf8')) as { task?: string }) : {};
+
+function readTokens(): { tokens: string[]; generated?: string } {
+  const fromEnv = (process.env.SERVE_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const file = process.env.SERVE_TOKEN_FILE;
+  const fromFile = file ? fs.readFileSync(file, 'utf8').split('\n').map((t) => t.trim()).filter((t) => t && !t.startsWith('#')) : [];
+  if (fromEnv.length || fromFile.length) return { tokens: [...fromEnv, ...fromFile] };
+  // No tokens configured: make one (kept across restarts) rather than serve without auth.
+  const generatedFile = path.join(cfg.root, '.cache', 'serve-token');
+  if (!fs.existsSync(generatedFile)) {
+    fs.mkdirSync(path.dirname(generatedFile), { recursive: true });
+    fs.writeFileSync(generatedFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  }
+  return { tokens: [fs.readFileSync(generatedFile, 'utf8').trim()], generated: generatedFile };
+}
+
+const program = new Command('serve')
+  .description('Serve models:/<task>@<alias> from the MLflow registry: POST /predict, POST /invocations, GET /ping /health /version /metrics /docs. Tokens: SERVE_TOKENS (comma-separated) or SERVE_TOKEN_FILE; otherwise one is generated in .cache/serve-token.')
+  .option('--task <name>', 'task = registered model name (default: config/production.json, else support-category)', production.task ?? 'support-category')
+  .option('--alias <alias>', 'registry alias to serve', 'champion')
+  .option('--host <host>', 'address to listen on', process.env.SERVE_HOST ?? '127.0.0.1')
+  .option('--port <port>', 'port', (v) => Number.parseInt(v, 10), Number(process.env.SERVE_PORT ?? 8080))
+  .option('--watch <seconds>', 'how often to check whether the alias moved (hot reload)', (v) => Number.parseFloat(v), 15)
+  .option('--max-batch <n>', 'most texts per request', (v) => Number.parseInt(v, 10), 256)
+  .option('--log-file <file>', 'serving log (JSONL) that `make monitor` reads', path.join(cfg.root, 'data', 'serving', 'predictions.jsonl'))
+  .action((opts: { task: string; alias: string; host: string; port: number; watch: number; maxBatch: number; logFile: string }) =>
+    runMain(async () => {
+      const spec = taskSpec(opts.task);
+      const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+      const holder = new ChampionHolder(client, opts.task, opts.alias, path.join(cfg.paths.models, 'cache'), log);
+      await holder.refresh();
+      holder.watch(opts.watch * 1000);
+      const { tokens, generated } = readTokens();
+      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, maxBatchTexts: opts.maxBatch, servingLog: opts.logFile, logger: false });
+      await app.listen({ host: opts.host, port: opts.port });
+      const url = `http://${opts.host}:${opts.port}`;
+      log(`serving ${opts.task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`);
+      if (generated) log(`bearer token (from ${path.relative(cfg.root, generated)}): curl -H "Authorization: Bearer $(cat ${path.relative(cfg.root, generated)})" -H 'content-type: application/json' -d '{"texts":["my card was charged twice"]}' ${url}/predict`);
+      const stop = async () => {
+        holder.stop();
+        await app.close();
+        await client.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    }),
+  );
+program.parse();

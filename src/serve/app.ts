@@ -1,0 +1,234 @@
+/**
+ * The model server (Fastify): MLflow's scoring protocol on /invocations, a friendlier /predict with
+ * churn action buckets, /ping, /health, /version, Prometheus /metrics, OpenAPI at /openapi.json and
+ * docs at /docs. Every route but /ping and /health needs a bearer token. Inputs are validated with
+ * zod and rejected with a clear 4xx; concurrent requests are micro-batched; every prediction is
+ * appended (text hashed and PII-masked) to the serving log that monitoring reads.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { maskPii } from '../data/clean';
+import { MicroBatcher, type BatcherOptions } from './batcher';
+import type { ChampionHolder, ServedModel } from './champion';
+
+export interface BucketThresholds {
+  /** p(churn) at or above: bucket A (very likely to churn: call them). */
+  a: number;
+  /** p(churn) at or above (and below `a`): bucket B (on the fence: offer a discount). Below: C (retained). */
+  b: number;
+}
+
+export interface ServeOptions {
+  models: Pick<ChampionHolder, 'model' | 'loaded' | 'name' | 'alias' | 'reloads'>;
+  /** Accepted bearer tokens; an empty list disables auth (only with `allowNoAuth`). */
+  tokens: string[];
+  allowNoAuth?: boolean;
+  /** Positive label of a churn task: enables A/B/C buckets. */
+  positiveLabel?: string;
+  buckets?: BucketThresholds;
+  maxBatchTexts?: number;
+  maxTextChars?: number;
+  bodyLimitBytes?: number;
+  batching?: BatcherOptions;
+  /** JSONL file every prediction is appended to. */
+  servingLog?: string;
+  appVersion?: string;
+  logger?: boolean;
+}
+
+const DEFAULTS = { maxBatchTexts: 256, maxTextChars: 20_000, bodyLimitBytes: 1_000_000, buckets: { a: 0.7, b: 0.4 }, batching: { maxBatch: 64, maxWaitMs: 5 } };
+
+class HttpError extends Error {
+  constructor(readonly statusCode: number, message: string, readonly issues?: { path: string; message: string }[]) {
+    super(message);
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Constant-time token check: compares SHA-256 digests, so neither content nor length leaks. */
+export function tokenMatches(given: string, tokens: readonly string[]): boolean {
+  const g = digest(given);
+  let ok = false;
+  for (const t of tokens) ok = timingSafeEqual(g, digest(t)) || ok;
+  return ok;
+}
+
+export function churnBucket(p: number, t: BucketThresholds): 'A' | 'B' | 'C' {
+  return p >= t.a ? 'A' : p >= t.b ? 'B' : 'C';
+}
+
+// ---- request schemas ------------------------------------------------------------------------
+
+// Items are checked one by one in `invocationTexts`, so errors can name the bad item.
+const textItem = z.unknown();
+const InvocationsSchema = z.union([
+  z.object({ dataframe_split: z.object({ columns: z.array(z.string()).optional(), data: z.array(z.array(z.unknown())) }) }).strict(),
+  z.object({ dataframe_records: z.array(z.record(z.string(), z.unknown())) }).strict(),
+  z.object({ instances: z.array(textItem) }).strict(),
+  z.object({ inputs: z.union([z.array(textItem), z.object({ text: z.array(z.string()) })]) }).strict(),
+]);
+const PredictSchema = z.object({ texts: z.array(z.string()) }).strict();
+
+function issuesOf(err: z.ZodError): { path: string; message: string }[] {
+  return err.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+}
+
+/** Extracts the texts of an MLflow scoring request (any of its four JSON formats). */
+export function invocationTexts(body: unknown): string[] {
+  const parsed = InvocationsSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new HttpError(400, 'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": ["text"], "data": [["..."]]}}, {"dataframe_records": [{"text": "..."}]}, {"instances": ["..."]} or {"inputs": ["..."]}');
+  }
+  const b = parsed.data;
+  const asText = (v: unknown, where: string): string => {
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object' && typeof (v as { text?: unknown }).text === 'string') return (v as { text: string }).text;
+    throw new HttpError(400, `${where}: expected a string (or an object with a "text" string)`);
+  };
+  if ('dataframe_split' in b) {
+    const col = b.dataframe_split.columns ? b.dataframe_split.columns.indexOf('text') : 0;
+    if (col < 0) throw new HttpError(400, 'dataframe_split.columns has no "text" column');
+    return b.dataframe_split.data.map((row, i) => asText(row[col], `dataframe_split.data[${i}]`));
+  }
+  if ('dataframe_records' in b) return b.dataframe_records.map((r, i) => asText(r, `dataframe_records[${i}]`));
+  if ('instances' in b) return b.instances.map((r, i) => asText(r, `instances[${i}]`));
+  const inputs = b.inputs;
+  return Array.isArray(inputs) ? inputs.map((r, i) => asText(r, `inputs[${i}]`)) : inputs.text;
+}
+
+export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
+  const o = { ...DEFAULTS, ...opts, buckets: { ...DEFAULTS.buckets, ...opts.buckets }, batching: { ...DEFAULTS.batching, ...opts.batching } };
+  if (o.tokens.length === 0 && !o.allowNoAuth) throw new Error('No bearer tokens configured (SERVE_TOKENS or SERVE_TOKEN_FILE); refusing to serve without auth.');
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimitBytes });
+  // Validation is zod's (in the handlers), for one path with precise messages; schemas below feed OpenAPI.
+  app.setValidatorCompiler(() => (data) => ({ value: data }));
+
+  // ---- metrics ----
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const latency = new Histogram({ name: 'http_request_duration_seconds', help: 'Request latency', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const requests = new Counter({ name: 'http_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  const predictions = new Counter({ name: 'predictions_total', help: 'Predictions by class', labelNames: ['label'], registers: [registry] });
+  new Gauge({ name: 'model_version', help: 'Registry version of the served model', labelNames: ['name', 'alias'], registers: [registry], collect() {
+    if (o.models.loaded) this.set({ name: o.models.name, alias: o.models.alias }, Number(o.models.model.version));
+  } });
+  const batchSizes = new Histogram({ name: 'prediction_batch_size', help: 'Texts scored per model call (micro-batching)', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [registry] });
+  new Gauge({ name: 'model_reloads_total', help: 'Hot reloads since start', registers: [registry], collect() {
+    this.set(o.models.reloads);
+  } });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unknown';
+    latency.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    requests.inc({ route, status: String(reply.statusCode) });
+  });
+
+  // ---- auth ----
+  const open = new Set(['/ping', '/health']);
+  app.addHook('onRequest', async (req, reply) => {
+    if (o.tokens.length === 0 || open.has(req.url.split('?')[0]!)) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized', message: 'Missing bearer token: send "Authorization: Bearer <token>"' });
+    if (!tokenMatches(m[1]!.trim(), o.tokens)) return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'Unauthorized', message: 'Invalid bearer token' });
+  });
+
+  // ---- errors: always a clear JSON 4xx for bad input, never a crash ----
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; issues?: unknown }, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request', message: err.message, ...(err.issues ? { issues: err.issues } : {}) });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'Payload Too Large', message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request` });
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: 'Unsupported Media Type', message: 'Send Content-Type: application/json' });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'Bad Request', message: err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Empty JSON body' : `Invalid request: ${err.message}` });
+    app.log.error(err);
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'Prediction failed; see the server log' });
+  });
+
+  // ---- scoring ----
+  let served: ServedModel | undefined;
+  const batcher = new MicroBatcher(async (texts) => {
+    const model = served!;
+    batchSizes.observe(texts.length);
+    return { probs: await model.predictor.predictProba(texts), width: model.predictor.labels.length };
+  }, o.batching);
+  const logStream = o.servingLog ? (fs.mkdirSync(path.dirname(o.servingLog), { recursive: true }), fs.createWriteStream(o.servingLog, { flags: 'a' })) : undefined;
+  app.addHook('onClose', async () => {
+    await new Promise<void>((r) => (logStream ? logStream.end(r) : r()));
+  });
+
+  function checkTexts(texts: string[]): void {
+    if (texts.length === 0) throw new HttpError(400, 'No texts given');
+    if (texts.length > o.maxBatchTexts) throw new HttpError(413, `${texts.length} texts in one request; the limit is ${o.maxBatchTexts}. Split the batch.`);
+    const issues = texts.flatMap((t, i) => (t.trim() === '' ? [{ path: `texts.${i}`, message: 'empty text' }] : t.length > o.maxTextChars ? [{ path: `texts.${i}`, message: `${t.length} characters, over the ${o.maxTextChars} limit` }] : []));
+    if (issues.length) throw new HttpError(400, `Invalid texts: ${issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+
+  async function score(texts: string[], route: string) {
+    checkTexts(texts);
+    if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
+    const model = o.models.model; // the model this request runs on, even if a reload happens meanwhile
+    served = model;
+    const t0 = performance.now();
+    const rows = await batcher.submit(texts);
+    const ms = performance.now() - t0;
+    const labels = model.predictor.labels;
+    const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;
+    const out = rows.map((row) => {
+      let best = 0;
+      for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
+      const probabilities = Object.fromEntries(labels.map((l, c) => [l, Number(row[c]!.toFixed(6))]));
+      return { label: labels[best]!, probabilities, ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}) };
+    });
+    for (const p of out) predictions.inc({ label: p.label });
+    if (logStream) {
+      const ts = new Date().toISOString();
+      for (const [i, p] of out.entries()) {
+        logStream.write(`${JSON.stringify({ ts, route, model: model.name, version: model.version, text_sha256: createHash('sha256').update(texts[i]!).digest('hex'), text: maskPii(texts[i]!), text_chars: texts[i]!.length, ...p, latency_ms: Number(ms.toFixed(2)) })}\n`);
+      }
+    }
+    return { model, out };
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Conversation classifier', version: o.appVersion ?? '0.1.0', description: 'Scores customer-service texts with the registry\'s champion model.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const PredictResponse = z.object({
+    model: z.object({ name: z.string(), version: z.string() }),
+    predictions: z.array(z.object({ label: z.string(), probabilities: z.record(z.string(), z.number()), bucket: z.enum(['A', 'B', 'C']).optional() })),
+  });
+
+  app.get('/ping', { schema: { description: 'Liveness (no auth)', security: [] } }, async () => 'pong\n');
+  app.get('/health', { schema: { description: 'Readiness: 200 once a model is loaded (no auth)', security: [] } }, async (_req, reply) =>
+    o.models.loaded ? { status: 'ok', model: { name: o.models.model.name, version: o.models.model.version, alias: o.models.alias } } : reply.code(503).send({ status: 'loading' }),
+  );
+  app.get('/version', { schema: { description: 'Served model version and app version' } }, async () => {
+    if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
+    const m = o.models.model;
+    return { app: o.appVersion ?? '0.1.0', model: { name: m.name, alias: m.alias, version: m.version, run_id: m.runId, flavor: m.predictor.flavor, loaded_at: m.loadedAt } };
+  });
+  app.post('/predict', { schema: { description: 'Classify texts; churn tasks also get an action bucket (A: call, B: offer, C: retained)', body: z.toJSONSchema(PredictSchema), response: { 200: z.toJSONSchema(PredictResponse) } } }, async (req: FastifyRequest) => {
+    const parsed = PredictSchema.safeParse(req.body);
+    if (!parsed.success) throw new HttpError(400, 'Body must be {"texts": ["...", ...]}', issuesOf(parsed.error));
+    const { model, out } = await score(parsed.data.texts, '/predict');
+    return { model: { name: model.name, version: model.version }, predictions: out };
+  });
+  app.post('/invocations', { schema: { description: "MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {\"predictions\": [...]}" } }, async (req: FastifyRequest) => {
+    const { out } = await score(invocationTexts(req.body), '/invocations');
+    return { predictions: out };
+  });
+  app.get('/metrics', { schema: { description: 'Prometheus metrics' } }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,39 @@
+/**
+ * The serving seam: a Predictor turns texts into class probabilities, whatever the model kind.
+ * `loadPredictor` reads a model folder's MLmodel and picks the loader for its flavor, so new model
+ * kinds (the BERT engine) plug in here without touching the server.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { loadBaseline, predictBaseline } from '../train/baseline';
+
+export interface Predictor {
+  labels: string[];
+  /** Row-major [texts.length, labels.length]. */
+  predictProba(texts: readonly string[]): Promise<Float32Array>;
+  flavor: string;
+}
+
+type Loader = (dir: string, flavorConfig: Record<string, unknown>) => Promise<Predictor>;
+
+const LOADERS: Record<string, Loader> = {
+  ts_tfidf_logreg: async (dir) => {
+    const model = loadBaseline(dir);
+    return { labels: model.labelMap.labels, flavor: 'ts_tfidf_logreg', predictProba: async (texts) => predictBaseline(model, texts).probs };
+  },
+};
+
+export function registerFlavor(name: string, loader: Loader): void {
+  LOADERS[name] = loader;
+}
+
+export async function loadPredictor(dir: string): Promise<Predictor> {
+  const mlmodelPath = path.join(dir, 'MLmodel');
+  if (!fs.existsSync(mlmodelPath)) throw new Error(`${dir} is not a model folder (no MLmodel file)`);
+  const mlmodel = YAML.parse(fs.readFileSync(mlmodelPath, 'utf8')) as { flavors?: Record<string, Record<string, unknown>> };
+  const flavors = Object.keys(mlmodel.flavors ?? {});
+  const flavor = flavors.find((f) => LOADERS[f]);
+  if (!flavor) throw new Error(`No loader for the model's flavors (${flavors.join(', ') || 'none'}); known: ${Object.keys(LOADERS).join(', ')}`);
+  return LOADERS[flavor]!(dir, mlmodel.flavors![flavor]!);
+}

@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config';
+import { prepareTask } from '../../src/data/prepare';
+import { TASKS } from '../../src/data/tasks';
+import { MlflowClient, withRun } from '../../src/mlflow';
+import { buildApp } from '../../src/serve/app';
+import { ChampionHolder } from '../../src/serve/champion';
+import { DEFAULT_BASELINE } from '../../src/train/baseline';
+import { runBaseline } from '../../src/train/baseline-run';
+
+const cfg = loadConfig();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-it-'));
+const name = `conversation-churn-serve-${Date.now()}`;
+const TOKEN = 's3cret-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+let client: MlflowClient;
+let holder: ChampionHolder;
+let app: FastifyInstance;
+let url: string;
+const versions: string[] = [];
+const servingLog = path.join(tmp, 'serving.jsonl');
+
+beforeAll(async () => {
+  client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
+  const spec = TASKS['conversation-churn'];
+  const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 300 });
+  const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
+  await client.getOrCreateRegisteredModel(name);
+  for (const epochs of [3, 6]) {
+    const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
+      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, { progress: false });
+      return run.runId;
+    });
+    const run = await client.getRun(runId);
+    versions.push((await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId })).version);
+  }
+  await client.setAlias(name, 'champion', versions[0]!);
+  holder = new ChampionHolder(client, name, 'champion', path.join(tmp, 'cache'));
+  await holder.refresh();
+  app = await buildApp({ models: holder, tokens: [TOKEN], positiveLabel: 'yes', servingLog, batching: { maxBatch: 64, maxWaitMs: 10 } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address() as { port: number };
+  url = `http://127.0.0.1:${addr.port}`;
+});
+afterAll(async () => {
+  await app?.close();
+  await client.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const post = async (route: string, body: unknown, headers: Record<string, string> = auth) => {
+  const res = await request(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.statusCode, body: (await res.body.json()) as any };
+};
+const get = async (route: string, headers: Record<string, string> = auth) => {
+  const res = await request(`${url}${route}`, { headers });
+  return { status: res.statusCode, text: await res.body.text() };
+};
+
+describe('model server', () => {
+  it('answers /ping and /health without a token, everything else only with a valid one', async () => {
+    expect(await get('/ping', {})).toEqual({ status: 200, text: 'pong\n' });
+    expect(JSON.parse((await get('/health', {})).text)).toMatchObject({ status: 'ok', model: { name, version: versions[0] } });
+    expect((await get('/version', {})).status).toBe(401);
+    expect((await get('/version', { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await get('/metrics', {})).status).toBe(401);
+    expect(JSON.parse((await get('/version')).text)).toMatchObject({ model: { name, version: versions[0], flavor: 'ts_tfidf_logreg' } });
+  });
+
+  it('/predict gives label, probabilities and the churn action bucket', async () => {
+    const r = await post('/predict', { texts: ['Customer: I want to cancel my service today, I am leaving.', 'Customer: can I upgrade my data plan?'] });
+    expect(r.status).toBe(200);
+    expect(r.body.model).toEqual({ name, version: versions[0] });
+    for (const p of r.body.predictions) {
+      expect(['yes', 'no']).toContain(p.label);
+      expect(p.probabilities.yes + p.probabilities.no).toBeCloseTo(1, 5);
+      expect(p.bucket).toBe(p.probabilities.yes >= 0.7 ? 'A' : p.probabilities.yes >= 0.4 ? 'B' : 'C');
+    }
+  });
+
+  it('/invocations accepts all four MLflow scoring formats with the same answers', async () => {
+    const texts = ['cancel my account', 'upgrade please'];
+    const expected = (await post('/predict', { texts })).body.predictions;
+    for (const body of [
+      { dataframe_split: { columns: ['text'], data: texts.map((t) => [t]) } },
+      { dataframe_records: texts.map((text) => ({ text })) },
+      { instances: texts },
+      { inputs: texts },
+      { inputs: { text: texts } },
+    ]) {
+      const r = await post('/invocations', body);
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      expect(r.body.predictions).toEqual(expected);
+    }
+  });
+
+  it('rejects bad input with a clear 4xx and stays up', async () => {
+    const cases: [unknown, number, RegExp][] = [
+      ['{"texts": [', 400, /Invalid request|JSON/i],
+      [{ texts: 'not a list' }, 400, /texts/],
+      [{ texts: [1, 2] }, 400, /texts/],
+      [{ texts: ['ok', '   '] }, 400, /texts\.1: empty text/],
+      [{ texts: [] }, 400, /No texts/],
+      [{ texts: Array.from({ length: 10_000 }, () => 'hi') }, 413, /10000 texts .* limit is 256/],
+      [{ texts: ['x'.repeat(10 * 1024 * 1024)] }, 413, /Body over/],
+      [{ instances: [{ nottext: 1 }] }, 400, /instances\[0\]/],
+      [{ wrong: true }, 400, /scoring formats/],
+    ];
+    for (const [body, status, message] of cases) {
+      const route = body && typeof body === 'object' && ('instances' in body || 'wrong' in body) ? '/invocations' : '/predict';
+      const r = await post(route, body);
+      expect(r.status, JSON.stringify(body).slice(0, 60)).toBe(status);
+      expect(r.body.message).toMatch(message);
+    }
+    expect((await post('/predict', { texts: ['x'] }, {})).status).toBe(401);
+    expect((await get('/ping', {})).status).toBe(200);
+  });
+
+  it('micro-batches concurrent requests', async () => {
+    const calls = async () => Number(/prediction_batch_size_count (\d+)/.exec((await get('/metrics')).text)![1]);
+    const before = await calls();
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post('/predict', { texts: [`request ${i}: please cancel my contract`] })));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const modelCalls = (await calls()) - before;
+    expect(modelCalls).toBeGreaterThan(0);
+    expect(modelCalls).toBeLessThan(40); // 40 requests, fewer model calls
+  });
+
+  it('exposes Prometheus metrics and appends every prediction (PII-masked, hashed) to the serving log', async () => {
+    await post('/predict', { texts: ['Customer: mail me at jane@example.com, I want to cancel'] });
+    const metrics = (await get('/metrics')).text;
+    expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/predict"/);
+    expect(metrics).toMatch(/predictions_total\{label="(yes|no)"\} \d+/);
+    expect(metrics).toMatch(new RegExp(`model_version\\{name="${name}",alias="champion"\\} ${versions[0]}`));
+    const lines = fs.readFileSync(servingLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const last = lines.at(-1);
+    expect(last.text).toBe('Customer: mail me at [EMAIL], I want to cancel');
+    expect(last.text_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(last).toMatchObject({ route: '/predict', model: name, version: versions[0] });
+    expect(JSON.stringify(lines)).not.toContain('jane@example.com');
+  });
+
+  it('hot-reloads when @champion moves, without failing requests in flight', async () => {
+    await client.setAlias(name, 'champion', versions[1]!);
+    const inflight = Array.from({ length: 30 }, (_, i) => post('/predict', { texts: [`text ${i}`] }));
+    expect(await holder.refresh()).toBe(true);
+    const results = await Promise.all(inflight);
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(JSON.parse((await get('/version')).text).model.version).toBe(versions[1]);
+    expect(fs.existsSync(path.join(tmp, 'cache', name, versions[1]!, 'MLmodel'))).toBe(true);
+  });
+
+  it('serves an OpenAPI document', async () => {
+    const doc = JSON.parse((await get('/openapi.json')).text);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/predict', '/invocations', '/ping', '/health', '/version', '/metrics']));
+    expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
+  });
+});
