@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -100,6 +100,9 @@ notebooks: $(STAMPS)/kernel mlflow-up ## execute every notebook headless (small-
 ## ---- production ------------------------------------------------------------------------
 serve: $(STAMPS)/node ## serve models:/<task>@champion (TASK=..., SERVE_PORT=8080; tokens: SERVE_TOKENS or a generated .cache/serve-token)
 	@$(TS) scripts/serve.ts $(if $(TASK),--task $(TASK))
+
+bench-serve: $(STAMPS)/node ## load test of make serve: 100 clients x 60 s on loopback -> bench/serve-<task>.json + MLflow
+	@$(TS) scripts/bench-serve.ts $(if $(TASK),--task $(TASK))
 
 strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from notebooks/ (they are committed stripped)
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN

@@ -1,0 +1,228 @@
+/**
+ * Data drift between a reference (training) sample and a current one, following Evidently's
+ * defaults: with at most 1,000 reference rows, Kolmogorov-Smirnov (numeric) and chi-square
+ * (categorical) tests at p < 0.05; above that, normed Wasserstein distance (numeric) and
+ * Jensen-Shannon distance (categorical) over 0.1. PSI is reported for every feature. For text, a
+ * domain classifier (can a model tell reference from current? ROC AUC > 0.55 = drift), plus text
+ * length and out-of-vocabulary-rate shifts. Test distributions come from stdlib-js.
+ */
+import kstest from '@stdlib/stats-kstest';
+import chisquareCdf from '@stdlib/stats-base-dists-chisquare-cdf';
+import { buildLabelMap } from '../data/labels';
+import { shuffled, seededRandom } from '../data/split';
+import type { Example } from '../data/tasks';
+import { rocAuc } from '../evaluate/metrics';
+import { analyze } from '../models/tfidf';
+import { DEFAULT_BASELINE, predictBaseline, trainBaseline } from '../train/baseline';
+
+export interface DriftPolicy {
+  pValue: number;
+  distance: number;
+  /** Reference sizes up to this use statistical tests; larger ones use distances. */
+  smallReferenceRows: number;
+  domainAuc: number;
+  /** Share of drifted features (or domain AUC) at which drift is "moderate" (retrain) and "large" (retrain + alert). */
+  moderateShare: number;
+  largeShare: number;
+  largeDomainAuc: number;
+}
+
+export const DEFAULT_DRIFT_POLICY: DriftPolicy = { pValue: 0.05, distance: 0.1, smallReferenceRows: 1000, domainAuc: 0.55, moderateShare: 0.25, largeShare: 0.5, largeDomainAuc: 0.75 };
+
+export interface FeatureDrift {
+  feature: string;
+  kind: 'numeric' | 'categorical' | 'domain';
+  test: 'ks' | 'chi2' | 'wasserstein_normed' | 'jensen_shannon' | 'domain_classifier_auc';
+  statistic: number;
+  pValue?: number;
+  threshold: number;
+  drifted: boolean;
+  psi?: number;
+}
+
+export type DriftLevel = 'none' | 'small' | 'moderate' | 'large';
+export type DriftAction = 'none' | 'retrain' | 'retrain_and_alert';
+
+export interface DriftReport {
+  level: DriftLevel;
+  action: DriftAction;
+  driftedShare: number;
+  features: FeatureDrift[];
+  referenceRows: number;
+  currentRows: number;
+  reason: string;
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const std = (xs: readonly number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};
+
+/** Population Stability Index over the reference's decile bins (numeric) or categories. */
+export function psi(refShares: number[], curShares: number[]): number {
+  const eps = 1e-4;
+  return refShares.reduce((s, r, i) => {
+    const a = Math.max(r, eps);
+    const b = Math.max(curShares[i] ?? 0, eps);
+    return s + (b - a) * Math.log(b / a);
+  }, 0);
+}
+
+function numericPsi(ref: readonly number[], cur: readonly number[], bins = 10): number {
+  const sorted = [...ref].sort((a, b) => a - b);
+  const edges = Array.from({ length: bins - 1 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / bins)]!);
+  const shares = (xs: readonly number[]) => {
+    const counts = new Array<number>(bins).fill(0);
+    for (const x of xs) {
+      let b = 0;
+      while (b < edges.length && x > edges[b]!) b++;
+      counts[b]! += 1;
+    }
+    return counts.map((c) => c / Math.max(1, xs.length));
+  };
+  return psi(shares(ref), shares(cur));
+}
+
+/** 1-D Wasserstein (earth mover's) distance between two samples. */
+export function wasserstein(a: readonly number[], b: readonly number[]): number {
+  const xs = [...a].sort((x, y) => x - y);
+  const ys = [...b].sort((x, y) => x - y);
+  const all = [...new Set([...xs, ...ys])].sort((x, y) => x - y);
+  let i = 0;
+  let j = 0;
+  let dist = 0;
+  for (let k = 0; k < all.length - 1; k++) {
+    while (i < xs.length && xs[i]! <= all[k]!) i++;
+    while (j < ys.length && ys[j]! <= all[k]!) j++;
+    dist += Math.abs(i / xs.length - j / ys.length) * (all[k + 1]! - all[k]!);
+  }
+  return dist;
+}
+
+/**
+ * Two-sample Kolmogorov-Smirnov test. The statistic D = sup |F_ref - F_cur| is computed over all
+ * observed values, so ties (integer lengths, zero OOV rates) are handled exactly. The p-value is
+ * stdlib's Kolmogorov distribution at the effective size n*m/(n+m) (the usual large-sample
+ * approximation): we hand stdlib's one-sample test an evenly spaced sample whose statistic against
+ * Uniform(0, 1) is exactly D, rather than re-implementing the distribution.
+ */
+export function ks2samp(a: readonly number[], b: readonly number[]): { statistic: number; pValue: number } {
+  const xs = [...a].sort((x, y) => x - y);
+  const ys = [...b].sort((x, y) => x - y);
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < xs.length && j < ys.length) {
+    const v = Math.min(xs[i]!, ys[j]!);
+    while (i < xs.length && xs[i]! <= v) i++;
+    while (j < ys.length && ys[j]! <= v) j++;
+    d = Math.max(d, Math.abs(i / xs.length - j / ys.length));
+  }
+  const n = Math.max(1, Math.round((xs.length * ys.length) / (xs.length + ys.length)));
+  if (d <= 1 / (2 * n)) return { statistic: d, pValue: 1 };
+  const sample = Array.from({ length: n }, (_, k) => Math.min(1, k / n + d));
+  return { statistic: d, pValue: kstest(sample, 'uniform', 0, 1).pValue };
+}
+
+export function numericDrift(feature: string, ref: readonly number[], cur: readonly number[], p: DriftPolicy = DEFAULT_DRIFT_POLICY): FeatureDrift {
+  const psiValue = numericPsi(ref, cur);
+  if (ref.length <= p.smallReferenceRows) {
+    const { statistic, pValue } = ks2samp(ref, cur);
+    return { feature, kind: 'numeric', test: 'ks', statistic, pValue, threshold: p.pValue, drifted: pValue < p.pValue, psi: psiValue };
+  }
+  const sd = std(ref) || 1;
+  const d = wasserstein(ref, cur) / sd;
+  return { feature, kind: 'numeric', test: 'wasserstein_normed', statistic: d, threshold: p.distance, drifted: d > p.distance, psi: psiValue };
+}
+
+export function categoricalDrift(feature: string, ref: readonly string[], cur: readonly string[], p: DriftPolicy = DEFAULT_DRIFT_POLICY): FeatureDrift {
+  const cats = [...new Set([...ref, ...cur])].sort();
+  const count = (xs: readonly string[]) => cats.map((c) => xs.filter((x) => x === c).length);
+  const rc = count(ref);
+  const cc = count(cur);
+  const rs = rc.map((c) => c / ref.length);
+  const cs = cc.map((c) => c / cur.length);
+  const psiValue = psi(rs, cs);
+  if (ref.length <= p.smallReferenceRows) {
+    // Chi-square test of homogeneity on the 2 x k table (reference vs current counts).
+    const total = ref.length + cur.length;
+    let chi2 = 0;
+    let dof = 0;
+    cats.forEach((_, i) => {
+      const col = rc[i]! + cc[i]!;
+      if (col === 0) return;
+      dof++;
+      const er = (col * ref.length) / total;
+      const ec = (col * cur.length) / total;
+      chi2 += (rc[i]! - er) ** 2 / er + (cc[i]! - ec) ** 2 / ec;
+    });
+    const df = Math.max(1, dof - 1);
+    const pValue = 1 - chisquareCdf(chi2, df);
+    return { feature, kind: 'categorical', test: 'chi2', statistic: chi2, pValue, threshold: p.pValue, drifted: pValue < p.pValue, psi: psiValue };
+  }
+  // Jensen-Shannon distance (base 2, so it lies in [0, 1]).
+  const m = rs.map((r, i) => (r + cs[i]!) / 2);
+  const kl = (a: number[]) => a.reduce((s, x, i) => (x > 0 ? s + x * Math.log2(x / m[i]!) : s), 0);
+  const js = Math.sqrt((kl(rs) + kl(cs)) / 2);
+  return { feature, kind: 'categorical', test: 'jensen_shannon', statistic: js, threshold: p.distance, drifted: js > p.distance, psi: psiValue };
+}
+
+/**
+ * Trains a TF-IDF classifier to tell reference texts from current ones on half of each and scores
+ * the other half: an AUC near 0.5 means the texts are indistinguishable.
+ */
+export function domainClassifierAuc(ref: readonly string[], cur: readonly string[], seed = 42, maxPerSide = 2000): number {
+  const random = seededRandom(seed);
+  const r = shuffled(ref, random).slice(0, maxPerSide);
+  const c = shuffled(cur, random).slice(0, maxPerSide);
+  const half = (xs: string[]) => [xs.slice(0, Math.ceil(xs.length / 2)), xs.slice(Math.ceil(xs.length / 2))] as const;
+  const [rTrain, rTest] = half(r);
+  const [cTrain, cTest] = half(c);
+  const train: Example[] = [...rTrain.map((text, i) => ({ id: `r${i}`, text, label: 'reference' })), ...cTrain.map((text, i) => ({ id: `c${i}`, text, label: 'current' }))];
+  const map = buildLabelMap(['current', 'reference']);
+  const weights = [train.length / (2 * cTrain.length), train.length / (2 * rTrain.length)];
+  const model = trainBaseline(train, map, weights, { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 }, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10, seed } });
+  const testTexts = [...rTest, ...cTest];
+  const { probs } = predictBaseline(model, testTexts);
+  const scores = testTexts.map((_, i) => probs[i * 2]!); // p(current)
+  return rocAuc(scores, testTexts.map((_, i) => i >= rTest.length)) ?? 0.5;
+}
+
+/** Share of words in each text that the reference vocabulary never saw. */
+export function oovRates(texts: readonly string[], vocabulary: ReadonlySet<string>): number[] {
+  return texts.map((t) => {
+    const words = analyze(t, [1, 1]);
+    return words.length ? words.filter((w) => !vocabulary.has(w)).length / words.length : 0;
+  });
+}
+
+export interface DriftInput {
+  reference: { texts: readonly string[]; labels?: readonly string[] };
+  current: { texts: readonly string[]; labels?: readonly string[] };
+  /** Name of the categorical column compared (labels for training data, predicted labels for serving). */
+  labelFeature?: string;
+}
+
+export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_POLICY): DriftReport {
+  const { reference: ref, current: cur } = input;
+  const vocab = new Set(ref.texts.flatMap((t) => analyze(t, [1, 1])));
+  const words = (ts: readonly string[]) => ts.map((t) => analyze(t, [1, 1]).length);
+  const features: FeatureDrift[] = [numericDrift('text_length_words', words(ref.texts), words(cur.texts), p), numericDrift('oov_rate', oovRates(ref.texts, vocab), oovRates(cur.texts, vocab), p)];
+  if (ref.labels && cur.labels) features.push(categoricalDrift(input.labelFeature ?? 'label', ref.labels, cur.labels, p));
+  const auc = domainClassifierAuc(ref.texts, cur.texts);
+  features.push({ feature: 'text_domain', kind: 'domain', test: 'domain_classifier_auc', statistic: auc, threshold: p.domainAuc, drifted: auc > p.domainAuc });
+  const driftedShare = features.filter((f) => f.drifted).length / features.length;
+  const level: DriftLevel = driftedShare >= p.largeShare || auc > p.largeDomainAuc ? 'large' : driftedShare >= p.moderateShare || auc > p.domainAuc ? 'moderate' : driftedShare > 0 ? 'small' : 'none';
+  const action: DriftAction = level === 'large' ? 'retrain_and_alert' : level === 'moderate' ? 'retrain' : 'none';
+  const drifted = features.filter((f) => f.drifted).map((f) => `${f.feature} (${f.test} ${f.statistic.toFixed(3)})`);
+  return {
+    level,
+    action,
+    driftedShare,
+    features,
+    referenceRows: ref.texts.length,
+    currentRows: cur.texts.length,
+    reason: drifted.length ? `drift in ${drifted.join(', ')}` : 'no feature drifted',
+  };
+}
