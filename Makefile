@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -100,6 +100,22 @@ notebooks: $(STAMPS)/kernel mlflow-up ## execute every notebook headless (small-
 ## ---- production ------------------------------------------------------------------------
 serve: $(STAMPS)/node ## serve models:/<task>@champion (TASK=..., SERVE_PORT=8080; tokens: SERVE_TOKENS or a generated .cache/serve-token)
 	@$(TS) scripts/serve.ts $(if $(TASK),--task $(TASK))
+
+retrain: $(STAMPS)/node ## scheduled retrain: data/incoming/<task>/ -> drift gate -> challenger vs champion gate -> maybe new @champion
+	@$(TS) scripts/retrain.ts run $(if $(FORCE),--force)
+
+rollback: $(STAMPS)/node ## point @champion back at @previous-champion
+	@$(TS) scripts/retrain.ts rollback
+
+CRON_MARK := \# convo-mlops weekly retrain ($(CURDIR))
+schedule: ## install a weekly cron entry (Mondays 03:00) for make retrain
+	@command -v crontab >/dev/null || { echo "crontab not found: apt-get install cron (or use the systemd timer / Airflow DAG in scripts/)"; exit 1; }
+	@line='0 3 * * 1 cd $(CURDIR) && $(MAKE) retrain >> $(CURDIR)/mlflow/retrain.log 2>&1 $(CRON_MARK)'; \
+	  { crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; echo "$$line"; } | crontab -; \
+	  echo "installed: $$line"
+unschedule: ## remove the cron entry installed by make schedule
+	@command -v crontab >/dev/null || { echo "crontab not found: nothing to remove"; exit 0; }
+	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; } | crontab -; echo "removed the weekly retrain entry"
 
 bench-serve: $(STAMPS)/node ## load test of make serve: 100 clients x 60 s on loopback -> bench/serve-<task>.json + MLflow
 	@$(TS) scripts/bench-serve.ts $(if $(TASK),--task $(TASK))

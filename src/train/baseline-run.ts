@@ -13,7 +13,7 @@ import type { Example, TaskSpec } from '../data/tasks';
 import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import type { ActiveRun } from '../mlflow';
-import { evaluateBaseline, saveBaseline, trainBaseline, type BaselineConfig, type BaselineModel } from './baseline';
+import { DEFAULT_BASELINE, evaluateBaseline, saveBaseline, trainBaseline, type BaselineConfig, type BaselineModel } from './baseline';
 
 export interface PreparedData {
   train: Example[];
@@ -99,5 +99,16 @@ export function readPrepared(dir: string): PreparedData {
     test: readSplit(dir, 'test'),
     labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap,
     trainDigest: manifest.digests.train,
+  };
+}
+
+/** The inverse of `baselineParams`: a run's logged params back to a training config. */
+export function baselineConfigFromParams(params: Record<string, string>): BaselineConfig {
+  const num = (k: string, d: number) => (params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d);
+  const [lo, hi] = (params.ngram_range ?? '1-2').split('-').map(Number);
+  return {
+    tfidf: { ...DEFAULT_BASELINE.tfidf, ngramRange: [lo ?? 1, hi ?? lo ?? 2], minDf: num('min_df', DEFAULT_BASELINE.tfidf.minDf), sublinearTf: params.sublinear_tf !== 'false' },
+    logreg: { ...DEFAULT_BASELINE.logreg, epochs: num('epochs', DEFAULT_BASELINE.logreg.epochs), batchSize: num('batch_size', DEFAULT_BASELINE.logreg.batchSize), learningRate: num('learning_rate', DEFAULT_BASELINE.logreg.learningRate), l2: num('l2', DEFAULT_BASELINE.logreg.l2), seed: num('seed', DEFAULT_BASELINE.logreg.seed) },
+    useClassWeights: params.class_weights !== 'false',
   };
 }

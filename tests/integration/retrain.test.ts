@@ -1,0 +1,110 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { prepareTask } from '../../src/data/prepare';
+import { TASKS, type Example } from '../../src/data/tasks';
+import { MlflowClient, withRun } from '../../src/mlflow';
+import { registerRun, type ProductionConfig } from '../../src/promote/register';
+import { acquireLock, gate, retrain, rollback } from '../../src/retrain/retrain';
+import { DEFAULT_BASELINE } from '../../src/train/baseline';
+import { runBaseline } from '../../src/train/baseline-run';
+
+const cfg = loadConfig();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-it-'));
+const spec = TASKS['support-category'];
+const task = spec.name;
+let client: MlflowClient;
+let production: ProductionConfig;
+let data: { train: Example[]; validation: Example[]; test: Example[] };
+let name = '';
+
+beforeAll(async () => {
+  client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
+  const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 600 });
+  data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test };
+  // A promoted champion, as `make promote` leaves it (model name unique per test run).
+  const exp = `retrain-${Date.now()}`;
+  const runId = await withRun(client, { experiment: exp, runName: 'baseline' }, async (run) => {
+    await runBaseline(spec, { ...data, labelMap: p.labelMap, trainDigest: p.digests.train }, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10 } }, run, { progress: false });
+    return run.runId;
+  });
+  name = exp;
+  const reg = await registerRun(client, await client.getRun(runId), { task: name, alias: 'champion' });
+  production = { ...reg.config, task, model: { ...reg.config.model, name } };
+});
+afterAll(async () => {
+  await client.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const run = (inputs: Partial<Parameters<typeof retrain>[2]>, opts: Partial<Parameters<typeof retrain>[3]> = {}) =>
+  withRun(client, { experiment: name, runName: 'retrain' }, (r) =>
+    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { modelCacheDir: path.join(tmp, 'cache'), ...opts }),
+  );
+
+describe('make retrain', () => {
+  it('skips training when the data digest has not changed', async () => {
+    const o = await run({});
+    expect(o.decision).toBe('skipped_no_new_data');
+  });
+
+  it('with drifted incoming data it trains; a challenger worse than the champion is registered, not promoted', async () => {
+    // Mislabelled copies of the training texts plus off-domain texts: the data drifts and the
+    // challenger learns contradictions, so it must not replace the champion.
+    const labels = production.labelMap.labels;
+    const wrong = (l: string) => labels[(labels.indexOf(l) + 1) % labels.length]!;
+    const incoming: Example[] = [
+      ...[0, 1, 2].flatMap((k) => data.train.map((e, i) => ({ id: `flip${k}#${i}`, text: e.text, label: wrong(e.label) }))),
+      ...Array.from({ length: 600 }, (_, i) => ({ id: `off#${i}`, text: `broadband router ${i % 13} drops the wifi signal every ${i % 7} minutes`, label: labels[i % labels.length]! })),
+    ];
+    const before = (await client.getModelVersionByAlias(name, 'champion'))!.version;
+    const o = await run({ incoming }, { gate: { minMacroF1: 0.1, tolerance: 0.005 } });
+    expect(o.drift?.action).not.toBe('none');
+    expect(o.decision).toBe('registered_not_promoted');
+    expect(o.challengerF1!).toBeLessThan(o.championF1! - 0.005);
+    expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(before);
+    expect((await client.getModelVersionByAlias(name, 'challenger'))!.version).toBe(o.challengerVersion);
+    const logged = await client.searchAllRuns({ experimentIds: [(await client.getExperimentByName(name))!.experiment_id], filter: "tags.`retrain.decision` = 'registered_not_promoted'" });
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.data.tags.find((t) => t.key === 'retrain.reason')?.value).toMatch(/worse than the champion/);
+  });
+
+  it('a passing challenger becomes champion, and make rollback restores the previous one', async () => {
+    const incoming: Example[] = data.validation.map((e, i) => ({ ...e, id: `more#${i}`, text: `${e.text} please help` }));
+    const before = (await client.getModelVersionByAlias(name, 'champion'))!.version;
+    const o = await run({ incoming }, { force: true, gate: { minMacroF1: 0.3, tolerance: 0.05 } });
+    expect(o.decision).toBe('promoted');
+    expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(o.challengerVersion);
+    expect((await client.getModelVersionByAlias(name, 'previous-champion'))!.version).toBe(before);
+    expect(await rollback(client, name)).toEqual({ from: o.challengerVersion, to: before });
+    expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(before);
+  });
+
+  it('never runs twice at once, and takes over the lock of a crashed run', () => {
+    const lock = path.join(tmp, 'x.lock');
+    const release = acquireLock(lock);
+    expect(() => acquireLock(lock)).toThrow(/another retrain is running/);
+    release();
+    fs.writeFileSync(lock, '999999\n'); // a pid that does not exist: crashed earlier
+    acquireLock(lock)();
+  });
+
+  it('gate rules', () => {
+    expect(gate(0.5, undefined, { minMacroF1: 0.6, tolerance: 0 }).promote).toBe(false);
+    expect(gate(0.8, 0.81, { minMacroF1: 0.6, tolerance: 0.02 }).promote).toBe(true);
+    expect(gate(0.8, 0.9, { minMacroF1: 0.6, tolerance: 0.02 }).promote).toBe(false);
+  });
+
+  it('the CLI refuses to run without a promoted production config', () => {
+    let err = '';
+    try {
+      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', path.join(tmp, 'missing.json')], { cwd: cfg.root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') } });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err).toMatch(/missing\.json does not exist\. Promote a run first/);
+  });
+});
