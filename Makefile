@@ -15,7 +15,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -116,6 +116,12 @@ schedule: ## install a weekly cron entry (Mondays 03:00) for make retrain
 unschedule: ## remove the cron entry installed by make schedule
 	@command -v crontab >/dev/null || { echo "crontab not found: nothing to remove"; exit 0; }
 	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; } | crontab -; echo "removed the weekly retrain entry"
+
+monitor: $(STAMPS)/node ## drift of served traffic vs training data -> reports/monitor-*.html + MLflow (TRIGGER=1 runs make retrain when needed)
+	@$(TS) scripts/monitor.ts $(if $(TRIGGER),--trigger)
+
+report: $(STAMPS)/node ## weekly churn report (A/B/C buckets, driving phrases) -> reports/ HTML + CSV, mailed if SMTP_HOST is set
+	@$(TS) scripts/report.ts $(if $(TASK),--task $(TASK))
 
 bench-serve: $(STAMPS)/node ## load test of make serve: 100 clients x 60 s on loopback -> bench/serve-<task>.json + MLflow
 	@$(TS) scripts/bench-serve.ts $(if $(TASK),--task $(TASK))

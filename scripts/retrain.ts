@@ -26,15 +26,16 @@ program
   .option('--config <file>', 'production config written by make promote', path.join(cfg.root, 'config', 'production.json'))
   .option('--incoming <dir>', 'new labelled data (default data/incoming/<task>)')
   .option('--processed-dir <dir>', 'prepared data (make prepare)', path.join(cfg.root, 'data', 'processed'))
+  .option('--state-dir <dir>', 'lock and last-digest state', path.join(cfg.root, 'mlflow', '.retrain'))
   .option('--force', 'train even if the data digest is unchanged and no drift is found')
   .option('--min-f1 <x>', 'minimum challenger test macro-F1', Number.parseFloat, DEFAULT_GATE.minMacroF1)
   .option('--tolerance <x>', 'how much worse than the champion a challenger may be', Number.parseFloat, DEFAULT_GATE.tolerance)
-  .action((opts: { config: string; incoming?: string; processedDir: string; force?: boolean; minF1: number; tolerance: number }) =>
+  .action((opts: { config: string; incoming?: string; processedDir: string; stateDir: string; force?: boolean; minF1: number; tolerance: number }) =>
     runMain(async () => {
       const production = readProduction(opts.config);
       const task = production.task;
       const spec = taskSpec(task);
-      const stateDir = path.join(cfg.root, 'mlflow', '.retrain');
+      const stateDir = path.resolve(opts.stateDir);
       const release = acquireLock(path.join(stateDir, `${task}.lock`));
       const stateFile = path.join(stateDir, `${task}.json`);
       const state = fs.existsSync(stateFile) ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { lastDigest?: string; inProgressRunId?: string }) : {};

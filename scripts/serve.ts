@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
+import { cleanText } from '../src/data/clean';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';
@@ -33,21 +34,23 @@ function readTokens(): { tokens: string[]; generated?: string } {
 const program = new Command('serve')
   .description('Serve models:/<task>@<alias> from the MLflow registry: POST /predict, POST /invocations, GET /ping /health /version /metrics /docs. Tokens: SERVE_TOKENS (comma-separated) or SERVE_TOKEN_FILE; otherwise one is generated in .cache/serve-token.')
   .option('--task <name>', 'task = registered model name (default: config/production.json, else support-category)', production.task ?? 'support-category')
+  .option('--model <name>', 'registered model name (default: the task)')
   .option('--alias <alias>', 'registry alias to serve', 'champion')
   .option('--host <host>', 'address to listen on', process.env.SERVE_HOST ?? '127.0.0.1')
   .option('--port <port>', 'port', (v) => Number.parseInt(v, 10), Number(process.env.SERVE_PORT ?? 8080))
   .option('--watch <seconds>', 'how often to check whether the alias moved (hot reload)', (v) => Number.parseFloat(v), 15)
   .option('--max-batch <n>', 'most texts per request', (v) => Number.parseInt(v, 10), 256)
   .option('--log-file <file>', 'serving log (JSONL) that `make monitor` reads', path.join(cfg.root, 'data', 'serving', 'predictions.jsonl'))
-  .action((opts: { task: string; alias: string; host: string; port: number; watch: number; maxBatch: number; logFile: string }) =>
+  .action((opts: { task: string; model?: string; alias: string; host: string; port: number; watch: number; maxBatch: number; logFile: string }) =>
     runMain(async () => {
       const spec = taskSpec(opts.task);
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, opts.task, opts.alias, path.join(cfg.paths.models, 'cache'), log);
+      const holder = new ChampionHolder(client, opts.model ?? opts.task, opts.alias, path.join(cfg.paths.models, 'cache'), log);
       await holder.refresh();
       holder.watch(opts.watch * 1000);
       const { tokens, generated } = readTokens();
-      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, maxBatchTexts: opts.maxBatch, servingLog: opts.logFile, logger: false });
+      const cleaning = spec.cleaning;
+      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined, maxBatchTexts: opts.maxBatch, servingLog: opts.logFile, logger: false });
       await app.listen({ host: opts.host, port: opts.port });
       const url = `http://${opts.host}:${opts.port}`;
       log(`serving ${opts.task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`);

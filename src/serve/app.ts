@@ -36,6 +36,8 @@ export interface ServeOptions {
   maxTextChars?: number;
   bodyLimitBytes?: number;
   batching?: BatcherOptions;
+  /** Applied to each text before scoring: the task's cleaning, so serving sees what training saw. */
+  preprocess?: (text: string) => string;
   /** JSONL file every prediction is appended to. */
   servingLog?: string;
   appVersion?: string;
@@ -175,7 +177,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     const model = o.models.model; // the model this request runs on, even if a reload happens meanwhile
     served = model;
     const t0 = performance.now();
-    const rows = await batcher.submit(texts);
+    const rows = await batcher.submit(o.preprocess ? texts.map(o.preprocess) : texts);
     const ms = performance.now() - t0;
     const labels = model.predictor.labels;
     const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;

@@ -1,0 +1,71 @@
+/**
+ * make report: the weekly churn report from the serving log: conversations per A/B/C bucket, counts
+ * over time, and the phrases that drove each churn prediction (occlusion against the champion).
+ * Written as HTML and CSV under reports/, and mailed when SMTP is configured (SMTP_HOST, REPORT_TO).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../src/config';
+import { cleanText } from '../src/data/clean';
+import { taskSpec } from '../src/data/tasks';
+import { MlflowClient } from '../src/mlflow';
+import { readServingLog } from '../src/monitor/serving-log';
+import { churnCsv, churnHtml, occlusion, type ChurnRow } from '../src/report/churn';
+import { mailReport, smtpFromEnv } from '../src/report/mail';
+import { ChampionHolder } from '../src/serve/champion';
+import { log, runMain } from '../src/cli/progress';
+
+const cfg = loadConfig();
+const program = new Command('report')
+  .description('Weekly churn report (HTML + CSV) from the serving log; mailed through SMTP when SMTP_HOST and REPORT_TO are set.')
+  .option('--task <name>', 'a churn task', 'conversation-churn')
+  .option('--model <name>', 'registered model name (default: the task)')
+  .option('--log-file <file>', 'serving log', path.join(cfg.root, 'data', 'serving', 'predictions.jsonl'))
+  .option('--days <n>', 'report period in days', Number.parseFloat, 7)
+  .option('--out <dir>', 'output folder', path.join(cfg.root, 'reports'))
+  .action((opts: { task: string; model?: string; logFile: string; days: number; out: string }) =>
+    runMain(async () => {
+      const spec = taskSpec(opts.task);
+      if (!spec.positiveLabel) throw new Error(`${opts.task} is not a churn task (no positive label); use conversation-churn or churn-intent`);
+      const positive = spec.positiveLabel;
+      const since = new Date(Date.now() - opts.days * 86_400_000);
+      const { records } = readServingLog(opts.logFile, since);
+      const bucketed = records.filter((r) => r.bucket !== undefined);
+      if (bucketed.length === 0) throw new Error(`no churn predictions (with buckets) in ${opts.logFile} since ${since.toISOString().slice(0, 10)}`);
+      const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+      const holder = new ChampionHolder(client, opts.model ?? opts.task, 'champion', path.join(cfg.paths.models, 'cache'));
+      await holder.refresh();
+      const predictor = holder.model.predictor;
+      const pos = predictor.labels.indexOf(positive);
+      const cleaning = spec.cleaning;
+      const score = async (texts: string[]) => {
+        const probs = await predictor.predictProba(cleaning ? texts.map((t) => cleanText(t, cleaning)) : texts);
+        return texts.map((_, i) => probs[i * predictor.labels.length + pos]!);
+      };
+      const rows: ChurnRow[] = [];
+      for (const r of bucketed) {
+        rows.push({ ts: r.ts, text_sha256: r.text_sha256, bucket: r.bucket!, p_churn: r.probabilities[positive] ?? 0, label: r.label, top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text, score) });
+      }
+      const period = { from: since.toISOString().slice(0, 10), to: new Date().toISOString().slice(0, 10) };
+      fs.mkdirSync(opts.out, { recursive: true });
+      const base = path.join(opts.out, `churn-${opts.task}-${period.to}`);
+      const html = churnHtml(opts.task, period, bucketed, rows);
+      const csv = churnCsv(rows);
+      fs.writeFileSync(`${base}.html`, html);
+      fs.writeFileSync(`${base}.csv`, csv);
+      const counts = (b: string) => rows.filter((r) => r.bucket === b).length;
+      log(`==> ${rows.length} conversations: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`);
+      log(`report: ${path.relative(cfg.root, base)}.html and .csv`);
+      const smtp = smtpFromEnv();
+      if (smtp) {
+        const id = await mailReport(smtp, `Churn report ${opts.task} ${period.from}..${period.to}: ${counts('A')} to call`, html, [{ filename: path.basename(`${base}.csv`), content: csv }]);
+        log(`mailed to ${smtp.to.join(', ')} via ${smtp.host}:${smtp.port} (${id})`);
+      } else {
+        log('not mailed: set SMTP_HOST and REPORT_TO (and SMTP_PORT, SMTP_USER, SMTP_PASS, REPORT_FROM) to send it');
+      }
+      holder.stop();
+      await client.close();
+    }),
+  );
+program.parse();

@@ -1,0 +1,86 @@
+/**
+ * The weekly churn report (pure parts): conversations per action bucket (A: call them, B: offer a
+ * discount, C: retained), counts over time, and the phrases that drove each churn prediction,
+ * found by occlusion (drop each phrase, re-score, see how much p(churn) falls).
+ */
+import { reportHtml } from '../plots/html';
+import { countsPerDay, type ServingRecord } from '../monitor/serving-log';
+
+export interface Attribution {
+  phrase: string;
+  /** p(churn) with the phrase minus p(churn) without it. */
+  impact: number;
+}
+
+/** Splits a conversation into phrases: turns, then sentences within them. */
+export function phrases(text: string): string[] {
+  return text
+    .split('\n')
+    .flatMap((turn) => turn.replace(/^(Customer|Agent):\s*/, '').split(/(?<=[.!?])\s+/))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/**
+ * Occlusion attributions: for each phrase, p(churn | text) - p(churn | text without the phrase),
+ * scored in one batch. `score` returns p(churn) per text.
+ */
+export async function occlusion(text: string, score: (texts: string[]) => Promise<number[]>, top = 3): Promise<Attribution[]> {
+  const ps = phrases(text);
+  if (ps.length === 0) return [];
+  const variants = ps.map((p) => text.replace(p, ' '));
+  const [base, ...without] = await score([text, ...variants]);
+  return ps
+    .map((phrase, i) => ({ phrase, impact: base! - without[i]! }))
+    .sort((a, b) => b.impact - a.impact)
+    .slice(0, top);
+}
+
+export interface ChurnRow {
+  ts: string;
+  text_sha256: string;
+  bucket: 'A' | 'B' | 'C';
+  p_churn: number;
+  label: string;
+  top_phrases: Attribution[];
+}
+
+export function churnCsv(rows: ChurnRow[]): string {
+  const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const lines = ['ts,text_sha256,bucket,p_churn,label,top_phrase_1,impact_1,top_phrase_2,impact_2,top_phrase_3,impact_3'];
+  for (const r of rows) {
+    const cells = [r.ts, r.text_sha256, r.bucket, r.p_churn.toFixed(4), r.label];
+    for (let i = 0; i < 3; i++) cells.push(q(r.top_phrases[i]?.phrase ?? ''), r.top_phrases[i] ? r.top_phrases[i]!.impact.toFixed(4) : '');
+    lines.push(cells.join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function churnHtml(task: string, period: { from: string; to: string }, records: ServingRecord[], rows: ChurnRow[]): string {
+  const count = (b: string) => records.filter((r) => r.bucket === b).length;
+  const perDay = countsPerDay(records.filter((r) => r.bucket), (r) => r.ts, (r) => r.bucket!);
+  const phraseCounts = new Map<string, { n: number; impact: number }>();
+  for (const r of rows.filter((x) => x.bucket === 'A')) {
+    for (const a of r.top_phrases) {
+      const key = a.phrase.toLowerCase();
+      const v = phraseCounts.get(key) ?? { n: 0, impact: 0 };
+      phraseCounts.set(key, { n: v.n + 1, impact: v.impact + a.impact });
+    }
+  }
+  const topPhrases = [...phraseCounts.entries()].sort((a, b) => b[1].impact - a[1].impact).slice(0, 15);
+  return reportHtml(`Churn report: ${task}, ${period.from} to ${period.to}`, [
+    {
+      heading: 'Action buckets',
+      table: {
+        columns: ['bucket', 'meaning', 'conversations'],
+        rows: [['A', 'very likely to churn: call them', count('A')], ['B', 'on the fence: offer a discount', count('B')], ['C', 'retained', count('C')]],
+      },
+    },
+    { heading: 'Conversations per day', figure: { data: Object.entries(perDay.series).map(([b, y]) => ({ type: 'bar', name: `bucket ${b}`, x: perDay.days, y })), layout: { barmode: 'stack' } } },
+    { heading: 'What drove the bucket-A predictions', text: 'Phrases whose removal lowered p(churn) the most (occlusion), summed over bucket-A conversations.', table: { columns: ['phrase', 'conversations', 'total impact on p(churn)'], rows: topPhrases.map(([p, v]) => [p, v.n, v.impact]) } },
+    {
+      heading: 'Bucket A conversations',
+      table: { columns: ['time', 'p(churn)', 'top phrases'], rows: rows.filter((r) => r.bucket === 'A').slice(0, 50).map((r) => [r.ts, r.p_churn, r.top_phrases.map((a) => `${a.phrase} (+${a.impact.toFixed(2)})`).join(' | ')]) },
+    },
+  ]);
+}
