@@ -131,7 +131,9 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 
 ## ---- checks ------------------------------------------------------------------------------
 test: typecheck promote-check ## typecheck, notebook/module sync, unit + integration tests (own MLflow server)
-	@node_modules/.bin/vitest run
+	@mkdir -p .cache; rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
+	  node -e 'const r=require("./.cache/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || true; \
+	  exit $$rc
 test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit
 test-integration: ## integration tests only (real MLflow server on a free port)

@@ -4,7 +4,7 @@
  * in time), and reports latency percentiles, throughput, errors and the server's memory (from its
  * own /metrics) after warm-up vs at the end. Results go to bench/serve-<task>.json and to MLflow.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -100,6 +100,23 @@ async function loadTest(pool: Pool, o: LoadOptions): Promise<LoadResult> {
   };
 }
 
+/** Polls `route` until it answers 200; fails if the server process exits or time runs out. */
+async function waitUntilUp(pool: Pool, route: string, timeoutMs: number, server: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`${what} exited during start-up`);
+    try {
+      const r = await pool.request({ method: 'GET', path: route });
+      await r.body.dump();
+      if (r.statusCode === 200) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not answer ${route} within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** Trains the scikit-learn twin, serves it with `mlflow models serve` and load-tests /invocations. */
 async function mlflowReference(task: string, clients: number, duration: number, textsPerRequest: number): Promise<LoadResult> {
   const dir = path.join(cfg.root, '.cache', 'bench', `sklearn-${task}`);
@@ -116,18 +133,7 @@ async function mlflowReference(task: string, clients: number, duration: number, 
   });
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: clients });
   try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      try {
-        const r = await pool.request({ method: 'GET', path: '/ping' });
-        await r.body.dump();
-        if (r.statusCode === 200) break;
-      } catch {
-        /* starting */
-      }
-      if (Date.now() > deadline) throw new Error('mlflow models serve did not start within 120 s');
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitUntilUp(pool, '/ping', 120_000, server, 'mlflow models serve');
     log(`==> mlflow models serve (scikit-learn, 2 workers): ${clients} clients, ${duration}s: POST /invocations`);
     return await loadTest(pool, { clients, warmup: 5, duration, path: '/invocations', headers: {}, body: (texts) => ({ dataframe_records: texts.map((text) => ({ text })) }), textsPerRequest });
   } finally {
@@ -167,19 +173,7 @@ const program = new Command('bench-serve')
       });
       const pool = new Pool(`http://127.0.0.1:${port}`, { connections: opts.clients, pipelining: 1 });
       try {
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          if (server.exitCode !== null) throw new Error('the server exited during start-up (is @champion set for this task? run make promote and set the alias)');
-          try {
-            const r = await pool.request({ method: 'GET', path: '/health' });
-            await r.body.dump();
-            if (r.statusCode === 200) break;
-          } catch {
-            /* not up yet */
-          }
-          if (Date.now() > deadline) throw new Error('server did not become healthy within 60 s');
-          await new Promise((r) => setTimeout(r, 250));
-        }
+        await waitUntilUp(pool, '/health', 60_000, server, 'the model server (is @champion set for this task? make promote, then set the alias)');
         log(`==> ${opts.clients} clients, ${opts.warmup}s warm-up, ${opts.duration}s measured, ${opts.texts} text(s) per request: POST /predict`);
         const main = await loadTest(pool, { clients: opts.clients, warmup: opts.warmup, duration: opts.duration, path: '/predict', headers: { authorization: `Bearer ${TOKEN}` }, body: (texts) => ({ texts }), textsPerRequest: opts.texts, rss: () => rss(pool) });
         const result = { task: opts.task, clients: opts.clients, texts_per_request: opts.texts, ...main, machine: { cpus: os.cpus().length, node: process.version }, at: new Date().toISOString() } as Record<string, unknown> & LoadResult;
