@@ -7,6 +7,7 @@ SHELL := /bin/bash
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 MLFLOW_PORT ?= 5000
+LAB_PORT    ?= 8888
 export MLFLOW_PORT
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
 export VENV
@@ -68,7 +69,7 @@ mlflow-replay: $(STAMPS)/node ## send metrics journaled while the server was unr
 ## ---- work --------------------------------------------------------------------------------
 lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local MLflow server
 	@echo "==> JupyterLab (kernel: TypeScript), MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)"
-	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser
+	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
 	@$(MAKE) --no-print-directory prepare
