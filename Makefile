@@ -83,9 +83,9 @@ prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clea
 	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))
 
 ## ---- promotion -------------------------------------------------------------------------
-promote: $(STAMPS)/node ## notebook export cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger
+promote: $(STAMPS)/node ## notebook cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger (ALIAS=champion for a first deployment)
 	@$(TS) scripts/promote.ts export
-	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)),true)
+	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)) $(if $(ALIAS),--alias $(ALIAS)),true)
 
 promote-check: $(STAMPS)/node ## fail when src/ generated modules and their notebooks disagree (names the cell)
 	@$(TS) scripts/promote.ts check
