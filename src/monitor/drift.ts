@@ -25,9 +25,11 @@ export interface DriftPolicy {
   moderateShare: number;
   largeShare: number;
   largeDomainAuc: number;
+  /** Below this many current rows no verdict is drawn (a handful of texts always looks different). */
+  minCurrentRows: number;
 }
 
-export const DEFAULT_DRIFT_POLICY: DriftPolicy = { pValue: 0.05, distance: 0.1, smallReferenceRows: 1000, domainAuc: 0.55, moderateShare: 0.25, largeShare: 0.5, largeDomainAuc: 0.75 };
+export const DEFAULT_DRIFT_POLICY: DriftPolicy = { pValue: 0.05, distance: 0.1, smallReferenceRows: 1000, domainAuc: 0.55, moderateShare: 0.25, largeShare: 0.5, largeDomainAuc: 0.75, minCurrentRows: 30 };
 
 export interface FeatureDrift {
   feature: string;
@@ -206,6 +208,9 @@ export interface DriftInput {
 
 export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_POLICY): DriftReport {
   const { reference: ref, current: cur } = input;
+  if (cur.texts.length < p.minCurrentRows) {
+    return { level: 'none', action: 'none', driftedShare: 0, features: [], referenceRows: ref.texts.length, currentRows: cur.texts.length, reason: `only ${cur.texts.length} current rows (fewer than ${p.minCurrentRows}): too few to judge drift` };
+  }
   const vocab = new Set(ref.texts.flatMap((t) => analyze(t, [1, 1])));
   const words = (ts: readonly string[]) => ts.map((t) => analyze(t, [1, 1]).length);
   const features: FeatureDrift[] = [numericDrift('text_length_words', words(ref.texts), words(cur.texts), p), numericDrift('oov_rate', oovRates(ref.texts, vocab), oovRates(cur.texts, vocab), p)];

@@ -71,4 +71,10 @@ describe('text drift', () => {
     expect(large.action).toBe('retrain_and_alert');
     expect(large.reason).toMatch(/text_domain/);
   });
+
+  it('draws no verdict from too few current rows', () => {
+    const r = driftReport({ reference: { texts: ref }, current: { texts: other.slice(0, 5) } });
+    expect(r).toMatchObject({ level: 'none', action: 'none', features: [] });
+    expect(r.reason).toMatch(/only 5 current rows/);
+  });
 });
