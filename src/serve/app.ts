@@ -153,12 +153,19 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   });
 
   // ---- scoring ----
-  let served: ServedModel | undefined;
-  const batcher = new MicroBatcher(async (texts) => {
-    const model = served!;
-    batchSizes.observe(texts.length);
-    return { probs: await model.predictor.predictProba(texts), width: model.predictor.labels.length };
-  }, o.batching);
+  // One batcher per served model, so a batch never mixes requests that started on different versions.
+  const batchers = new WeakMap<ServedModel, MicroBatcher>();
+  const batcherFor = (model: ServedModel): MicroBatcher => {
+    let b = batchers.get(model);
+    if (!b) {
+      b = new MicroBatcher(async (texts) => {
+        batchSizes.observe(texts.length);
+        return { probs: await model.predictor.predictProba(texts), width: model.predictor.labels.length };
+      }, o.batching);
+      batchers.set(model, b);
+    }
+    return b;
+  };
   const logStream = o.servingLog ? (fs.mkdirSync(path.dirname(o.servingLog), { recursive: true }), fs.createWriteStream(o.servingLog, { flags: 'a' })) : undefined;
   app.addHook('onClose', async () => {
     await new Promise<void>((r) => (logStream ? logStream.end(r) : r()));
@@ -175,9 +182,8 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     checkTexts(texts);
     if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
     const model = o.models.model; // the model this request runs on, even if a reload happens meanwhile
-    served = model;
     const t0 = performance.now();
-    const rows = await batcher.submit(o.preprocess ? texts.map(o.preprocess) : texts);
+    const rows = await batcherFor(model).submit(o.preprocess ? texts.map(o.preprocess) : texts);
     const ms = performance.now() - t0;
     const labels = model.predictor.labels;
     const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;
