@@ -161,14 +161,10 @@ export class MlflowClient {
   }
 
   async searchAllRuns(opts: Omit<Parameters<MlflowClient['searchRuns']>[0], 'pageToken'>): Promise<Run[]> {
-    const all: Run[] = [];
-    let pageToken: string | undefined;
-    do {
+    return paginate(async (pageToken) => {
       const page = await this.searchRuns({ ...opts, pageToken });
-      all.push(...page.runs);
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return all;
+      return { items: page.runs, next: page.nextPageToken };
+    });
   }
 
   /** Sets status/end time/name; journaled when the server is unreachable. */
@@ -310,19 +306,16 @@ export class MlflowClient {
   }
 
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
-    const out: Metric[] = [];
-    let pageToken: string | undefined;
-    do {
+    return paginate(async (pageToken) => {
       const r = await this.http.json(
         'GET',
         '/api/2.0/mlflow/metrics/get-history',
         { run_id: runId, metric_key: key, max_results: 25000, page_token: pageToken },
         z.object({ metrics: z.array(MetricSchema).default([]), next_page_token: z.string().optional() }),
       );
-      out.push(...(r.metrics as Metric[])); // explicit: older TypeScript (tslab's 5.0) infers zod 4 defaults as optional
-      pageToken = r.next_page_token || undefined;
-    } while (pageToken);
-    return out;
+      // Explicit type: older TypeScript (tslab's 5.0) infers zod 4 defaults as optional.
+      return { items: r.metrics as Metric[], next: r.next_page_token };
+    });
   }
 
   /** Records the datasets a run used (name, digest, source, schema), shown in the UI's Datasets column. */
@@ -518,19 +511,15 @@ export class MlflowClient {
   }
 
   async searchModelVersions(filter: string): Promise<ModelVersion[]> {
-    const out: ModelVersion[] = [];
-    let pageToken: string | undefined;
-    do {
+    return paginate(async (pageToken) => {
       const r = await this.http.json(
         'GET',
         '/api/2.0/mlflow/model-versions/search',
         { filter, max_results: 1000, page_token: pageToken },
         z.object({ model_versions: z.array(ModelVersionSchema).default([]), next_page_token: z.string().optional() }),
       );
-      out.push(...r.model_versions);
-      pageToken = r.next_page_token || undefined;
-    } while (pageToken);
-    return out;
+      return { items: r.model_versions as ModelVersion[], next: r.next_page_token };
+    });
   }
 
   /**
@@ -558,6 +547,18 @@ export class MlflowClient {
     const rel = proxiedArtifactPath(source).slice(root.length + 1);
     return { dir: await this.downloadArtifacts(runId, rel, destDir), version };
   }
+}
+
+/** Follows MLflow's page tokens until the last page (an empty token ends it). */
+async function paginate<T>(page: (pageToken: string | undefined) => Promise<{ items: T[]; next?: string }>): Promise<T[]> {
+  const all: T[] = [];
+  let token: string | undefined;
+  do {
+    const p = await page(token);
+    all.push(...p.items);
+    token = p.next || undefined;
+  } while (token);
+  return all;
 }
 
 function toTags(tags: Record<string, string>): RunTag[] {

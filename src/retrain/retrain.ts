@@ -17,6 +17,7 @@ import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metric
 import type { ActiveRun, MlflowClient } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
 import type { ProductionConfig } from '../promote/register';
+import { argmaxRows } from '../models/logreg';
 import { loadPredictor } from '../serve/predictor';
 import { baselineConfigFromParams, runBaseline } from '../train/baseline-run';
 
@@ -129,12 +130,7 @@ async function evaluateVersion(client: MlflowClient, name: string, version: stri
   }
   const predictor = await loadPredictor(dir);
   const probs = await predictor.predictProba(test.map((e) => e.text));
-  const k = predictor.labels.length;
-  const preds = test.map((_, r) => {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[r * k + c]! > probs[r * k + best]!) best = c;
-    return best;
-  });
+  const preds = argmaxRows(probs, predictor.labels.length);
   const yTrue = encodeLabels(test.map((e) => e.label), labelMap);
   return evaluate(yTrue, preds, predictor.labels, probs, positive !== undefined ? predictor.labels.indexOf(positive) : 1);
 }
