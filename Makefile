@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -78,6 +78,9 @@ demo: setup mlflow-up ## first command on a fresh machine: set up, then run the 
 
 baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), evaluated and logged to MLflow with its model
 	@$(TS) scripts/train-baseline.ts $(if $(TASK),--task $(TASK))
+
+baseline-frozen: $(STAMPS)/node ## frozen pretrained encoder (ONNX Runtime) + logistic regression (TASK=support-intent), logged to MLflow
+	@$(TS) scripts/train-frozen-encoder.ts $(if $(TASK),--task $(TASK))
 
 prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clean, split -> data/processed/, logged to MLflow
 	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))

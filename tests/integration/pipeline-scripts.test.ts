@@ -47,3 +47,19 @@ describe('make prepare + make baseline (small data)', () => {
     await client.close();
   });
 });
+
+describe('make baseline-frozen (small data)', () => {
+  it('embeds with the ONNX encoder, trains the head and logs the run', async () => {
+    const task = 'support-category';
+    ts('prepare-data.ts', ['--task', task, '--max-per-split', '200', '--processed-dir', out, '--no-mlflow']);
+    const stdout = ts('train-frozen-encoder.ts', ['--task', task, '--epochs', '15', '--processed-dir', out]);
+    const m = /support-category frozen encoder \+ LR: test accuracy (\d+\.\d+)%.*run ([0-9a-f]{32})/.exec(stdout);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(60); // 5 balanced-ish classes: chance is about 20%
+    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal2'), log: () => {} });
+    const run = await client.getRun(m![2]!);
+    expect(run.data.params).toContainEqual({ key: 'runtime', value: 'onnxruntime-node' });
+    expect(run.data.metrics.map((x) => x.key)).toEqual(expect.arrayContaining(['test_macro_f1', 'embed_texts_per_second']));
+    await client.close();
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Second baseline: frozen pretrained encoder embeddings (mean pooled, as sentence-transformers does)
+ * + multinomial logistic regression. The encoder runs on ONNX Runtime; texts are embedded in
+ * length-sorted batches (less padding), with a progress callback.
+ */
+import type { LabelMap } from '../data/labels';
+import { encodeLabels } from '../data/labels';
+import type { Example } from '../data/tasks';
+import { evaluate, type Evaluation } from '../evaluate/metrics';
+import type { TextTokenizer } from '../features/tokenize';
+import type { OrtEncoder } from '../model/encoder-onnx';
+import { argmaxRows, DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions, type LogRegState } from '../models/logreg';
+import type { SparseVector } from '../models/tfidf';
+
+export interface EmbedOptions {
+  maxLength: number;
+  batchSize: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** L2-normalised mean-pooled embeddings, in the order of `texts`. */
+export async function embedTexts(tok: TextTokenizer, enc: OrtEncoder, texts: readonly string[], o: EmbedOptions): Promise<Float32Array[]> {
+  const order = texts.map((t, i) => [tok.encode(t, o.maxLength).length, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+  const out = new Array<Float32Array>(texts.length);
+  for (let s = 0; s < order.length; s += o.batchSize) {
+    const idx = order.slice(s, s + o.batchSize);
+    const res = await enc.run(tok.encodeBatch(idx.map((i) => texts[i]!), { maxLength: o.maxLength }));
+    idx.forEach((i, r) => {
+      const v = res.meanPooled.slice(r * res.hidden, (r + 1) * res.hidden);
+      const norm = Math.hypot(...v) || 1;
+      for (let j = 0; j < v.length; j++) v[j]! /= norm;
+      out[i] = v;
+    });
+    o.onProgress?.(Math.min(s + o.batchSize, order.length), order.length);
+  }
+  return out;
+}
+
+const dense = (v: Float32Array): SparseVector => ({ indices: Int32Array.from(v, (_, i) => i), values: v });
+
+export interface FrozenEncoderModel {
+  kind: 'frozen-encoder-logreg';
+  labelMap: LabelMap;
+  logreg: LogRegState;
+}
+
+export function trainFrozenHead(embeddings: Float32Array[], train: readonly Example[], labelMap: LabelMap, classWeights: number[] | undefined, opts: LogRegOptions = { ...DEFAULT_LOGREG, epochs: 40, learningRate: 0.01, l2: 0 }): FrozenEncoderModel {
+  const ys = encodeLabels(train.map((e) => e.label), labelMap);
+  const logreg = trainLogReg(embeddings.map(dense), ys, embeddings[0]!.length, labelMap.labels.length, { ...opts, classWeights });
+  return { kind: 'frozen-encoder-logreg', labelMap, logreg };
+}
+
+export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Array[], examples: readonly Example[], positiveLabel?: string): Evaluation {
+  const probs = predictProba(m.logreg, embeddings.map(dense));
+  const k = m.labelMap.labels.length;
+  const yTrue = encodeLabels(examples.map((e) => e.label), m.labelMap);
+  return evaluate(yTrue, argmaxRows(probs, k), m.labelMap.labels, probs, positiveLabel !== undefined ? m.labelMap.label2id[positiveLabel] : undefined);
+}
