@@ -5,8 +5,11 @@
  */
 import type { LabelMap } from '../data/labels';
 import { encodeLabels } from '../data/labels';
-import type { Example } from '../data/tasks';
-import { evaluate, type Evaluation } from '../evaluate/metrics';
+import type { Example, TaskSpec } from '../data/tasks';
+import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
+import { evaluationHtml, evaluationJson } from '../evaluate/report';
+import type { ActiveRun } from '../mlflow';
+import type { PreparedData } from './baseline-run';
 import type { TextTokenizer } from '../features/tokenize';
 import type { OrtEncoder } from '../model/encoder-onnx';
 import { argmaxRows, DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions, type LogRegState } from '../models/logreg';
@@ -55,4 +58,46 @@ export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Arr
   const k = m.labelMap.labels.length;
   const yTrue = encodeLabels(examples.map((e) => e.label), m.labelMap);
   return evaluate(yTrue, argmaxRows(probs, k), m.labelMap.labels, probs, positiveLabel !== undefined ? m.labelMap.label2id[positiveLabel] : undefined);
+}
+
+export interface FrozenRunOptions {
+  tokenizer: TextTokenizer;
+  encoder: OrtEncoder;
+  checkpointName: string;
+  maxLength: number;
+  epochs: number;
+  onProgress?: (split: string, done: number, total: number) => void;
+}
+
+export interface FrozenRunResult {
+  model: FrozenEncoderModel;
+  validation: Evaluation;
+  test: Evaluation;
+  embedSeconds: number;
+  trainSeconds: number;
+  texts: number;
+}
+
+/** One tracked frozen-encoder experiment (shared by `make baseline-frozen` and notebooks/03_experiments). */
+export async function runFrozenEncoder(spec: TaskSpec<any>, data: PreparedData, o: FrozenRunOptions, run?: ActiveRun): Promise<FrozenRunResult> {
+  const head = { ...DEFAULT_LOGREG, epochs: o.epochs, learningRate: 0.01, l2: 0 };
+  await run?.logParams({ model: 'frozen-encoder-logreg', task: spec.name, checkpoint: o.checkpointName, max_length: o.maxLength, pooling: 'mean', epochs: head.epochs, learning_rate: head.learningRate, runtime: 'onnxruntime-node', ...(data.trainDigest ? { 'data.digest.train': data.trainDigest.slice(0, 32) } : {}) });
+  const t0 = Date.now();
+  const embed = (split: string, xs: readonly Example[]) => embedTexts(o.tokenizer, o.encoder, xs.map((e) => e.text), { maxLength: o.maxLength, batchSize: 32, onProgress: (d, t) => o.onProgress?.(split, d, t) });
+  const tr = await embed('train', data.train);
+  const va = await embed('validation', data.validation);
+  const te = await embed('test', data.test);
+  const embedSeconds = (Date.now() - t0) / 1000;
+  const t1 = Date.now();
+  const model = trainFrozenHead(tr, data.train, data.labelMap, undefined, head);
+  const trainSeconds = (Date.now() - t1) / 1000;
+  const validation = evaluateFrozenHead(model, va, data.validation, spec.positiveLabel);
+  const test = evaluateFrozenHead(model, te, data.test, spec.positiveLabel);
+  const texts = tr.length + va.length + te.length;
+  if (run) {
+    await run.logMetrics({ ...evaluationMetrics(validation, 'val_'), ...evaluationMetrics(test, 'test_'), embed_seconds: embedSeconds, embed_texts_per_second: texts / embedSeconds, train_seconds: trainSeconds });
+    await run.logText(evaluationJson(test), 'eval/evaluation_test.json');
+    await run.logText(evaluationHtml(`${spec.name}: frozen encoder + logistic regression (test)`, test), 'eval/evaluation_test.html');
+  }
+  return { model, validation, test, embedSeconds, trainSeconds, texts };
 }
