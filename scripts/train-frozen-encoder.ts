@@ -36,6 +36,7 @@ const program = new Command('train-frozen-encoder')
           tokenizer: tok,
           encoder: enc,
           checkpointName: path.basename(opts.checkpoint),
+          checkpointDir: opts.checkpoint,
           maxLength: opts.maxLength,
           epochs: opts.epochs,
           onProgress: (split, done, total) => {

@@ -132,3 +132,24 @@ export function trainLogReg(xs: readonly SparseVector[], ys: readonly number[], 
   }
   return { numFeatures, numClasses, weights: W, bias: b };
 }
+
+export interface LogRegJson {
+  numFeatures: number;
+  numClasses: number;
+  /** Float32 little-endian, base64. */
+  weights: string;
+  bias: string;
+}
+
+export function logRegToJson(m: LogRegState): LogRegJson {
+  const b64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  return { numFeatures: m.numFeatures, numClasses: m.numClasses, weights: b64(m.weights), bias: b64(m.bias) };
+}
+
+export function logRegFromJson(j: LogRegJson): LogRegState {
+  const f32 = (s: string) => {
+    const buf = Buffer.from(s, 'base64');
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  };
+  return { numFeatures: j.numFeatures, numClasses: j.numClasses, weights: f32(j.weights), bias: f32(j.bias) };
+}

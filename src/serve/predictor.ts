@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadBaseline, predictBaseline } from '../train/baseline';
+import { loadFrozenModel } from '../train/frozen-encoder';
 
 export interface Predictor {
   labels: string[];
@@ -21,6 +22,10 @@ const LOADERS: Record<string, Loader> = {
   ts_tfidf_logreg: async (dir) => {
     const model = loadBaseline(dir);
     return { labels: model.labelMap.labels, flavor: 'ts_tfidf_logreg', predictProba: async (texts) => predictBaseline(model, texts).probs };
+  },
+  ts_frozen_encoder: async (dir) => {
+    const m = await loadFrozenModel(dir);
+    return { labels: m.labels, flavor: 'ts_frozen_encoder', predictProba: m.predictProba };
   },
 };
 

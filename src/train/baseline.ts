@@ -8,7 +8,7 @@ import type { LabelMap } from '../data/labels';
 import { encodeLabels } from '../data/labels';
 import type { Example } from '../data/tasks';
 import { evaluate, type Evaluation } from '../evaluate/metrics';
-import { argmaxRows, DEFAULT_LOGREG, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../models/logreg';
+import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../models/logreg';
 import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../models/tfidf';
 
 export interface BaselineConfig {
@@ -52,24 +52,11 @@ export function evaluateBaseline(model: BaselineModel, examples: readonly Exampl
 /** Writes model.json (weights as base64 float32) and label_map.json into `dir`. */
 export function saveBaseline(model: BaselineModel, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  const b64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-  fs.writeFileSync(
-    path.join(dir, 'model.json'),
-    JSON.stringify({ kind: model.kind, tfidf: model.tfidf, logreg: { numFeatures: model.logreg.numFeatures, numClasses: model.logreg.numClasses, weights: b64(model.logreg.weights), bias: b64(model.logreg.bias) } }),
-  );
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ kind: model.kind, tfidf: model.tfidf, logreg: logRegToJson(model.logreg) }));
   fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(model.labelMap, null, 2)}\n`);
 }
 
 export function loadBaseline(dir: string): BaselineModel {
   const raw = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-  const f32 = (s: string) => {
-    const buf = Buffer.from(s, 'base64');
-    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  };
-  return {
-    kind: 'tfidf-logreg',
-    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')),
-    tfidf: raw.tfidf,
-    logreg: { numFeatures: raw.logreg.numFeatures, numClasses: raw.logreg.numClasses, weights: f32(raw.logreg.weights), bias: f32(raw.logreg.bias) },
-  };
+  return { kind: 'tfidf-logreg', labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')), tfidf: raw.tfidf, logreg: logRegFromJson(raw.logreg) };
 }

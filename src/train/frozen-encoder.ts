@@ -3,6 +3,9 @@
  * + multinomial logistic regression. The encoder runs on ONNX Runtime; texts are embedded in
  * length-sorted batches (less padding), with a progress callback.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { LabelMap } from '../data/labels';
 import { encodeLabels } from '../data/labels';
 import type { Example, TaskSpec } from '../data/tasks';
@@ -10,9 +13,9 @@ import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metric
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import type { ActiveRun } from '../mlflow';
 import type { PreparedData } from './baseline-run';
-import type { TextTokenizer } from '../features/tokenize';
-import type { OrtEncoder } from '../model/encoder-onnx';
-import { argmaxRows, DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions, type LogRegState } from '../models/logreg';
+import { TextTokenizer } from '../features/tokenize';
+import { OrtEncoder } from '../model/encoder-onnx';
+import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type LogRegJson, type LogRegOptions, type LogRegState } from '../models/logreg';
 import type { SparseVector } from '../models/tfidf';
 
 export interface EmbedOptions {
@@ -60,10 +63,35 @@ export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Arr
   return evaluate(yTrue, argmaxRows(probs, k), m.labelMap.labels, probs, positiveLabel !== undefined ? m.labelMap.label2id[positiveLabel] : undefined);
 }
 
+const ENCODER_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'model.safetensors'];
+
+/** A self-contained model folder: the encoder's Hugging Face files under encoder/, the head and the label map. */
+export function saveFrozenModel(model: FrozenEncoderModel, checkpointDir: string, maxLength: number, dir: string): void {
+  fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
+  for (const f of ENCODER_FILES) if (fs.existsSync(path.join(checkpointDir, f))) fs.copyFileSync(path.join(checkpointDir, f), path.join(dir, 'encoder', f));
+  fs.writeFileSync(path.join(dir, 'head.json'), JSON.stringify({ kind: model.kind, maxLength, pooling: 'mean', logreg: logRegToJson(model.logreg) }));
+  fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(model.labelMap, null, 2)}\n`);
+}
+
+/** Loads a folder written by saveFrozenModel as a text -> probabilities function. */
+export async function loadFrozenModel(dir: string): Promise<{ labels: string[]; predictProba: (texts: readonly string[]) => Promise<Float32Array> }> {
+  const head = JSON.parse(fs.readFileSync(path.join(dir, 'head.json'), 'utf8')) as { maxLength: number; logreg: LogRegJson };
+  const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
+  const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
+  const encoder = await OrtEncoder.fromCheckpoint(path.join(dir, 'encoder'));
+  const logreg = logRegFromJson(head.logreg);
+  return {
+    labels: labelMap.labels,
+    predictProba: async (texts) => predictProba(logreg, (await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 })).map(dense)),
+  };
+}
+
 export interface FrozenRunOptions {
   tokenizer: TextTokenizer;
   encoder: OrtEncoder;
   checkpointName: string;
+  /** Folder of the checkpoint, copied into the logged model so it can be served on its own. */
+  checkpointDir: string;
   maxLength: number;
   epochs: number;
   onProgress?: (split: string, done: number, total: number) => void;
@@ -98,6 +126,18 @@ export async function runFrozenEncoder(spec: TaskSpec<any>, data: PreparedData, 
     await run.logMetrics({ ...evaluationMetrics(validation, 'val_'), ...evaluationMetrics(test, 'test_'), embed_seconds: embedSeconds, embed_texts_per_second: texts / embedSeconds, train_seconds: trainSeconds });
     await run.logText(evaluationJson(test), 'eval/evaluation_test.json');
     await run.logText(evaluationHtml(`${spec.name}: frozen encoder + logistic regression (test)`, test), 'eval/evaluation_test.html');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'frozen-model-'));
+    try {
+      saveFrozenModel(model, o.checkpointDir, o.maxLength, tmp);
+      await run.client.logModel(run.runId, tmp, {
+        artifactPath: 'model',
+        flavors: { ts_frozen_encoder: { encoder: 'encoder', head: 'head.json', label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: 'mean', max_length: o.maxLength } },
+        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
+      });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   }
   return { model, validation, test, embedSeconds, trainSeconds, texts };
 }

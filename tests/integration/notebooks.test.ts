@@ -56,7 +56,7 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     expect(siblings.map((r) => r.info.run_name).sort()).toEqual(['frozen-encoder', 'tfidf-bigram', 'tfidf-bigram-unweighted', 'tfidf-unigram']);
     for (const s of siblings) {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
-      if (s.info.run_name !== 'frozen-encoder') expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');
+      expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');
     }
     await client.close();
   });
