@@ -6,7 +6,6 @@
  * Steps are pure functions plus one orchestrator whose side effects are the registry and files.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { digestExamples } from '../data/digest';
@@ -18,6 +17,7 @@ import type { ActiveRun, MlflowClient } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
 import type { ProductionConfig } from '../promote/register';
 import { argmaxRows } from '../models/logreg';
+import { cachedModelVersion } from '../serve/champion';
 import { loadPredictor } from '../serve/predictor';
 import { baselineConfigFromParams, runBaseline } from '../train/baseline-run';
 
@@ -121,14 +121,7 @@ export interface RetrainOutcome {
 }
 
 async function evaluateVersion(client: MlflowClient, name: string, version: string, test: Example[], labelMap: LabelMap, cacheDir: string, positive?: string): Promise<Evaluation> {
-  const dir = path.join(cacheDir, name, version);
-  if (!fs.existsSync(path.join(dir, 'MLmodel'))) {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'champion-'));
-    const { dir: got } = await client.downloadModel(`models:/${name}/${version}`, tmp);
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    fs.renameSync(got, dir);
-  }
-  const predictor = await loadPredictor(dir);
+  const predictor = await loadPredictor(await cachedModelVersion(client, name, version, cacheDir));
   const probs = await predictor.predictProba(test.map((e) => e.text));
   const preds = argmaxRows(probs, predictor.labels.length);
   const yTrue = encodeLabels(test.map((e) => e.label), labelMap);

@@ -14,6 +14,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { maskPii } from '../data/clean';
+import { argmaxRows } from '../models/logreg';
 import { MicroBatcher, type BatcherOptions } from './batcher';
 import type { ChampionHolder, ServedModel } from './champion';
 
@@ -188,8 +189,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     const labels = model.predictor.labels;
     const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;
     const out = rows.map((row) => {
-      let best = 0;
-      for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
+      const best = argmaxRows(row, row.length)[0]!;
       const probabilities = Object.fromEntries(labels.map((l, c) => [l, Number(row[c]!.toFixed(6))]));
       return { label: labels[best]!, probabilities, ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}) };
     });

@@ -8,6 +8,22 @@ import path from 'node:path';
 import type { MlflowClient, ModelVersion } from '../mlflow';
 import { loadPredictor, type Predictor } from './predictor';
 
+/**
+ * The folder of registered model `name` version `version` in the local cache, downloaded once.
+ * The download is staged beside its final place and renamed in, so a crash never leaves half a model.
+ */
+export async function cachedModelVersion(client: MlflowClient, name: string, version: string, cacheDir: string): Promise<string> {
+  const dir = path.join(cacheDir, name, version);
+  if (fs.existsSync(path.join(dir, 'MLmodel'))) return dir;
+  const staging = `${dir}.partial-${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  const { dir: downloaded } = await client.downloadModel(`models:/${name}/${version}`, staging);
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  fs.renameSync(downloaded, dir);
+  fs.rmSync(staging, { recursive: true, force: true });
+  return dir;
+}
+
 export interface ServedModel {
   name: string;
   alias: string;
@@ -40,15 +56,7 @@ export class ChampionHolder {
   }
 
   private async load(mv: ModelVersion): Promise<ServedModel> {
-    const dir = path.join(this.cacheDir, this.name, mv.version);
-    if (!fs.existsSync(path.join(dir, 'MLmodel'))) {
-      const staging = `${dir}.partial-${process.pid}`;
-      fs.rmSync(staging, { recursive: true, force: true });
-      const { dir: downloaded } = await this.client.downloadModel(`models:/${this.name}/${mv.version}`, staging);
-      fs.mkdirSync(path.dirname(dir), { recursive: true });
-      fs.renameSync(downloaded, dir);
-      fs.rmSync(staging, { recursive: true, force: true });
-    }
+    const dir = await cachedModelVersion(this.client, this.name, mv.version, this.cacheDir);
     return { name: this.name, alias: this.alias, version: mv.version, runId: mv.run_id, predictor: await loadPredictor(dir), loadedAt: new Date().toISOString() };
   }
 
