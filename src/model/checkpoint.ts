@@ -116,6 +116,18 @@ function distilbertKey(canon: string): string[] {
   return k ? [k, `distilbert.${k}`] : [];
 }
 
+/**
+ * The Hugging Face key of a canonical parameter in a *ForSequenceClassification checkpoint
+ * (encoder under `bert.` / `distilbert.`, head as `classifier.*`), for saving fine-tuned models.
+ */
+export function hfClassifierKey(cfg: EncoderConfig, canon: string): string {
+  if (canon.startsWith('classifier.')) return canon;
+  const prefix = cfg.family === 'bert' ? 'bert.' : 'distilbert.';
+  const key = (cfg.family === 'bert' ? bertKey : distilbertKey)(canon)[0];
+  if (!key) throw new Error(`${canon} has no ${cfg.family} checkpoint key`);
+  return prefix + key;
+}
+
 export function canonicalNames(cfg: EncoderConfig): string[] {
   const names = ['embeddings.word', 'embeddings.position', ...(cfg.family === 'bert' ? ['embeddings.type'] : []), 'embeddings.ln.weight', 'embeddings.ln.bias'];
   for (let i = 0; i < cfg.layers; i++) for (const p of ['q', 'k', 'v', 'o', 'ln1', 'ffn_in', 'ffn_out', 'ln2']) names.push(`layers.${i}.${p}.weight`, `layers.${i}.${p}.bias`);
@@ -138,6 +150,7 @@ export function loadEncoderCheckpoint(dir: string): { config: EncoderConfig; wei
     const found = keyOf(canon).find((k) => tensors.has(k));
     if (found) weights.set(canon, tensors.get(found)!);
   }
+  for (const canon of ['classifier.weight', 'classifier.bias']) if (tensors.has(canon)) weights.set(canon, tensors.get(canon)!);
   if (missing.length) throw new Error(`${dir}/model.safetensors lacks ${missing.length} tensor(s):\n  ${missing.slice(0, 10).join('\n  ')}`);
   const h = config.hidden;
   const expect: Record<string, number[]> = { 'embeddings.word': [config.vocabSize, h], 'embeddings.position': [config.maxPositions, h], 'layers.0.q.weight': [h, h], 'layers.0.ffn_in.weight': [config.intermediate, h], 'layers.0.ffn_out.weight': [h, config.intermediate] };

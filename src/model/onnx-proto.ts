@@ -1,5 +1,5 @@
 /**
- * A minimal ONNX ModelProto writer: just the messages needed to describe an inference graph
+ * A minimal ONNX ModelProto writer: just the messages needed to describe a graph
  * (field numbers from onnx.proto), so TypeScript can emit graphs that ONNX Runtime runs.
  */
 
@@ -53,7 +53,7 @@ class Writer {
   }
 }
 
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
 
 export interface Attr {
   name: string;
@@ -73,7 +73,7 @@ export interface OnnxNode {
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | Int8Array;
 }
 
 export interface ValueInfo {
@@ -104,7 +104,7 @@ function valueInfo(v: ValueInfo): Writer {
   return new Writer().bytes(1, v.name).message(2, new Writer().message(1, tensorType));
 }
 
-export function encodeModel(g: { name: string; nodes: OnnxNode[]; initializers: Initializer[]; inputs: ValueInfo[]; outputs: ValueInfo[]; opset: number }): Buffer {
+export function encodeModel(g: { name: string; nodes: OnnxNode[]; initializers: Initializer[]; inputs: ValueInfo[]; outputs: ValueInfo[]; opset: number; extraOpsets?: { domain: string; version: number }[] }): Buffer {
   const graph = new Writer();
   g.nodes.forEach((n, i) => {
     const node = new Writer();
@@ -119,10 +119,12 @@ export function encodeModel(g: { name: string; nodes: OnnxNode[]; initializers: 
   for (const t of g.initializers) {
     const tensor = new Writer();
     for (const d of t.dims) tensor.int(1, d);
-    tensor.int(2, t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64).bytes(8, t.name).bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    tensor.int(2, t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Int8Array ? DataType.INT8 : DataType.INT64).bytes(8, t.name).bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     graph.message(5, tensor);
   }
   for (const v of g.inputs) graph.message(11, valueInfo(v));
   for (const v of g.outputs) graph.message(12, valueInfo(v));
-  return new Writer().int(1, 8).bytes(2, 'convo-mlops').message(7, graph).message(8, new Writer().bytes(1, '').int(2, g.opset)).finish();
+  const model = new Writer().int(1, 8).bytes(2, 'convo-mlops').message(7, graph).message(8, new Writer().bytes(1, '').int(2, g.opset));
+  for (const o of g.extraOpsets ?? []) model.message(8, new Writer().bytes(1, o.domain).int(2, o.version));
+  return model.finish();
 }
