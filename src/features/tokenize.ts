@@ -21,6 +21,21 @@ export interface EncodeOptions {
   padToMultipleOf?: number;
 }
 
+/** Pads already-encoded texts to the longest one, rounded up to a multiple (pure). */
+export function padBatch(encoded: readonly (readonly number[])[], padId: number, opts: EncodeOptions): EncodedBatch {
+  const longest = Math.max(1, ...encoded.map((e) => e.length));
+  const mult = opts.padToMultipleOf ?? 8;
+  const seqLen = Math.min(opts.maxLength, Math.ceil(longest / mult) * mult);
+  const n = encoded.length;
+  const inputIds = new Int32Array(n * seqLen).fill(padId);
+  const attentionMask = new Int32Array(n * seqLen);
+  encoded.forEach((ids, r) => {
+    inputIds.set(ids.slice(0, seqLen), r * seqLen);
+    attentionMask.fill(1, r * seqLen, r * seqLen + Math.min(ids.length, seqLen));
+  });
+  return { inputIds, attentionMask, tokenTypeIds: new Int32Array(n * seqLen), batchSize: n, seqLen };
+}
+
 export class TextTokenizer {
   private constructor(
     private readonly tok: PreTrainedTokenizer,
@@ -65,18 +80,7 @@ export class TextTokenizer {
 
   /** Encodes and pads a batch to its longest member (dynamic padding). */
   encodeBatch(texts: readonly string[], opts: EncodeOptions): EncodedBatch {
-    const encoded = texts.map((t) => this.encode(t, opts.maxLength));
-    const longest = Math.max(1, ...encoded.map((e) => e.length));
-    const mult = opts.padToMultipleOf ?? 8;
-    const seqLen = Math.min(opts.maxLength, Math.ceil(longest / mult) * mult);
-    const n = texts.length;
-    const inputIds = new Int32Array(n * seqLen).fill(this.padId);
-    const attentionMask = new Int32Array(n * seqLen);
-    encoded.forEach((ids, r) => {
-      inputIds.set(ids, r * seqLen);
-      attentionMask.fill(1, r * seqLen, r * seqLen + ids.length);
-    });
-    return { inputIds, attentionMask, tokenTypeIds: new Int32Array(n * seqLen), batchSize: n, seqLen };
+    return padBatch(texts.map((t) => this.encode(t, opts.maxLength)), this.padId, opts);
   }
 
   /** Share of word-piece tokens that are [UNK] (an input-drift signal). */

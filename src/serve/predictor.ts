@@ -1,13 +1,14 @@
 /**
  * The serving seam: a Predictor turns texts into class probabilities, whatever the model kind.
  * `loadPredictor` reads a model folder's MLmodel and picks the loader for its flavor, so new model
- * kinds (the BERT engine) plug in here without touching the server.
+ * kinds plug in here without touching the server.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadBaseline, predictBaseline } from '../train/baseline';
 import { loadFrozenModel } from '../train/frozen-encoder';
+import { loadBertModel } from '../train/bert-run';
 
 export interface Predictor {
   labels: string[];
@@ -26,6 +27,11 @@ const LOADERS: Record<string, Loader> = {
   ts_frozen_encoder: async (dir) => {
     const m = await loadFrozenModel(dir);
     return { labels: m.labels, flavor: 'ts_frozen_encoder', predictProba: m.predictProba };
+  },
+  // Fine-tuned BERT: the ONNX graph the run chose (int8 when its measured accuracy loss was small enough).
+  ts_bert: async (dir, flavor) => {
+    const m = await loadBertModel(dir, typeof flavor.onnx === 'string' ? flavor.onnx : 'model.onnx');
+    return { labels: m.labels, flavor: 'ts_bert', predictProba: m.predictProba };
   },
 };
 

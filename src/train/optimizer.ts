@@ -19,9 +19,12 @@ export const DEFAULT_ADAMW: AdamWConfig = { learningRate: 5e-5, beta1: 0.9, beta
 /** Biases and LayerNorm weights are not decayed (the usual BERT fine-tuning recipe). */
 export const decays = (name: string): boolean => !name.endsWith('.bias') && !/(^|\.)ln\d?\.weight$/.test(name);
 
-/** Learning-rate multiplier at `step` (0-based): linear warm-up over `warmup` steps, then linear decay to 0 at `total`. */
+/**
+ * Learning-rate multiplier at `step` (0-based): linear warm-up over `warmup` steps, then linear decay
+ * to 0 at `total` (transformers' get_linear_schedule_with_warmup, step 0 included).
+ */
 export function linearSchedule(step: number, warmup: number, total: number): number {
-  if (warmup > 0 && step < warmup) return (step + 1) / warmup;
+  if (step < warmup) return step / warmup;
   return Math.max(0, (total - step) / Math.max(1, total - warmup));
 }
 

@@ -1,0 +1,180 @@
+/**
+ * One tracked BERT fine-tuning experiment (shared by `make finetune` and notebooks/03_experiments):
+ * fine-tune, then export the best weights as a Hugging Face folder and as ONNX graphs (fp32, and int8
+ * dynamic quantization whose accuracy loss on the test set is measured), evaluate, and log params,
+ * per-step and per-epoch metrics, reports and the servable model (flavor ts_bert) to MLflow.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TaskSpec } from '../data/tasks';
+import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
+import { evaluationHtml, evaluationJson } from '../evaluate/report';
+import { TextTokenizer } from '../features/tokenize';
+import type { ActiveRun } from '../mlflow';
+import { buildInferGraph, type Pooling } from '../model/bert-graph';
+import { OrtClassifier } from '../model/encoder-onnx';
+import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model/hf-classifier';
+import type { SessionOptions } from '../model/train-step';
+import type { PreparedData } from './baseline-run';
+import { evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
+
+/** Largest accuracy drop (points) at which the int8 graph is the one served. */
+export const INT8_MAX_LOSS_POINTS = 0.5;
+
+export interface BertRunOptions {
+  tokenizer: TextTokenizer;
+  checkpointDir: string;
+  checkpointName: string;
+  /** Checkpoints and best weights; a matching checkpoint here is resumed. */
+  workDir: string;
+  config: FineTuneConfig;
+  session?: SessionOptions;
+  /** Also export and measure an int8 graph (default true). */
+  quantize?: boolean;
+  onEvent?: (e: FineTuneEvent) => void;
+}
+
+export interface BertRunResult extends FineTuneResult {
+  test: Evaluation;
+  testInt8?: Evaluation;
+  /** The ONNX file the logged model serves. */
+  served: 'model.onnx' | 'model.int8.onnx';
+  inferenceExamplesPerSecond: number;
+  modelDir: string;
+}
+
+export function fineTuneParams(task: string, checkpoint: string, c: FineTuneConfig, trainDigest?: string): Record<string, string | number | boolean> {
+  return {
+    model: 'bert-finetune',
+    task,
+    checkpoint,
+    runtime: 'onnxruntime-node',
+    max_length: c.maxLength,
+    batch_size: c.batchSize,
+    epochs: c.epochs,
+    learning_rate: c.learningRate,
+    weight_decay: c.weightDecay,
+    warmup_ratio: c.warmupRatio,
+    max_grad_norm: c.maxGradNorm,
+    pooling: c.pooling,
+    class_weights: c.classWeights,
+    freeze_embeddings: c.freezeEmbeddings,
+    freeze_layers: c.freezeLayers,
+    patience: c.patience,
+    seed: c.seed,
+    ...(c.dropout?.hidden !== undefined ? { dropout_hidden: c.dropout.hidden } : {}),
+    ...(c.dropout?.attention !== undefined ? { dropout_attention: c.dropout.attention } : {}),
+    ...(c.dropout?.classifier !== undefined ? { dropout_classifier: c.dropout.classifier } : {}),
+    ...(trainDigest ? { 'data.digest.train': trainDigest.slice(0, 32) } : {}),
+  };
+}
+
+/**
+ * Writes a servable model folder: hf/ (Hugging Face files), model.onnx (fp32) and, when asked,
+ * model.int8.onnx, plus label_map.json.
+ */
+export function saveBertModel(dir: string, hfDir: string, quantize: boolean): { fp32: string; int8?: string } {
+  const { config, weights, meta } = loadHfClassifier(hfDir);
+  const build = (q?: 'int8') => buildInferGraph({ config, weights, pooling: meta.pooling, numLabels: meta.labelMap.labels.length, quantize: q });
+  fs.mkdirSync(dir, { recursive: true });
+  if (path.resolve(hfDir) !== path.resolve(dir, 'hf')) fs.cpSync(hfDir, path.join(dir, 'hf'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'model.onnx'), build());
+  if (quantize) fs.writeFileSync(path.join(dir, 'model.int8.onnx'), build('int8'));
+  fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(meta.labelMap, null, 2)}\n`);
+  return { fp32: path.join(dir, 'model.onnx'), int8: quantize ? path.join(dir, 'model.int8.onnx') : undefined };
+}
+
+/** Loads a folder written by saveBertModel as a text -> probabilities function. */
+export async function loadBertModel(dir: string, onnxFile = 'model.onnx', session?: SessionOptions): Promise<{ labels: string[]; maxLength: number; pooling: Pooling; predictProba: (texts: readonly string[]) => Promise<Float32Array>; release: () => Promise<void> }> {
+  const hf = path.join(dir, 'hf');
+  const { config, meta } = readClassifierMeta(hf);
+  const tokenizer = await TextTokenizer.fromDir(hf);
+  const clf = await OrtClassifier.create(path.join(dir, onnxFile), config, meta.labelMap.labels.length, session);
+  return {
+    labels: meta.labelMap.labels,
+    maxLength: meta.maxLength,
+    pooling: meta.pooling,
+    predictProba: (texts) => predictEncoded(clf, texts.map((t) => tokenizer.encode(t, meta.maxLength)), tokenizer.padId, meta.maxLength, 32),
+    release: () => clf.release(),
+  };
+}
+
+export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: BertRunOptions, run?: ActiveRun): Promise<BertRunResult> {
+  await run?.logParams(fineTuneParams(spec.name, o.checkpointName, o.config, data.trainDigest));
+  const result = await fineTune({
+    checkpointDir: o.checkpointDir,
+    tokenizer: o.tokenizer,
+    train: data.train,
+    validation: data.validation,
+    labelMap: data.labelMap,
+    dataDigest: data.trainDigest,
+    workDir: o.workDir,
+    config: o.config,
+    session: o.session,
+    positiveLabel: spec.positiveLabel,
+    logMetrics: run
+      ? async (entries) => {
+          const timestamp = Date.now();
+          await run.client.logBatch(run.runId, { metrics: entries.flatMap((e) => Object.entries(e.values).map(([key, value]) => ({ key, value, step: e.step, timestamp }))) });
+        }
+      : undefined,
+    onEvent: o.onEvent,
+  });
+  const modelDir = path.join(o.workDir, 'model');
+  fs.rmSync(modelDir, { recursive: true, force: true });
+  saveHfClassifier(path.join(modelDir, 'hf'), o.checkpointDir, result.encoderConfig, result.params, { pooling: o.config.pooling, maxLength: o.config.maxLength, labelMap: data.labelMap });
+  const quantize = o.quantize ?? true;
+  const files = saveBertModel(modelDir, path.join(modelDir, 'hf'), quantize);
+
+  const testIds = data.test.map((e) => o.tokenizer.encode(e.text, o.config.maxLength));
+  const k = data.labelMap.labels.length;
+  const evalFile = async (file: string) => {
+    const clf = await OrtClassifier.create(file, result.encoderConfig, k, o.session);
+    try {
+      const t0 = Date.now();
+      const probs = await predictEncoded(clf, testIds, o.tokenizer.padId, o.config.maxLength, 32);
+      return { ev: evaluateProbs(probs, data.test, data.labelMap, spec.positiveLabel), seconds: (Date.now() - t0) / 1000 };
+    } finally {
+      await clf.release();
+    }
+  };
+  const fp32 = await evalFile(files.fp32);
+  const int8 = files.int8 ? await evalFile(files.int8) : undefined;
+  const int8Loss = int8 ? (fp32.ev.accuracy - int8.ev.accuracy) * 100 : undefined;
+  const served = int8 && int8Loss! <= INT8_MAX_LOSS_POINTS ? 'model.int8.onnx' : 'model.onnx';
+  const inferenceExamplesPerSecond = data.test.length / (served === 'model.int8.onnx' ? int8! : fp32).seconds;
+
+  if (run) {
+    const trainExamples = result.state.lossCurve.length * o.config.batchSize;
+    await run.logMetrics({
+      ...evaluationMetrics(result.validation, 'val_'),
+      ...evaluationMetrics(fp32.ev, 'test_'),
+      ...(int8 ? { test_accuracy_int8: int8.ev.accuracy, test_macro_f1_int8: int8.ev.macro.f1, int8_accuracy_loss_points: int8Loss! } : {}),
+      best_epoch: result.state.bestEpoch + 1,
+      train_seconds: result.state.trainSeconds,
+      train_examples_per_second: trainExamples / Math.max(1e-9, result.state.trainSeconds),
+      test_examples_per_second_fp32: data.test.length / fp32.seconds,
+      ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
+    }, result.state.globalStep);
+    await run.setTags({ 'model.served_graph': served, ...(result.resumedFromStep !== undefined ? { 'train.resumed_from_step': String(result.resumedFromStep) } : {}) });
+    const curve = { x: result.state.lossCurve.map(([s]) => s), y: result.state.lossCurve.map(([, l]) => l) };
+    await run.logText(evaluationJson(fp32.ev), 'eval/evaluation_test.json');
+    await run.logText(evaluationHtml(`${spec.name}: fine-tuned ${o.checkpointName} (test, fp32)`, fp32.ev, curve), 'eval/evaluation_test.html');
+    if (int8) await run.logText(evaluationJson(int8.ev), 'eval/evaluation_test_int8.json');
+    await run.logText(JSON.stringify(result.state.history, null, 2), 'eval/epochs.json');
+    const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
+    try {
+      fs.cpSync(modelDir, staging, { recursive: true });
+      await run.client.logModel(run.runId, staging, {
+        artifactPath: 'model',
+        flavors: { ts_bert: { hf: 'hf', onnx: served, onnx_fp32: 'model.onnx', ...(files.int8 ? { onnx_int8: 'model.int8.onnx' } : {}), label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: o.config.pooling, max_length: o.config.maxLength } },
+        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
+      });
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  return { ...result, test: fp32.ev, testInt8: int8?.ev, served, inferenceExamplesPerSecond, modelDir };
+}

@@ -1,0 +1,270 @@
+/**
+ * BERT fine-tuning: the training loop around TrainStep (ONNX Runtime forward + backward) and AdamW.
+ * Linear warm-up then decay, global-norm clipping, dropout, class weights, optional freezing of the
+ * embeddings and lower layers, early stopping on validation macro-F1, and deterministic seeds: the
+ * data order depends on (seed, epoch) and the dropout masks on (seed, step), so a run resumed from a
+ * checkpoint takes exactly the steps the uninterrupted run would have taken.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { classWeights as balancedWeights, encodeLabels, type LabelMap } from '../data/labels';
+import { seededRandom, shuffled } from '../data/split';
+import type { Example } from '../data/tasks';
+import { evaluate, type Evaluation } from '../evaluate/metrics';
+import { padBatch, type TextTokenizer } from '../features/tokenize';
+import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
+import { loadEncoderCheckpoint, type EncoderConfig } from '../model/checkpoint';
+import { OrtClassifier } from '../model/encoder-onnx';
+import { TrainStep, type Params, type SessionOptions } from '../model/train-step';
+import { argmaxRows } from '../models/logreg';
+import { loadBest, loadCheckpoint, saveBest, saveCheckpoint, type EpochRecord, type TrainState } from './checkpoints';
+import { AdamW, clipScale, DEFAULT_ADAMW, linearSchedule } from './optimizer';
+
+export interface FineTuneConfig {
+  maxLength: number;
+  batchSize: number;
+  epochs: number;
+  learningRate: number;
+  weightDecay: number;
+  /** Share of all steps spent warming the learning rate up from 0. */
+  warmupRatio: number;
+  /** Global gradient-norm clip; 0 disables. */
+  maxGradNorm: number;
+  pooling: Pooling;
+  /** Undefined: the checkpoint's own rates (config.json). */
+  dropout?: Partial<DropoutRates>;
+  /** Weigh the loss by balanced class weights (imbalanced tasks such as churn). */
+  classWeights: boolean;
+  freezeEmbeddings: boolean;
+  /** Freeze the lowest N encoder layers (and nothing above them). */
+  freezeLayers: number;
+  /** Early stopping: epochs without a better validation macro-F1 before stopping; 0 disables. */
+  patience: number;
+  seed: number;
+  /** Also checkpoint every N steps inside an epoch (0: at epoch ends only). */
+  checkpointEverySteps: number;
+  evalBatchSize: number;
+}
+
+export const DEFAULT_FINETUNE: FineTuneConfig = {
+  maxLength: 64,
+  batchSize: 16,
+  epochs: 4,
+  learningRate: 1e-4,
+  weightDecay: DEFAULT_ADAMW.weightDecay,
+  warmupRatio: 0.1,
+  maxGradNorm: 1,
+  pooling: 'mean',
+  classWeights: false,
+  freezeEmbeddings: false,
+  freezeLayers: 0,
+  patience: 2,
+  seed: 42,
+  checkpointEverySteps: 200,
+  evalBatchSize: 64,
+};
+
+export type FineTuneEvent =
+  | { type: 'start'; totalSteps: number; stepsPerEpoch: number; resumedFromStep?: number }
+  | { type: 'step'; epoch: number; globalStep: number; totalSteps: number; loss: number; lr: number; gradNorm: number; examplesPerSecond: number }
+  | { type: 'epoch'; record: EpochRecord; validation: Evaluation; improved: boolean }
+  | { type: 'checkpoint'; globalStep: number; dir: string }
+  | { type: 'early-stop'; epoch: number; bestEpoch: number };
+
+export interface FineTuneInputs {
+  /** Pretrained Hugging Face checkpoint folder. */
+  checkpointDir: string;
+  tokenizer: TextTokenizer;
+  train: readonly Example[];
+  validation: readonly Example[];
+  labelMap: LabelMap;
+  /** Digest of the training data (part of the resume fingerprint). */
+  dataDigest?: string;
+  /** Where checkpoints and best weights go; a matching checkpoint there is resumed. */
+  workDir: string;
+  config: FineTuneConfig;
+  session?: SessionOptions;
+  positiveLabel?: string;
+  /**
+   * Metrics sink (MLflow), called with what accumulated since the last call just before each
+   * checkpoint and at the end: steps re-run after a resume were never sent, so none is sent twice.
+   */
+  logMetrics?: (entries: MetricEntry[]) => Promise<void>;
+  onEvent?: (e: FineTuneEvent) => void;
+}
+
+export interface MetricEntry {
+  values: Record<string, number>;
+  step: number;
+}
+
+export interface FineTuneResult {
+  /** Weights of the best epoch. */
+  params: Params;
+  encoderConfig: EncoderConfig;
+  state: TrainState;
+  validation: Evaluation;
+  resumedFromStep?: number;
+}
+
+export function dropoutRates(cfg: EncoderConfig, o?: Partial<DropoutRates>): DropoutRates {
+  return { hidden: o?.hidden ?? cfg.hiddenDropout, attention: o?.attention ?? cfg.attentionDropout, classifier: o?.classifier ?? cfg.hiddenDropout };
+}
+
+/** Parameters that train under the freezing settings. */
+export function trainableParams(cfg: EncoderConfig, c: Pick<FineTuneConfig, 'pooling' | 'freezeEmbeddings' | 'freezeLayers'>): Set<string> {
+  return new Set(
+    classifierParamNames(cfg, c.pooling).filter((n) => {
+      const layer = paramLayer(cfg, n);
+      if (layer === -1) return !c.freezeEmbeddings && c.freezeLayers === 0;
+      return layer >= c.freezeLayers;
+    }),
+  );
+}
+
+/** Pretrained encoder weights (copied: training mutates them) plus a freshly initialised head, N(0, 0.02) as BERT does. */
+export function initialParams(checkpointDir: string, pooling: Pooling, numLabels: number, seed: number): { config: EncoderConfig; params: Params } {
+  const { config, weights } = loadEncoderCheckpoint(checkpointDir);
+  const rnd = seededRandom(seed ^ 0x5eed);
+  const normal = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+  const params: Params = new Map();
+  for (const name of classifierParamNames(config, pooling)) {
+    const t = weights.get(name);
+    const n = paramShape(config, name, numLabels).reduce((a, b) => a * b, 1);
+    params.set(name, t ? t.data.slice() : name.endsWith('.bias') ? new Float32Array(n) : Float32Array.from({ length: n }, () => 0.02 * normal()));
+  }
+  return { config, params };
+}
+
+/** Per-step dropout seed, independent of where a run was resumed. */
+export const noiseSeed = (seed: number, step: number): number => (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
+
+/** Order of the training examples in an epoch. */
+export const epochOrder = (n: number, seed: number, epoch: number): number[] => shuffled(Array.from({ length: n }, (_, i) => i), seededRandom(seed * 1009 + epoch * 7919 + 1));
+
+/** Weighted one-hot targets [batch, k], normalised by the batch's total weight (PyTorch's weighted mean). */
+export function targets(labels: readonly number[], k: number, weights?: readonly number[]): Float32Array {
+  const w = labels.map((y) => weights?.[y] ?? 1);
+  const total = w.reduce((a, b) => a + b, 0) || 1;
+  const t = new Float32Array(labels.length * k);
+  labels.forEach((y, r) => (t[r * k + y] = w[r]! / total));
+  return t;
+}
+
+/** Probabilities for pre-encoded texts, in length-sorted batches (less padding), returned in input order. */
+export async function predictEncoded(clf: OrtClassifier, encoded: readonly number[][], padId: number, maxLength: number, batchSize: number, params?: Params): Promise<Float32Array> {
+  const k = clf.numLabels;
+  const order = encoded.map((e, i) => [e.length, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+  const out = new Float32Array(encoded.length * k);
+  for (let s = 0; s < order.length; s += batchSize) {
+    const idx = order.slice(s, s + batchSize);
+    const probs = await clf.probs(padBatch(idx.map((i) => encoded[i]!), padId, { maxLength }), params);
+    idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
+  }
+  return out;
+}
+
+export function evaluateProbs(probs: Float32Array, examples: readonly Example[], labelMap: LabelMap, positiveLabel?: string): Evaluation {
+  const k = labelMap.labels.length;
+  const yTrue = encodeLabels(examples.map((e) => e.label), labelMap);
+  return evaluate(yTrue, argmaxRows(probs, k), labelMap.labels, probs, positiveLabel !== undefined ? labelMap.label2id[positiveLabel] : undefined);
+}
+
+export function fingerprint(inp: Pick<FineTuneInputs, 'checkpointDir' | 'dataDigest' | 'config' | 'labelMap'>, trainSize: number): string {
+  const { checkpointEverySteps: _c, evalBatchSize: _e, ...determining } = inp.config;
+  return crypto.createHash('sha256').update(JSON.stringify({ c: determining, d: inp.dataDigest ?? '', n: trainSize, ckpt: fs.realpathSync(inp.checkpointDir), labels: inp.labelMap.labels })).digest('hex').slice(0, 16);
+}
+
+export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
+  const c = inp.config;
+  const k = inp.labelMap.labels.length;
+  const tok = inp.tokenizer;
+  const encode = (xs: readonly Example[]) => xs.map((e) => tok.encode(e.text, c.maxLength));
+  const trainIds = encode(inp.train);
+  const valIds = encode(inp.validation);
+  const trainLabels = encodeLabels(inp.train.map((e) => e.label), inp.labelMap);
+  const weights = c.classWeights ? balancedWeights(trainLabels, k) : undefined;
+
+  const fp = fingerprint(inp, inp.train.length);
+  let { config: encCfg, params } = initialParams(inp.checkpointDir, c.pooling, k, c.seed);
+  const opt = new AdamW({ ...DEFAULT_ADAMW, learningRate: c.learningRate, weightDecay: c.weightDecay });
+  let state: TrainState = { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0 };
+  const resumed = loadCheckpoint(inp.workDir);
+  if (resumed) {
+    if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); remove it or choose another work folder to start over`);
+    params = resumed.params;
+    state = resumed.state;
+    Object.assign(opt.state, resumed.opt);
+  }
+  const resumedFromStep = resumed ? state.globalStep : undefined;
+
+  const trainable = trainableParams(encCfg, c);
+  const step = await TrainStep.create({ config: encCfg, pooling: c.pooling, numLabels: k, trainable, dropout: dropoutRates(encCfg, c.dropout) }, inp.session);
+  const paramShapes = new Map(classifierParamNames(encCfg, c.pooling).map((n) => [n, paramShape(encCfg, n, k)]));
+  const evaluator = await OrtClassifier.create(buildInferGraph({ config: encCfg, pooling: c.pooling, numLabels: k }), encCfg, k, { ...inp.session, paramShapes });
+  const stepsPerEpoch = Math.ceil(inp.train.length / c.batchSize);
+  const totalSteps = stepsPerEpoch * c.epochs;
+  const warmup = Math.round(c.warmupRatio * totalSteps);
+  inp.onEvent?.({ type: 'start', totalSteps, stepsPerEpoch, resumedFromStep });
+  let pending: MetricEntry[] = [];
+  const checkpoint = async () => {
+    if (pending.length) await inp.logMetrics?.(pending);
+    pending = [];
+    inp.onEvent?.({ type: 'checkpoint', globalStep: state.globalStep, dir: saveCheckpoint(inp.workDir, state, params, opt.state) });
+  };
+
+  try {
+    while (state.epoch < c.epochs && !state.stopped) {
+      const epochStart = Date.now();
+      const order = epochOrder(inp.train.length, c.seed, state.epoch);
+      let lossSum = 0;
+      let lossN = 0;
+      for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
+        const t0 = Date.now();
+        const idx = order.slice(s * c.batchSize, (s + 1) * c.batchSize);
+        const batch = padBatch(idx.map((i) => trainIds[i]!), tok.padId, { maxLength: c.maxLength });
+        const r = await step.run(params, batch, targets(idx.map((i) => trainLabels[i]!), k, weights), noiseSeed(c.seed, state.globalStep));
+        if (!Number.isFinite(r.loss)) throw new Error(`training diverged: loss ${r.loss} at step ${state.globalStep} (lower the learning rate)`);
+        const lr = c.learningRate * linearSchedule(state.globalStep, warmup, totalSteps);
+        opt.update(params, r.grads, r.rowGrads, lr, clipScale(r.gradNorm, c.maxGradNorm));
+        state.globalStep++;
+        state.stepInEpoch = s + 1;
+        const seconds = (Date.now() - t0) / 1000;
+        state.trainSeconds += seconds;
+        lossSum += r.loss;
+        lossN++;
+        state.lossCurve.push([state.globalStep, r.loss]);
+        const eps = idx.length / seconds;
+        pending.push({ values: { train_loss: r.loss, learning_rate: lr, grad_norm: r.gradNorm, examples_per_second: eps }, step: state.globalStep });
+        inp.onEvent?.({ type: 'step', epoch: state.epoch, globalStep: state.globalStep, totalSteps, loss: r.loss, lr, gradNorm: r.gradNorm, examplesPerSecond: eps });
+        if (c.checkpointEverySteps > 0 && state.globalStep % c.checkpointEverySteps === 0 && s + 1 < stepsPerEpoch) await checkpoint();
+      }
+      // End of epoch: validate, keep the best weights, decide on early stopping, checkpoint.
+      const validation = evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, params), inp.validation, inp.labelMap, inp.positiveLabel);
+      const improved = validation.macro.f1 > state.bestMetric;
+      if (improved) {
+        state.bestMetric = validation.macro.f1;
+        state.bestEpoch = state.epoch;
+        state.badEpochs = 0;
+        saveBest(inp.workDir, params);
+      } else state.badEpochs++;
+      const record: EpochRecord = { epoch: state.epoch + 1, trainLoss: lossN ? lossSum / lossN : Number.NaN, valMacroF1: validation.macro.f1, valAccuracy: validation.accuracy, seconds: (Date.now() - epochStart) / 1000 };
+      state.history.push(record);
+      pending.push({ values: { epoch: record.epoch, val_macro_f1: validation.macro.f1, val_accuracy: validation.accuracy, ...(Number.isFinite(record.trainLoss) ? { train_loss_epoch: record.trainLoss } : {}) }, step: state.globalStep });
+      inp.onEvent?.({ type: 'epoch', record, validation, improved });
+      state.epoch++;
+      state.stepInEpoch = 0;
+      if (c.patience > 0 && state.badEpochs >= c.patience && state.epoch < c.epochs) {
+        state.stopped = true;
+        inp.onEvent?.({ type: 'early-stop', epoch: state.epoch, bestEpoch: state.bestEpoch + 1 });
+      }
+      await checkpoint();
+    }
+    const best = loadBest(inp.workDir);
+    const validation = evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, best), inp.validation, inp.labelMap, inp.positiveLabel);
+    return { params: best, encoderConfig: encCfg, state, validation, resumedFromStep };
+  } finally {
+    await step.release();
+    await evaluator.release();
+  }
+}

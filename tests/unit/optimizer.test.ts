@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AdamW, clipScale, decays, linearSchedule } from '../../src/train/optimizer';
+import { targets, trainableParams, epochOrder, noiseSeed } from '../../src/train/finetune';
+import type { EncoderConfig } from '../../src/model/checkpoint';
+
+// Reference: torch.optim.AdamW + get_linear_schedule_with_warmup + clip_grad_norm_ (scripts/fixtures/make_adamw_fixture.py).
+const f = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/adamw-torch.json'), 'utf8')) as {
+  lr: number; weight_decay: number; warmup: number; steps: number; max_grad_norm: number;
+  init: Record<string, number[]>; grads: Record<string, number[]>[]; lrs: number[]; grad_norms: number[]; final: Record<string, number[]>;
+};
+
+describe('AdamW, schedule and clipping against PyTorch', () => {
+  it('follows torch.optim.AdamW over six clipped, scheduled steps to 1e-6', () => {
+    const params = new Map(Object.entries(f.init).map(([k, v]) => [k, Float32Array.from(v)]));
+    const opt = new AdamW({ learningRate: f.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: f.weight_decay });
+    for (let t = 0; t < f.steps; t++) {
+      const grads = new Map(Object.entries(f.grads[t]!).map(([k, v]) => [k, Float32Array.from(v)]));
+      let sq = 0;
+      for (const g of grads.values()) for (const x of g) sq += x * x;
+      expect(Math.sqrt(sq)).toBeCloseTo(f.grad_norms[t]!, 5);
+      const lr = f.lr * linearSchedule(t, f.warmup, f.steps);
+      expect(lr).toBeCloseTo(f.lrs[t]!, 10);
+      opt.update(params, grads, new Map(), lr, clipScale(Math.sqrt(sq), f.max_grad_norm));
+    }
+    for (const [k, want] of Object.entries(f.final)) {
+      const got = params.get(k)!;
+      expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!))), k).toBeLessThan(1e-6);
+    }
+  });
+
+  it('updates only the rows an embedding gradient names (lazy Adam)', () => {
+    const w = new Float32Array(12).fill(1);
+    const opt = new AdamW({ learningRate: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
+    opt.update(new Map([['embeddings.word', w]]), new Map(), new Map([['embeddings.word', { rows: Int32Array.from([2]), grad: Float32Array.from([1, -1, 0.5]) }]]), 0.1);
+    expect(Array.from(w.subarray(0, 6))).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(w[6]).toBeLessThan(1);
+    expect(w[7]).toBeGreaterThan(1);
+    expect(Array.from(w.subarray(9))).toEqual([1, 1, 1]);
+  });
+
+  it('decays weights but not biases or LayerNorm gains', () => {
+    expect(decays('layers.3.ffn_in.weight')).toBe(true);
+    expect(decays('embeddings.word')).toBe(true);
+    expect(decays('layers.3.ffn_in.bias')).toBe(false);
+    expect(decays('layers.3.ln2.weight')).toBe(false);
+    expect(decays('embeddings.ln.weight')).toBe(false);
+  });
+});
+
+describe('fine-tuning loop helpers', () => {
+  it('weighted one-hot targets sum to 1 and follow the class weights', () => {
+    const t = targets([0, 2, 2], 3, [1, 1, 3]);
+    expect(Array.from(t).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    expect(t[0]).toBeCloseTo(1 / 7, 6);
+    expect(t[5]).toBeCloseTo(3 / 7, 6);
+    expect(t[1]).toBe(0);
+  });
+
+  it('freezing leaves out the embeddings and exactly the lowest N layers', () => {
+    const cfg = { family: 'bert', layers: 3, typeVocab: 2 } as EncoderConfig;
+    const frozen2 = trainableParams(cfg, { pooling: 'mean', freezeEmbeddings: false, freezeLayers: 2 });
+    expect([...frozen2].some((n) => n.startsWith('embeddings.') || n.startsWith('layers.0.') || n.startsWith('layers.1.'))).toBe(false);
+    expect(frozen2.has('layers.2.q.weight')).toBe(true);
+    expect(frozen2.has('classifier.weight')).toBe(true);
+    const embOnly = trainableParams(cfg, { pooling: 'pooler', freezeEmbeddings: true, freezeLayers: 0 });
+    expect(embOnly.has('embeddings.word')).toBe(false);
+    expect(embOnly.has('layers.0.q.weight')).toBe(true);
+    expect(embOnly.has('pooler.weight')).toBe(true);
+    expect(trainableParams(cfg, { pooling: 'mean', freezeEmbeddings: false, freezeLayers: 0 }).has('embeddings.word')).toBe(true);
+  });
+
+  it('epoch order and dropout seeds depend only on (seed, epoch/step)', () => {
+    expect(epochOrder(50, 7, 2)).toEqual(epochOrder(50, 7, 2));
+    expect(epochOrder(50, 7, 2)).not.toEqual(epochOrder(50, 7, 3));
+    expect([...epochOrder(50, 7, 2)].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(noiseSeed(42, 10)).toBe(noiseSeed(42, 10));
+    expect(noiseSeed(42, 10)).not.toBe(noiseSeed(42, 11));
+    expect(noiseSeed(42, 10)).not.toBe(noiseSeed(43, 10));
+  });
+});
