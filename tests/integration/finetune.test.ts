@@ -1,0 +1,103 @@
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { MlflowClient } from '../../src/mlflow';
+import { loadPredictor } from '../../src/serve/predictor';
+import { TrainStateSchema } from '../../src/train/checkpoints';
+
+// `make finetune` as the Makefile runs it, on the real pretrained checkpoint and a small subset of
+// support-category, against the suite's real MLflow server. One run goes through; a second is
+// SIGKILLed mid-epoch and resumed by the same command: both must end with the same numbers.
+const cfg = loadConfig();
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-'));
+const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
+const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
+const script = (name: string) => path.join(cfg.root, 'scripts', name);
+const task = 'support-category';
+const args = (workDir: string) => ['--task', task, '--processed-dir', out, '--work-dir', workDir, '--epochs', '2', '--batch-size', '8', '--max-length', '32', '--lr', '1e-4', '--checkpoint-every', '3', '--seed', '7', '--patience', '0'];
+const run = (a: string[]) => execFileSync(tsNode, [script('finetune.ts'), ...a], { cwd: cfg.root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const result = (stdout: string) => {
+  const m = /test accuracy (\d+\.\d+)%, macro-F1 (\d\.\d+).*run ([0-9a-f]{32})/.exec(stdout);
+  expect(m, stdout).not.toBeNull();
+  return { accuracy: Number(m![1]), f1: Number(m![2]), runId: m![3]! };
+};
+const finalState = (workDir: string) => {
+  const { checkpoint } = JSON.parse(fs.readFileSync(path.join(workDir, 'latest.json'), 'utf8')) as { checkpoint: string };
+  return TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(workDir, checkpoint, 'state.json'), 'utf8')));
+};
+
+afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+describe('make finetune (real checkpoint, small data)', () => {
+  const whole = path.join(out, 'whole');
+  const killed = path.join(out, 'killed');
+  let uninterrupted: ReturnType<typeof result>;
+
+  it('fine-tunes, logs params, curves, evaluation and a servable model to MLflow', async () => {
+    execFileSync(tsNode, [script('prepare-data.ts'), '--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'], { cwd: cfg.root, env, stdio: 'ignore' });
+    uninterrupted = result(run(args(whole)));
+    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
+    const r = await client.getRun(uninterrupted.runId);
+    expect(r.info.status).toBe('FINISHED');
+    const params = Object.fromEntries(r.data.params.map((p) => [p.key, p.value]));
+    expect(params).toMatchObject({ model: 'bert-finetune', checkpoint: 'all-MiniLM-L6-v2', learning_rate: '0.0001', batch_size: '8', pooling: 'mean', runtime: 'onnxruntime-node' });
+    // 48 examples / 8 = 6 steps an epoch, 2 epochs: one train_loss point per step, one validation point per epoch.
+    expect((await client.getMetricHistory(r.info.run_id, 'train_loss')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect((await client.getMetricHistory(r.info.run_id, 'val_macro_f1')).length).toBeGreaterThanOrEqual(2);
+    const keys = r.data.metrics.map((m) => m.key);
+    expect(keys).toEqual(expect.arrayContaining(['test_accuracy', 'test_macro_f1', 'test_accuracy_int8', 'int8_accuracy_loss_points', 'train_examples_per_second', 'learning_rate', 'grad_norm']));
+    const artifacts = (await client.listArtifacts(r.info.run_id, 'model')).map((f) => f.path).sort();
+    expect(artifacts).toEqual(expect.arrayContaining(['model/MLmodel', 'model/hf', 'model/model.onnx', 'model/model.int8.onnx', 'model/label_map.json']));
+    const hf = (await client.listArtifacts(r.info.run_id, 'model/hf')).map((f) => path.basename(f.path)).sort();
+    expect(hf).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']);
+    // The logged model serves through its flavor.
+    const dir = await client.downloadArtifacts(r.info.run_id, 'model', path.join(out, 'dl'));
+    const predictor = await loadPredictor(dir);
+    expect(predictor.flavor).toBe('ts_bert');
+    const probs = await predictor.predictProba(['my card was charged twice', 'how do I verify my identity?']);
+    expect(probs).toHaveLength(2 * predictor.labels.length);
+    expect(Array.from(probs.subarray(0, predictor.labels.length)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    const hfConfig = JSON.parse(fs.readFileSync(path.join(dir, 'hf', 'config.json'), 'utf8')) as { id2label: Record<string, string>; architectures: string[] };
+    expect(Object.values(hfConfig.id2label)).toEqual(predictor.labels);
+    expect(hfConfig.architectures).toEqual(['BertForSequenceClassification']);
+    await client.close();
+  });
+
+  it('a process killed mid-epoch resumes from its checkpoint and ends with the same metrics', async () => {
+    // Start, wait for the first mid-epoch checkpoint (step 3 of 6), then SIGKILL: no chance to clean up.
+    const child = spawn(tsNode, [script('finetune.ts'), ...args(killed)], { cwd: cfg.root, env, stdio: 'ignore' });
+    const pointer = path.join(killed, 'latest.json');
+    const deadline = Date.now() + 240_000;
+    while (!fs.existsSync(pointer) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 25));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(fs.existsSync(pointer)).toBe(true);
+    const atKill = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { checkpoint: string };
+    expect(atKill.checkpoint).toMatch(/^ckpt-\d+$/);
+    const resumedAt = Number(atKill.checkpoint.slice(5));
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(resumedAt).toBeLessThan(12);
+
+    const stdout = run(args(killed));
+    expect(stdout).toContain(`resumed at step ${resumedAt} of 12`);
+    const resumed = result(stdout);
+    expect(Math.abs(resumed.accuracy - uninterrupted.accuracy)).toBeLessThanOrEqual(0.5);
+    expect(Math.abs(resumed.f1 - uninterrupted.f1)).toBeLessThanOrEqual(0.005);
+    // Same data order and dropout masks per step: the loss curves agree step by step.
+    const a = finalState(whole).lossCurve;
+    const b = finalState(killed).lossCurve;
+    expect(b.map(([s]) => s)).toEqual(a.map(([s]) => s));
+    expect(Math.max(...a.map(([, l], i) => Math.abs(l - b[i]![1])))).toBeLessThan(1e-4);
+
+    // The resumed process continued the same MLflow run, and no step was logged twice.
+    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal2'), log: () => {} });
+    const r = await client.getRun(resumed.runId);
+    expect(r.info.status).toBe('FINISHED');
+    expect(r.data.tags).toContainEqual({ key: 'train.resumed_from_step', value: String(resumedAt) });
+    expect((await client.getMetricHistory(resumed.runId, 'train_loss')).map((m) => m.step).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    await client.close();
+  });
+});
