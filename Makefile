@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -79,6 +79,9 @@ demo: setup mlflow-up ## first command on a fresh machine: set up, then run the 
 baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), evaluated and logged to MLflow with its model
 	@$(TS) scripts/train-baseline.ts $(if $(TASK),--task $(TASK))
 
+finetune: $(STAMPS)/node ## fine-tune the pretrained BERT checkpoint (TASK=support-intent; ARGS='--epochs 3 ...'); re-run resumes after a crash
+	@$(TS) scripts/finetune.ts $(if $(TASK),--task $(TASK)) $(ARGS)
+
 baseline-frozen: $(STAMPS)/node ## frozen pretrained encoder (ONNX Runtime) + logistic regression (TASK=support-intent), logged to MLflow
 	@$(TS) scripts/train-frozen-encoder.ts $(if $(TASK),--task $(TASK))
 
@@ -126,6 +129,16 @@ monitor: $(STAMPS)/node ## drift of served traffic vs training data -> reports/m
 
 report: $(STAMPS)/node ## weekly churn report (A/B/C buckets, driving phrases) -> reports/ HTML + CSV, mailed if SMTP_HOST is set
 	@$(TS) scripts/report.ts $(if $(TASK),--task $(TASK))
+
+bench-venv: $(STAMPS)/bench-venv ## PyTorch + transformers for make bench only (.cache/bench-venv, ~5.6 GB with its CUDA wheels)
+$(STAMPS)/bench-venv: scripts/bench/requirements-torch.txt
+	@echo "==> PyTorch for the benchmark in .cache/bench-venv"
+	@test -x .cache/bench-venv/bin/python || python3 -m venv .cache/bench-venv
+	@.cache/bench-venv/bin/pip install --quiet --disable-pip-version-check -r scripts/bench/requirements-torch.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+bench: $(STAMPS)/node $(STAMPS)/bench-venv mlflow-up ## BERT engine vs PyTorch CPU: training/inference examples/s + peak memory at 16x64 and 16x128 -> bench/engine.json + MLflow
+	@$(TS) scripts/bench-engine.ts
 
 bench-serve: $(STAMPS)/node ## load test of make serve: 100 clients x 60 s on loopback -> bench/serve-<task>.json + MLflow
 	@$(TS) scripts/bench-serve.ts $(if $(TASK),--task $(TASK))

@@ -17,6 +17,7 @@ import { OrtClassifier } from '../model/encoder-onnx';
 import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model/hf-classifier';
 import type { SessionOptions } from '../model/train-step';
 import type { PreparedData } from './baseline-run';
+import { finishCheckpoints } from './checkpoints';
 import { evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
@@ -176,5 +177,6 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
       fs.rmSync(staging, { recursive: true, force: true });
     }
   }
+  finishCheckpoints(o.workDir, result.state);
   return { ...result, test: fp32.ev, testInt8: int8?.ev, served, inferenceExamplesPerSecond, modelDir };
 }

@@ -76,3 +76,13 @@ export function saveBest(dir: string, params: Params): void {
 export function loadBest(dir: string): Params {
   return new Map([...readSafetensors(path.join(dir, 'best.safetensors')).tensors].map(([k, t]) => [k, t.data]));
 }
+
+/**
+ * Once a run is complete (model exported and logged): keep its final state, drop the resumable
+ * checkpoints (weights + optimizer moments are ~3x the model) so the folder does not grow per run.
+ */
+export function finishCheckpoints(dir: string, state: TrainState): void {
+  writeAtomic(path.join(dir, 'final-state.json'), JSON.stringify(state));
+  fs.rmSync(path.join(dir, 'latest.json'), { force: true });
+  for (const old of fs.readdirSync(dir)) if (old.startsWith('ckpt-')) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
+}

@@ -1,4 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,16 +19,14 @@ const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
 const script = (name: string) => path.join(cfg.root, 'scripts', name);
 const task = 'support-category';
 const args = (workDir: string) => ['--task', task, '--processed-dir', out, '--work-dir', workDir, '--epochs', '2', '--batch-size', '8', '--max-length', '32', '--lr', '1e-4', '--checkpoint-every', '3', '--seed', '7', '--patience', '0'];
-const run = (a: string[]) => execFileSync(tsNode, [script('finetune.ts'), ...a], { cwd: cfg.root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// Asynchronous, so the test worker stays responsive while training runs.
+const run = async (a: string[]) => (await promisify(execFile)(tsNode, [script('finetune.ts'), ...a], { cwd: cfg.root, env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })).stdout;
 const result = (stdout: string) => {
   const m = /test accuracy (\d+\.\d+)%, macro-F1 (\d\.\d+).*run ([0-9a-f]{32})/.exec(stdout);
   expect(m, stdout).not.toBeNull();
   return { accuracy: Number(m![1]), f1: Number(m![2]), runId: m![3]! };
 };
-const finalState = (workDir: string) => {
-  const { checkpoint } = JSON.parse(fs.readFileSync(path.join(workDir, 'latest.json'), 'utf8')) as { checkpoint: string };
-  return TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(workDir, checkpoint, 'state.json'), 'utf8')));
-};
+const finalState = (workDir: string) => TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(workDir, 'final-state.json'), 'utf8')));
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -38,7 +37,9 @@ describe('make finetune (real checkpoint, small data)', () => {
 
   it('fine-tunes, logs params, curves, evaluation and a servable model to MLflow', async () => {
     execFileSync(tsNode, [script('prepare-data.ts'), '--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'], { cwd: cfg.root, env, stdio: 'ignore' });
-    uninterrupted = result(run(args(whole)));
+    uninterrupted = result(await run(args(whole)));
+    // A finished run keeps its final state, best weights and model, not its resumable checkpoints.
+    expect(fs.readdirSync(whole).sort()).toEqual(['best.safetensors', 'final-state.json', 'model', 'run.json']);
     const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
     const r = await client.getRun(uninterrupted.runId);
     expect(r.info.status).toBe('FINISHED');
@@ -81,7 +82,7 @@ describe('make finetune (real checkpoint, small data)', () => {
     expect(resumedAt).toBeGreaterThan(0);
     expect(resumedAt).toBeLessThan(12);
 
-    const stdout = run(args(killed));
+    const stdout = await run(args(killed));
     expect(stdout).toContain(`resumed at step ${resumedAt} of 12`);
     const resumed = result(stdout);
     expect(Math.abs(resumed.accuracy - uninterrupted.accuracy)).toBeLessThanOrEqual(0.5);

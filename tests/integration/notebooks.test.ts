@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,19 +13,21 @@ const cfg = loadConfig();
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'notebooks-'));
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
-function execute(nb: string): { output_type: string; text?: string | string[]; ename?: string }[] {
-  execFileSync(path.join(cfg.venv, 'bin/jupyter'), ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', '--output-dir', out, path.join(cfg.root, 'notebooks', nb)], {
+type Output = { output_type: string; text?: string | string[]; ename?: string };
+// Asynchronous, so the test worker stays responsive while a notebook runs for a minute or more.
+async function execute(nb: string): Promise<Output[]> {
+  await promisify(execFile)(path.join(cfg.venv, 'bin/jupyter'), ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', '--output-dir', out, path.join(cfg.root, 'notebooks', nb)], {
     env: { ...process.env, NB_SMALL: '1', MLFLOW_TRACKING_URI: inject('mlflowUri') },
-    stdio: 'pipe',
+    maxBuffer: 64 * 1024 * 1024,
   });
   const executed = JSON.parse(fs.readFileSync(path.join(out, nb), 'utf8'));
   return executed.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
 }
-const text = (outputs: ReturnType<typeof execute>) => outputs.filter((o) => o.output_type === 'stream').map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text)).join('');
+const text = (outputs: Output[]) => outputs.filter((o) => o.output_type === 'stream').map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text)).join('');
 
 describe('notebooks run headless against MLflow (small-data mode)', () => {
   it('01_eda profiles each task and logs the profile', async () => {
-    const outputs = execute('01_eda.ipynb');
+    const outputs = await execute('01_eda.ipynb');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     expect(text(outputs)).toMatch(/conversation-churn: 3333 rows read, 697 quarantined/);
     const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'j'), log: () => {} });
@@ -35,14 +38,14 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     await client.close();
   });
 
-  it('02_cleaning runs its rules and tokenizer examples', () => {
-    const outputs = execute('02_cleaning.ipynb');
+  it('02_cleaning runs its rules and tokenizer examples', async () => {
+    const outputs = await execute('02_cleaning.ipynb');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     expect(text(outputs)).toContain('Reach me at [EMAIL] or [PHONE]; card [CARD], order 12345');
   });
 
   it('03_experiments logs a parent run with nested children and chooses one', async () => {
-    const outputs = execute('03_experiments.ipynb');
+    const outputs = await execute('03_experiments.ipynb');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     const chosen = /chosen: (\S+) \(([0-9a-f]{32})\)/.exec(text(outputs));
     expect(chosen).not.toBeNull();
@@ -53,7 +56,7 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     const parent = await client.getRun(tags['mlflow.parentRunId']!);
     expect(parent.info.run_name).toMatch(/^compare-/);
     const siblings = await client.searchAllRuns({ experimentIds: [run.info.experiment_id], filter: `tags.mlflow.parentRunId = '${parent.info.run_id}'` });
-    expect(siblings.map((r) => r.info.run_name).sort()).toEqual(['frozen-encoder', 'tfidf-bigram', 'tfidf-bigram-unweighted', 'tfidf-unigram']);
+    expect(siblings.map((r) => r.info.run_name).sort()).toEqual(['bert-finetune', 'frozen-encoder', 'tfidf-bigram', 'tfidf-bigram-unweighted', 'tfidf-unigram']);
     for (const s of siblings) {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
       expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');
