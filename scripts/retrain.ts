@@ -49,7 +49,7 @@ program
         const outcome = await withRun(client, { experiment: task, runName: 'retrain', source: 'scripts/retrain.ts', tags: { stage: 'retrain' }, resumeRunId: state.inProgressRunId }, async (run) => {
           fs.mkdirSync(stateDir, { recursive: true });
           fs.writeFileSync(stateFile, JSON.stringify({ ...state, inProgressRunId: run.runId }));
-          return retrain(client, run, { spec, production, train: data.train, validation: data.validation, test: data.test, incoming: incoming.examples, lastDigest: state.lastDigest ?? production.dataDigest }, { force: opts.force, gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance }, modelCacheDir: path.join(cfg.paths.models, 'cache') });
+          return retrain(client, run, { spec, production, train: data.train, validation: data.validation, test: data.test, incoming: incoming.examples, lastDigest: state.lastDigest ?? production.dataDigest }, { force: opts.force, gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance }, modelCacheDir: path.join(cfg.paths.models, 'cache'), challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(cfg.paths.models, 'trained', `retrain-${task}`) } });
         });
         fs.writeFileSync(stateFile, JSON.stringify({ lastDigest: outcome.decision === 'promoted' || outcome.decision === 'registered_not_promoted' ? outcome.digest : (state.lastDigest ?? production.dataDigest ?? null) }));
         log(`decision: ${outcome.decision} - ${outcome.reason}`);

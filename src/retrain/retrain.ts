@@ -19,7 +19,7 @@ import type { ProductionConfig } from '../promote/register';
 import { argmaxRows } from '../models/logreg';
 import { cachedModelVersion } from '../serve/champion';
 import { loadPredictor } from '../serve/predictor';
-import { baselineConfigFromParams, runBaseline } from '../train/baseline-run';
+import { trainChallenger, type ChallengerPaths } from './challenger';
 
 export interface GatePolicy {
   /** The challenger must reach at least this test macro-F1... */
@@ -106,6 +106,8 @@ export interface RetrainOptions {
   drift?: DriftPolicy;
   gate?: GatePolicy;
   modelCacheDir: string;
+  /** Where fine-tuning challengers find checkpoints and keep resumable state. */
+  challenger: ChallengerPaths;
 }
 
 export interface RetrainOutcome {
@@ -155,9 +157,8 @@ export async function retrain(client: MlflowClient, run: ActiveRun, inp: Retrain
   }
 
   // Train the challenger with the promoted code path and the production hyper-parameters.
-  const config = baselineConfigFromParams(inp.production.hyperparameters);
   const labelMap = inp.production.labelMap;
-  const result = await runBaseline(inp.spec, { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, config, run, { progress: false });
+  const result = await trainChallenger(inp.spec, { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, inp.production.hyperparameters, run, opts.challenger);
   const challengerF1 = result.test.macro.f1;
   const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const challenger = await client.createModelVersion({ name, source, runId: run.runId, tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced' } });

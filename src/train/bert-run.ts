@@ -12,13 +12,13 @@ import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import { TextTokenizer } from '../features/tokenize';
 import type { ActiveRun } from '../mlflow';
-import { buildInferGraph, type Pooling } from '../model/bert-graph';
+import { buildInferGraph, POOLINGS, type Pooling } from '../model/bert-graph';
 import { OrtClassifier } from '../model/encoder-onnx';
 import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model/hf-classifier';
 import type { SessionOptions } from '../model/train-step';
 import type { PreparedData } from './baseline-run';
 import { finishCheckpoints } from './checkpoints';
-import { evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
+import { DEFAULT_FINETUNE, evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
 export const INT8_MAX_LOSS_POINTS = 0.5;
@@ -68,6 +68,23 @@ export function fineTuneParams(task: string, checkpoint: string, c: FineTuneConf
     ...(c.dropout?.attention !== undefined ? { dropout_attention: c.dropout.attention } : {}),
     ...(c.dropout?.classifier !== undefined ? { dropout_classifier: c.dropout.classifier } : {}),
     ...(trainDigest ? { 'data.digest.train': trainDigest.slice(0, 32) } : {}),
+  };
+}
+
+/** The inverse of `fineTuneParams`: a run's logged params back to a fine-tuning config (retraining). */
+export function fineTuneConfigFromParams(params: Record<string, string>): FineTuneConfig {
+  const D = DEFAULT_FINETUNE;
+  const num = (k: string, d: number) => (params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d);
+  const bool = (k: string, d: boolean) => (params[k] === undefined ? d : params[k] === 'true');
+  const pooling = POOLINGS.includes(params.pooling as Pooling) ? (params.pooling as Pooling) : D.pooling;
+  const dropout = { hidden: params.dropout_hidden, attention: params.dropout_attention, classifier: params.dropout_classifier };
+  return {
+    ...D,
+    maxLength: num('max_length', D.maxLength), batchSize: num('batch_size', D.batchSize), epochs: num('epochs', D.epochs), learningRate: num('learning_rate', D.learningRate),
+    weightDecay: num('weight_decay', D.weightDecay), warmupRatio: num('warmup_ratio', D.warmupRatio), maxGradNorm: num('max_grad_norm', D.maxGradNorm), pooling,
+    classWeights: bool('class_weights', D.classWeights), freezeEmbeddings: bool('freeze_embeddings', D.freezeEmbeddings), freezeLayers: num('freeze_layers', D.freezeLayers),
+    patience: num('patience', D.patience), seed: num('seed', D.seed),
+    ...(Object.values(dropout).some((v) => v !== undefined) ? { dropout: Object.fromEntries(Object.entries(dropout).filter(([, v]) => v !== undefined).map(([k, v]) => [k, Number(v)])) } : {}),
   };
 }
 

@@ -11,6 +11,9 @@ import { registerRun, type ProductionConfig } from '../../src/promote/register';
 import { acquireLock, gate, retrain, rollback } from '../../src/retrain/retrain';
 import { DEFAULT_BASELINE } from '../../src/train/baseline';
 import { runBaseline } from '../../src/train/baseline-run';
+import { trainChallenger } from '../../src/retrain/challenger';
+import { fineTuneParams } from '../../src/train/bert-run';
+import { DEFAULT_FINETUNE } from '../../src/train/finetune';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-it-'));
@@ -42,7 +45,7 @@ afterAll(async () => {
 
 const run = (inputs: Partial<Parameters<typeof retrain>[2]>, opts: Partial<Parameters<typeof retrain>[3]> = {}) =>
   withRun(client, { experiment: name, runName: 'retrain' }, (r) =>
-    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { modelCacheDir: path.join(tmp, 'cache'), ...opts }),
+    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { modelCacheDir: path.join(tmp, 'cache'), challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft') }, ...opts }),
   );
 
 describe('make retrain', () => {
@@ -106,5 +109,26 @@ describe('make retrain', () => {
       err = String((e as { stderr: string }).stderr);
     }
     expect(err).toMatch(/missing\.json does not exist\. Promote a run first/);
+  });
+});
+
+describe('retrain challengers are of the promoted kind', () => {
+  it('a promoted BERT fine-tune is retrained as a BERT fine-tune with its logged hyper-parameters', async () => {
+    const hyper = Object.fromEntries(Object.entries(fineTuneParams(task, 'all-MiniLM-L6-v2', { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 8, maxLength: 32, learningRate: 2e-4, checkpointEverySteps: 0 })).map(([k, v]) => [k, String(v)]));
+    const small = { train: data.train.slice(0, 40), validation: data.validation.slice(0, 40), test: data.test.slice(0, 40), labelMap: production.labelMap };
+    const runId = await withRun(client, { experiment: name, runName: 'retrain-bert' }, async (r) => {
+      const out = await trainChallenger(spec, small, hyper, r, { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') });
+      expect(out.test.n).toBe(40);
+      return r.runId;
+    });
+    const logged = await client.getRun(runId);
+    const params = Object.fromEntries(logged.data.params.map((p) => [p.key, p.value]));
+    expect(params).toMatchObject({ model: 'bert-finetune', epochs: '1', batch_size: '8', max_length: '32', learning_rate: '0.0002' });
+    expect((await client.listArtifacts(runId, 'model')).map((f) => f.path)).toContain('model/model.onnx');
+    expect((await client.getMetricHistory(runId, 'train_loss')).length).toBe(5);
+  });
+
+  it('refuses a model kind it cannot train instead of training another kind', async () => {
+    await expect(withRun(client, { experiment: name, runName: 'retrain-unknown' }, (r) => trainChallenger(spec, { ...data, labelMap: production.labelMap }, { model: 'xgboost' }, r, { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-x') }))).rejects.toThrow(/does not know how to train a "xgboost" model/);
   });
 });
