@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import type { EncodedBatch } from '../features/tokenize';
 import { buildInferGraph } from './bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from './checkpoint';
-import { sessionOptions, type Params, type SessionOptions } from './train-step';
+import { createSession, type Params, type SessionOptions } from './train-step';
 
 export interface EncoderOutput {
   lastHidden: Float32Array;
@@ -37,7 +37,7 @@ export class OrtEncoder {
   static async fromCheckpoint(dir: string, opts: SessionOptions = {}): Promise<OrtEncoder> {
     const { config, weights } = loadEncoderCheckpoint(dir);
     const model = buildInferGraph({ config, weights, pooling: 'mean', numLabels: 0 });
-    return new OrtEncoder(await ort.InferenceSession.create(model, sessionOptions(opts)), config);
+    return new OrtEncoder(await createSession(model, opts), config);
   }
 
   async run(batch: EncodedBatch): Promise<EncoderOutput> {
@@ -70,8 +70,7 @@ export class OrtClassifier {
   ) {}
 
   static async create(model: Buffer | string, config: EncoderConfig, numLabels: number, opts: SessionOptions & { paramShapes?: Map<string, number[]> } = {}): Promise<OrtClassifier> {
-    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(opts)) : await ort.InferenceSession.create(model, sessionOptions(opts));
-    return new OrtClassifier(session, config, numLabels, opts.paramShapes);
+    return new OrtClassifier(await createSession(model, opts), config, numLabels, opts.paramShapes);
   }
 
   /** Probabilities, row-major [batch, numLabels]. */

@@ -80,6 +80,23 @@ export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.Ses
   };
 }
 
+/**
+ * Creates a session, explaining a missing GPU execution provider: onnxruntime-node ships the CPU
+ * provider; its CUDA provider is downloaded by its install script only when asked for.
+ */
+export async function createSession(model: Buffer | string, o: SessionOptions = {}): Promise<ort.InferenceSession> {
+  try {
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
+  } catch (err) {
+    const ep = (o.executionProviders ?? []).find((p) => p !== 'cpu');
+    if (!ep) throw err;
+    throw new Error(
+      `ONNX Runtime could not start the "${ep}" execution provider (${(err as Error).message.split('\n')[0]}). ` +
+        'On a GPU host with CUDA 12 and cuDNN 9, install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (it downloads the provider), or train on the CPU (--execution-provider cpu).',
+    );
+  }
+}
+
 const int64 = (a: Int32Array, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(a, (x) => BigInt(x)), dims);
 
 export class TrainStep {
@@ -95,7 +112,7 @@ export class TrainStep {
 
   static async create(spec: TrainGraphSpec, opts: SessionOptions = {}): Promise<TrainStep> {
     const graph = buildTrainGraph(spec);
-    const session = await ort.InferenceSession.create(graph.model, sessionOptions(opts));
+    const session = await createSession(graph.model, opts);
     return new TrainStep(session, graph, spec);
   }
 
