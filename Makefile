@@ -74,6 +74,7 @@ lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local M
 demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
 	@$(MAKE) --no-print-directory prepare
 	@$(MAKE) --no-print-directory baseline TASK="support-category support-intent churn-intent conversation-churn"
+	@$(MAKE) --no-print-directory finetune TASK=support-category ARGS="--epochs 1 --max-train 2000 --work-dir models/trained/demo-support-category-bert --fresh"
 	@echo "==> demo done. Open the MLflow UI at $(MLFLOW_TRACKING_URI) (experiments: one per task)."
 
 baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), evaluated and logged to MLflow with its model

@@ -107,7 +107,7 @@ const program = new Command('finetune')
           onEvent: progress(),
         }, run);
         const t = r.test;
-        log(`==> ${opts.task} fine-tuned ${path.basename(opts.checkpoint)}: test accuracy ${(t.accuracy * 100).toFixed(2)}%, macro-F1 ${t.macro.f1.toFixed(4)}${r.testInt8 ? ` (int8: ${(r.testInt8.accuracy * 100).toFixed(2)}%)` : ''}; best epoch ${r.state.bestEpoch + 1}, ${(r.state.lossCurve.length * config.batchSize / r.state.trainSeconds).toFixed(1)} training examples/s; serves ${r.served}; model in ${r.modelDir}${run ? `, run ${run.runId}` : ''}`);
+        log(`==> ${opts.task} fine-tuned ${path.basename(opts.checkpoint)}: test accuracy ${(t.accuracy * 100).toFixed(2)}%, macro-F1 ${t.macro.f1.toFixed(4)}${r.testInt8 ? ` (int8: ${(r.testInt8.accuracy * 100).toFixed(2)}%)` : ''}; best epoch ${r.state.bestEpoch + 1}, ${(r.state.examples / r.state.trainSeconds).toFixed(1)} training examples/s; serves ${r.served}; model in ${r.modelDir}${run ? `, run ${run.runId}` : ''}`);
       };
       const client = opts.mlflow ? MlflowClient.fromEnv({ journalDir: cfg.paths.journal }) : undefined;
       const runFile = path.join(workDir, 'run.json');

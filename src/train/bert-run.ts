@@ -164,14 +164,13 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
   const inferenceExamplesPerSecond = data.test.length / (served === 'model.int8.onnx' ? int8! : fp32).seconds;
 
   if (run) {
-    const trainExamples = result.state.lossCurve.length * o.config.batchSize;
     await run.logMetrics({
       ...evaluationMetrics(result.validation, 'val_'),
       ...evaluationMetrics(fp32.ev, 'test_'),
       ...(int8 ? { test_accuracy_int8: int8.ev.accuracy, test_macro_f1_int8: int8.ev.macro.f1, int8_accuracy_loss_points: int8Loss! } : {}),
       best_epoch: result.state.bestEpoch + 1,
       train_seconds: result.state.trainSeconds,
-      train_examples_per_second: trainExamples / Math.max(1e-9, result.state.trainSeconds),
+      train_examples_per_second: result.state.examples / Math.max(1e-9, result.state.trainSeconds),
       test_examples_per_second_fp32: data.test.length / fp32.seconds,
       ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
     }, result.state.globalStep);

@@ -27,8 +27,9 @@ export const TrainStateSchema = z.object({
   history: z.array(EpochRecord),
   /** Per-step training loss so far (for curves after a resume). */
   lossCurve: z.array(z.tuple([z.number(), z.number()])),
-  runId: z.string().optional(),
   trainSeconds: z.number(),
+  /** Training examples processed (the last batch of an epoch may be short). */
+  examples: z.number().int(),
 });
 export type TrainState = z.infer<typeof TrainStateSchema>;
 

@@ -188,7 +188,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const fp = fingerprint(inp, inp.train.length);
   let { config: encCfg, params } = initialParams(inp.checkpointDir, c.pooling, k, c.seed);
   const opt = new AdamW({ ...DEFAULT_ADAMW, learningRate: c.learningRate, weightDecay: c.weightDecay });
-  let state: TrainState = { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0 };
+  let state: TrainState = { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0, examples: 0 };
   const resumed = loadCheckpoint(inp.workDir);
   if (resumed) {
     if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); remove it or choose another work folder to start over`);
@@ -231,6 +231,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         state.stepInEpoch = s + 1;
         const seconds = (Date.now() - t0) / 1000;
         state.trainSeconds += seconds;
+        state.examples += idx.length;
         lossSum += r.loss;
         lossN++;
         state.lossCurve.push([state.globalStep, r.loss]);
