@@ -111,8 +111,10 @@ const program = new Command('finetune')
       };
       const client = opts.mlflow ? MlflowClient.fromEnv({ journalDir: cfg.paths.journal }) : undefined;
       const runFile = path.join(workDir, 'run.json');
-      const resumeRunId = fs.existsSync(path.join(workDir, 'latest.json')) && fs.existsSync(runFile) ? (JSON.parse(fs.readFileSync(runFile, 'utf8')) as { runId: string }).runId : undefined;
-      if (resumeRunId) log(`==> resuming from the checkpoint in ${workDir} (MLflow run ${resumeRunId}); --fresh starts over`);
+      // A run that never finished (killed, crashed) is continued: from its checkpoint if it wrote one, in the same MLflow run.
+      const unfinished = fs.existsSync(runFile) && !fs.existsSync(path.join(workDir, 'final-state.json'));
+      const resumeRunId = client && unfinished ? (JSON.parse(fs.readFileSync(runFile, 'utf8')) as { runId: string }).runId : undefined;
+      if (resumeRunId) log(`==> continuing the unfinished run in ${workDir} (MLflow run ${resumeRunId}); --fresh starts over`);
       if (client) await withRun(client, { experiment: opts.task, runName: 'bert-finetune', source: 'scripts/finetune.ts', tags: { stage: 'train', model: 'bert-finetune' }, resumeRunId }, body);
       else await body();
       await client?.close();

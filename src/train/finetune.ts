@@ -191,7 +191,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   let state: TrainState = { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0, examples: 0 };
   const resumed = loadCheckpoint(inp.workDir);
   if (resumed) {
-    if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); remove it or choose another work folder to start over`);
+    if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`);
     params = resumed.params;
     state = resumed.state;
     Object.assign(opt.state, resumed.opt);
