@@ -194,7 +194,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
     if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`);
     params = resumed.params;
     state = resumed.state;
-    Object.assign(opt.state, resumed.opt);
+    opt.load(resumed.opt);
   }
   const resumedFromStep = resumed ? state.globalStep : undefined;
 

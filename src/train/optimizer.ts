@@ -1,10 +1,11 @@
 /**
  * AdamW (Loshchilov & Hutter: weight decay decoupled from the gradient step, as torch.optim.AdamW),
  * the linear warm-up then linear decay schedule of BERT fine-tuning, and global-norm gradient
- * clipping. Pure arithmetic on Float32Arrays, updated in place; the state round-trips through
- * checkpoints so a resumed run continues exactly.
+ * clipping. Weights are updated in place by a WebAssembly SIMD kernel (adamw-simd.ts) that also holds
+ * the moments; the state round-trips through checkpoints so a resumed run continues exactly.
  */
 import type { Params, RowGrads } from '../model/train-step';
+import { SimdAdamW, type KernelArgs } from './adamw-simd';
 
 export interface AdamWConfig {
   learningRate: number;
@@ -35,13 +36,37 @@ export interface AdamWState {
 }
 
 export class AdamW {
-  readonly state: AdamWState;
+  private readonly kernel = new SimdAdamW();
+  /** Byte offsets of each parameter's moments in the kernel's memory. */
+  private readonly slots = new Map<string, { m: number; v: number; n: number }>();
+  private step = 0;
 
   constructor(
     readonly config: AdamWConfig,
     state?: AdamWState,
   ) {
-    this.state = state ?? { step: 0, m: new Map(), v: new Map() };
+    if (state) this.load(state);
+  }
+
+  /** Step count and moments (views into the kernel's memory: serialise them before the next update). */
+  get state(): AdamWState {
+    const m: Params = new Map();
+    const v: Params = new Map();
+    for (const [name, s] of this.slots) {
+      m.set(name, this.kernel.view(s.m, s.n));
+      v.set(name, this.kernel.view(s.v, s.n));
+    }
+    return { step: this.step, m, v };
+  }
+
+  /** Restores a checkpointed state. */
+  load(state: AdamWState): void {
+    this.step = state.step;
+    for (const [name, m] of state.m) {
+      const s = this.slot(name, m.length);
+      this.kernel.view(s.m, s.n).set(m);
+      this.kernel.view(s.v, s.n).set(state.v.get(name)!);
+    }
   }
 
   /**
@@ -52,59 +77,34 @@ export class AdamW {
    */
   update(params: Params, grads: Params, rowGrads: ReadonlyMap<string, RowGrads>, lr: number, gradScale = 1): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
-    const t = ++this.state.step;
-    const stepSize = lr / (1 - beta1 ** t);
-    const c2 = 1 / Math.sqrt(1 - beta2 ** t);
-    const k: Kernel = { b1: beta1, b2: beta2, decay: 1, stepSize, c2, eps, gradScale };
-    for (const [name, g] of grads) {
-      const [w, m, v] = this.slots(params, name);
+    const t = ++this.step;
+    const k: KernelArgs = { b1: beta1, b2: beta2, decay: 1, stepSize: lr / (1 - beta1 ** t), c2: 1 / Math.sqrt(1 - beta2 ** t), eps, gradScale };
+    const weights = (name: string) => {
+      const w = params.get(name);
+      if (!w) throw new Error(`no parameter ${name} to update`);
       k.decay = decays(name) ? 1 - lr * weightDecay : 1;
-      adamw(w, g, m, v, 0, 0, w.length, k);
+      return w;
+    };
+    for (const [name, g] of grads) {
+      const w = weights(name);
+      const s = this.slot(name, w.length);
+      this.kernel.update(w, 0, g, 0, w.length, s.m, s.v, k);
     }
     for (const [name, { rows, grad }] of rowGrads) {
-      const [w, m, v] = this.slots(params, name);
+      const w = weights(name);
+      const s = this.slot(name, w.length);
       const width = grad.length / Math.max(1, rows.length);
-      k.decay = decays(name) ? 1 - lr * weightDecay : 1;
-      rows.forEach((row, r) => adamw(w, grad, m, v, row * width, r * width, width, k));
+      rows.forEach((row, r) => this.kernel.update(w, row * width, grad, r * width, width, s.m + row * width * 4, s.v + row * width * 4, k));
     }
   }
 
-  private slots(params: Params, name: string): [Float32Array, Float32Array, Float32Array] {
-    const w = params.get(name);
-    if (!w) throw new Error(`no parameter ${name} to update`);
-    let m = this.state.m.get(name);
-    let v = this.state.v.get(name);
-    if (!m || !v) {
-      this.state.m.set(name, (m = new Float32Array(w.length)));
-      this.state.v.set(name, (v = new Float32Array(w.length)));
+  private slot(name: string, n: number): { m: number; v: number; n: number } {
+    let s = this.slots.get(name);
+    if (!s) {
+      s = { m: this.kernel.alloc(n), v: this.kernel.alloc(n), n };
+      this.slots.set(name, s);
     }
-    return [w, m, v];
-  }
-}
-
-interface Kernel {
-  b1: number;
-  b2: number;
-  decay: number;
-  stepSize: number;
-  c2: number;
-  eps: number;
-  gradScale: number;
-}
-
-/** The AdamW arithmetic on w[at .. at+n) with gradient g[gAt .. gAt+n) (one monomorphic loop for V8). */
-function adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, at: number, gAt: number, n: number, k: Kernel): void {
-  const { b1, b2, decay, stepSize, c2, eps, gradScale } = k;
-  const a1 = 1 - b1;
-  const a2 = 1 - b2;
-  for (let i = 0; i < n; i++) {
-    const j = at + i;
-    const gi = g[gAt + i]! * gradScale;
-    const mi = b1 * m[j]! + a1 * gi;
-    const vi = b2 * v[j]! + a2 * gi * gi;
-    m[j] = mi;
-    v[j] = vi;
-    w[j] = w[j]! * decay - (stepSize * mi) / (Math.sqrt(vi) * c2 + eps);
+    return s;
   }
 }
 
