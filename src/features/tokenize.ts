@@ -36,6 +36,14 @@ export function padBatch(encoded: readonly (readonly number[])[], padId: number,
   return { inputIds, attentionMask, tokenTypeIds: new Int32Array(n * seqLen), batchSize: n, seqLen };
 }
 
+/** Indices grouped into batches of similar length (sorted by length: less padding), for inference. */
+export function lengthSortedBatches(lengths: readonly number[], batchSize: number): number[][] {
+  const order = lengths.map((n, i) => [n, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+  const batches: number[][] = [];
+  for (let s = 0; s < order.length; s += batchSize) batches.push(order.slice(s, s + batchSize));
+  return batches;
+}
+
 export class TextTokenizer {
   private constructor(
     private readonly tok: PreTrainedTokenizer,

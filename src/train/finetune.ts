@@ -11,7 +11,7 @@ import { classWeights as balancedWeights, encodeLabels, type LabelMap } from '..
 import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
 import { evaluate, type Evaluation } from '../evaluate/metrics';
-import { padBatch, type TextTokenizer } from '../features/tokenize';
+import { lengthSortedBatches, padBatch, type TextTokenizer } from '../features/tokenize';
 import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
@@ -154,10 +154,8 @@ export function targets(labels: readonly number[], k: number, weights?: readonly
 /** Probabilities for pre-encoded texts, in length-sorted batches (less padding), returned in input order. */
 export async function predictEncoded(clf: OrtClassifier, encoded: readonly number[][], padId: number, maxLength: number, batchSize: number, params?: Params): Promise<Float32Array> {
   const k = clf.numLabels;
-  const order = encoded.map((e, i) => [e.length, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
   const out = new Float32Array(encoded.length * k);
-  for (let s = 0; s < order.length; s += batchSize) {
-    const idx = order.slice(s, s + batchSize);
+  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), batchSize)) {
     const probs = await clf.probs(padBatch(idx.map((i) => encoded[i]!), padId, { maxLength }), params);
     idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
   }

@@ -13,8 +13,9 @@ import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metric
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import type { ActiveRun } from '../mlflow';
 import type { PreparedData } from './baseline-run';
-import { TextTokenizer } from '../features/tokenize';
+import { lengthSortedBatches, padBatch, TextTokenizer } from '../features/tokenize';
 import { OrtEncoder } from '../model/encoder-onnx';
+import { TOKENIZER_FILES } from '../model/hf-classifier';
 import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type LogRegJson, type LogRegOptions, type LogRegState } from '../models/logreg';
 import type { SparseVector } from '../models/tfidf';
 
@@ -26,18 +27,19 @@ export interface EmbedOptions {
 
 /** L2-normalised mean-pooled embeddings, in the order of `texts`. */
 export async function embedTexts(tok: TextTokenizer, enc: OrtEncoder, texts: readonly string[], o: EmbedOptions): Promise<Float32Array[]> {
-  const order = texts.map((t, i) => [tok.encode(t, o.maxLength).length, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+  const encoded = texts.map((t) => tok.encode(t, o.maxLength));
   const out = new Array<Float32Array>(texts.length);
-  for (let s = 0; s < order.length; s += o.batchSize) {
-    const idx = order.slice(s, s + o.batchSize);
-    const res = await enc.run(tok.encodeBatch(idx.map((i) => texts[i]!), { maxLength: o.maxLength }));
+  let done = 0;
+  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), o.batchSize)) {
+    const res = await enc.run(padBatch(idx.map((i) => encoded[i]!), tok.padId, { maxLength: o.maxLength }));
     idx.forEach((i, r) => {
       const v = res.meanPooled.slice(r * res.hidden, (r + 1) * res.hidden);
       const norm = Math.hypot(...v) || 1;
       for (let j = 0; j < v.length; j++) v[j]! /= norm;
       out[i] = v;
     });
-    o.onProgress?.(Math.min(s + o.batchSize, order.length), order.length);
+    done += idx.length;
+    o.onProgress?.(done, texts.length);
   }
   return out;
 }
@@ -63,7 +65,7 @@ export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Arr
   return evaluate(yTrue, argmaxRows(probs, k), m.labelMap.labels, probs, positiveLabel !== undefined ? m.labelMap.label2id[positiveLabel] : undefined);
 }
 
-const ENCODER_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'model.safetensors'];
+const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
 
 /** A self-contained model folder: the encoder's Hugging Face files under encoder/, the head and the label map. */
 export function saveFrozenModel(model: FrozenEncoderModel, checkpointDir: string, maxLength: number, dir: string): void {
