@@ -7,7 +7,8 @@ import * as ort from 'onnxruntime-node';
 import type { EncodedBatch } from '../features/tokenize';
 import { buildInferGraph } from './bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from './checkpoint';
-import { createSession, type Params, type SessionOptions } from './train-step';
+import { batchFeeds, createSession, type SessionOptions } from './ort-session';
+import type { Params } from './train-step';
 
 export interface EncoderOutput {
   lastHidden: Float32Array;
@@ -16,15 +17,6 @@ export interface EncoderOutput {
   batchSize: number;
   seqLen: number;
   hidden: number;
-}
-
-/** Feeds for a tokenized batch: int64 ids, mask and (when the model has them) token types. */
-export function batchFeeds(batch: EncodedBatch, config: EncoderConfig): Record<string, ort.Tensor> {
-  const dims = [batch.batchSize, batch.seqLen];
-  const big = (a: Int32Array) => new ort.Tensor('int64', BigInt64Array.from(a, (x) => BigInt(x)), dims);
-  const feeds: Record<string, ort.Tensor> = { input_ids: big(batch.inputIds), attention_mask: big(batch.attentionMask) };
-  if (config.typeVocab > 0) feeds.token_type_ids = big(batch.tokenTypeIds);
-  return feeds;
 }
 
 export class OrtEncoder {

@@ -9,10 +9,10 @@
  * execution provider (`executionProviders: ['cuda']`) on a GPU host.
  */
 import * as ort from 'onnxruntime-node';
-import os from 'node:os';
 import type { EncodedBatch } from '../features/tokenize';
 import type { EncoderConfig } from './checkpoint';
 import { buildTrainGraph, paramShape, type TrainGraph, type TrainGraphSpec } from './bert-graph';
+import { batchFeeds, createSession, type SessionOptions } from './ort-session';
 
 export type Params = Map<string, Float32Array>;
 
@@ -48,12 +48,6 @@ export interface StepResult {
   gradNorm: number;
 }
 
-export interface SessionOptions {
-  /** Intra-op threads; default: every core. */
-  threads?: number;
-  executionProviders?: string[];
-}
-
 /** Fills `buf` with deterministic bytes from a 32-bit seed (mulberry32, four bytes per draw). */
 export function fillNoise(buf: Uint8Array, seed: number): void {
   let a = seed >>> 0;
@@ -70,34 +64,6 @@ export function fillNoise(buf: Uint8Array, seed: number): void {
   }
   for (let i = words * 4; i < buf.length; i++) buf[i] = (a = (Math.imul(a ^ (a >>> 13), 0x5bd1e995) + i) >>> 0) & 255;
 }
-
-export function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
-  return {
-    intraOpNumThreads: o.threads ?? os.availableParallelism(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionProviders: (o.executionProviders ?? ['cpu']) as ort.InferenceSession.SessionOptions['executionProviders'],
-  };
-}
-
-/**
- * Creates a session, explaining a missing GPU execution provider: onnxruntime-node ships the CPU
- * provider; its CUDA provider is downloaded by its install script only when asked for.
- */
-export async function createSession(model: Buffer | string, o: SessionOptions = {}): Promise<ort.InferenceSession> {
-  try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
-  } catch (err) {
-    const ep = (o.executionProviders ?? []).find((p) => p !== 'cpu');
-    if (!ep) throw err;
-    throw new Error(
-      `ONNX Runtime could not start the "${ep}" execution provider (${(err as Error).message.split('\n')[0]}). ` +
-        'On a GPU host with CUDA 12 and cuDNN 9, install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (it downloads the provider), or train on the CPU (--execution-provider cpu).',
-    );
-  }
-}
-
-const int64 = (a: Int32Array, dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(a, (x) => BigInt(x)), dims);
 
 export class TrainStep {
   private readonly shapes: Map<string, number[]>;
@@ -127,12 +93,8 @@ export class TrainStep {
   async run(params: Params, batch: EncodedBatch, target: Float32Array, noiseSeed: number): Promise<StepResult> {
     const { batchSize: B, seqLen: S } = batch;
     const cfg = this.spec.config;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: int64(batch.inputIds, [B, S]),
-      attention_mask: int64(batch.attentionMask, [B, S]),
-      target: new ort.Tensor('float32', target, [B, this.spec.numLabels]),
-    };
-    if (cfg.typeVocab > 0) feeds.token_type_ids = int64(batch.tokenTypeIds, [B, S]);
+    const feeds = batchFeeds(batch, cfg);
+    feeds.target = new ort.Tensor('float32', target, [B, this.spec.numLabels]);
     for (const p of this.graph.params) {
       const t = params.get(p);
       if (!t) throw new Error(`parameter ${p} is missing`);

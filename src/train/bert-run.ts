@@ -15,7 +15,7 @@ import type { ActiveRun } from '../mlflow';
 import { buildInferGraph, POOLINGS, type Pooling } from '../model/bert-graph';
 import { OrtClassifier } from '../model/encoder-onnx';
 import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model/hf-classifier';
-import type { SessionOptions } from '../model/train-step';
+import type { SessionOptions } from '../model/ort-session';
 import type { PreparedData } from './baseline-run';
 import { finishCheckpoints } from './checkpoints';
 import { DEFAULT_FINETUNE, evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';

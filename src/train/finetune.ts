@@ -15,7 +15,8 @@ import { lengthSortedBatches, padBatch, type TextTokenizer } from '../features/t
 import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
-import { TrainStep, type Params, type SessionOptions } from '../model/train-step';
+import type { SessionOptions } from '../model/ort-session';
+import { TrainStep, type Params } from '../model/train-step';
 import { argmaxRows } from '../models/logreg';
 import { loadBest, loadCheckpoint, saveBest, saveCheckpoint, type EpochRecord, type TrainState } from './checkpoints';
 import { AdamW, clipScale, DEFAULT_ADAMW, linearSchedule } from './optimizer';
