@@ -3,15 +3,23 @@
  * each class is divided in the same proportions, so split class shares match the whole.
  */
 
+/** The mulberry32 increment: the state advances by this before each output. */
+export const MULBERRY32_STEP = 0x6d2b79f5;
+
+/** mulberry32's 32-bit output for an (already advanced) state. */
+export function mulberry32(state: number): number {
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
 /** mulberry32: a small, fast, well-distributed 32-bit PRNG; deterministic from its seed. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a = (a + MULBERRY32_STEP) >>> 0;
+    return mulberry32(a) / 4294967296;
   };
 }
 

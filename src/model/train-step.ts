@@ -9,6 +9,7 @@
  * execution provider (`executionProviders: ['cuda']`) on a GPU host.
  */
 import * as ort from 'onnxruntime-node';
+import { mulberry32, MULBERRY32_STEP } from '../data/split';
 import type { EncodedBatch } from '../features/tokenize';
 import type { EncoderConfig } from './checkpoint';
 import { buildTrainGraph, paramShape, type TrainGraph, type TrainGraphSpec } from './bert-graph';
@@ -48,21 +49,13 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Fills `buf` with deterministic bytes from a 32-bit seed (mulberry32, four bytes per draw). */
+/** Fills `buf` (4-byte aligned) with deterministic bytes: the 32-bit words of seededRandom(seed). */
 export function fillNoise(buf: Uint8Array, seed: number): void {
   let a = seed >>> 0;
-  const words = Math.floor(buf.length / 4);
-  const view = buf.byteOffset % 4 === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, words) : undefined;
-  for (let i = 0; i < words; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const w = (t ^ (t >>> 14)) >>> 0;
-    if (view) view[i] = w;
-    else for (let b = 0; b < 4; b++) buf[i * 4 + b] = (w >>> (8 * b)) & 255;
-  }
-  for (let i = words * 4; i < buf.length; i++) buf[i] = (a = (Math.imul(a ^ (a >>> 13), 0x5bd1e995) + i) >>> 0) & 255;
+  const n = buf.length >> 2;
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, n);
+  for (let i = 0; i < n; i++) words[i] = mulberry32((a = (a + MULBERRY32_STEP) >>> 0));
+  for (let i = n * 4; i < buf.length; i++) buf[i] = mulberry32((a = (a + MULBERRY32_STEP) >>> 0)) & 255;
 }
 
 export class TrainStep {
