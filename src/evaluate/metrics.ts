@@ -3,6 +3,8 @@
  * confusion matrix, ROC AUC (binary, and one-vs-rest macro for multi-class), and a text report in
  * scikit-learn's layout so numbers can be compared side by side.
  */
+import { encodeLabels, type LabelMap } from '../data/labels';
+import { argmaxRows } from '../models/logreg';
 
 export interface ClassMetrics {
   label: string;
@@ -116,4 +118,10 @@ export function evaluationMetrics(e: Evaluation, prefix: string): Record<string,
     [`${prefix}weighted_f1`]: e.weighted.f1,
     ...(e.rocAuc !== undefined ? { [`${prefix}roc_auc`]: e.rocAuc } : {}),
   };
+}
+
+/** Evaluates class probabilities (row-major [n, k]) against labelled examples, argmax as the prediction. */
+export function evaluateProbs(probs: Float32Array, examples: readonly { label: string }[], labelMap: LabelMap, positiveLabel?: string): Evaluation {
+  const yTrue = encodeLabels(examples.map((e) => e.label), labelMap);
+  return evaluate(yTrue, argmaxRows(probs, labelMap.labels.length), labelMap.labels, probs, positiveLabel !== undefined ? labelMap.label2id[positiveLabel] : undefined);
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TaskSpec } from '../data/tasks';
-import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
+import { evaluateProbs, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import { TextTokenizer } from '../features/tokenize';
 import type { ActiveRun } from '../mlflow';
@@ -18,7 +18,7 @@ import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model
 import type { SessionOptions } from '../model/ort-session';
 import type { PreparedData } from './baseline-run';
 import { finishCheckpoints } from './checkpoints';
-import { DEFAULT_FINETUNE, evaluateProbs, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
+import { DEFAULT_FINETUNE, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
 export const INT8_MAX_LOSS_POINTS = 0.5;

@@ -10,14 +10,13 @@ import fs from 'node:fs';
 import { classWeights as balancedWeights, encodeLabels, type LabelMap } from '../data/labels';
 import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
-import { evaluate, type Evaluation } from '../evaluate/metrics';
+import { evaluateProbs, type Evaluation } from '../evaluate/metrics';
 import { lengthSortedBatches, padBatch, type TextTokenizer } from '../features/tokenize';
 import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
 import type { SessionOptions } from '../model/ort-session';
 import { TrainStep, type Params } from '../model/train-step';
-import { argmaxRows } from '../models/logreg';
 import { loadBest, loadCheckpoint, saveBest, saveCheckpoint, type EpochRecord, type TrainState } from './checkpoints';
 import { AdamW, clipScale, DEFAULT_ADAMW, linearSchedule } from './optimizer';
 
@@ -161,12 +160,6 @@ export async function predictEncoded(clf: OrtClassifier, encoded: readonly numbe
     idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
   }
   return out;
-}
-
-export function evaluateProbs(probs: Float32Array, examples: readonly Example[], labelMap: LabelMap, positiveLabel?: string): Evaluation {
-  const k = labelMap.labels.length;
-  const yTrue = encodeLabels(examples.map((e) => e.label), labelMap);
-  return evaluate(yTrue, argmaxRows(probs, k), labelMap.labels, probs, positiveLabel !== undefined ? labelMap.label2id[positiveLabel] : undefined);
 }
 
 export function fingerprint(inp: Pick<FineTuneInputs, 'checkpointDir' | 'dataDigest' | 'config' | 'labelMap'>, trainSize: number): string {

@@ -9,14 +9,14 @@ import path from 'node:path';
 import type { LabelMap } from '../data/labels';
 import { encodeLabels } from '../data/labels';
 import type { Example, TaskSpec } from '../data/tasks';
-import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
+import { evaluateProbs, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import type { ActiveRun } from '../mlflow';
 import type { PreparedData } from './baseline-run';
 import { lengthSortedBatches, padBatch, TextTokenizer } from '../features/tokenize';
 import { OrtEncoder } from '../model/encoder-onnx';
 import { TOKENIZER_FILES } from '../model/hf-classifier';
-import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type LogRegJson, type LogRegOptions, type LogRegState } from '../models/logreg';
+import { DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type LogRegJson, type LogRegOptions, type LogRegState } from '../models/logreg';
 import type { SparseVector } from '../models/tfidf';
 
 export interface EmbedOptions {
@@ -59,10 +59,7 @@ export function trainFrozenHead(embeddings: Float32Array[], train: readonly Exam
 }
 
 export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Array[], examples: readonly Example[], positiveLabel?: string): Evaluation {
-  const probs = predictProba(m.logreg, embeddings.map(dense));
-  const k = m.labelMap.labels.length;
-  const yTrue = encodeLabels(examples.map((e) => e.label), m.labelMap);
-  return evaluate(yTrue, argmaxRows(probs, k), m.labelMap.labels, probs, positiveLabel !== undefined ? m.labelMap.label2id[positiveLabel] : undefined);
+  return evaluateProbs(predictProba(m.logreg, embeddings.map(dense)), examples, m.labelMap, positiveLabel);
 }
 
 const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
