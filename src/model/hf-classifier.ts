@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelMap } from '../data/labels';
 import { classifierParamNames, paramShape, POOLINGS, type Pooling } from './bert-graph';
-import { hfClassifierKey, loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig, type EncoderWeights } from './checkpoint';
+import { hfClassifierKey, readEncoderConfig, type EncoderConfig } from './checkpoint';
 import { serializeSafetensors, type Tensor } from './safetensors';
 import type { Params } from './train-step';
 
@@ -47,11 +47,4 @@ export function readClassifierMeta(dir: string): { config: EncoderConfig; meta: 
   const labels = Object.entries(raw.id2label ?? {}).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, l]) => l);
   const labelMap: LabelMap = { labels, label2id: Object.fromEntries(labels.map((l, i) => [l, i])), id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])) };
   return { config: readEncoderConfig(dir), meta: { pooling, maxLength: raw.convo_mlops?.max_length ?? 128, labelMap } };
-}
-
-export function loadHfClassifier(dir: string): { config: EncoderConfig; weights: EncoderWeights; meta: ClassifierMeta } {
-  const { meta } = readClassifierMeta(dir);
-  const { config, weights } = loadEncoderCheckpoint(dir);
-  if (!weights.has('classifier.weight')) throw new Error(`${dir} has no classifier head (classifier.weight): it is an encoder checkpoint, not a fine-tuned classifier`);
-  return { config, weights, meta };
 }

@@ -12,10 +12,12 @@ import { evaluateProbs, evaluationMetrics, type Evaluation } from '../evaluate/m
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import { TextTokenizer } from '../features/tokenize';
 import type { ActiveRun } from '../mlflow';
-import { buildInferGraph, POOLINGS, type Pooling } from '../model/bert-graph';
+import { buildInferGraph, paramShape, POOLINGS, type Pooling } from '../model/bert-graph';
+import type { EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
-import { loadHfClassifier, readClassifierMeta, saveHfClassifier } from '../model/hf-classifier';
+import { readClassifierMeta, saveHfClassifier, type ClassifierMeta } from '../model/hf-classifier';
 import type { SessionOptions } from '../model/ort-session';
+import type { Params } from '../model/train-step';
 import type { PreparedData } from './baseline-run';
 import { finishCheckpoints } from './checkpoints';
 import { DEFAULT_FINETUNE, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
@@ -89,14 +91,14 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
 }
 
 /**
- * Writes a servable model folder: hf/ (Hugging Face files), model.onnx (fp32) and, when asked,
- * model.int8.onnx, plus label_map.json.
+ * Writes a servable model folder from the trained weights: hf/ (Hugging Face files), model.onnx
+ * (fp32) and, when asked, model.int8.onnx, plus label_map.json.
  */
-export function saveBertModel(dir: string, hfDir: string, quantize: boolean): { fp32: string; int8?: string } {
-  const { config, weights, meta } = loadHfClassifier(hfDir);
-  const build = (q?: 'int8') => buildInferGraph({ config, weights, pooling: meta.pooling, numLabels: meta.labelMap.labels.length, quantize: q });
-  fs.mkdirSync(dir, { recursive: true });
-  if (path.resolve(hfDir) !== path.resolve(dir, 'hf')) fs.cpSync(hfDir, path.join(dir, 'hf'), { recursive: true });
+export function saveBertModel(dir: string, baseCheckpointDir: string, config: EncoderConfig, params: Params, meta: ClassifierMeta, quantize: boolean): { fp32: string; int8?: string } {
+  const numLabels = meta.labelMap.labels.length;
+  saveHfClassifier(path.join(dir, 'hf'), baseCheckpointDir, config, params, meta);
+  const weights = new Map([...params].map(([name, data]) => [name, { shape: paramShape(config, name, numLabels), data }]));
+  const build = (q?: 'int8') => buildInferGraph({ config, weights, pooling: meta.pooling, numLabels, quantize: q });
   fs.writeFileSync(path.join(dir, 'model.onnx'), build());
   if (quantize) fs.writeFileSync(path.join(dir, 'model.int8.onnx'), build('int8'));
   fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(meta.labelMap, null, 2)}\n`);
@@ -141,9 +143,7 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
   });
   const modelDir = path.join(o.workDir, 'model');
   fs.rmSync(modelDir, { recursive: true, force: true });
-  saveHfClassifier(path.join(modelDir, 'hf'), o.checkpointDir, result.encoderConfig, result.params, { pooling: o.config.pooling, maxLength: o.config.maxLength, labelMap: data.labelMap });
-  const quantize = o.quantize ?? true;
-  const files = saveBertModel(modelDir, path.join(modelDir, 'hf'), quantize);
+  const files = saveBertModel(modelDir, o.checkpointDir, result.encoderConfig, result.params, { pooling: o.config.pooling, maxLength: o.config.maxLength, labelMap: data.labelMap }, o.quantize ?? true);
 
   const testIds = data.test.map((e) => o.tokenizer.encode(e.text, o.config.maxLength));
   const k = data.labelMap.labels.length;

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
+import { loadEncoderCheckpoint } from '../../src/model/checkpoint';
 import { MlflowClient } from '../../src/mlflow';
-import { loadPredictor } from '../../src/serve/predictor';
+import { expectServable } from '../helpers/servable';
 import { TrainStateSchema } from '../../src/train/checkpoints';
 
 // `make finetune` as the Makefile runs it, on the real pretrained checkpoint and a small subset of
@@ -55,15 +56,14 @@ describe('make finetune (real checkpoint, small data)', () => {
     const hf = (await client.listArtifacts(r.info.run_id, 'model/hf')).map((f) => path.basename(f.path)).sort();
     expect(hf).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']);
     // The logged model serves through its flavor.
-    const dir = await client.downloadArtifacts(r.info.run_id, 'model', path.join(out, 'dl'));
-    const predictor = await loadPredictor(dir);
-    expect(predictor.flavor).toBe('ts_bert');
-    const probs = await predictor.predictProba(['my card was charged twice', 'how do I verify my identity?']);
-    expect(probs).toHaveLength(2 * predictor.labels.length);
-    expect(Array.from(probs.subarray(0, predictor.labels.length)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    const { dir, predictor } = await expectServable(client, r.info.run_id, 'ts_bert', path.join(out, 'dl'));
     const hfConfig = JSON.parse(fs.readFileSync(path.join(dir, 'hf', 'config.json'), 'utf8')) as { id2label: Record<string, string>; architectures: string[] };
     expect(Object.values(hfConfig.id2label)).toEqual(predictor.labels);
     expect(hfConfig.architectures).toEqual(['BertForSequenceClassification']);
+    // The Hugging Face folder loads back as a checkpoint: encoder under bert.*, head under classifier.*.
+    const { weights } = loadEncoderCheckpoint(path.join(dir, 'hf'));
+    expect(weights.get('classifier.weight')!.shape).toEqual([predictor.labels.length, 384]);
+    expect(weights.get('layers.5.ffn_out.weight')!.shape).toEqual([384, 1536]);
     await client.close();
   });
 

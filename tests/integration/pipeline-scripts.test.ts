@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, type Run } from '../../src/mlflow';
-import { loadPredictor } from '../../src/serve/predictor';
+import { expectServable } from '../helpers/servable';
 
 // The demo's steps, run as the Makefile runs them (ts-node scripts), in small-data mode,
 // against the real server of the integration suite.
@@ -62,12 +62,7 @@ describe('make baseline-frozen (small data)', () => {
     expect(run.data.params).toContainEqual({ key: 'runtime', value: 'onnxruntime-node' });
     expect(run.data.metrics.map((x) => x.key)).toEqual(expect.arrayContaining(['test_macro_f1', 'embed_texts_per_second']));
     // The logged model is self-contained and servable through its flavor.
-    const dir = await client.downloadArtifacts(run.info.run_id, 'model', path.join(out, 'frozen-dl'));
-    const predictor = await loadPredictor(dir);
-    expect(predictor.flavor).toBe('ts_frozen_encoder');
-    const probs = await predictor.predictProba(['my card was charged twice', 'how do I verify my identity?']);
-    expect(probs).toHaveLength(2 * predictor.labels.length);
-    expect(Array.from(probs.subarray(0, predictor.labels.length)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    await expectServable(client, run.info.run_id, 'ts_frozen_encoder', path.join(out, 'frozen-dl'));
     await client.close();
   });
 });
