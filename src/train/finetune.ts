@@ -13,7 +13,7 @@ import type { Example } from '../data/tasks';
 import { evaluateProbs, type Evaluation } from '../evaluate/metrics';
 import { lengthSortedBatches, padBatch, type TextTokenizer } from '../features/tokenize';
 import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
-import { loadEncoderCheckpoint, type EncoderConfig } from '../model/checkpoint';
+import { loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
 import type { SessionOptions } from '../model/ort-session';
 import { TrainStep, type Params } from '../model/train-step';
@@ -178,17 +178,16 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const weights = c.classWeights ? balancedWeights(trainLabels, k) : undefined;
 
   const fp = fingerprint(inp, inp.train.length);
-  let { config: encCfg, params } = initialParams(inp.checkpointDir, c.pooling, k, c.seed);
   const opt = new AdamW({ ...DEFAULT_ADAMW, learningRate: c.learningRate, weightDecay: c.weightDecay });
-  let state: TrainState = { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0, examples: 0 };
   const resumed = loadCheckpoint(inp.workDir);
-  if (resumed) {
-    if (resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`);
-    params = resumed.params;
-    state = resumed.state;
-    opt.load(resumed.opt);
-  }
+  if (resumed && resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`);
+  if (resumed) opt.load(resumed.opt);
+  // A resumed run takes its weights from the checkpoint; only a fresh one reads the pretrained weights.
+  const { config: encCfg, params } = resumed ? { config: readEncoderConfig(inp.checkpointDir), params: resumed.params } : initialParams(inp.checkpointDir, c.pooling, k, c.seed);
+  const state: TrainState = resumed?.state ?? { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0, examples: 0 };
   const resumedFromStep = resumed ? state.globalStep : undefined;
+  /** Validation of the best weights, when this process evaluated them (else recomputed at the end). */
+  let bestValidation: Evaluation | undefined;
 
   const trainable = trainableParams(encCfg, c);
   const step = await TrainStep.create({ config: encCfg, pooling: c.pooling, numLabels: k, trainable, dropout: dropoutRates(encCfg, c.dropout) }, inp.session);
@@ -239,6 +238,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         state.bestMetric = validation.macro.f1;
         state.bestEpoch = state.epoch;
         state.badEpochs = 0;
+        bestValidation = validation;
         saveBest(inp.workDir, params);
       } else state.badEpochs++;
       const record: EpochRecord = { epoch: state.epoch + 1, trainLoss: lossN ? lossSum / lossN : Number.NaN, valMacroF1: validation.macro.f1, valAccuracy: validation.accuracy, seconds: (Date.now() - epochStart) / 1000 };
@@ -254,7 +254,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
       await checkpoint();
     }
     const best = loadBest(inp.workDir);
-    const validation = evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, best), inp.validation, inp.labelMap, inp.positiveLabel);
+    const validation = bestValidation ?? evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, best), inp.validation, inp.labelMap, inp.positiveLabel);
     return { params: best, encoderConfig: encCfg, state, validation, resumedFromStep };
   } finally {
     await step.release();
