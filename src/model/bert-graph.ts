@@ -7,7 +7,8 @@
  */
 import type { EncoderConfig, EncoderWeights } from './checkpoint';
 import { canonicalNames } from './checkpoint';
-import { DataType, Graph, type Name } from './graph';
+import { Graph, type Name } from './graph';
+import { DataType } from './onnx-proto';
 
 export type Pooling = 'mean' | 'cls' | 'pooler';
 export const POOLINGS: readonly Pooling[] = ['mean', 'cls', 'pooler'];

@@ -7,7 +7,7 @@
  * Conventions: dense layers see 2-D activations [rows, features]; `linear` keeps weights in the
  * Hugging Face layout [out, in] (Gemm transB), so no weight is ever transposed or copied.
  */
-import { DataType, encodeModel, type Attr, type Initializer, type OnnxNode, type ValueInfo } from './onnx-proto';
+import { encodeModel, type Attr, type Initializer, type OnnxNode, type ValueInfo } from './onnx-proto';
 
 export type Name = string;
 
@@ -106,10 +106,6 @@ export class Graph {
   differentiable(name: Name): Name {
     this.live.add(name);
     return name;
-  }
-
-  isLive(name: Name): boolean {
-    return this.live.has(name);
   }
 
   private record(inputs: Name[], output: Name, backward: TapeEntry['backward']): Name {
@@ -275,5 +271,3 @@ export class Graph {
     });
   }
 }
-
-export { DataType };
