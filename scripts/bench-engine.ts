@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
 import { MlflowClient, withRun } from '../src/mlflow';
-import { buildInferGraph, paramShape } from '../src/model/bert-graph';
+import { buildInferGraph, shapedWeights } from '../src/model/bert-graph';
 import { OrtClassifier } from '../src/model/encoder-onnx';
 import { TrainStep } from '../src/model/train-step';
 import { AdamW, clipScale, DEFAULT_ADAMW } from '../src/train/optimizer';
@@ -62,7 +62,7 @@ async function measure(mode: Mode, batch: number, seq: number, steps: number, th
     const ms = (graph + optimizer) / steps;
     return { examples_per_second: (1000 * batch) / ms, ms_per_batch: ms, peak_rss_mb: peakRssMb(), ms_graph: graph / steps, ms_optimizer: optimizer / steps };
   }
-  const weights = new Map([...params].map(([n, data]) => [n, { shape: paramShape(config, n, NUM_LABELS), data }]));
+  const weights = shapedWeights(config, params, NUM_LABELS);
   const model = buildInferGraph({ config, weights, pooling: 'mean', numLabels: NUM_LABELS, quantize: mode === 'infer-int8' ? 'int8' : undefined });
   const clf = await OrtClassifier.create(model, config, NUM_LABELS, { threads });
   for (let i = 0; i < warmup; i++) await clf.probs(enc);

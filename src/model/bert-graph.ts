@@ -55,6 +55,11 @@ export function paramShape(cfg: EncoderConfig, name: string, numLabels: number):
   return wb === 'weight' ? [H, H] : [H];
 }
 
+/** Flat trained parameters as shaped weights (what buildInferGraph bakes in). */
+export function shapedWeights(cfg: EncoderConfig, params: ReadonlyMap<string, Float32Array>, numLabels: number): EncoderWeights {
+  return new Map([...params].map(([name, data]) => [name, { shape: paramShape(cfg, name, numLabels), data }]));
+}
+
 /** Which layer a parameter belongs to: -1 for embeddings, cfg.layers for pooler and head. */
 export function paramLayer(cfg: EncoderConfig, name: string): number {
   if (name.startsWith('embeddings.')) return -1;

@@ -12,7 +12,7 @@ import { evaluateProbs, evaluationMetrics, type Evaluation } from '../evaluate/m
 import { evaluationHtml, evaluationJson } from '../evaluate/report';
 import { TextTokenizer } from '../features/tokenize';
 import type { ActiveRun } from '../mlflow';
-import { buildInferGraph, paramShape, POOLINGS, type Pooling } from '../model/bert-graph';
+import { buildInferGraph, POOLINGS, shapedWeights, type Pooling } from '../model/bert-graph';
 import type { EncoderConfig } from '../model/checkpoint';
 import { OrtClassifier } from '../model/encoder-onnx';
 import { readClassifierMeta, saveHfClassifier, type ClassifierMeta } from '../model/hf-classifier';
@@ -97,7 +97,7 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
 export function saveBertModel(dir: string, baseCheckpointDir: string, config: EncoderConfig, params: Params, meta: ClassifierMeta, quantize: boolean): { fp32: string; int8?: string } {
   const numLabels = meta.labelMap.labels.length;
   saveHfClassifier(path.join(dir, 'hf'), baseCheckpointDir, config, params, meta);
-  const weights = new Map([...params].map(([name, data]) => [name, { shape: paramShape(config, name, numLabels), data }]));
+  const weights = shapedWeights(config, params, numLabels);
   const build = (q?: 'int8') => buildInferGraph({ config, weights, pooling: meta.pooling, numLabels, quantize: q });
   fs.writeFileSync(path.join(dir, 'model.onnx'), build());
   if (quantize) fs.writeFileSync(path.join(dir, 'model.int8.onnx'), build('int8'));
