@@ -2,7 +2,7 @@
  * make promote / make promote-check.
  *   promote export      notebooks' `//| export` cells -> src/ modules (deterministic; unchanged files untouched)
  *   promote check       fail, naming notebook and cell, when src/ and the notebooks disagree
- *   promote register    RUN=<id> or METRIC=<name> TASK=<task>: registry version + @challenger + config/production.json
+ *   promote register    RUN=<id> or METRIC=<name> TASK=<task>: registry version + @challenger + config/production/<task>.json
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +12,8 @@ import { loadConfig } from '../src/config';
 import { checkExports, notebooksWithOutputs } from '../src/promote/export';
 import { exportsOf, generatedFiles, readNotebooks, writeExports } from '../src/promote/notebooks';
 import { chooseRun, registerRun } from '../src/promote/register';
+import { productionConfigFile, writeProductionConfig } from '../src/production/config';
+import { productionLockFile, withLock } from '../src/production/lock';
 import { MlflowClient } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
 
@@ -52,13 +54,14 @@ program
 
 program
   .command('register')
-  .description('register a run\'s model as a new version of the task\'s model, set @challenger, write config/production.json')
+  .description('register a run\'s model as a new version of the task\'s model, set @challenger, write config/production/<task>.json')
   .option('--run <id>', 'the run to promote')
   .option('--metric <name>', 'promote the FINISHED run with the highest value of this metric')
   .option('--task <name>', 'task = experiment = registered model name (default: the run\'s experiment)')
   .option('--alias <alias>', 'alias to set', 'challenger')
-  .option('--config <file>', 'where to write the production config', path.join(cfg.root, 'config', 'production.json'))
-  .action((opts: { run?: string; metric?: string; task?: string; alias: string; config: string }) =>
+  .option('--config <file>', 'where to write the production config (default: config/production/<task>.json)')
+  .option('--state-dir <dir>', 'where the production lock lives (shared with make retrain and make rollback)', cfg.paths.productionState)
+  .action((opts: { run?: string; metric?: string; task?: string; alias: string; config?: string; stateDir: string }) =>
     runMain(async () => {
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
       try {
@@ -72,11 +75,14 @@ program
         } catch {
           gitCommit = undefined;
         }
-        const { version, config } = await registerRun(client, run, { task, alias: opts.alias, gitCommit, metric: opts.metric });
-        fs.mkdirSync(path.dirname(opts.config), { recursive: true });
-        fs.writeFileSync(opts.config, `${JSON.stringify(config, null, 2)}\n`);
-        log(`registered run ${run.info.run_id} (${run.info.run_name ?? ''}) as ${task} version ${version.version}; models:/${task}@${opts.alias} -> ${version.version}`);
-        log(`wrote ${path.relative(cfg.root, opts.config)}`);
+        const file = opts.config ?? productionConfigFile(cfg.paths.productionConfigs, task);
+        const t = task;
+        await withLock(productionLockFile(path.resolve(opts.stateDir), t), 'promote', async () => {
+          const { version, config } = await registerRun(client, run, { task: t, alias: opts.alias, gitCommit, metric: opts.metric });
+          writeProductionConfig(file, config);
+          log(`registered run ${run.info.run_id} (${run.info.run_name ?? ''}, ${config.kind}) as ${t} version ${version.version}; models:/${t}@${opts.alias} -> ${version.version}`);
+          log(`wrote ${path.relative(cfg.root, file)}`);
+        });
       } finally {
         await client.close();
       }

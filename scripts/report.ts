@@ -10,7 +10,8 @@ import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
-import { readServingLog } from '../src/monitor/serving-log';
+import { streamServingLog, type ServingRecord } from '../src/monitor/serving-log';
+import { ModelCache } from '../src/production/model-cache';
 import { churnCsv, churnHtml, occlusion, type ChurnRow } from '../src/report/churn';
 import { mailReport, smtpFromEnv } from '../src/report/mail';
 import { ChampionHolder } from '../src/serve/champion';
@@ -21,20 +22,24 @@ const program = new Command('report')
   .description('Weekly churn report (HTML + CSV) from the serving log; mailed through SMTP when SMTP_HOST and REPORT_TO are set.')
   .option('--task <name>', 'a churn task', 'conversation-churn')
   .option('--model <name>', 'registered model name (default: the task)')
-  .option('--log-file <file>', 'serving log', path.join(cfg.root, 'data', 'serving', 'predictions.jsonl'))
+  .option('--log-dir <path>', 'serving log folder (daily files) or one log file; SERVING_LOG_DIR', cfg.paths.servingLogs)
+  .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option('--days <n>', 'report period in days', Number.parseFloat, 7)
   .option('--out <dir>', 'output folder', path.join(cfg.root, 'reports'))
-  .action((opts: { task: string; model?: string; logFile: string; days: number; out: string }) =>
+  .action((opts: { task: string; model?: string; logDir: string; cacheDir: string; days: number; out: string }) =>
     runMain(async () => {
       const spec = taskSpec(opts.task);
       if (!spec.positiveLabel) throw new Error(`${opts.task} is not a churn task (no positive label); use conversation-churn or churn-intent`);
       const positive = spec.positiveLabel;
       const since = new Date(Date.now() - opts.days * 86_400_000);
-      const { records } = readServingLog(opts.logFile, since);
-      const bucketed = records.filter((r) => r.bucket !== undefined);
-      if (bucketed.length === 0) throw new Error(`no churn predictions (with buckets) in ${opts.logFile} since ${since.toISOString().slice(0, 10)}`);
+      const modelName = opts.model ?? opts.task;
+      const bucketed: ServingRecord[] = [];
+      await streamServingLog(opts.logDir, { model: modelName, since }, (r) => {
+        if (r.bucket !== undefined) bucketed.push(r);
+      });
+      if (bucketed.length === 0) throw new Error(`no churn predictions (with buckets) of ${modelName} in ${opts.logDir} since ${since.toISOString().slice(0, 10)}`);
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, opts.model ?? opts.task, 'champion', path.join(cfg.paths.models, 'cache'));
+      const holder = new ChampionHolder(client, modelName, 'champion', new ModelCache(client, opts.cacheDir, log), { log });
       await holder.refresh();
       const predictor = holder.model.predictor;
       const pos = predictor.labels.indexOf(positive);
@@ -64,7 +69,7 @@ const program = new Command('report')
       } else {
         log('not mailed: set SMTP_HOST and REPORT_TO (and SMTP_PORT, SMTP_USER, SMTP_PASS, REPORT_FROM) to send it');
       }
-      holder.stop();
+      await holder.close();
       await client.close();
     }),
   );

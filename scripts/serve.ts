@@ -11,11 +11,11 @@ import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';
 import { ChampionHolder } from '../src/serve/champion';
+import { resolveTask } from '../src/production/config';
+import { ModelCache } from '../src/production/model-cache';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
-const productionFile = path.join(cfg.root, 'config', 'production.json');
-const production = fs.existsSync(productionFile) ? (JSON.parse(fs.readFileSync(productionFile, 'utf8')) as { task?: string }) : {};
 
 function readTokens(): { tokens: string[]; generated?: string } {
   const fromEnv = (process.env.SERVE_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
@@ -33,31 +33,34 @@ function readTokens(): { tokens: string[]; generated?: string } {
 
 const program = new Command('serve')
   .description('Serve models:/<task>@<alias> from the MLflow registry: POST /predict, POST /invocations, GET /ping /health /version /metrics /docs. Tokens: SERVE_TOKENS (comma-separated) or SERVE_TOKEN_FILE; otherwise one is generated in .cache/serve-token.')
-  .option('--task <name>', 'task = registered model name (default: config/production.json, else support-category)', production.task ?? 'support-category')
+  .option('--task <name>', 'task = registered model name (default: the only promoted task)')
   .option('--model <name>', 'registered model name (default: the task)')
   .option('--alias <alias>', 'registry alias to serve', 'champion')
   .option('--host <host>', 'address to listen on', process.env.SERVE_HOST ?? '127.0.0.1')
   .option('--port <port>', 'port', (v) => Number.parseInt(v, 10), Number(process.env.SERVE_PORT ?? 8080))
   .option('--watch <seconds>', 'how often to check whether the alias moved (hot reload)', (v) => Number.parseFloat(v), 15)
   .option('--max-batch <n>', 'most texts per request', (v) => Number.parseInt(v, 10), 256)
-  .option('--log-file <file>', 'serving log (JSONL) that `make monitor` reads', path.join(cfg.root, 'data', 'serving', 'predictions.jsonl'))
-  .action((opts: { task: string; model?: string; alias: string; host: string; port: number; watch: number; maxBatch: number; logFile: string }) =>
+  .option('--max-queue <n>', 'scoring requests admitted at once; more are answered 503 with Retry-After', (v) => Number.parseInt(v, 10), 256)
+  .option('--log-dir <dir>', 'folder of the daily serving logs (predictions-YYYY-MM-DD.jsonl) that `make monitor` reads; SERVING_LOG_DIR', cfg.paths.servingLogs)
+  .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
+  .action((opts: { task?: string; model?: string; alias: string; host: string; port: number; watch: number; maxBatch: number; maxQueue: number; logDir: string; cacheDir: string }) =>
     runMain(async () => {
-      const spec = taskSpec(opts.task);
+      const task = resolveTask(cfg.paths.productionConfigs, opts.task);
+      const spec = taskSpec(task);
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, opts.model ?? opts.task, opts.alias, path.join(cfg.paths.models, 'cache'), log);
+      const holder = new ChampionHolder(client, opts.model ?? task, opts.alias, new ModelCache(client, opts.cacheDir, log), { log });
       await holder.refresh();
       holder.watch(opts.watch * 1000);
       const { tokens, generated } = readTokens();
       const cleaning = spec.cleaning;
-      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined, maxBatchTexts: opts.maxBatch, servingLog: opts.logFile, logger: false });
+      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined, maxBatchTexts: opts.maxBatch, maxQueue: opts.maxQueue, servingLogDir: opts.logDir, logger: false });
       await app.listen({ host: opts.host, port: opts.port });
       const url = `http://${opts.host}:${opts.port}`;
-      log(`serving ${opts.task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`);
+      log(`serving ${task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`);
       if (generated) log(`bearer token (from ${path.relative(cfg.root, generated)}): curl -H "Authorization: Bearer $(cat ${path.relative(cfg.root, generated)})" -H 'content-type: application/json' -d '{"texts":["my card was charged twice"]}' ${url}/predict`);
       const stop = async () => {
-        holder.stop();
         await app.close();
+        await holder.close();
         await client.close();
         process.exit(0);
       };

@@ -8,8 +8,9 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { MlflowClient, withRun, type ActiveRun } from '../src/mlflow';
-import { DEFAULT_BASELINE } from '../src/train/baseline';
-import { readPrepared, runBaseline } from '../src/train/baseline-run';
+import { DEFAULT_BASELINE } from '../src/kinds/tfidf-logreg/model';
+import { readPrepared } from '../src/data/prepare';
+import { runBaseline } from '../src/kinds/tfidf-logreg/train';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

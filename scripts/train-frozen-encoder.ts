@@ -8,10 +8,10 @@ import { SingleBar, Presets } from 'cli-progress';
 import { loadConfig } from '../src/config';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { TextTokenizer } from '../src/features/tokenize';
-import { OrtEncoder } from '../src/model/encoder-onnx';
+import { OrtEncoder } from '../src/engine/encoder-onnx';
 import { MlflowClient, withRun, type ActiveRun } from '../src/mlflow';
-import { readPrepared } from '../src/train/baseline-run';
-import { runFrozenEncoder } from '../src/train/frozen-encoder';
+import { readPrepared } from '../src/data/prepare';
+import { runFrozenEncoder } from '../src/kinds/frozen-encoder/train';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

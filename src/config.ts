@@ -23,6 +23,8 @@ const EnvSchema = z.object({
   HF_ENDPOINT: z.url().default('https://huggingface.co'),
   SHARED_DATA_DIR: z.string().optional(),
   VENV: z.string().optional(),
+  MODEL_CACHE_DIR: z.string().optional(),
+  SERVING_LOG_DIR: z.string().optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -49,6 +51,16 @@ export interface ProjectConfig {
     models: string;
     pretrained: string;
     journal: string;
+    /** Registered models downloaded for serving, retraining and reports (MODEL_CACHE_DIR). */
+    modelCache: string;
+    /** Per-task production configs written by make promote (config/production/<task>.json). */
+    productionConfigs: string;
+    /** Daily serving logs (SERVING_LOG_DIR), read by make monitor and make report. */
+    servingLogs: string;
+    /** Production locks and retrain state (one lock per task, shared by retrain, promote and rollback). */
+    productionState: string;
+    /** Prepared data (make prepare). */
+    processed: string;
   };
   pretrained: { name: string; source: 'pypi' | 'hub'; hfEndpoint: string };
 }
@@ -97,6 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root: string = 
       models: path.join(root, 'models'),
       pretrained: path.join(root, 'models', 'pretrained'),
       journal: path.join(root, 'mlflow', '.journal'),
+      modelCache: path.resolve(root, e.MODEL_CACHE_DIR ?? 'models/cache'),
+      productionConfigs: path.join(root, 'config', 'production'),
+      servingLogs: path.resolve(root, e.SERVING_LOG_DIR ?? 'data/serving'),
+      productionState: path.join(root, 'mlflow', '.retrain'),
+      processed: path.join(root, 'data', 'processed'),
     },
     pretrained: { name: e.PRETRAINED_MODEL, source: e.PRETRAINED_SOURCE, hfEndpoint: e.HF_ENDPOINT },
   };

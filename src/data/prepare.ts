@@ -172,3 +172,24 @@ export function readSplit(dir: string, split: SplitName): Example[] {
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist. Run \`make prepare\` first.`);
   return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Example);
 }
+
+export interface PreparedData {
+  train: Example[];
+  validation: Example[];
+  test: Example[];
+  labelMap: LabelMap;
+  /** Full sha256 of the training split (from the data manifest). */
+  trainDigest?: string;
+}
+
+/** Reads what `make prepare` wrote for a task. */
+export function readPrepared(dir: string): PreparedData {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { digests: Record<string, string> };
+  return {
+    train: readSplit(dir, 'train'),
+    validation: readSplit(dir, 'validation'),
+    test: readSplit(dir, 'test'),
+    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap,
+    trainDigest: manifest.digests.train,
+  };
+}

@@ -4,7 +4,7 @@
  * scikit-learn's layout so numbers can be compared side by side.
  */
 import { encodeLabels, type LabelMap } from '../data/labels';
-import { argmaxRows } from '../models/logreg';
+import { argmaxRows } from '../estimators/logreg';
 
 export interface ClassMetrics {
   label: string;

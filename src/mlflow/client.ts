@@ -3,6 +3,7 @@
  * proxy, and the model registry with aliases. Logging never loses data: when the server cannot
  * be reached, metrics/params/tags/status go to a local journal and are replayed in order later.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,7 +56,11 @@ export interface DatasetInput {
   tags?: RunTag[];
 }
 
+// experiments/create and registered-models/create need no request id: names are unique, so a retried
+// create answers RESOURCE_ALREADY_EXISTS, which getOrCreate* turn into a lookup.
 const Empty = z.object({}).passthrough();
+/** Tag holding the client-made id of the request that created a run or model version (retry safety). */
+export const REQUEST_ID_TAG = 'mlops.request_id';
 const PROXY = '/api/2.0/mlflow-artifacts/artifacts';
 
 const encodePath = (p: string): string => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
@@ -132,14 +137,25 @@ export class MlflowClient {
 
   // ---- runs ------------------------------------------------------------------------------
 
+  /**
+   * Creates a run. Safe to retry: the run carries a client-made request id (tag
+   * `mlops.request_id`), and before a retry the experiment is searched for it, so a create whose
+   * response was lost never leaves a second run.
+   */
   async createRun(opts: { experimentId: string; runName?: string; tags?: Record<string, string>; startTime?: number }): Promise<Run> {
-    const tags = { ...opts.tags, ...(opts.runName ? { 'mlflow.runName': opts.runName } : {}) };
+    const requestId = randomUUID();
+    const tags = { ...opts.tags, ...(opts.runName ? { 'mlflow.runName': opts.runName } : {}), [REQUEST_ID_TAG]: requestId };
     validateBatch({ tags: toTags(tags) });
+    const recover = async () => {
+      const { runs } = await this.searchRuns({ experimentIds: [opts.experimentId], filter: `tags.\`${REQUEST_ID_TAG}\` = '${requestId}'`, maxResults: 1, viewType: 'ALL' });
+      return runs[0] ? { run: runs[0] } : undefined;
+    };
     const r = await this.http.json(
       'POST',
       '/api/2.0/mlflow/runs/create',
       { experiment_id: opts.experimentId, run_name: opts.runName, start_time: opts.startTime ?? Date.now(), tags: toTags(tags) },
       z.object({ run: RunSchema }),
+      { recover },
     );
     this.artifactRoots.set(r.run.info.run_id, proxiedArtifactPath(r.run.info.artifact_uri));
     return r.run;
@@ -457,13 +473,24 @@ export class MlflowClient {
     await this.http.json('POST', '/api/2.0/mlflow/registered-models/set-tag', { name, key, value }, Empty);
   }
 
-  /** Registers `source` (e.g. `mlflow-artifacts:/1/<run>/artifacts/model`) as a new version and waits until READY. */
+  /**
+   * Registers `source` (e.g. `mlflow-artifacts:/1/<run>/artifacts/model`) as a new version and waits
+   * until READY. Safe to retry, like createRun: the version carries a request id tag that is looked
+   * up among the model's versions before a retry.
+   */
   async createModelVersion(opts: { name: string; source: string; runId?: string; tags?: Record<string, string>; description?: string; timeoutMs?: number }): Promise<ModelVersion> {
+    const requestId = randomUUID();
+    const recover = async () => {
+      const filter = `name = '${opts.name.replace(/'/g, "''")}'${opts.runId ? ` and run_id = '${opts.runId}'` : ''}`;
+      const found = (await this.searchModelVersions(filter)).find((mv) => mv.tags.some((t) => t.key === REQUEST_ID_TAG && t.value === requestId));
+      return found ? { model_version: found } : undefined;
+    };
     const r = await this.http.json(
       'POST',
       '/api/2.0/mlflow/model-versions/create',
-      { name: opts.name, source: opts.source, run_id: opts.runId, tags: toTags(opts.tags ?? {}), description: opts.description },
+      { name: opts.name, source: opts.source, run_id: opts.runId, tags: toTags({ ...opts.tags, [REQUEST_ID_TAG]: requestId }), description: opts.description },
       z.object({ model_version: ModelVersionSchema }),
+      { recover },
     );
     return this.waitModelVersionReady(opts.name, r.model_version.version, opts.timeoutMs ?? 300_000);
   }

@@ -63,8 +63,12 @@ export class Transport {
     return new URL(this.baseUrl).pathname.replace(/\/+$/, '') + endpoint;
   }
 
-  /** Runs `attempt` with the retry policy; `retry: false` makes a single try. */
-  private async withRetries<T>(endpoint: string, attempt: () => Promise<T>, retry: RetryPolicy): Promise<T> {
+  /**
+   * Runs `attempt` with the retry policy. For a call that is not idempotent, `recover` is asked
+   * before each retry whether the failed attempt was processed after all (its response lost on the
+   * way back); what it finds is returned instead of sending the call a second time.
+   */
+  private async withRetries<T>(endpoint: string, attempt: () => Promise<T>, retry: RetryPolicy, recover?: () => Promise<T | undefined>): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await attempt();
@@ -73,6 +77,10 @@ export class Transport {
         if (!transient) throw err;
         if (i >= retry.retries) throw err instanceof MlflowApiError ? err : new MlflowUnavailableError(`${this.baseUrl}${endpoint}`, err);
         await new Promise((r) => setTimeout(r, backoffDelay(i + 1, retry)));
+        if (recover) {
+          const found = await recover().catch(() => undefined); // still unreachable: the retry decides
+          if (found !== undefined) return found;
+        }
       }
     }
   }
@@ -92,8 +100,12 @@ export class Transport {
     throw new MlflowApiError(res.statusCode, code, endpoint, message);
   }
 
-  /** A JSON call to `/api/2.0/...`; GET sends `body` as query parameters. */
-  async json<S extends z.ZodType>(method: HttpMethod, endpoint: string, body: Record<string, unknown> | undefined, schema: S, opts: { retry?: Partial<RetryPolicy> } = {}): Promise<z.output<S>> {
+  /**
+   * A JSON call to `/api/2.0/...`; GET sends `body` as query parameters. A POST that creates
+   * something must pass `recover` (see withRetries): it returns the created object's response
+   * body when the server already has it.
+   */
+  async json<S extends z.ZodType>(method: HttpMethod, endpoint: string, body: Record<string, unknown> | undefined, schema: S, opts: { retry?: Partial<RetryPolicy>; recover?: () => Promise<unknown> } = {}): Promise<z.output<S>> {
     const retry = { ...this.retry, ...opts.retry };
     let reqPath = this.path(endpoint);
     if (method === 'GET' && body) {
@@ -121,6 +133,7 @@ export class Transport {
         return text.length ? (JSON.parse(text) as unknown) : {};
       },
       retry,
+      opts.recover,
     );
     const parsed = schema.safeParse(raw);
     if (!parsed.success) throw new MlflowApiError(200, 'UNEXPECTED_RESPONSE', endpoint, `response did not match the expected shape: ${parsed.error.message}`);

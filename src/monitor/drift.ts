@@ -12,8 +12,8 @@ import { buildLabelMap } from '../data/labels';
 import { shuffled, seededRandom } from '../data/split';
 import type { Example } from '../data/tasks';
 import { rocAuc } from '../evaluate/metrics';
-import { analyze } from '../models/tfidf';
-import { DEFAULT_BASELINE, predictBaseline, trainBaseline } from '../train/baseline';
+import { analyze } from '../estimators/tfidf';
+import { DEFAULT_BASELINE, predictBaseline, trainBaseline } from '../kinds/tfidf-logreg/model';
 
 export interface DriftPolicy {
   pValue: number;

@@ -1,7 +1,7 @@
 /** The monitoring report (pure): drift of served traffic against the training reference, as HTML. */
 import { histogramFigure, labelDistributionFigure } from '../plots/figures';
 import { reportHtml } from '../plots/html';
-import { analyze } from '../models/tfidf';
+import { analyze } from '../estimators/tfidf';
 import type { DriftReport } from './drift';
 import { countsPerDay, type ServingRecord } from './serving-log';
 

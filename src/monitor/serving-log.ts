@@ -1,5 +1,12 @@
-/** The serving log written by `make serve` (one JSON object per prediction), read back with validation. */
+/**
+ * The serving log: one JSON object per prediction, in one file per UTC day
+ * (`<dir>/predictions-YYYY-MM-DD.jsonl`), written by `make serve` and streamed back, line by line,
+ * by `make monitor` and `make report`, so a log of many GB is never read into memory at once.
+ * Several servers (tasks) may share the folder: readers keep only their model's records.
+ */
 import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
 import { z } from 'zod';
 
 export const ServingRecordSchema = z.object({
@@ -16,21 +23,137 @@ export const ServingRecordSchema = z.object({
 });
 export type ServingRecord = z.infer<typeof ServingRecordSchema>;
 
-/** Records at or after `since`; malformed lines are counted, not fatal (the log is append-only). */
-export function readServingLog(file: string, since?: Date): { records: ServingRecord[]; malformed: number } {
-  if (!fs.existsSync(file)) throw new Error(`${file} does not exist: nothing has been served yet (make serve writes it)`);
-  const records: ServingRecord[] = [];
-  let malformed = 0;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
+const DAY_FILE = /^predictions-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+
+export const servingLogFile = (dir: string, day: Date): string => path.join(dir, `predictions-${day.toISOString().slice(0, 10)}.jsonl`);
+
+/**
+ * Appends records to the day's file, opening the next day's file at midnight UTC. A failing write
+ * (disk full, folder removed) never throws into a request: it is counted, and the next write tries
+ * a fresh file handle.
+ */
+export class ServingLogWriter {
+  private stream: fs.WriteStream | undefined;
+  private day = '';
+  errors = 0;
+  lastError: string | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {}
+
+  private fail(err: Error): void {
+    this.errors++;
+    this.lastError = err.message;
+    this.stream?.destroy();
+    this.stream = undefined;
+    this.onError(err);
+  }
+
+  private open(now: Date): fs.WriteStream | undefined {
+    const day = now.toISOString().slice(0, 10);
+    if (this.stream && this.day === day) return this.stream;
+    this.stream?.end();
     try {
-      const r = ServingRecordSchema.parse(JSON.parse(line));
-      if (!since || new Date(r.ts) >= since) records.push(r);
-    } catch {
-      malformed++;
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      this.fail(err as Error);
+      return undefined;
+    }
+    const stream = fs.createWriteStream(servingLogFile(this.dir, now), { flags: 'a' });
+    stream.on('error', (err) => {
+      if (this.stream === stream) this.fail(err);
+    });
+    this.stream = stream;
+    this.day = day;
+    return stream;
+  }
+
+  write(records: readonly ServingRecord[], now = new Date()): void {
+    if (records.length === 0) return;
+    try {
+      this.open(now)?.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    } catch (err) {
+      this.fail(err as Error);
     }
   }
-  return { records, malformed };
+
+  close(): Promise<void> {
+    const s = this.stream;
+    this.stream = undefined;
+    return new Promise((resolve) => (s && !s.destroyed ? s.end(() => resolve()) : resolve()));
+  }
+}
+
+/** The log files to read: a single file, or a folder's day files from `since` on (oldest first). */
+export function servingLogFiles(location: string, since?: Date): string[] {
+  if (!fs.existsSync(location)) throw new Error(`${location} does not exist: nothing has been served yet (make serve writes it)`);
+  if (!fs.statSync(location).isDirectory()) return [location];
+  const from = since?.toISOString().slice(0, 10) ?? '';
+  return fs
+    .readdirSync(location)
+    .map((f) => DAY_FILE.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null && m[1]! >= from)
+    .map((m) => path.join(location, m[0]))
+    .sort();
+}
+
+export interface ServingLogFilter {
+  /** Keep only this registered model's predictions. */
+  model?: string;
+  since?: Date;
+}
+
+/**
+ * Streams the records that pass the filter to `onRecord`; malformed lines are counted, not fatal
+ * (the log is append-only, a crash can leave a torn last line).
+ */
+export async function streamServingLog(location: string, filter: ServingLogFilter, onRecord: (r: ServingRecord) => void): Promise<{ records: number; malformed: number; otherModels: number }> {
+  let records = 0;
+  let malformed = 0;
+  let otherModels = 0;
+  for (const file of servingLogFiles(location, filter.since)) {
+    const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      let r: ServingRecord;
+      try {
+        r = ServingRecordSchema.parse(JSON.parse(line));
+      } catch {
+        malformed++;
+        continue;
+      }
+      if (filter.model !== undefined && r.model !== filter.model) {
+        otherModels++;
+        continue;
+      }
+      if (filter.since && new Date(r.ts) < filter.since) continue;
+      records++;
+      onRecord(r);
+    }
+  }
+  return { records, malformed, otherModels };
+}
+
+/** A uniform sample of at most `capacity` items from a stream of unknown length (reservoir sampling). */
+export class Reservoir<T> {
+  readonly items: T[] = [];
+  seen = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  add(item: T): void {
+    this.seen++;
+    if (this.items.length < this.capacity) this.items.push(item);
+    else {
+      const j = Math.floor(this.random() * this.seen);
+      if (j < this.capacity) this.items[j] = item;
+    }
+  }
 }
 
 /** Counts per day (UTC) and key, for time series. */

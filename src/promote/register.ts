@@ -1,13 +1,15 @@
 /**
  * Run -> registry: choose a finished run (by id, or best by a metric), register its model as a new
  * version of the task's registered model, tag it, point `@challenger` at it, and describe it in
- * config/production.json, which retraining and serving read.
+ * the task's production config (config/production/<task>.json), which retraining and serving read.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { LabelMap } from '../data/labels';
+import { readModelFolder } from '../kinds';
 import type { MlflowClient, ModelVersion, Run } from '../mlflow';
+import type { ProductionConfig } from '../production/config';
 
 export class PromotionError extends Error {
   override name = 'PromotionError';
@@ -54,23 +56,28 @@ export interface Registration {
   config: ProductionConfig;
 }
 
-export interface ProductionConfig {
-  task: string;
-  model: { name: string; version: string; alias: string; uri: string; runId: string; source: string; flavor?: string };
-  hyperparameters: Record<string, string>;
-  checkpoint: string | null;
-  maxLength: number | null;
-  labelMap: LabelMap;
-  dataDigest: string | null;
-  metrics: Record<string, number>;
-  provenance: { notebook: string | null; gitCommit: string | null; promotedAt: string };
-}
-
-/** Registers the run's model and sets `alias`; returns what config/production.json records. */
+/** Checks the run's model (a kind this project serves, with a label map), registers it and sets `alias`. */
 export async function registerRun(client: MlflowClient, run: Run, opts: { task: string; alias?: string; gitCommit?: string; metric?: string }): Promise<Registration> {
   const alias = opts.alias ?? 'challenger';
   const tags = tagsOf(run);
   const params = paramsOf(run);
+  // Read the model before registering it, so a model no kind can serve is never registered.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-'));
+  let kind: ReturnType<typeof readModelFolder>['kind'];
+  let labelMap: LabelMap;
+  try {
+    const dir = await client.downloadArtifacts(run.info.run_id, 'model', tmp);
+    const labelMapFile = path.join(dir, 'label_map.json');
+    if (!fs.existsSync(labelMapFile)) throw new PromotionError(`Run ${run.info.run_id}'s model has no label_map.json`);
+    try {
+      kind = readModelFolder(dir).kind;
+    } catch (err) {
+      throw new PromotionError(`Run ${run.info.run_id}'s model cannot be served: ${(err as Error).message}`);
+    }
+    labelMap = JSON.parse(fs.readFileSync(labelMapFile, 'utf8')) as LabelMap;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   await client.getOrCreateRegisteredModel(opts.task, { description: `Models for the "${opts.task}" task. @champion is served; @challenger awaits validation.`, tags: { task: opts.task } });
   const source = `${run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const version = await client.createModelVersion({
@@ -79,33 +86,24 @@ export async function registerRun(client: MlflowClient, run: Run, opts: { task: 
     runId: run.info.run_id,
     description: `From run ${run.info.run_name ?? run.info.run_id}${opts.metric ? `, best by ${opts.metric}` : ''}.`,
     tags: {
+      kind: kind.id,
       'git.commit': opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? 'unknown',
       'source.name': tags['mlflow.source.name'] ?? 'unknown',
       ...(opts.metric ? { 'promoted.by': opts.metric, 'promoted.value': String(metricOf(run, opts.metric)) } : {}),
     },
   });
   await client.setAlias(opts.task, alias, version.version);
-
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-'));
-  try {
-    const dir = await client.downloadArtifacts(run.info.run_id, 'model', tmp);
-    const labelMapFile = path.join(dir, 'label_map.json');
-    if (!fs.existsSync(labelMapFile)) throw new PromotionError(`Run ${run.info.run_id}'s model has no label_map.json`);
-    const mlmodel = fs.readFileSync(path.join(dir, 'MLmodel'), 'utf8');
-    const flavor = /^flavors:\n {2}(\w+):/m.exec(mlmodel)?.[1];
-    const config: ProductionConfig = {
-      task: opts.task,
-      model: { name: opts.task, version: version.version, alias, uri: `models:/${opts.task}@${alias}`, runId: run.info.run_id, source, flavor },
-      hyperparameters: params,
-      checkpoint: params.checkpoint ?? params.pretrained_model ?? null,
-      maxLength: params.max_length ? Number(params.max_length) : null,
-      labelMap: JSON.parse(fs.readFileSync(labelMapFile, 'utf8')) as LabelMap,
-      dataDigest: params['data.digest.train'] ?? tags['data.digest.train'] ?? null,
-      metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
-      provenance: { notebook: tags['mlflow.source.name'] ?? null, gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null, promotedAt: new Date().toISOString() },
-    };
-    return { run, version, config };
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  const config: ProductionConfig = {
+    task: opts.task,
+    kind: kind.id,
+    model: { name: opts.task, version: version.version, alias, uri: `models:/${opts.task}@${alias}`, runId: run.info.run_id, source, flavor: kind.flavor },
+    hyperparameters: params,
+    checkpoint: params.checkpoint ?? params.pretrained_model ?? null,
+    maxLength: params.max_length ? Number(params.max_length) : null,
+    labelMap,
+    dataDigest: params['data.digest.train'] ?? tags['data.digest.train'] ?? null,
+    metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
+    provenance: { notebook: tags['mlflow.source.name'] ?? null, gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null, promotedAt: new Date().toISOString() },
+  };
+  return { run, version, config };
 }

@@ -45,11 +45,20 @@ export interface ChurnRow {
   top_phrases: Attribution[];
 }
 
+/**
+ * A CSV text cell that a spreadsheet shows as text: quoted, and a leading =, +, -, @, tab or carriage
+ * return (which Excel and LibreOffice would evaluate as a formula) escaped with a single quote (OWASP).
+ */
+export function csvTextCell(s: string): string {
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
 export function churnCsv(rows: ChurnRow[]): string {
-  const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const q = csvTextCell;
   const lines = ['ts,text_sha256,bucket,p_churn,label,top_phrase_1,impact_1,top_phrase_2,impact_2,top_phrase_3,impact_3'];
   for (const r of rows) {
-    const cells = [r.ts, r.text_sha256, r.bucket, r.p_churn.toFixed(4), r.label];
+    const cells = [r.ts, r.text_sha256, r.bucket, r.p_churn.toFixed(4), q(r.label)];
     for (let i = 0; i < 3; i++) cells.push(q(r.top_phrases[i]?.phrase ?? ''), r.top_phrases[i] ? r.top_phrases[i]!.impact.toFixed(4) : '');
     lines.push(cells.join(','));
   }

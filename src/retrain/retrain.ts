@@ -15,11 +15,10 @@ import type { Example, TaskSpec } from '../data/tasks';
 import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import type { ActiveRun, MlflowClient } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
-import type { ProductionConfig } from '../promote/register';
-import { argmaxRows } from '../models/logreg';
-import { cachedModelVersion } from '../serve/champion';
-import { loadPredictor } from '../serve/predictor';
-import { trainChallenger, type ChallengerPaths } from './challenger';
+import { argmaxRows } from '../estimators/logreg';
+import { kindById, loadModel, type TrainPaths } from '../kinds';
+import type { ProductionConfig } from '../production/config';
+import type { ModelCache } from '../production/model-cache';
 
 export interface GatePolicy {
   /** The challenger must reach at least this test macro-F1... */
@@ -63,32 +62,6 @@ export function ingestIncoming(dir: string, labelMap: LabelMap, quarantineDir: s
   return { examples, files, bad };
 }
 
-/** Exclusive lock file holding our pid; a lock whose process is gone is taken over. */
-export function acquireLock(file: string): () => void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(file, 'wx');
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.closeSync(fd);
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-      let alive = false;
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-      if (alive) throw new Error(`another retrain is running (pid ${pid}, lock ${file}); not starting a second one`);
-      fs.rmSync(file, { force: true }); // stale lock from a crashed run
-    }
-  }
-  throw new Error(`could not take the lock ${file}`);
-}
-
 export interface RetrainInputs {
   spec: TaskSpec<any>;
   production: ProductionConfig;
@@ -105,9 +78,10 @@ export interface RetrainOptions {
   force?: boolean;
   drift?: DriftPolicy;
   gate?: GatePolicy;
-  modelCacheDir: string;
+  /** Champion and challenger are both scored from their registered, downloaded artifacts. */
+  cache: ModelCache;
   /** Where fine-tuning challengers find checkpoints and keep resumable state. */
-  challenger: ChallengerPaths;
+  challenger: TrainPaths;
 }
 
 export interface RetrainOutcome {
@@ -122,12 +96,22 @@ export interface RetrainOutcome {
   alert: boolean;
 }
 
-async function evaluateVersion(client: MlflowClient, name: string, version: string, test: Example[], labelMap: LabelMap, cacheDir: string, positive?: string): Promise<Evaluation> {
-  const predictor = await loadPredictor(await cachedModelVersion(client, name, version, cacheDir));
-  const probs = await predictor.predictProba(test.map((e) => e.text));
-  const preds = argmaxRows(probs, predictor.labels.length);
-  const yTrue = encodeLabels(test.map((e) => e.label), labelMap);
-  return evaluate(yTrue, preds, predictor.labels, probs, positive !== undefined ? predictor.labels.indexOf(positive) : 1);
+/**
+ * Scores a registry version the way serving would: its registered artifact, downloaded through the
+ * model cache and loaded by its kind's loader (so an int8 champion is compared with the challenger's
+ * served graph, not with an fp32 model still in memory), on the held-out rows `test`.
+ */
+export async function evaluateRegistered(client: MlflowClient, cache: ModelCache, name: string, version: string, test: readonly Example[], labelMap: LabelMap, positive?: string): Promise<Evaluation> {
+  const predictor = await loadModel(await cache.fetch(await client.getModelVersion(name, version)));
+  try {
+    const probs = await predictor.predictProba(test.map((e) => e.text));
+    if (predictor.labels.join('\n') !== labelMap.labels.join('\n')) throw new Error(`${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has [${labelMap.labels.join(', ')}]`);
+    const preds = argmaxRows(probs, predictor.labels.length);
+    const yTrue = encodeLabels(test.map((e) => e.label), labelMap);
+    return evaluate(yTrue, preds, predictor.labels, probs, positive !== undefined ? predictor.labels.indexOf(positive) : 1);
+  } finally {
+    await predictor.release();
+  }
 }
 
 /** One retrain, logged into `run`. */
@@ -158,19 +142,24 @@ export async function retrain(client: MlflowClient, run: ActiveRun, inp: Retrain
 
   // Train the challenger with the promoted code path and the production hyper-parameters.
   const labelMap = inp.production.labelMap;
-  const result = await trainChallenger(inp.spec, { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, inp.production.hyperparameters, run, opts.challenger);
-  const challengerF1 = result.test.macro.f1;
+  const kind = kindById(inp.production.kind);
+  await kind.train({ spec: inp.spec, data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, hyper: inp.production.hyperparameters, run, paths: opts.challenger });
   const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
-  const challenger = await client.createModelVersion({ name, source, runId: run.runId, tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced' } });
+  const challenger = await client.createModelVersion({ name, source, runId: run.runId, tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced', kind: kind.id } });
 
+  // The gate: both models scored the same way, through their registered artifacts, on the same rows.
+  const score = (version: string) => evaluateRegistered(client, opts.cache, name, version, inp.test, labelMap, inp.spec.positiveLabel);
+  const challengerEval = await score(challenger.version);
+  const challengerF1 = challengerEval.macro.f1;
+  await run.logMetrics(evaluationMetrics(challengerEval, 'challenger_test_'));
   const champion = await client.getModelVersionByAlias(name, 'champion');
   let championF1: number | undefined;
   if (champion) {
-    const ev = await evaluateVersion(client, name, champion.version, inp.test, labelMap, opts.modelCacheDir, inp.spec.positiveLabel);
+    const ev = await score(champion.version);
     championF1 = ev.macro.f1;
     await run.logMetrics(evaluationMetrics(ev, 'champion_test_'));
+    await run.setTags({ 'retrain.champion_run_id': champion.run_id ?? '' });
   }
-  await run.logMetrics({ challenger_test_macro_f1: challengerF1 });
   const g = gate(challengerF1, championF1, opts.gate ?? DEFAULT_GATE);
   const alert = drift?.action === 'retrain_and_alert';
   if (!g.promote) {

@@ -6,15 +6,14 @@
  * appended (text hashed and PII-masked) to the serving log that monitoring reads.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { maskPii } from '../data/clean';
-import { argmaxRows } from '../models/logreg';
+import { argmaxRows } from '../estimators/logreg';
+import { ServingLogWriter, type ServingRecord } from '../monitor/serving-log';
 import { MicroBatcher, type BatcherOptions } from './batcher';
 import type { ChampionHolder, ServedModel } from './champion';
 
@@ -26,7 +25,7 @@ export interface BucketThresholds {
 }
 
 export interface ServeOptions {
-  models: Pick<ChampionHolder, 'model' | 'loaded' | 'name' | 'alias' | 'reloads'>;
+  models: Pick<ChampionHolder, 'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use'>;
   /** Accepted bearer tokens; an empty list disables auth (only with `allowNoAuth`). */
   tokens: string[];
   allowNoAuth?: boolean;
@@ -39,13 +38,15 @@ export interface ServeOptions {
   batching?: BatcherOptions;
   /** Applied to each text before scoring: the task's cleaning, so serving sees what training saw. */
   preprocess?: (text: string) => string;
-  /** JSONL file every prediction is appended to. */
-  servingLog?: string;
+  /** Folder of daily JSONL files every prediction is appended to (predictions-YYYY-MM-DD.jsonl). */
+  servingLogDir?: string;
+  /** Scoring requests admitted at once (running or waiting for the model); more get 503 + Retry-After. */
+  maxQueue?: number;
   appVersion?: string;
   logger?: boolean;
 }
 
-const DEFAULTS = { maxBatchTexts: 256, maxTextChars: 20_000, bodyLimitBytes: 1_000_000, buckets: { a: 0.7, b: 0.4 }, batching: { maxBatch: 64, maxWaitMs: 5 } };
+const DEFAULTS = { maxQueue: 256, maxBatchTexts: 256, maxTextChars: 20_000, bodyLimitBytes: 1_000_000, buckets: { a: 0.7, b: 0.4 }, batching: { maxBatch: 64, maxWaitMs: 5 } };
 
 class HttpError extends Error {
   constructor(readonly statusCode: number, message: string, readonly issues?: { path: string; message: string }[]) {
@@ -126,6 +127,15 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   new Gauge({ name: 'model_reloads_total', help: 'Hot reloads since start', registers: [registry], collect() {
     this.set(o.models.reloads);
   } });
+  new Gauge({ name: 'model_releases_total', help: 'Replaced models whose sessions were released after their last request', registers: [registry], collect() {
+    this.set(o.models.releases);
+  } });
+  new Gauge({ name: 'models_draining', help: 'Replaced models still finishing requests that started on them', registers: [registry], collect() {
+    this.set(o.models.draining);
+  } });
+  const rejected = new Counter({ name: 'requests_rejected_total', help: 'Scoring requests answered 503 because the queue was full', registers: [registry] });
+  const queueDepth = new Gauge({ name: 'scoring_queue_depth', help: 'Scoring requests admitted and not finished', registers: [registry] });
+  const logErrors = new Counter({ name: 'serving_log_errors_total', help: 'Failed writes to the serving log (predictions were still answered)', registers: [registry] });
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
@@ -145,6 +155,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   // ---- errors: always a clear JSON 4xx for bad input, never a crash ----
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; issues?: unknown }, _req, reply) => {
+    if (err instanceof HttpError && err.statusCode === 503) return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: err.message });
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request', message: err.message, ...(err.issues ? { issues: err.issues } : {}) });
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'Payload Too Large', message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request` });
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: 'Unsupported Media Type', message: 'Send Content-Type: application/json' });
@@ -167,9 +178,14 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     }
     return b;
   };
-  const logStream = o.servingLog ? (fs.mkdirSync(path.dirname(o.servingLog), { recursive: true }), fs.createWriteStream(o.servingLog, { flags: 'a' })) : undefined;
+  const servingLog = o.servingLogDir
+    ? new ServingLogWriter(o.servingLogDir, (err) => {
+        logErrors.inc();
+        app.log.error(`serving log write failed: ${err.message}`);
+      })
+    : undefined;
   app.addHook('onClose', async () => {
-    await new Promise<void>((r) => (logStream ? logStream.end(r) : r()));
+    await servingLog?.close();
   });
 
   function checkTexts(texts: string[]): void {
@@ -179,10 +195,26 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     if (issues.length) throw new HttpError(400, `Invalid texts: ${issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
 
+  let admitted = 0;
   async function score(texts: string[], route: string) {
     checkTexts(texts);
     if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
-    const model = o.models.model; // the model this request runs on, even if a reload happens meanwhile
+    if (admitted >= o.maxQueue) {
+      rejected.inc();
+      throw new HttpError(503, `Server busy: ${admitted} requests in progress (limit ${o.maxQueue}); retry shortly`);
+    }
+    admitted++;
+    queueDepth.set(admitted);
+    try {
+      // The request runs on the model current now, which stays loaded until it is done, even across a swap.
+      return await o.models.use((model) => scoreOn(model, texts, route));
+    } finally {
+      admitted--;
+      queueDepth.set(admitted);
+    }
+  }
+
+  async function scoreOn(model: ServedModel, texts: string[], route: string) {
     const t0 = performance.now();
     const rows = await batcherFor(model).submit(o.preprocess ? texts.map(o.preprocess) : texts);
     const ms = performance.now() - t0;
@@ -194,11 +226,10 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       return { label: labels[best]!, probabilities, ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}) };
     });
     for (const p of out) predictions.inc({ label: p.label });
-    if (logStream) {
+    if (servingLog) {
       const ts = new Date().toISOString();
-      for (const [i, p] of out.entries()) {
-        logStream.write(`${JSON.stringify({ ts, route, model: model.name, version: model.version, text_sha256: createHash('sha256').update(texts[i]!).digest('hex'), text: maskPii(texts[i]!), text_chars: texts[i]!.length, ...p, latency_ms: Number(ms.toFixed(2)) })}\n`);
-      }
+      const records: (ServingRecord & { text_chars: number })[] = out.map((p, i) => ({ ts, route, model: model.name, version: model.version, text_sha256: createHash('sha256').update(texts[i]!).digest('hex'), text: maskPii(texts[i]!), text_chars: texts[i]!.length, ...p, latency_ms: Number(ms.toFixed(2)) }));
+      servingLog.write(records);
     }
     return { model, out };
   }

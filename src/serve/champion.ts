@@ -1,50 +1,49 @@
 /**
- * Keeps the served model in step with the registry: resolves `models:/<task>@<alias>`, downloads a
- * version once into a cache keyed by version, and swaps it in when the alias moves. In-flight
- * requests finish on the model they started with; no request is dropped by a reload.
+ * Keeps the served model in step with the registry: resolves `models:/<name>@<alias>`, fetches the
+ * version through the content-addressed model cache and swaps it in when the alias moves.
+ * Requests run on the model they started with (`use`); once the last of them has finished, the
+ * replaced model's ONNX Runtime sessions are released, so hot swaps do not accumulate memory.
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import { loadModel, type Predictor } from '../kinds';
 import type { MlflowClient, ModelVersion } from '../mlflow';
-import { loadPredictor, type Predictor } from './predictor';
-
-/**
- * The folder of registered model `name` version `version` in the local cache, downloaded once.
- * The download is staged beside its final place and renamed in, so a crash never leaves half a model.
- */
-export async function cachedModelVersion(client: MlflowClient, name: string, version: string, cacheDir: string): Promise<string> {
-  const dir = path.join(cacheDir, name, version);
-  if (fs.existsSync(path.join(dir, 'MLmodel'))) return dir;
-  const staging = `${dir}.partial-${process.pid}`;
-  fs.rmSync(staging, { recursive: true, force: true });
-  const { dir: downloaded } = await client.downloadModel(`models:/${name}/${version}`, staging);
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  fs.renameSync(downloaded, dir);
-  fs.rmSync(staging, { recursive: true, force: true });
-  return dir;
-}
+import { ModelCache } from '../production/model-cache';
 
 export interface ServedModel {
   name: string;
   alias: string;
   version: string;
-  runId?: string;
+  runId: string;
   predictor: Predictor;
   loadedAt: string;
+}
+
+export interface ChampionHolderOptions {
+  log?: (msg: string) => void;
+  /** How a cached model folder becomes a predictor (default: the kind registry's loadModel). */
+  load?: (dir: string) => Promise<Predictor>;
 }
 
 export class ChampionHolder {
   private current: ServedModel | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Map<ServedModel, number>();
+  private readonly retired = new Set<ServedModel>();
+  private refreshing: Promise<boolean> | undefined;
+  private readonly log: (msg: string) => void;
+  private readonly load: (dir: string) => Promise<Predictor>;
   reloads = 0;
+  releases = 0;
 
   constructor(
     private readonly client: MlflowClient,
     readonly name: string,
     readonly alias: string,
-    private readonly cacheDir: string,
-    private readonly log: (msg: string) => void = () => {},
-  ) {}
+    readonly cache: ModelCache,
+    opts: ChampionHolderOptions = {},
+  ) {
+    this.log = opts.log ?? (() => {});
+    this.load = opts.load ?? loadModel;
+  }
 
   get model(): ServedModel {
     if (!this.current) throw new Error('no model loaded yet');
@@ -55,24 +54,66 @@ export class ChampionHolder {
     return this.current !== undefined;
   }
 
-  private async load(mv: ModelVersion): Promise<ServedModel> {
-    const dir = await cachedModelVersion(this.client, this.name, mv.version, this.cacheDir);
-    return { name: this.name, alias: this.alias, version: mv.version, runId: mv.run_id, predictor: await loadPredictor(dir), loadedAt: new Date().toISOString() };
+  /** Models replaced by a swap whose last requests have not finished yet. */
+  get draining(): number {
+    return this.retired.size;
+  }
+
+  /** Runs `fn` on the current model; that model stays loaded until `fn` settles, even across a swap. */
+  async use<T>(fn: (model: ServedModel) => Promise<T>): Promise<T> {
+    const model = this.model;
+    this.inFlight.set(model, (this.inFlight.get(model) ?? 0) + 1);
+    try {
+      return await fn(model);
+    } finally {
+      const left = this.inFlight.get(model)! - 1;
+      if (left > 0) this.inFlight.set(model, left);
+      else {
+        this.inFlight.delete(model);
+        if (this.retired.has(model)) await this.release(model);
+      }
+    }
+  }
+
+  private async release(model: ServedModel): Promise<void> {
+    this.retired.delete(model);
+    try {
+      await model.predictor.release();
+      this.releases++;
+    } catch (err) {
+      this.log(`releasing ${model.name} version ${model.version} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async loadVersion(mv: ModelVersion): Promise<ServedModel> {
+    const dir = await this.cache.fetch(mv);
+    return { name: this.name, alias: this.alias, version: mv.version, runId: mv.run_id!, predictor: await this.load(dir), loadedAt: new Date().toISOString() };
   }
 
   /** Loads the alias's version if it differs from the one served; returns true when it swapped. */
-  async refresh(): Promise<boolean> {
+  refresh(): Promise<boolean> {
+    // One refresh at a time: a slow load and the next poll must not both load (and leak) a model.
+    this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<boolean> {
     const mv = await this.client.getModelVersionByAlias(this.name, this.alias);
     if (!mv) {
       if (!this.current) throw new Error(`models:/${this.name}@${this.alias} is not set. Promote a model first (make promote RUN=... and set @${this.alias}).`);
       return false;
     }
-    if (this.current?.version === mv.version) return false;
-    const next = await this.load(mv);
-    const prev = this.current?.version;
-    this.current = next; // atomic swap: requests read `model` once at their start
-    if (prev !== undefined) this.reloads++;
-    this.log(prev === undefined ? `serving ${this.name} version ${mv.version} (@${this.alias})` : `@${this.alias} moved: ${this.name} version ${prev} -> ${mv.version}`);
+    // Same version and same run: nothing to do. A version number reused by a recreated registry has another run.
+    if (this.current?.version === mv.version && this.current.runId === mv.run_id) return false;
+    const next = await this.loadVersion(mv);
+    const prev = this.current;
+    this.current = next; // atomic swap: requests take `model` once, at their start
+    if (prev) {
+      this.reloads++;
+      if (this.inFlight.has(prev)) this.retired.add(prev);
+      else await this.release(prev);
+    }
+    this.log(prev === undefined ? `serving ${this.name} version ${mv.version} (@${this.alias}, run ${mv.run_id})` : `@${this.alias} moved: ${this.name} version ${prev.version} -> ${mv.version} (run ${mv.run_id})`);
     return true;
   }
 
@@ -84,7 +125,11 @@ export class ChampionHolder {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops polling and releases every loaded model. */
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    const models = [...this.retired, ...(this.current ? [this.current] : [])];
+    this.current = undefined;
+    for (const m of models) await this.release(m);
   }
 }

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { readSafetensors, serializeSafetensors, type Tensor } from '../model/safetensors';
-import type { Params } from '../model/train-step';
+import { readSafetensors, serializeSafetensors, type Tensor } from '../engine/safetensors';
+import type { Params } from '../engine/train-step';
 import type { AdamWState } from './optimizer';
 
 const EpochRecord = z.object({ epoch: z.number(), trainLoss: z.number(), valMacroF1: z.number(), valAccuracy: z.number(), seconds: z.number() });

@@ -11,12 +11,12 @@ import { classWeights as balancedWeights, encodeLabels, type LabelMap } from '..
 import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
 import { evaluateProbs, type Evaluation } from '../evaluate/metrics';
-import { lengthSortedBatches, padBatch, type TextTokenizer } from '../features/tokenize';
-import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../model/bert-graph';
-import { loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig } from '../model/checkpoint';
-import { OrtClassifier } from '../model/encoder-onnx';
-import type { SessionOptions } from '../model/ort-session';
-import { TrainStep, type Params } from '../model/train-step';
+import { padBatch, type TextTokenizer } from '../features/tokenize';
+import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../engine/bert-graph';
+import { loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig } from '../engine/checkpoint';
+import { OrtClassifier, predictEncoded } from '../engine/encoder-onnx';
+import type { SessionOptions } from '../engine/ort-session';
+import { TrainStep, type Params } from '../engine/train-step';
 import { loadBest, loadCheckpoint, saveBest, saveCheckpoint, type EpochRecord, type TrainState } from './checkpoints';
 import { AdamW, clipScale, DEFAULT_ADAMW, linearSchedule } from './optimizer';
 
@@ -152,15 +152,6 @@ export function targets(labels: readonly number[], k: number, weights?: readonly
 }
 
 /** Probabilities for pre-encoded texts, in length-sorted batches (less padding), returned in input order. */
-export async function predictEncoded(clf: OrtClassifier, encoded: readonly number[][], padId: number, maxLength: number, batchSize: number, params?: Params): Promise<Float32Array> {
-  const k = clf.numLabels;
-  const out = new Float32Array(encoded.length * k);
-  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), batchSize)) {
-    const probs = await clf.probs(padBatch(idx.map((i) => encoded[i]!), padId, { maxLength }), params);
-    idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
-  }
-  return out;
-}
 
 export function fingerprint(inp: Pick<FineTuneInputs, 'checkpointDir' | 'dataDigest' | 'config' | 'labelMap'>, trainSize: number): string {
   const { checkpointEverySteps: _c, evalBatchSize: _e, ...determining } = inp.config;

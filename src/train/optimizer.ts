@@ -4,7 +4,7 @@
  * clipping. Weights are updated in place by a WebAssembly SIMD kernel (adamw-simd.ts) that also holds
  * the moments; the state round-trips through checkpoints so a resumed run continues exactly.
  */
-import type { Params, RowGrads } from '../model/train-step';
+import type { Params, RowGrads } from '../engine/train-step';
 import { SimdAdamW, type KernelArgs } from './adamw-simd';
 
 export interface AdamWConfig {

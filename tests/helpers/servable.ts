@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { MlflowClient } from '../../src/mlflow';
-import { loadPredictor, type Predictor } from '../../src/serve/predictor';
+import { loadModel, type Predictor } from '../../src/kinds';
 
 /**
  * Downloads a run's logged model and checks that it serves through `flavor`: one probability row
@@ -9,7 +9,7 @@ import { loadPredictor, type Predictor } from '../../src/serve/predictor';
  */
 export async function expectServable(client: MlflowClient, runId: string, flavor: string, destDir: string): Promise<{ dir: string; predictor: Predictor }> {
   const dir = await client.downloadArtifacts(runId, 'model', path.resolve(destDir));
-  const predictor = await loadPredictor(dir);
+  const predictor = await loadModel(dir);
   expect(predictor.flavor).toBe(flavor);
   const probs = await predictor.predictProba(['my card was charged twice', 'how do I verify my identity?']);
   expect(probs).toHaveLength(2 * predictor.labels.length);

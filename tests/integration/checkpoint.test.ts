@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { canonicalNames, loadEncoderCheckpoint } from '../../src/model/checkpoint';
+import { canonicalNames, loadEncoderCheckpoint } from '../../src/engine/checkpoint';
 
 describe('the real pretrained checkpoint', () => {
   it('loads all-MiniLM-L6-v2 (BERT key names) into the canonical layout with the expected shapes', () => {

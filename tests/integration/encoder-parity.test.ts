@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { OrtEncoder } from '../../src/model/encoder-onnx';
+import { OrtEncoder } from '../../src/engine/encoder-onnx';
 
 // Reference: an independent NumPy forward pass of the same checkpoint (scripts/fixtures/make_encoder_fixture.py).
 const f = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/encoder-parity.json'), 'utf8')) as { ids: number[][]; mask: number[][]; cls: number[][]; mean_pooled: number[][]; last_hidden_row1: number[][] };

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { loadEncoderCheckpoint } from '../../src/model/checkpoint';
+import { loadEncoderCheckpoint } from '../../src/engine/checkpoint';
 import { MlflowClient } from '../../src/mlflow';
 import { expectServable } from '../helpers/servable';
 import { TrainStateSchema } from '../../src/train/checkpoints';

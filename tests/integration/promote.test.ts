@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config';
 import { buildLabelMap } from '../../src/data/labels';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { chooseRun, PromotionError, registerRun } from '../../src/promote/register';
-import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/train/baseline';
+import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-it-'));

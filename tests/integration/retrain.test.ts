@@ -7,12 +7,14 @@ import { loadConfig } from '../../src/config';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS, type Example } from '../../src/data/tasks';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { registerRun, type ProductionConfig } from '../../src/promote/register';
-import { acquireLock, gate, retrain, rollback } from '../../src/retrain/retrain';
-import { DEFAULT_BASELINE } from '../../src/train/baseline';
-import { runBaseline } from '../../src/train/baseline-run';
-import { trainChallenger } from '../../src/retrain/challenger';
-import { fineTuneParams } from '../../src/train/bert-run';
+import { registerRun } from '../../src/promote/register';
+import type { ProductionConfig } from '../../src/production/config';
+import { ModelCache } from '../../src/production/model-cache';
+import { evaluateRegistered, gate, retrain, rollback } from '../../src/retrain/retrain';
+import { kindById } from '../../src/kinds';
+import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
+import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
+import { fineTuneParams } from '../../src/kinds/bert/train';
 import { DEFAULT_FINETUNE } from '../../src/train/finetune';
 
 const cfg = loadConfig();
@@ -23,9 +25,11 @@ let client: MlflowClient;
 let production: ProductionConfig;
 let data: { train: Example[]; validation: Example[]; test: Example[] };
 let name = '';
+let cache: ModelCache;
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
+  cache = new ModelCache(client, path.join(tmp, 'cache'));
   const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 600 });
   data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test };
   // A promoted champion, as `make promote` leaves it (model name unique per test run).
@@ -45,7 +49,7 @@ afterAll(async () => {
 
 const run = (inputs: Partial<Parameters<typeof retrain>[2]>, opts: Partial<Parameters<typeof retrain>[3]> = {}) =>
   withRun(client, { experiment: name, runName: 'retrain' }, (r) =>
-    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { modelCacheDir: path.join(tmp, 'cache'), challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft') }, ...opts }),
+    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft') }, ...opts }),
   );
 
 describe('make retrain', () => {
@@ -77,22 +81,26 @@ describe('make retrain', () => {
 
   it('a passing challenger becomes champion, and make rollback restores the previous one', async () => {
     const incoming: Example[] = data.validation.map((e, i) => ({ ...e, id: `more#${i}`, text: `${e.text} please help` }));
-    const before = (await client.getModelVersionByAlias(name, 'champion'))!.version;
+    const champion = (await client.getModelVersionByAlias(name, 'champion'))!;
+    const before = champion.version;
+    // A stale cache entry under the champion's key: the rejected (mislabelled) challenger's files. The
+    // gate must notice it is not the champion's run and score the registry's champion instead.
+    const rejected = (await client.getModelVersionByAlias(name, 'challenger'))!;
+    expect(rejected.run_id).not.toBe(champion.run_id);
+    const staleDir = cache.dirFor(champion);
+    fs.rmSync(staleDir, { recursive: true, force: true });
+    fs.cpSync(await cache.fetch(rejected), staleDir, { recursive: true });
+    const trueChampionF1 = (await evaluateRegistered(client, new ModelCache(client, path.join(tmp, 'fresh-cache')), name, before, data.test, production.labelMap)).macro.f1;
+    const staleF1 = (await evaluateRegistered(client, new ModelCache(client, path.join(tmp, 'fresh-cache')), name, rejected.version, data.test, production.labelMap)).macro.f1;
+    expect(Math.abs(trueChampionF1 - staleF1)).toBeGreaterThan(0.05);
+
     const o = await run({ incoming }, { force: true, gate: { minMacroF1: 0.3, tolerance: 0.05 } });
+    expect(o.championF1).toBeCloseTo(trueChampionF1, 10);
     expect(o.decision).toBe('promoted');
     expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(o.challengerVersion);
     expect((await client.getModelVersionByAlias(name, 'previous-champion'))!.version).toBe(before);
     expect(await rollback(client, name)).toEqual({ from: o.challengerVersion, to: before });
     expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(before);
-  });
-
-  it('never runs twice at once, and takes over the lock of a crashed run', () => {
-    const lock = path.join(tmp, 'x.lock');
-    const release = acquireLock(lock);
-    expect(() => acquireLock(lock)).toThrow(/another retrain is running/);
-    release();
-    fs.writeFileSync(lock, '999999\n'); // a pid that does not exist: crashed earlier
-    acquireLock(lock)();
   });
 
   it('gate rules', () => {
@@ -110,6 +118,20 @@ describe('make retrain', () => {
     }
     expect(err).toMatch(/missing\.json does not exist\. Promote a run first/);
   });
+
+  it('the CLI refuses an invalid production config, naming the field', () => {
+    const bad = path.join(tmp, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ ...production, kind: 'xgboost', model: { ...production.model, runId: 'nope' } }));
+    let err = '';
+    try {
+      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--task', task, '--config', bad, '--state-dir', path.join(tmp, 'state')], { cwd: cfg.root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') } });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err).toMatch(/bad\.json is not a valid production config/);
+    expect(err).toMatch(/kind: /);
+    expect(err).toMatch(/model\.runId: .*run id/);
+  });
 });
 
 describe('retrain challengers are of the promoted kind', () => {
@@ -117,7 +139,7 @@ describe('retrain challengers are of the promoted kind', () => {
     const hyper = Object.fromEntries(Object.entries(fineTuneParams(task, 'all-MiniLM-L6-v2', { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 8, maxLength: 32, learningRate: 2e-4, checkpointEverySteps: 0 })).map(([k, v]) => [k, String(v)]));
     const small = { train: data.train.slice(0, 40), validation: data.validation.slice(0, 40), test: data.test.slice(0, 40), labelMap: production.labelMap };
     const runId = await withRun(client, { experiment: name, runName: 'retrain-bert' }, async (r) => {
-      const out = await trainChallenger(spec, small, hyper, r, { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') });
+      const out = await kindById(hyper.model).train({ spec, data: small, hyper, run: r, paths: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') } });
       expect(out.test.n).toBe(40);
       return r.runId;
     });
@@ -128,7 +150,9 @@ describe('retrain challengers are of the promoted kind', () => {
     expect((await client.getMetricHistory(runId, 'train_loss')).length).toBe(5);
   });
 
-  it('refuses a model kind it cannot train instead of training another kind', async () => {
-    await expect(withRun(client, { experiment: name, runName: 'retrain-unknown' }, (r) => trainChallenger(spec, { ...data, labelMap: production.labelMap }, { model: 'xgboost' }, r, { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-x') }))).rejects.toThrow(/does not know how to train a "xgboost" model/);
+  it('refuses a model kind it does not know instead of training another kind', async () => {
+    const unknown = { ...production, kind: 'xgboost' as never };
+    await expect(withRun(client, { experiment: name, runName: 'retrain-unknown' }, (r) => retrain(client, r, { spec, production: unknown, ...data, incoming: [], lastDigest: null }, { force: true, cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-x') } }))).rejects.toThrow(/unknown model kind "xgboost"/);
+    expect(() => kindById('xgboost')).toThrow(/unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/);
   });
 });

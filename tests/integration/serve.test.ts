@@ -10,8 +10,11 @@ import { TASKS } from '../../src/data/tasks';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
 import { ChampionHolder } from '../../src/serve/champion';
-import { DEFAULT_BASELINE } from '../../src/train/baseline';
-import { runBaseline } from '../../src/train/baseline-run';
+import { loadModel, type Predictor } from '../../src/kinds';
+import { ModelCache } from '../../src/production/model-cache';
+import { servingLogFile } from '../../src/monitor/serving-log';
+import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
+import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-it-'));
@@ -23,7 +26,9 @@ let holder: ChampionHolder;
 let app: FastifyInstance;
 let url: string;
 const versions: string[] = [];
-const servingLog = path.join(tmp, 'serving.jsonl');
+const runIds: string[] = [];
+const servingLogDir = path.join(tmp, 'serving');
+let cache: ModelCache;
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
@@ -37,18 +42,25 @@ beforeAll(async () => {
       return run.runId;
     });
     const run = await client.getRun(runId);
+    runIds.push(runId);
     versions.push((await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId })).version);
   }
   await client.setAlias(name, 'champion', versions[0]!);
-  holder = new ChampionHolder(client, name, 'champion', path.join(tmp, 'cache'));
+  cache = new ModelCache(client, path.join(tmp, 'cache'));
+  // A stale cache entry, as an old checkout or a recreated registry leaves it: version 1's cache key
+  // holding version 2's files (another run). The server must serve version 1's own model.
+  const v1 = await client.getModelVersion(name, versions[0]!);
+  fs.cpSync(await new ModelCache(client, path.join(tmp, 'other-cache')).fetch(await client.getModelVersion(name, versions[1]!)), cache.dirFor(v1), { recursive: true });
+  holder = new ChampionHolder(client, name, 'champion', cache);
   await holder.refresh();
-  app = await buildApp({ models: holder, tokens: [TOKEN], positiveLabel: 'yes', servingLog, batching: { maxBatch: 64, maxWaitMs: 10 } });
+  app = await buildApp({ models: holder, tokens: [TOKEN], positiveLabel: 'yes', servingLogDir, batching: { maxBatch: 64, maxWaitMs: 10 } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   url = `http://127.0.0.1:${addr.port}`;
 });
 afterAll(async () => {
   await app?.close();
+  await holder?.close();
   await client.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -70,6 +82,19 @@ describe('model server', () => {
     expect((await get('/version', { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await get('/metrics', {})).status).toBe(401);
     expect(JSON.parse((await get('/version')).text)).toMatchObject({ model: { name, version: versions[0], flavor: 'ts_tfidf_logreg' } });
+  });
+
+  it('serves the registry version\'s own model, not a stale cache folder under its key', async () => {
+    expect(JSON.parse((await get('/version')).text).model.run_id).toBe(runIds[0]);
+    const own = await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1')));
+    const other = await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2')));
+    const texts = ['Customer: I want to cancel my service today, I am leaving.', 'Customer: can I upgrade my data plan?', 'Customer: the bill is wrong again'];
+    const served = (await post('/predict', { texts })).body.predictions.map((p: { probabilities: { yes: number } }) => p.probabilities.yes);
+    const yes = own.labels.indexOf('yes');
+    const expected = Array.from(await own.predictProba(texts)).filter((_, i) => i % own.labels.length === yes);
+    const wrong = Array.from(await other.predictProba(texts)).filter((_, i) => i % other.labels.length === yes);
+    served.forEach((p: number, i: number) => expect(p).toBeCloseTo(expected[i]!, 5));
+    expect(wrong.some((p, i) => Math.abs(p - expected[i]!) > 1e-3)).toBe(true); // the two models differ, so this can tell
   });
 
   it('/predict gives label, probabilities and the churn action bucket', async () => {
@@ -137,7 +162,7 @@ describe('model server', () => {
     expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/predict"/);
     expect(metrics).toMatch(/predictions_total\{label="(yes|no)"\} \d+/);
     expect(metrics).toMatch(new RegExp(`model_version\\{name="${name}",alias="champion"\\} ${versions[0]}`));
-    const lines = fs.readFileSync(servingLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs.readFileSync(servingLogFile(servingLogDir, new Date()), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const last = lines.at(-1);
     expect(last.text).toBe('Customer: mail me at [EMAIL], I want to cancel');
     expect(last.text_sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -151,8 +176,9 @@ describe('model server', () => {
     expect(await holder.refresh()).toBe(true);
     const results = await Promise.all(inflight);
     expect(results.every((r) => r.status === 200)).toBe(true);
-    expect(JSON.parse((await get('/version')).text).model.version).toBe(versions[1]);
-    expect(fs.existsSync(path.join(tmp, 'cache', name, versions[1]!, 'MLmodel'))).toBe(true);
+    expect(JSON.parse((await get('/version')).text).model).toMatchObject({ version: versions[1], run_id: runIds[1] });
+    expect(fs.existsSync(path.join(cache.dirFor(await client.getModelVersion(name, versions[1]!)), 'MLmodel'))).toBe(true);
+    expect(holder.releases).toBe(1); // version 1's predictor, once its requests were done
   });
 
   it('serves an OpenAPI document', async () => {

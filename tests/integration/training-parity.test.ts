@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { classifierParamNames } from '../../src/model/bert-graph';
-import { TrainStep, type StepResult } from '../../src/model/train-step';
+import { classifierParamNames } from '../../src/engine/bert-graph';
+import { TrainStep, type StepResult } from '../../src/engine/train-step';
 import { initialParams, targets, trainableParams, DEFAULT_FINETUNE } from '../../src/train/finetune';
 
 // Reference: one training step of the real checkpoint in Python transformers + PyTorch autograd

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildLabelMap } from '../../src/data/labels';
 import type { Example } from '../../src/data/tasks';
-import { fitTfidf, TfidfVectorizer } from '../../src/models/tfidf';
-import { evaluateBaseline, loadBaseline, predictBaseline, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/train/baseline';
+import { fitTfidf, TfidfVectorizer } from '../../src/estimators/tfidf';
+import { evaluateBaseline, loadBaseline, predictBaseline, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 
 const sk = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/tfidf-sklearn.json'), 'utf8')) as { docs: string[]; vocabulary: string[]; idf: number[]; matrix: number[][] };
 

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/data/split';
-import type { EncoderConfig } from '../../src/model/checkpoint';
-import { classifierParamNames, paramShape, type Pooling } from '../../src/model/bert-graph';
-import { TrainStep, type Params } from '../../src/model/train-step';
+import type { EncoderConfig } from '../../src/engine/checkpoint';
+import { classifierParamNames, paramShape, type Pooling } from '../../src/engine/bert-graph';
+import { TrainStep, type Params } from '../../src/engine/train-step';
 import type { EncodedBatch } from '../../src/features/tokenize';
 
 // A tiny random BERT: every gradient the emitted backward graph returns is checked against central

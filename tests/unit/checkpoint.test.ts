@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalNames, loadEncoderCheckpoint, readEncoderConfig } from '../../src/model/checkpoint';
-import { parseSafetensors, serializeSafetensors, type Tensor } from '../../src/model/safetensors';
+import { canonicalNames, loadEncoderCheckpoint, readEncoderConfig } from '../../src/engine/checkpoint';
+import { parseSafetensors, serializeSafetensors, type Tensor } from '../../src/engine/safetensors';
 
 const t = (shape: number[], fill = (i: number) => i / 10): Tensor => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)) });
 

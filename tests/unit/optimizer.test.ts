@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AdamW, clipScale, decays, linearSchedule } from '../../src/train/optimizer';
 import { targets, trainableParams, epochOrder, noiseSeed } from '../../src/train/finetune';
 import { seededRandom } from '../../src/data/split';
-import type { EncoderConfig } from '../../src/model/checkpoint';
+import type { EncoderConfig } from '../../src/engine/checkpoint';
 
 // Reference: torch.optim.AdamW + get_linear_schedule_with_warmup + clip_grad_norm_ (scripts/fixtures/make_adamw_fixture.py).
 const f = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/adamw-torch.json'), 'utf8')) as {

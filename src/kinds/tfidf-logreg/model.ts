@@ -4,12 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LabelMap } from '../data/labels';
-import { encodeLabels } from '../data/labels';
-import type { Example } from '../data/tasks';
-import { evaluate, type Evaluation } from '../evaluate/metrics';
-import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../models/logreg';
-import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../models/tfidf';
+import type { LabelMap } from '../../data/labels';
+import { encodeLabels } from '../../data/labels';
+import type { Example } from '../../data/tasks';
+import { evaluate, type Evaluation } from '../../evaluate/metrics';
+import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../../estimators/logreg';
+import type { Predictor } from '../types';
+import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../../estimators/tfidf';
 
 export interface BaselineConfig {
   tfidf: TfidfOptions;
@@ -59,4 +60,11 @@ export function saveBaseline(model: BaselineModel, dir: string): void {
 export function loadBaseline(dir: string): BaselineModel {
   const raw = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   return { kind: 'tfidf-logreg', labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')), tfidf: raw.tfidf, logreg: logRegFromJson(raw.logreg) };
+}
+
+export const TFIDF_FLAVOR = 'ts_tfidf_logreg';
+
+export async function loadTfidfPredictor(dir: string): Promise<Predictor> {
+  const model = loadBaseline(dir);
+  return { kind: 'tfidf-logreg', flavor: TFIDF_FLAVOR, labels: model.labelMap.labels, predictProba: async (texts) => predictBaseline(model, texts).probs, release: async () => {} };
 }

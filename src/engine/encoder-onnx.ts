@@ -4,7 +4,7 @@
  * classifier (logits and probabilities), both fed tokenized batches with dynamic sizes.
  */
 import * as ort from 'onnxruntime-node';
-import type { EncodedBatch } from '../features/tokenize';
+import { lengthSortedBatches, padBatch, type EncodedBatch } from '../features/tokenize';
 import { buildInferGraph } from './bert-graph';
 import { loadEncoderCheckpoint, type EncoderConfig } from './checkpoint';
 import { batchFeeds, createSession, type SessionOptions } from './ort-session';
@@ -79,4 +79,15 @@ export class OrtClassifier {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Class probabilities of pre-tokenized texts, scored in length-sorted batches, in input order. */
+export async function predictEncoded(clf: OrtClassifier, encoded: readonly number[][], padId: number, maxLength: number, batchSize: number, params?: Params): Promise<Float32Array> {
+  const k = clf.numLabels;
+  const out = new Float32Array(encoded.length * k);
+  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), batchSize)) {
+    const probs = await clf.probs(padBatch(idx.map((i) => encoded[i]!), padId, { maxLength }), params);
+    idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
+  }
+  return out;
 }

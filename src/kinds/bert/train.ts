@@ -1,26 +1,25 @@
 /**
- * One tracked BERT fine-tuning experiment (shared by `make finetune` and notebooks/03_experiments):
- * fine-tune, then export the best weights as a Hugging Face folder and as ONNX graphs (fp32, and int8
- * dynamic quantization whose accuracy loss on the test set is measured), evaluate, and log params,
- * per-step and per-epoch metrics, reports and the servable model (flavor ts_bert) to MLflow.
+ * One tracked BERT fine-tuning experiment (shared by `make finetune`, notebooks/03_experiments and
+ * retraining): fine-tune, then export the best weights as a Hugging Face folder and as ONNX graphs
+ * (fp32, and int8 dynamic quantization whose accuracy loss on the test set is measured), evaluate,
+ * and log params, per-step and per-epoch metrics, reports and the servable model (flavor ts_bert).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { TaskSpec } from '../data/tasks';
-import { evaluateProbs, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
-import { evaluationHtml, evaluationJson } from '../evaluate/report';
-import { TextTokenizer } from '../features/tokenize';
-import type { ActiveRun } from '../mlflow';
-import { buildInferGraph, POOLINGS, shapedWeights, type Pooling } from '../model/bert-graph';
-import type { EncoderConfig } from '../model/checkpoint';
-import { OrtClassifier } from '../model/encoder-onnx';
-import { readClassifierMeta, saveHfClassifier, type ClassifierMeta } from '../model/hf-classifier';
-import type { SessionOptions } from '../model/ort-session';
-import type { Params } from '../model/train-step';
-import type { PreparedData } from './baseline-run';
-import { finishCheckpoints } from './checkpoints';
-import { DEFAULT_FINETUNE, fineTune, predictEncoded, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from './finetune';
+import type { PreparedData } from '../../data/prepare';
+import type { TaskSpec } from '../../data/tasks';
+import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import { TextTokenizer } from '../../features/tokenize';
+import type { ActiveRun } from '../../mlflow';
+import { POOLINGS, type Pooling } from '../../engine/bert-graph';
+import { OrtClassifier, predictEncoded } from '../../engine/encoder-onnx';
+import type { SessionOptions } from '../../engine/ort-session';
+import { finishCheckpoints } from '../../train/checkpoints';
+import { DEFAULT_FINETUNE, fineTune, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from '../../train/finetune';
+import { checkpointOf, type TrainRequest } from '../types';
+import { BERT_FLAVOR, saveBertModel } from './model';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
 export const INT8_MAX_LOSS_POINTS = 0.5;
@@ -90,36 +89,6 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
   };
 }
 
-/**
- * Writes a servable model folder from the trained weights: hf/ (Hugging Face files), model.onnx
- * (fp32) and, when asked, model.int8.onnx, plus label_map.json.
- */
-export function saveBertModel(dir: string, baseCheckpointDir: string, config: EncoderConfig, params: Params, meta: ClassifierMeta, quantize: boolean): { fp32: string; int8?: string } {
-  const numLabels = meta.labelMap.labels.length;
-  saveHfClassifier(path.join(dir, 'hf'), baseCheckpointDir, config, params, meta);
-  const weights = shapedWeights(config, params, numLabels);
-  const build = (q?: 'int8') => buildInferGraph({ config, weights, pooling: meta.pooling, numLabels, quantize: q });
-  fs.writeFileSync(path.join(dir, 'model.onnx'), build());
-  if (quantize) fs.writeFileSync(path.join(dir, 'model.int8.onnx'), build('int8'));
-  fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(meta.labelMap, null, 2)}\n`);
-  return { fp32: path.join(dir, 'model.onnx'), int8: quantize ? path.join(dir, 'model.int8.onnx') : undefined };
-}
-
-/** Loads a folder written by saveBertModel as a text -> probabilities function. */
-export async function loadBertModel(dir: string, onnxFile = 'model.onnx', session?: SessionOptions): Promise<{ labels: string[]; maxLength: number; pooling: Pooling; predictProba: (texts: readonly string[]) => Promise<Float32Array>; release: () => Promise<void> }> {
-  const hf = path.join(dir, 'hf');
-  const { config, meta } = readClassifierMeta(hf);
-  const tokenizer = await TextTokenizer.fromDir(hf);
-  const clf = await OrtClassifier.create(path.join(dir, onnxFile), config, meta.labelMap.labels.length, session);
-  return {
-    labels: meta.labelMap.labels,
-    maxLength: meta.maxLength,
-    pooling: meta.pooling,
-    predictProba: (texts) => predictEncoded(clf, texts.map((t) => tokenizer.encode(t, meta.maxLength)), tokenizer.padId, meta.maxLength, 32),
-    release: () => clf.release(),
-  };
-}
-
 export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: BertRunOptions, run?: ActiveRun): Promise<BertRunResult> {
   await run?.logParams(fineTuneParams(spec.name, o.checkpointName, o.config, data.trainDigest));
   const result = await fineTune({
@@ -185,7 +154,7 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
       fs.cpSync(modelDir, staging, { recursive: true });
       await run.client.logModel(run.runId, staging, {
         artifactPath: 'model',
-        flavors: { ts_bert: { hf: 'hf', onnx: served, onnx_fp32: 'model.onnx', ...(files.int8 ? { onnx_int8: 'model.int8.onnx' } : {}), label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: o.config.pooling, max_length: o.config.maxLength } },
+        flavors: { [BERT_FLAVOR]: { hf: 'hf', onnx: served, onnx_fp32: 'model.onnx', ...(files.int8 ? { onnx_int8: 'model.int8.onnx' } : {}), label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: o.config.pooling, max_length: o.config.maxLength } },
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
@@ -195,4 +164,11 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
   }
   finishCheckpoints(o.workDir, result.state);
   return { ...result, test: fp32.ev, testInt8: int8?.ev, served, inferenceExamplesPerSecond, modelDir };
+}
+
+/** A retraining challenger: the promoted run's fine-tuning recipe (its params) on new data. */
+export async function trainFromParams(req: TrainRequest): Promise<BertRunResult> {
+  const { name, dir } = checkpointOf(req);
+  const o = { tokenizer: await TextTokenizer.fromDir(dir), checkpointDir: dir, checkpointName: name, workDir: req.paths.workDir, config: fineTuneConfigFromParams(req.hyper) };
+  return runFineTune(req.spec, req.data, o, req.run);
 }

@@ -7,22 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { classWeights, encodeLabels, type LabelMap } from '../data/labels';
-import { readSplit } from '../data/prepare';
-import type { Example, TaskSpec } from '../data/tasks';
-import { evaluationMetrics, type Evaluation } from '../evaluate/metrics';
-import { evaluationHtml, evaluationJson } from '../evaluate/report';
-import type { ActiveRun } from '../mlflow';
-import { DEFAULT_BASELINE, evaluateBaseline, saveBaseline, trainBaseline, type BaselineConfig, type BaselineModel } from './baseline';
-
-export interface PreparedData {
-  train: Example[];
-  validation: Example[];
-  test: Example[];
-  labelMap: LabelMap;
-  /** Full sha256 of the training split (from the data manifest). */
-  trainDigest?: string;
-}
+import { classWeights, encodeLabels, type LabelMap } from '../../data/labels';
+import type { PreparedData } from '../../data/prepare';
+import type { Example, TaskSpec } from '../../data/tasks';
+import { evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import type { ActiveRun } from '../../mlflow';
+import type { TrainRequest } from '../types';
+import { DEFAULT_BASELINE, evaluateBaseline, saveBaseline, TFIDF_FLAVOR, trainBaseline, type BaselineConfig, type BaselineModel } from './model';
 
 export interface BaselineRunResult {
   model: BaselineModel;
@@ -79,7 +71,7 @@ export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, confi
       saveBaseline(model, modelDir);
       await run.client.logModel(run.runId, modelDir, {
         artifactPath: 'model',
-        flavors: { ts_tfidf_logreg: { loader_module: 'src/train/baseline', loader: 'loadBaseline', model_file: 'model.json', label_map: 'label_map.json' } },
+        flavors: { [TFIDF_FLAVOR]: { loader_module: 'src/kinds/tfidf-logreg/model', loader: 'loadTfidfPredictor', model_file: 'model.json', label_map: 'label_map.json' } },
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
@@ -88,18 +80,6 @@ export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, confi
     }
   }
   return { model, validation, test, curve, trainSeconds };
-}
-
-/** Reads what `make prepare` wrote for a task. */
-export function readPrepared(dir: string): PreparedData {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { digests: Record<string, string> };
-  return {
-    train: readSplit(dir, 'train'),
-    validation: readSplit(dir, 'validation'),
-    test: readSplit(dir, 'test'),
-    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap,
-    trainDigest: manifest.digests.train,
-  };
 }
 
 /** The inverse of `baselineParams`: a run's logged params back to a training config. */
@@ -111,4 +91,9 @@ export function baselineConfigFromParams(params: Record<string, string>): Baseli
     logreg: { ...DEFAULT_BASELINE.logreg, epochs: num('epochs', DEFAULT_BASELINE.logreg.epochs), batchSize: num('batch_size', DEFAULT_BASELINE.logreg.batchSize), learningRate: num('learning_rate', DEFAULT_BASELINE.logreg.learningRate), l2: num('l2', DEFAULT_BASELINE.logreg.l2), seed: num('seed', DEFAULT_BASELINE.logreg.seed) },
     useClassWeights: params.class_weights !== 'false',
   };
+}
+
+/** A retraining challenger: the promoted run's recipe (its params) on new data. */
+export function trainFromParams(req: TrainRequest): Promise<BaselineRunResult> {
+  return runBaseline(req.spec, req.data, baselineConfigFromParams(req.hyper), req.run, { progress: false });
 }

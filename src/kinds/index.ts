@@ -1,0 +1,83 @@
+/**
+ * The one registry of model kinds. Retrain, serve, promote and reports find a kind here, by its
+ * run-param id or by its MLmodel flavor, and nowhere else. Loading a model goes through
+ * `loadModel(dir)`, which reads the MLmodel contract and picks the kind's loader; training code is
+ * imported only when `train` is called, so a serving process never loads it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { BERT_FLAVOR, loadBertPredictor } from './bert/model';
+import { FROZEN_FLAVOR, loadFrozenPredictor } from './frozen-encoder/model';
+import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
+import type { KindId, ModelKind, Predictor } from './types';
+
+export type { KindId, ModelKind, Predictor, TrainPaths, TrainRequest } from './types';
+
+// Training modules are required inside `train`, not imported at the top: a serving process loads
+// only the kinds' model.ts files. (require, not import(): this is CommonJS, where import() would
+// go through Node's ESM loader, which cannot load .ts files.)
+export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
+  'tfidf-logreg': {
+    id: 'tfidf-logreg',
+    flavor: TFIDF_FLAVOR,
+    description: 'TF-IDF n-grams + multinomial logistic regression',
+    load: loadTfidfPredictor,
+    train: async (req) => (require('./tfidf-logreg/train') as typeof import('./tfidf-logreg/train')).trainFromParams(req),
+  },
+  'frozen-encoder-logreg': {
+    id: 'frozen-encoder-logreg',
+    flavor: FROZEN_FLAVOR,
+    description: 'frozen pretrained encoder (ONNX Runtime) + logistic-regression head',
+    load: loadFrozenPredictor,
+    train: async (req) => (require('./frozen-encoder/train') as typeof import('./frozen-encoder/train')).trainFromParams(req),
+  },
+  'bert-finetune': {
+    id: 'bert-finetune',
+    flavor: BERT_FLAVOR,
+    description: 'fine-tuned BERT-family encoder + classification head (ONNX graphs)',
+    load: loadBertPredictor,
+    train: async (req) => (require('./bert/train') as typeof import('./bert/train')).trainFromParams(req),
+  },
+});
+
+const KNOWN = Object.keys(MODEL_KINDS).join(', ');
+
+export class UnknownKindError extends Error {
+  override name = 'UnknownKindError';
+}
+
+/** The kind a run's `model` param names; an unknown one is an error, never a silent default. */
+export function kindById(id: string | undefined): ModelKind {
+  const kind = id !== undefined ? MODEL_KINDS[id as KindId] : undefined;
+  if (!kind) throw new UnknownKindError(`unknown model kind "${id ?? '(none)'}" (known: ${KNOWN})`);
+  return kind;
+}
+
+/** The kind whose flavor a model's MLmodel lists. */
+export function kindOfFlavors(flavors: readonly string[]): ModelKind {
+  const kind = Object.values(MODEL_KINDS).find((k) => flavors.includes(k.flavor));
+  if (!kind) throw new UnknownKindError(`no model kind serves the flavors ${flavors.join(', ') || '(none)'} (known flavors: ${Object.values(MODEL_KINDS).map((k) => k.flavor).join(', ')})`);
+  return kind;
+}
+
+export interface ModelFolder {
+  kind: ModelKind;
+  runId: string | undefined;
+  flavorConfig: Record<string, unknown>;
+}
+
+/** Reads a model folder's MLmodel: which kind it is and which run logged it. */
+export function readModelFolder(dir: string): ModelFolder {
+  const file = path.join(dir, 'MLmodel');
+  if (!fs.existsSync(file)) throw new Error(`${dir} is not a model folder (no MLmodel file)`);
+  const mlmodel = YAML.parse(fs.readFileSync(file, 'utf8')) as { run_id?: string; flavors?: Record<string, Record<string, unknown>> };
+  const kind = kindOfFlavors(Object.keys(mlmodel.flavors ?? {}));
+  return { kind, runId: mlmodel.run_id, flavorConfig: mlmodel.flavors![kind.flavor] ?? {} };
+}
+
+/** Loads any model folder this project saved, through its kind's loader. */
+export async function loadModel(dir: string): Promise<Predictor> {
+  const { kind, flavorConfig } = readModelFolder(dir);
+  return kind.load(dir, flavorConfig);
+}

@@ -1,0 +1,57 @@
+/**
+ * What every model kind declares (the registry in ./index.ts maps ids and flavors to kinds):
+ * its run-param id, its MLmodel flavor, how a saved folder loads as a Predictor (and is released),
+ * and how a challenger of that kind is trained from a promoted run's logged hyper-parameters.
+ */
+import path from 'node:path';
+import type { PreparedData } from '../data/prepare';
+import type { TaskSpec } from '../data/tasks';
+import type { Evaluation } from '../evaluate/metrics';
+import type { ActiveRun } from '../mlflow';
+
+/** Value of the `model` run param; also the `kind` recorded in a production config. */
+export type KindId = 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune';
+
+export interface Predictor {
+  kind: KindId;
+  flavor: string;
+  labels: string[];
+  /** Row-major [texts.length, labels.length]. */
+  predictProba(texts: readonly string[]): Promise<Float32Array>;
+  /** Frees native resources (ONNX Runtime sessions); the predictor must not be used after. */
+  release(): Promise<void>;
+}
+
+export interface TrainPaths {
+  /** Folder holding pretrained checkpoints by name (models/pretrained). */
+  pretrained: string;
+  /** Work folder for resumable fine-tuning checkpoints. */
+  workDir: string;
+}
+
+/** Everything a kind needs to train a challenger from a promoted run's params, logged into `run`. */
+export interface TrainRequest {
+  spec: TaskSpec<any>;
+  data: PreparedData;
+  /** The promoted run's logged params (the recipe). */
+  hyper: Record<string, string>;
+  run: ActiveRun;
+  paths: TrainPaths;
+}
+
+export interface ModelKind {
+  id: KindId;
+  flavor: string;
+  description: string;
+  /** Loads a folder written by the kind's save (its MLmodel flavor entry given). */
+  load(dir: string, flavorConfig: Record<string, unknown>): Promise<Predictor>;
+  /** Trains and logs a model of this kind. Imported lazily, so serving never loads training code. */
+  train(req: TrainRequest): Promise<{ test: Evaluation }>;
+}
+
+/** The pretrained checkpoint a promoted run was trained from (its `checkpoint` param). */
+export function checkpointOf(req: TrainRequest): { name: string; dir: string } {
+  const name = req.hyper.checkpoint;
+  if (!name) throw new Error(`the promoted ${req.hyper.model ?? ''} run has no checkpoint param: cannot retrain it`);
+  return { name, dir: path.join(req.paths.pretrained, name) };
+}

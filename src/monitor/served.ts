@@ -1,0 +1,35 @@
+/**
+ * What monitoring compares with the training data: one model's served predictions (a uniform
+ * sample when there are more than fit in memory), with counts per served version, and their texts
+ * cleaned as training texts were. The serving log keeps the raw request text (PII-masked); the
+ * training reference was cleaned by the task's rules, so comparing the two as they are would report
+ * the cleaning itself as drift.
+ */
+import { cleanText, type CleaningConfig } from '../data/clean';
+import { Reservoir, streamServingLog, type ServingLogFilter, type ServingRecord } from './serving-log';
+
+export interface ServedSample {
+  /** At most `capacity` records, a uniform sample of all that matched. */
+  records: ServingRecord[];
+  /** All records that matched (the model, the period). */
+  total: number;
+  perVersion: Record<string, number>;
+  malformed: number;
+  /** Records of other models in the same log folder, skipped. */
+  otherModels: number;
+}
+
+export async function sampleServed(location: string, filter: ServingLogFilter, capacity = 50_000, random?: () => number): Promise<ServedSample> {
+  const sample = new Reservoir<ServingRecord>(capacity, random);
+  const perVersion: Record<string, number> = {};
+  const r = await streamServingLog(location, filter, (rec) => {
+    perVersion[rec.version] = (perVersion[rec.version] ?? 0) + 1;
+    sample.add(rec);
+  });
+  return { records: sample.items, total: r.records, perVersion, malformed: r.malformed, otherModels: r.otherModels };
+}
+
+/** Served texts as training saw them: the task's cleaning applied (pure). */
+export function servedAsTrained(texts: readonly string[], cleaning: CleaningConfig | null | undefined): string[] {
+  return cleaning ? texts.map((t) => cleanText(t, cleaning)) : [...texts];
+}

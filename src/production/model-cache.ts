@@ -1,0 +1,137 @@
+/**
+ * The local cache of registered models, keyed by what a model is (its run id and a digest of its
+ * artifact source), never by a registry version number: version numbers restart after the
+ * tracking database is recreated, and an alias moves, but a run id and a source name one set of
+ * files. Every use is checked against what it claims to be: the folder's MLmodel must name the
+ * registry version's run, and each file must still have the sha256 recorded when it was downloaded.
+ *
+ * Concurrent fetches of one model in a process share one download; a second process that finds the
+ * folder completed meanwhile reuses it instead of failing on the rename.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { MlflowClient, ModelVersion } from '../mlflow';
+import { readMlmodel } from '../mlflow/mlmodel';
+
+const MANIFEST = '.cache-manifest.json';
+
+const ManifestSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  runId: z.string(),
+  source: z.string(),
+  downloadedAt: z.string(),
+  files: z.record(z.string(), z.object({ sha256: z.string(), bytes: z.number() })),
+});
+export type CacheManifest = z.infer<typeof ManifestSchema>;
+
+export class ModelCacheError extends Error {
+  override name = 'ModelCacheError';
+}
+
+/** The cache key of a registry version: run id + digest of its source URI (pure). */
+export function cacheKey(mv: Pick<ModelVersion, 'run_id' | 'source' | 'name' | 'version'>): string {
+  if (!mv.run_id) throw new ModelCacheError(`models:/${mv.name}/${mv.version} is not tied to a run (source ${mv.source}); only run-logged models can be verified and cached`);
+  return `${mv.run_id}-${createHash('sha256').update(mv.source).digest('hex').slice(0, 12)}`;
+}
+
+function sha256File(file: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+function listFiles(dir: string, rel = ''): string[] {
+  return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (p === MANIFEST) return [];
+    return e.isDirectory() ? listFiles(dir, p) : [p];
+  });
+}
+
+/** Why `dir` is not a complete, unaltered copy of the model run `runId` logged; undefined when it is. */
+export function verifyCachedModel(dir: string, runId: string): string | undefined {
+  if (!fs.existsSync(path.join(dir, 'MLmodel'))) return 'no MLmodel file';
+  const mlRun = readMlmodel(dir).run_id;
+  if (mlRun !== runId) return `its MLmodel names run ${String(mlRun)}, the registry names run ${runId}`;
+  let manifest: CacheManifest;
+  try {
+    manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')));
+  } catch {
+    return 'no valid cache manifest (not written by this cache, or the download did not finish)';
+  }
+  const present = listFiles(dir).sort();
+  const expected = Object.keys(manifest.files).sort();
+  if (present.join('\n') !== expected.join('\n')) return 'its files differ from the ones downloaded';
+  for (const f of expected) {
+    const want = manifest.files[f]!;
+    const full = path.join(dir, f);
+    if (fs.statSync(full).size !== want.bytes || sha256File(full) !== want.sha256) return `${f} changed since it was downloaded`;
+  }
+  return undefined;
+}
+
+export class ModelCache {
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly client: MlflowClient,
+    readonly root: string,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  /** The folder (under root/<name>/<run id>-<source digest>) holding registry version `mv`'s files, verified. */
+  dirFor(mv: ModelVersion): string {
+    return path.join(this.root, mv.name, cacheKey(mv));
+  }
+
+  /** The local, verified copy of `mv`, downloaded when missing or not what it should be. */
+  fetch(mv: ModelVersion): Promise<string> {
+    const dir = this.dirFor(mv);
+    let p = this.inFlight.get(dir);
+    if (!p) {
+      p = this.fetchUncached(mv, dir).finally(() => this.inFlight.delete(dir));
+      this.inFlight.set(dir, p);
+    }
+    return p;
+  }
+
+  private async fetchUncached(mv: ModelVersion, dir: string): Promise<string> {
+    const runId = mv.run_id!;
+    if (fs.existsSync(dir)) {
+      const problem = verifyCachedModel(dir, runId);
+      if (!problem) return dir;
+      this.log(`model cache: ${path.relative(this.root, dir)} is not models:/${mv.name}/${mv.version} (${problem}); downloading it again`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const staging = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const { dir: downloaded } = await this.client.downloadModel(`models:/${mv.name}/${mv.version}`, staging);
+      const mlRun = readMlmodel(downloaded).run_id;
+      if (mlRun !== runId) throw new ModelCacheError(`models:/${mv.name}/${mv.version}: the registry names run ${runId} but the artifact's MLmodel names run ${String(mlRun)}; refusing to use it`);
+      const files = Object.fromEntries(listFiles(downloaded).map((f) => [f, { sha256: sha256File(path.join(downloaded, f)), bytes: fs.statSync(path.join(downloaded, f)).size }]));
+      const manifest: CacheManifest = { name: mv.name, version: mv.version, runId, source: mv.source, downloadedAt: new Date().toISOString(), files };
+      fs.writeFileSync(path.join(downloaded, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+      fs.mkdirSync(path.dirname(dir), { recursive: true });
+      try {
+        fs.renameSync(downloaded, dir);
+      } catch (err) {
+        // Another process finished the same download first: use its copy if it is the right model.
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM') && !verifyCachedModel(dir, runId)) return dir;
+        throw err;
+      }
+      return dir;
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
+  }
+}
