@@ -81,6 +81,8 @@ export function verifyCachedModel(dir: string, runId: string): string | undefine
 
 export class ModelCache {
   private readonly inFlight = new Map<string, Promise<string>>();
+  /** Downloads this cache started (a reused or shared download does not count). */
+  downloads = 0;
 
   constructor(
     private readonly client: MlflowClient,
@@ -113,6 +115,7 @@ export class ModelCache {
       fs.rmSync(dir, { recursive: true, force: true });
     }
     const staging = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.downloads++;
     try {
       const { dir: downloaded } = await this.client.downloadModel(`models:/${mv.name}/${mv.version}`, staging);
       const mlRun = readMlmodel(downloaded).run_id;

@@ -111,6 +111,7 @@ describe('hot swap', () => {
       expect(holder.draining).toBe(0);
       expect((await predict(url, 'top up failed')).body.model?.version).toBe(versions[1]);
     } finally {
+      gate.openNow();
       await app.close();
       await holder.close();
     }
@@ -146,6 +147,7 @@ describe('overload', () => {
       const after = await Promise.all(Array.from({ length: 20 }, (_, i) => predict(url, `after ${i}`, agent)));
       expect(after.every((a) => a.status === 200)).toBe(true);
     } finally {
+      gate.openNow(); // a failed expectation must not leave requests stuck behind the gate
       await agent.close();
       await app.close();
       await holder.close();
