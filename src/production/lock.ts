@@ -14,7 +14,7 @@ export class LockBusyError extends Error {
   override name = 'LockBusyError';
 }
 
-interface LockContent {
+export interface LockContent {
   pid: number;
   host: string;
   token: string;
@@ -71,7 +71,7 @@ function isStale(held: LockContent | undefined, file: string): boolean {
 }
 
 /** Removes `file` if it is still exactly the stale lock `seen`; serialised by `<file>.break`. */
-function breakStale(file: string, seen: LockContent | undefined): void {
+export function breakStale(file: string, seen: LockContent | undefined): void {
   const guard = `${file}.break`;
   const me: LockContent = { pid: process.pid, host: os.hostname(), token: randomBytes(8).toString('hex'), purpose: 'break', since: new Date().toISOString() };
   if (!tryCreate(guard, me)) {

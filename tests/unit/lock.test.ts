@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireLock, LockBusyError, processAlive } from '../../src/production/lock';
+import { acquireLock, breakStale, LockBusyError, processAlive, type LockContent } from '../../src/production/lock';
 
 const root = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-'));
@@ -51,6 +51,17 @@ describe('production lock', () => {
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual([true, false]);
     expect(processAlive(process.pid)).toBe(true);
+  });
+
+  it('a contender that judged the lock stale does not break the lock another contender has taken since', () => {
+    const file = path.join(tmp, 'd.lock');
+    staleLock(file);
+    const seenByLateContender = JSON.parse(fs.readFileSync(file, 'utf8')) as LockContent;
+    const winner = acquireLock(file, 'promote'); // broke the stale lock and took it
+    breakStale(file, seenByLateContender); // the late contender acts on what it saw before
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).pid).toBe(process.pid);
+    expect(() => acquireLock(file, 'retrain')).toThrow(LockBusyError);
+    winner.release();
   });
 
   it('of 8 processes racing for one stale lock, exactly one takes it', async () => {
