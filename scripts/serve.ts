@@ -13,6 +13,7 @@ import { buildApp } from '../src/serve/app';
 import { ChampionHolder } from '../src/serve/champion';
 import { resolveTask } from '../src/production/config';
 import { ModelCache } from '../src/production/model-cache';
+import { fullGc, reexecWithMallocSettings } from '../src/cli/memory';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
@@ -48,7 +49,7 @@ const program = new Command('serve')
       const task = resolveTask(cfg.paths.productionConfigs, opts.task);
       const spec = taskSpec(task);
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, opts.model ?? task, opts.alias, new ModelCache(client, opts.cacheDir, log), { log });
+      const holder = new ChampionHolder(client, opts.model ?? task, opts.alias, new ModelCache(client, opts.cacheDir, log), { log, afterRelease: fullGc() });
       await holder.refresh();
       holder.watch(opts.watch * 1000);
       const { tokens, generated } = readTokens();
@@ -68,4 +69,4 @@ const program = new Command('serve')
       process.on('SIGTERM', stop);
     }),
   );
-program.parse();
+if (!reexecWithMallocSettings()) program.parse();

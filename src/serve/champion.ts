@@ -21,6 +21,8 @@ export interface ChampionHolderOptions {
   log?: (msg: string) => void;
   /** How a cached model folder becomes a predictor (default: the kind registry's loadModel). */
   load?: (dir: string) => Promise<Predictor>;
+  /** Called after a replaced model was released (the server runs a full GC here). */
+  afterRelease?: () => void;
 }
 
 export class ChampionHolder {
@@ -31,6 +33,7 @@ export class ChampionHolder {
   private refreshing: Promise<boolean> | undefined;
   private readonly log: (msg: string) => void;
   private readonly load: (dir: string) => Promise<Predictor>;
+  private readonly afterRelease: () => void;
   reloads = 0;
   releases = 0;
 
@@ -43,6 +46,7 @@ export class ChampionHolder {
   ) {
     this.log = opts.log ?? (() => {});
     this.load = opts.load ?? loadModel;
+    this.afterRelease = opts.afterRelease ?? (() => {});
   }
 
   get model(): ServedModel {
@@ -80,6 +84,7 @@ export class ChampionHolder {
     try {
       await model.predictor.release();
       this.releases++;
+      this.afterRelease();
     } catch (err) {
       this.log(`releasing ${model.name} version ${model.version} failed: ${(err as Error).message}`);
     }
