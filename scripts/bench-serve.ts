@@ -167,7 +167,9 @@ const program = new Command('bench-serve')
   .action((opts: { task: string; clients: number; duration: number; warmup: number; texts: number; compare: boolean; compareDuration: number; mlflow: boolean }) =>
     runMain(async () => {
       const port = await freePort();
-      const server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', opts.task, '--port', String(port), '--log-file', path.join(cfg.root, '.cache', 'bench-serving.jsonl')], {
+      // Its own model cache and serving log: a benchmark neither reuses nor leaves production state.
+      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
+      const server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', opts.task, '--port', String(port), '--log-dir', path.join(scratch, 'serving'), '--cache-dir', path.join(scratch, 'cache')], {
         env: { ...process.env, SERVE_TOKENS: TOKEN },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -211,7 +213,11 @@ const program = new Command('bench-serve')
         if (main.errors > 0) process.exitCode = 1;
       } finally {
         await pool.close().catch(() => undefined);
-        server.kill('SIGTERM');
+        await new Promise<void>((resolve) => {
+          server.once('exit', () => resolve());
+          server.kill('SIGTERM');
+        });
+        fs.rmSync(scratch, { recursive: true, force: true });
       }
     }),
   );

@@ -30,8 +30,10 @@ describe('production loop end to end', () => {
     ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', processed]);
     const trained = ts('train-baseline.ts', ['--task', task, '--epochs', '8', '--processed-dir', processed]);
     const runId = /run ([0-9a-f]{32})/.exec(trained)![1]!;
-    const config = path.join(out, 'production.json');
-    expect(ts('promote.ts', ['register', '--run', runId, '--config', config])).toMatch(/@challenger/);
+    const config = path.join(out, 'production', `${task}.json`);
+    const state = path.join(out, 'state');
+    const cache = path.join(out, 'cache');
+    expect(ts('promote.ts', ['register', '--run', runId, '--config', config, '--state-dir', state])).toMatch(/@challenger/);
 
     // New labelled data that drifts: transcripts about a new topic (price rise), labelled.
     const incoming = path.join(out, 'incoming');
@@ -40,11 +42,13 @@ describe('production loop end to end', () => {
       i % 2 ? `"Customer: the price went up again ${i % 9} times, I will cancel and switch to another provider.\nAgent: I understand.",yes` : `"Customer: thanks, the new router ${i % 7} works great and I am happy.\nAgent: Glad to help.",no`,
     );
     fs.writeFileSync(path.join(incoming, 'week-1.csv'), `text,label\n${rows.join('\n')}\n,no\n`);
-    const r = spawnSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', config, '--processed-dir', processed, '--incoming', incoming, '--state-dir', path.join(out, 'state'), '--min-f1', '0.3', '--tolerance', '0.5'], { cwd: cfg.root, env, encoding: 'utf8' });
+    const r = spawnSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', config, '--processed-dir', processed, '--incoming', incoming, '--state-dir', state, '--cache-dir', cache, '--min-f1', '0.3', '--tolerance', '0.5'], { cwd: cfg.root, env, encoding: 'utf8' });
     const retrained = r.stdout;
-    // Exit code 2 is the alert for large drift (a new topic appeared): the model is retrained and promoted anyway.
-    expect([0, 2], r.stderr).toContain(r.status);
-    if (r.status === 2) expect(r.stderr).toMatch(/ALERT: large drift/);
+    // A new topic (price rises) appeared: large drift, so the model is retrained and promoted, and the
+    // run ends with the alert exit code 2.
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/ALERT: large drift for conversation-churn/);
+    expect(retrained).toMatch(/drift: large/);
     expect(retrained).toMatch(/401 new labelled rows|400 new labelled rows/);
     expect(retrained).toMatch(/1 quarantined/);
     expect(retrained).toMatch(/decision: promoted/);
@@ -53,8 +57,8 @@ describe('production loop end to end', () => {
 
     // Serve the champion.
     const port = await freePort();
-    const servingLog = path.join(out, 'serving.jsonl');
-    const server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', task, '--port', String(port), '--log-file', servingLog], { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' });
+    const servingLog = path.join(out, 'serving');
+    const server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', task, '--port', String(port), '--log-dir', servingLog, '--cache-dir', cache], { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' });
     children.push(server);
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 120; i++) {
@@ -75,9 +79,11 @@ describe('production loop end to end', () => {
     server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
 
-    // Monitor: served traffic vs the training data.
-    const monitored = ts('monitor.ts', ['--task', task, '--log-file', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')]);
-    expect(monitored).toMatch(/61 served predictions .* drift (none|small|moderate|large)/);
+    // Monitor: served traffic (mostly the new topic) vs the training data: large drift, alert, exit 2.
+    const m = spawnSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/monitor.ts'), '--task', task, '--log-dir', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')], { cwd: cfg.root, env, encoding: 'utf8' });
+    expect(m.stdout).toMatch(new RegExp(`61 served predictions of ${task} since .*\\(v${champion.version}: 61; 61 compared, 0 of other models skipped, 0 malformed log lines\\): drift large, action retrain_and_alert`));
+    expect(m.status, m.stderr).toBe(2);
+    expect(m.stderr).toMatch(/ALERT: large drift in conversation-churn's served traffic/);
     expect(fs.readdirSync(path.join(out, 'reports')).some((f) => f.startsWith('monitor-conversation-churn'))).toBe(true);
 
     // Report, mailed to a local SMTP server.
@@ -94,7 +100,7 @@ describe('production loop end to end', () => {
     await new Promise<void>((r) => smtp.listen(smtpPort, '127.0.0.1', r));
     try {
       // Asynchronous: the SMTP server lives in this process and must keep answering meanwhile.
-      const { stdout: reported } = await promisify(execFile)(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/report.ts'), '--task', task, '--log-file', servingLog, '--out', path.join(out, 'reports')], {
+      const { stdout: reported } = await promisify(execFile)(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/report.ts'), '--task', task, '--log-dir', servingLog, '--cache-dir', cache, '--out', path.join(out, 'reports')], {
         cwd: cfg.root,
         env: { ...env, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtpPort), REPORT_TO: 'retention@example.com', REPORT_FROM: 'mlops@example.com' },
         timeout: 120_000,

@@ -7,6 +7,8 @@ import { loadConfig } from '../../src/config';
 import { buildLabelMap } from '../../src/data/labels';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { chooseRun, PromotionError, registerRun } from '../../src/promote/register';
+import { readProductionConfig } from '../../src/production/config';
+import { acquireLock, productionLockFile } from '../../src/production/lock';
 import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 
 const cfg = loadConfig();
@@ -50,7 +52,8 @@ describe('promotion from a run to the registry', () => {
     const { version, config } = await registerRun(client, run, { task, gitCommit: 'deadbeef', metric: 'val_macro_f1' });
     expect((await client.getModelVersionByAlias(task, 'challenger'))?.version).toBe(version.version);
     expect(version.tags).toEqual(expect.arrayContaining([{ key: 'git.commit', value: 'deadbeef' }, { key: 'source.name', value: 'notebooks/03_experiments.ipynb' }, { key: 'promoted.by', value: 'val_macro_f1' }]));
-    expect(config).toMatchObject({ task, model: { name: task, version: version.version, alias: 'challenger', runId: runs.high, flavor: 'ts_tfidf_logreg' }, maxLength: 64, dataDigest: 'abc123', labelMap: { labels: ['churn', 'other'] } });
+    expect(config).toMatchObject({ task, kind: 'tfidf-logreg', model: { name: task, version: version.version, alias: 'challenger', runId: runs.high, flavor: 'ts_tfidf_logreg' }, maxLength: 64, dataDigest: 'abc123', labelMap: { labels: ['churn', 'other'] } });
+    expect(version.tags).toEqual(expect.arrayContaining([{ key: 'kind', value: 'tfidf-logreg' }]));
     const { dir } = await client.downloadModel(`models:/${task}@challenger`, path.join(tmp, 'resolved'));
     expect(fs.existsSync(path.join(dir, 'model.json'))).toBe(true);
   });
@@ -64,15 +67,46 @@ describe('promotion from a run to the registry', () => {
     await expect(chooseRun(client, { task, metric: 'nope' })).rejects.toThrow(/No FINISHED run .* "nope"/);
   });
 
-  it('make promote RUN=... registers that run and writes config/production.json', () => {
-    const configFile = path.join(tmp, 'production.json');
-    const out = execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), 'register', '--run', runs.low!, '--config', configFile], {
-      cwd: cfg.root,
-      env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-      encoding: 'utf8',
-    });
+  it('make promote RUN=... registers that run and writes the task\'s validated production config, under the production lock', () => {
+    const configFile = path.join(tmp, 'production', `${task}.json`);
+    const stateDir = path.join(tmp, 'state');
+    const promote = () =>
+      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), 'register', '--run', runs.low!, '--config', configFile, '--state-dir', stateDir], {
+        cwd: cfg.root,
+        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    // While a retrain holds the task's lock, promote refuses and registers nothing.
+    const held = acquireLock(productionLockFile(stateDir, task), 'retrain');
+    let refused = '';
+    try {
+      promote();
+    } catch (e) {
+      refused = String((e as { stderr: string }).stderr);
+    } finally {
+      held.release();
+    }
+    expect(refused).toMatch(/is held \(retrain, pid \d+/);
+    expect(fs.existsSync(configFile)).toBe(false);
+
+    const out = promote();
     expect(out).toMatch(new RegExp(`registered run ${runs.low} .* as ${task} version 2; models:/${task}@challenger -> 2`));
-    expect(JSON.parse(fs.readFileSync(configFile, 'utf8'))).toMatchObject({ model: { version: '2', runId: runs.low } });
+    expect(readProductionConfig(configFile)).toMatchObject({ kind: 'tfidf-logreg', model: { version: '2', runId: runs.low } });
+  });
+
+  it('refuses a model no kind can serve, before registering it', async () => {
+    let id = '';
+    await withRun(client, { experiment: task, runName: 'foreign' }, async (run) => {
+      id = run.runId;
+      const dir = path.join(tmp, 'foreign');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'label_map.json'), JSON.stringify(buildLabelMap(['a', 'b'])));
+      await client.logModel(run.runId, dir, { artifactPath: 'model', flavors: { sklearn: { pickled_model: 'model.pkl' } }, signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] } });
+    });
+    const before = (await client.searchModelVersions(`name = '${task}'`)).length;
+    await expect(registerRun(client, await client.getRun(id), { task })).rejects.toThrow(/cannot be served: no model kind serves the flavors sklearn/);
+    expect((await client.searchModelVersions(`name = '${task}'`)).length).toBe(before);
   });
 });
 
@@ -86,8 +120,10 @@ describe('promote-check on a copy of the project', () => {
     expect(run('check')).toMatch(/in sync/);
     const nbFile = path.join(copy, 'notebooks/02_cleaning.ipynb');
     const nb = JSON.parse(fs.readFileSync(nbFile, 'utf8'));
-    const cell = nb.cells.find((c: { source: string }) => String(c.source).includes('export function maskPii') || String(c.source).includes('function maskPii'));
-    cell.source = String(cell.source).replace("'[EMAIL]'", "'[E-MAIL]'");
+    const original = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
+    const text = (source: string | string[]) => (Array.isArray(source) ? source.join('') : source); // nbformat: a string or a list of lines
+    const cell = nb.cells.find((c: { source: string | string[] }) => text(c.source).includes('function maskPii'));
+    cell.source = text(cell.source).replace("'[EMAIL]'", "'[E-MAIL]'");
     fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
     let failure = '';
     try {
@@ -99,7 +135,7 @@ describe('promote-check on a copy of the project', () => {
     expect(run('export')).toMatch(/wrote +src\/data\/clean\.ts/);
     expect(run('check')).toMatch(/in sync/);
     const first = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
-    expect(first).toContain("'[E-MAIL]'");
+    expect(first).toBe(original.replace("'[EMAIL]'", "'[E-MAIL]'")); // that one edit, nothing else
     expect(run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
     expect(fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8')).toBe(first);
     fs.rmSync(copy, { recursive: true, force: true });

@@ -12,11 +12,11 @@ describe('numeric drift', () => {
     const shift = numericDrift('x', f.ref, f.cur_shift);
     expect(same.test).toBe('ks');
     expect(same.statistic).toBeCloseTo(f.ks_same[0], 10);
-    expect(Math.abs(same.pValue! - f.ks_same[1])).toBeLessThan(0.05);
+    expect(Math.abs(same.pValue! - f.ks_same[1])).toBeLessThan(1e-4);
     expect(same.drifted).toBe(false);
     expect(shift.statistic).toBeCloseTo(f.ks_shift[0], 10);
-    expect(shift.pValue!).toBeLessThan(1e-4);
-    expect(f.ks_shift[1]).toBeLessThan(1e-4);
+    // SciPy's asymptotic p-value (1.67e-6) to 5%: the Kolmogorov distribution, not just "small".
+    expect(Math.abs(shift.pValue! / f.ks_shift[1] - 1)).toBeLessThan(0.05);
     expect(shift.drifted).toBe(true);
   });
 
