@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lock-python clean distclean
 
 help: ## list the targets
@@ -106,27 +106,32 @@ notebooks: $(STAMPS)/kernel mlflow-up ## execute every notebook headless (small-
 	done
 
 ## ---- production ------------------------------------------------------------------------
-serve: $(STAMPS)/node ## serve models:/<task>@champion (TASK=..., SERVE_PORT=8080; tokens: SERVE_TOKENS or a generated .cache/serve-token)
-	@$(TS) scripts/serve.ts $(if $(TASK),--task $(TASK))
+serve: $(STAMPS)/node ## serve models:/<task>@champion (TASK=..., SERVE_PORT=8080; tokens: SERVE_TOKENS or a generated .cache/serve-token; ARGS='--max-queue 512 ...')
+	@$(TS) scripts/serve.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 
-retrain: $(STAMPS)/node ## scheduled retrain: data/incoming/<task>/ -> drift gate -> challenger vs champion gate -> maybe new @champion
-	@$(TS) scripts/retrain.ts run $(if $(FORCE),--force)
+retrain: $(STAMPS)/node ## scheduled retrain (TASK=...): data/incoming/<task>/ -> drift gate -> challenger vs champion gate -> maybe new @champion; exit 2 on a drift alert
+	@$(TS) scripts/retrain.ts run $(if $(TASK),--task $(TASK)) $(if $(FORCE),--force)
 
-rollback: $(STAMPS)/node ## point @champion back at @previous-champion
-	@$(TS) scripts/retrain.ts rollback
+retrain-all: $(STAMPS)/node ## make retrain for every promoted task (config/production/*.json), one after another; exit 2 if any alerted
+	@rc=0; for t in $(sort $(basename $(notdir $(wildcard config/production/*.json)))); do \
+	  $(MAKE) --no-print-directory retrain TASK=$$t $(if $(FORCE),FORCE=1) || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; \
+	done; exit $$rc
+
+rollback: $(STAMPS)/node ## point @champion back at @previous-champion (TASK=...)
+	@$(TS) scripts/retrain.ts rollback $(if $(TASK),--task $(TASK))
 
 CRON_MARK := \# convo-mlops weekly retrain ($(CURDIR))
-schedule: ## install a weekly cron entry (Mondays 03:00) for make retrain
+schedule: ## install a weekly cron entry (Mondays 03:00) for make retrain-all
 	@command -v crontab >/dev/null || { echo "crontab not found: apt-get install cron (or use the systemd timer / Airflow DAG in scripts/)"; exit 1; }
-	@line='0 3 * * 1 cd $(CURDIR) && $(MAKE) retrain >> $(CURDIR)/mlflow/retrain.log 2>&1 $(CRON_MARK)'; \
+	@line='0 3 * * 1 cd $(CURDIR) && $(MAKE) retrain-all >> $(CURDIR)/mlflow/retrain.log 2>&1 $(CRON_MARK)'; \
 	  { crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; echo "$$line"; } | crontab -; \
 	  echo "installed: $$line"
 unschedule: ## remove the cron entry installed by make schedule
 	@command -v crontab >/dev/null || { echo "crontab not found: nothing to remove"; exit 0; }
 	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; } | crontab -; echo "removed the weekly retrain entry"
 
-monitor: $(STAMPS)/node ## drift of served traffic vs training data -> reports/monitor-*.html + MLflow (TRIGGER=1 runs make retrain when needed)
-	@$(TS) scripts/monitor.ts $(if $(TRIGGER),--trigger)
+monitor: $(STAMPS)/node ## drift of a task's served traffic vs its training data (TASK=...) -> reports/monitor-*.html + MLflow; exit 2 on an alert (TRIGGER=1 runs make retrain when needed)
+	@$(TS) scripts/monitor.ts $(if $(TASK),--task $(TASK)) $(if $(TRIGGER),--trigger)
 
 report: $(STAMPS)/node ## weekly churn report (A/B/C buckets, driving phrases) -> reports/ HTML + CSV, mailed if SMTP_HOST is set
 	@$(TS) scripts/report.ts $(if $(TASK),--task $(TASK))

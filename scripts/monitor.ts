@@ -12,9 +12,8 @@ import { loadConfig } from '../src/config';
 import { readPrepared } from '../src/data/prepare';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient, withRun } from '../src/mlflow';
-import { driftReport } from '../src/monitor/drift';
 import { monitorHtml } from '../src/monitor/monitor-report';
-import { sampleServed, servedAsTrained } from '../src/monitor/served';
+import { sampleServed, servedDrift } from '../src/monitor/served';
 import { resolveTask } from '../src/production/config';
 import { log, runMain } from '../src/cli/progress';
 
@@ -41,8 +40,7 @@ const program = new Command('monitor')
       if (served.total === 0) throw new Error(`no predictions of ${model} in the last ${opts.days} days in ${opts.logDir}${served.otherModels ? ` (${served.otherModels} of other models)` : ''}`);
       const ref = readPrepared(path.join(path.resolve(opts.processedDir), task)).train;
       const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
-      const current = { texts: servedAsTrained(served.records.map((r) => r.text), spec.cleaning), labels: served.records.map((r) => r.label) };
-      const drift = driftReport({ reference, current, labelFeature: 'predicted_label' });
+      const drift = servedDrift(ref, served.records, spec.cleaning);
       fs.mkdirSync(opts.out, { recursive: true });
       const file = path.join(opts.out, `monitor-${task}-${new Date().toISOString().slice(0, 10)}.html`);
       fs.writeFileSync(file, monitorHtml(task, drift, reference, served.records));

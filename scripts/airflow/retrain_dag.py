@@ -1,4 +1,4 @@
-"""Airflow alternative to `make schedule`: the same `make retrain`, weekly.
+"""Airflow alternative to `make schedule`: the same `make retrain-all` (every promoted task), weekly.
 
 Copy this file into your Airflow dags/ folder and set PROJECT_DIR to the project checkout
 (the machine running the task needs the project set up with `make setup`).
@@ -20,4 +20,4 @@ with DAG(
     tags=["mlops", "retrain"],
 ) as dag:
     # make retrain holds a lock, so an overlapping run fails fast instead of training twice.
-    BashOperator(task_id="retrain", bash_command=f"cd {PROJECT_DIR} && make retrain")
+    BashOperator(task_id="retrain", bash_command=f"cd {PROJECT_DIR} && make retrain-all")

@@ -6,6 +6,8 @@
  * the cleaning itself as drift.
  */
 import { cleanText, type CleaningConfig } from '../data/clean';
+import type { Example } from '../data/tasks';
+import { driftReport, type DriftPolicy, type DriftReport } from './drift';
 import { Reservoir, streamServingLog, type ServingLogFilter, type ServingRecord } from './serving-log';
 
 export interface ServedSample {
@@ -32,4 +34,11 @@ export async function sampleServed(location: string, filter: ServingLogFilter, c
 /** Served texts as training saw them: the task's cleaning applied (pure). */
 export function servedAsTrained(texts: readonly string[], cleaning: CleaningConfig | null | undefined): string[] {
   return cleaning ? texts.map((t) => cleanText(t, cleaning)) : [...texts];
+}
+
+/** Drift of served predictions against the training split, texts compared after the same cleaning (pure). */
+export function servedDrift(train: readonly Example[], served: readonly ServingRecord[], cleaning: CleaningConfig | null | undefined, policy?: DriftPolicy): DriftReport {
+  const reference = { texts: train.map((e) => e.text), labels: train.map((e) => e.label) };
+  const current = { texts: servedAsTrained(served.map((r) => r.text), cleaning), labels: served.map((r) => r.label) };
+  return driftReport({ reference, current, labelFeature: 'predicted_label' }, policy);
 }
