@@ -1,8 +1,9 @@
 /**
  * The one registry of model kinds. Retrain, serve, promote and reports find a kind here, by its
  * run-param id or by its MLmodel flavor, and nowhere else. Loading a model goes through
- * `loadModel(dir)`, which reads the MLmodel contract and picks the kind's loader; training code is
- * imported only when `train` is called, so a serving process never loads it.
+ * `loadModel(dir)`, which reads the MLmodel contract and picks the kind's loader. Each kind's
+ * training is in its train.ts, reached through ./training.ts, which this file does not import: a
+ * serving process never loads training code.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,30 +15,24 @@ import type { KindId, ModelKind, Predictor } from './types';
 
 export type { KindId, ModelKind, Predictor, TrainPaths, TrainRequest } from './types';
 
-// Training modules are required inside `train`, not imported at the top: a serving process loads
-// only the kinds' model.ts files. (require, not import(): this is CommonJS, where import() would
-// go through Node's ESM loader, which cannot load .ts files.)
 export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
   'tfidf-logreg': {
     id: 'tfidf-logreg',
     flavor: TFIDF_FLAVOR,
     description: 'TF-IDF n-grams + multinomial logistic regression',
     load: loadTfidfPredictor,
-    train: async (req) => (require('./tfidf-logreg/train') as typeof import('./tfidf-logreg/train')).trainFromParams(req),
   },
   'frozen-encoder-logreg': {
     id: 'frozen-encoder-logreg',
     flavor: FROZEN_FLAVOR,
     description: 'frozen pretrained encoder (ONNX Runtime) + logistic-regression head',
     load: loadFrozenPredictor,
-    train: async (req) => (require('./frozen-encoder/train') as typeof import('./frozen-encoder/train')).trainFromParams(req),
   },
   'bert-finetune': {
     id: 'bert-finetune',
     flavor: BERT_FLAVOR,
     description: 'fine-tuned BERT-family encoder + classification head (ONNX graphs)',
     load: loadBertPredictor,
-    train: async (req) => (require('./bert/train') as typeof import('./bert/train')).trainFromParams(req),
   },
 });
 

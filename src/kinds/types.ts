@@ -1,7 +1,7 @@
 /**
- * What every model kind declares (the registry in ./index.ts maps ids and flavors to kinds):
- * its run-param id, its MLmodel flavor, how a saved folder loads as a Predictor (and is released),
- * and how a challenger of that kind is trained from a promoted run's logged hyper-parameters.
+ * What every model kind declares: its run-param id, its MLmodel flavor, how a saved folder loads as a
+ * Predictor (and is released) (the registry in ./index.ts), and how a challenger of that kind is
+ * trained from a promoted run's logged hyper-parameters (./training.ts).
  */
 import path from 'node:path';
 import type { PreparedData } from '../data/prepare';
@@ -45,9 +45,10 @@ export interface ModelKind {
   description: string;
   /** Loads a folder written by the kind's save (its MLmodel flavor entry given). */
   load(dir: string, flavorConfig: Record<string, unknown>): Promise<Predictor>;
-  /** Trains and logs a model of this kind. Imported lazily, so serving never loads training code. */
-  train(req: TrainRequest): Promise<{ test: Evaluation }>;
 }
+
+/** Trains and logs a model of a kind from a promoted run's params (see ./training.ts). */
+export type Trainer = (req: TrainRequest) => Promise<{ test: Evaluation }>;
 
 /** The pretrained checkpoint a promoted run was trained from (its `checkpoint` param). */
 export function checkpointOf(req: TrainRequest): { name: string; dir: string } {

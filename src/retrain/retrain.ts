@@ -1,7 +1,7 @@
 /**
  * The scheduled retrain: new labelled data from data/incoming/ -> (skip if the data digest is
  * unchanged) -> drift gate against the training reference -> train a challenger with the promoted
- * code and config/production.json -> evaluate challenger and champion on the same held-out set ->
+ * recipe of the task's production config -> score challenger and champion through their registered artifacts on the same held-out set ->
  * promote only if the validation criteria pass. Every decision is logged to MLflow with its reason.
  * Steps are pure functions plus one orchestrator whose side effects are the registry and files.
  */
@@ -17,6 +17,7 @@ import type { ActiveRun, MlflowClient } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
 import { argmaxRows } from '../estimators/logreg';
 import { kindById, loadModel, type TrainPaths } from '../kinds';
+import { trainKind } from '../kinds/training';
 import type { ProductionConfig } from '../production/config';
 import type { ModelCache } from '../production/model-cache';
 
@@ -143,7 +144,7 @@ export async function retrain(client: MlflowClient, run: ActiveRun, inp: Retrain
   // Train the challenger with the promoted code path and the production hyper-parameters.
   const labelMap = inp.production.labelMap;
   const kind = kindById(inp.production.kind);
-  await kind.train({ spec: inp.spec, data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, hyper: inp.production.hyperparameters, run, paths: opts.challenger });
+  await trainKind(kind.id, { spec: inp.spec, data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, hyper: inp.production.hyperparameters, run, paths: opts.challenger });
   const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const challenger = await client.createModelVersion({ name, source, runId: run.runId, tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced', kind: kind.id } });
 

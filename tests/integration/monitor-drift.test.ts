@@ -8,7 +8,7 @@ import { cleanText } from '../../src/data/clean';
 import { classWeights, encodeLabels } from '../../src/data/labels';
 import { ingestFile } from '../../src/data/ingest';
 import { prepareTask } from '../../src/data/prepare';
-import { TASKS } from '../../src/data/tasks';
+import { TASKS, type TaskSpec } from '../../src/data/tasks';
 import { loadTfidfPredictor, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 import { sampleServed, servedDrift } from '../../src/monitor/served';
 import { buildApp } from '../../src/serve/app';
@@ -21,7 +21,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('drift compares like with like', () => {
   it('an unchanged stream of served training texts, sent raw to the server, reports no drift', async () => {
-    const spec = TASKS['conversation-churn'];
+    const spec: TaskSpec<any> = TASKS['conversation-churn'];
     const prepared = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 400 });
     const train = prepared.splits.train;
     // The raw transcripts of the training rows, as a client would send them.

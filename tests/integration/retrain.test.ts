@@ -12,6 +12,7 @@ import type { ProductionConfig } from '../../src/production/config';
 import { ModelCache } from '../../src/production/model-cache';
 import { evaluateRegistered, gate, retrain, rollback } from '../../src/retrain/retrain';
 import { kindById } from '../../src/kinds';
+import { trainKind } from '../../src/kinds/training';
 import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
 import { fineTuneParams } from '../../src/kinds/bert/train';
@@ -139,7 +140,7 @@ describe('retrain challengers are of the promoted kind', () => {
     const hyper = Object.fromEntries(Object.entries(fineTuneParams(task, 'all-MiniLM-L6-v2', { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 8, maxLength: 32, learningRate: 2e-4, checkpointEverySteps: 0 })).map(([k, v]) => [k, String(v)]));
     const small = { train: data.train.slice(0, 40), validation: data.validation.slice(0, 40), test: data.test.slice(0, 40), labelMap: production.labelMap };
     const runId = await withRun(client, { experiment: name, runName: 'retrain-bert' }, async (r) => {
-      const out = await kindById(hyper.model).train({ spec, data: small, hyper, run: r, paths: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') } });
+      const out = await trainKind(hyper.model!, { spec, data: small, hyper, run: r, paths: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') } });
       expect(out.test.n).toBe(40);
       return r.runId;
     });

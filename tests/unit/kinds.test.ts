@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kindById, kindOfFlavors, MODEL_KINDS } from '../../src/kinds';
+import { trainKind } from '../../src/kinds/training';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -17,6 +18,7 @@ describe('the model-kind registry', () => {
     }
     expect(() => kindById('xgboost')).toThrow(/unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/);
     expect(() => kindOfFlavors(['sklearn'])).toThrow(/no model kind serves the flavors sklearn/);
+    expect(() => trainKind('xgboost', undefined as never)).toThrow(/unknown model kind "xgboost"/);
   });
 
   it('a serving process loads no training code', () => {
