@@ -11,7 +11,15 @@ export default tseslint.config(
     files: ['**/*.ts'],
     rules: {
       // `_name` marks a binding kept on purpose (a destructured field left out, an unused callback argument).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
     },
+  },
+  {
+    // Tests read JSON answers field by field; typing every response body would only restate the routes.
+    files: ['tests/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

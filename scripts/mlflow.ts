@@ -11,7 +11,9 @@ import { log, runMain } from '../src/cli/progress';
 const cfg = loadConfig();
 const mlflowBin = path.join(cfg.venv, 'bin', 'mlflow');
 const program = new Command('mlflow')
-  .description('Run the project\'s MLflow tracking server (SQLite backend under mlflow/, artifacts proxied by the server).')
+  .description(
+    "Run the project's MLflow tracking server (SQLite backend under mlflow/, artifacts proxied by the server).",
+  )
   .showHelpAfterError();
 
 program
@@ -22,7 +24,10 @@ program
       const r = await startServer(cfg.mlflow, { mlflowBin });
       const { logFile } = serverFiles(cfg.mlflow);
       if (r.alreadyRunning) log(`MLflow server already running (pid ${r.pid}): ${r.url}`);
-      else log(`MLflow server started in ${(r.startupMs / 1000).toFixed(1)}s (pid ${r.pid}, log ${path.relative(cfg.root, logFile)})`);
+      else
+        log(
+          `MLflow server started in ${(r.startupMs / 1000).toFixed(1)}s (pid ${r.pid}, log ${path.relative(cfg.root, logFile)})`,
+        );
       log(`  backend:   ${cfg.mlflow.backendStoreUri}`);
       log(`  artifacts: ${cfg.mlflow.artifactsDestination} (proxied: mlflow-artifacts:/)`);
       log(`  UI:        ${r.url}`);
@@ -44,7 +49,11 @@ program
   .action(() =>
     runMain(async () => {
       const s = await serverStatus(cfg.mlflow);
-      log(s.running ? `running (pid ${s.pid}), ${s.healthy ? 'healthy' : 'NOT answering /health'}: ${s.url}` : 'not running');
+      log(
+        s.running
+          ? `running (pid ${s.pid}), ${s.healthy ? 'healthy' : 'NOT answering /health'}: ${s.url}`
+          : 'not running',
+      );
       if (!s.healthy) process.exitCode = 3;
     }),
   );
@@ -61,12 +70,16 @@ program
 
 program
   .command('replay')
-  .description('send every run\'s journaled metrics/params/tags (kept while the server was unreachable) in order')
+  .description("send every run's journaled metrics/params/tags (kept while the server was unreachable) in order")
   .action(() =>
     runMain(async () => {
       const client = MlflowClient.fromEnv({ trackingUri: cfg.mlflow.trackingUri, journalDir: cfg.paths.journal });
       const runs = await client.replayAll();
-      log(runs.length ? `replayed the journal of ${runs.length} run(s): ${runs.join(', ')}` : 'journal empty: nothing to replay');
+      log(
+        runs.length
+          ? `replayed the journal of ${runs.length} run(s): ${runs.join(', ')}`
+          : 'journal empty: nothing to replay',
+      );
       await client.close();
     }),
   );

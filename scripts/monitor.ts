@@ -20,55 +20,110 @@ import { log, runMain } from '../src/cli/progress';
 const cfg = loadConfig();
 
 const program = new Command('monitor')
-  .description('Compare one task\'s served traffic with its training data: drift tests, HTML report, MLflow metrics, retrain trigger. Exit code 2: large drift, the model needs new experimentation.')
+  .description(
+    "Compare one task's served traffic with its training data: drift tests, HTML report, MLflow metrics, retrain trigger. Exit code 2: large drift, the model needs new experimentation.",
+  )
   .option('--task <name>', 'task (default: the only promoted task)')
   .option('--model <name>', 'registered model whose predictions to read (default: the task)')
-  .option('--log-dir <path>', 'serving log folder (daily files) or one log file; SERVING_LOG_DIR', cfg.paths.servingLogs)
+  .option(
+    '--log-dir <path>',
+    'serving log folder (daily files) or one log file; SERVING_LOG_DIR',
+    cfg.paths.servingLogs,
+  )
   .option('--days <n>', 'look at the last n days of traffic', Number.parseFloat, 7)
-  .option('--max-rows <n>', 'uniform sample of at most n served predictions (the log is streamed, never read whole)', (v) => Number.parseInt(v, 10), 50_000)
+  .option(
+    '--max-rows <n>',
+    'uniform sample of at most n served predictions (the log is streamed, never read whole)',
+    (v) => Number.parseInt(v, 10),
+    50_000,
+  )
   .option('--processed-dir <dir>', 'prepared data (reference)', cfg.paths.processed)
   .option('--out <dir>', 'where the HTML report goes', path.join(cfg.root, 'reports'))
   .option('--trigger', 'run `make retrain` when the policy says retrain')
   .option('--no-mlflow', 'do not log to MLflow')
-  .action((opts: { task?: string; model?: string; logDir: string; days: number; maxRows: number; processedDir: string; out: string; trigger?: boolean; mlflow: boolean }) =>
-    runMain(async () => {
-      const task = resolveTask(cfg.paths.productionConfigs, opts.task);
-      const spec = taskSpec(task);
-      const model = opts.model ?? task;
-      const since = new Date(Date.now() - opts.days * 86_400_000);
-      const served = await sampleServed(opts.logDir, { model, since }, opts.maxRows);
-      if (served.total === 0) throw new Error(`no predictions of ${model} in the last ${opts.days} days in ${opts.logDir}${served.otherModels ? ` (${served.otherModels} of other models)` : ''}`);
-      const ref = readPrepared(path.join(path.resolve(opts.processedDir), task)).train;
-      const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
-      const drift = servedDrift(ref, served.records, spec.cleaning);
-      fs.mkdirSync(opts.out, { recursive: true });
-      const file = path.join(opts.out, `monitor-${task}-${new Date().toISOString().slice(0, 10)}.html`);
-      fs.writeFileSync(file, monitorHtml(task, drift, reference, served.records));
-      const versions = Object.entries(served.perVersion).map(([v, n]) => `v${v}: ${n}`).join(', ');
-      log(`==> ${served.total} served predictions of ${model} since ${since.toISOString().slice(0, 10)} (${versions}; ${served.records.length} compared, ${served.otherModels} of other models skipped, ${served.malformed} malformed log lines): drift ${drift.level}, action ${drift.action}`);
-      for (const f of drift.features) log(`    ${f.feature.padEnd(18)} ${f.test.padEnd(22)} ${f.statistic.toFixed(4)}${f.pValue !== undefined ? ` p=${f.pValue.toExponential(2)}` : ''}${f.psi !== undefined ? ` psi=${f.psi.toFixed(3)}` : ''} ${f.drifted ? 'DRIFT' : 'ok'}`);
-      log(`report: ${path.relative(cfg.root, file)}`);
-      if (opts.mlflow) {
-        const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-        await withRun(client, { experiment: task, runName: 'monitor', source: 'scripts/monitor.ts', tags: { stage: 'monitor', 'drift.level': drift.level, 'drift.action': drift.action } }, async (run) => {
-          await run.logParams({ days: opts.days, model, served_rows: served.total, compared_rows: served.records.length, reference_rows: reference.texts.length, served_versions: Object.keys(served.perVersion).join(',') });
-          await run.logMetrics({ drifted_share: drift.driftedShare, ...Object.fromEntries(drift.features.map((f) => [`drift/${f.feature}`, f.statistic])), ...Object.fromEntries(Object.entries(served.perVersion).map(([v, n]) => [`served_rows/v${v}`, n])) });
-          await run.logArtifact(file, 'monitor');
-          await run.logText(`${JSON.stringify(drift, null, 2)}\n`, 'monitor/drift.json');
-        });
-        await client.close();
-      }
-      if (drift.action === 'none') return;
-      const alert = drift.action === 'retrain_and_alert';
-      log(`policy: ${alert ? 'retrain, and ALERT: the model needs new experimentation' : 'retrain'}`);
-      if (opts.trigger) {
-        const r = spawnSync('make', ['--no-print-directory', 'retrain', `TASK=${task}`, 'FORCE=1'], { cwd: cfg.root, stdio: 'inherit' });
-        if (r.status !== 0 && r.status !== 2) process.exitCode = r.status ?? 1;
-      }
-      if (alert) {
-        process.stderr.write(`ALERT: large drift in ${task}'s served traffic: ${drift.reason}\n`);
-        process.exitCode = 2;
-      }
-    }),
+  .action(
+    (opts: {
+      task?: string;
+      model?: string;
+      logDir: string;
+      days: number;
+      maxRows: number;
+      processedDir: string;
+      out: string;
+      trigger?: boolean;
+      mlflow: boolean;
+    }) =>
+      runMain(async () => {
+        const task = resolveTask(cfg.paths.productionConfigs, opts.task);
+        const spec = taskSpec(task);
+        const model = opts.model ?? task;
+        const since = new Date(Date.now() - opts.days * 86_400_000);
+        const served = await sampleServed(opts.logDir, { model, since }, opts.maxRows);
+        if (served.total === 0)
+          throw new Error(
+            `no predictions of ${model} in the last ${opts.days} days in ${opts.logDir}${served.otherModels ? ` (${served.otherModels} of other models)` : ''}`,
+          );
+        const ref = readPrepared(path.join(path.resolve(opts.processedDir), task)).train;
+        const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
+        const drift = servedDrift(ref, served.records, spec.cleaning);
+        fs.mkdirSync(opts.out, { recursive: true });
+        const file = path.join(opts.out, `monitor-${task}-${new Date().toISOString().slice(0, 10)}.html`);
+        fs.writeFileSync(file, monitorHtml(task, drift, reference, served.records));
+        const versions = Object.entries(served.perVersion)
+          .map(([v, n]) => `v${v}: ${n}`)
+          .join(', ');
+        log(
+          `==> ${served.total} served predictions of ${model} since ${since.toISOString().slice(0, 10)} (${versions}; ${served.records.length} compared, ${served.otherModels} of other models skipped, ${served.malformed} malformed log lines): drift ${drift.level}, action ${drift.action}`,
+        );
+        for (const f of drift.features)
+          log(
+            `    ${f.feature.padEnd(18)} ${f.test.padEnd(22)} ${f.statistic.toFixed(4)}${f.pValue !== undefined ? ` p=${f.pValue.toExponential(2)}` : ''}${f.psi !== undefined ? ` psi=${f.psi.toFixed(3)}` : ''} ${f.drifted ? 'DRIFT' : 'ok'}`,
+          );
+        log(`report: ${path.relative(cfg.root, file)}`);
+        if (opts.mlflow) {
+          const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+          await withRun(
+            client,
+            {
+              experiment: task,
+              runName: 'monitor',
+              source: 'scripts/monitor.ts',
+              tags: { stage: 'monitor', 'drift.level': drift.level, 'drift.action': drift.action },
+            },
+            async (run) => {
+              await run.logParams({
+                days: opts.days,
+                model,
+                served_rows: served.total,
+                compared_rows: served.records.length,
+                reference_rows: reference.texts.length,
+                served_versions: Object.keys(served.perVersion).join(','),
+              });
+              await run.logMetrics({
+                drifted_share: drift.driftedShare,
+                ...Object.fromEntries(drift.features.map((f) => [`drift/${f.feature}`, f.statistic])),
+                ...Object.fromEntries(Object.entries(served.perVersion).map(([v, n]) => [`served_rows/v${v}`, n])),
+              });
+              await run.logArtifact(file, 'monitor');
+              await run.logText(`${JSON.stringify(drift, null, 2)}\n`, 'monitor/drift.json');
+            },
+          );
+          await client.close();
+        }
+        if (drift.action === 'none') return;
+        const alert = drift.action === 'retrain_and_alert';
+        log(`policy: ${alert ? 'retrain, and ALERT: the model needs new experimentation' : 'retrain'}`);
+        if (opts.trigger) {
+          const r = spawnSync('make', ['--no-print-directory', 'retrain', `TASK=${task}`, 'FORCE=1'], {
+            cwd: cfg.root,
+            stdio: 'inherit',
+          });
+          if (r.status !== 0 && r.status !== 2) process.exitCode = r.status ?? 1;
+        }
+        if (alert) {
+          process.stderr.write(`ALERT: large drift in ${task}'s served traffic: ${drift.reason}\n`);
+          process.exitCode = 2;
+        }
+      }),
   );
 program.parse();

@@ -15,10 +15,17 @@ import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
 const program = new Command('prepare-data')
-  .description('Validate, clean and split the datasets for each task into data/processed/<task>/ and log the data stage to MLflow.')
+  .description(
+    'Validate, clean and split the datasets for each task into data/processed/<task>/ and log the data stage to MLflow.',
+  )
   .addOption(new Option('--task <names...>', 'tasks to prepare').choices(TASK_NAMES).default(TASK_NAMES))
-  .option('--seed <n>', 'split seed (default: the task\'s)', (v) => Number.parseInt(v, 10))
-  .option('--max-per-split <n>', 'small-data mode: keep at most n examples per split (env SMALL_DATA=n)', (v) => Number.parseInt(v, 10), process.env.SMALL_DATA ? Number(process.env.SMALL_DATA) : undefined)
+  .option('--seed <n>', "split seed (default: the task's)", (v) => Number.parseInt(v, 10))
+  .option(
+    '--max-per-split <n>',
+    'small-data mode: keep at most n examples per split (env SMALL_DATA=n)',
+    (v) => Number.parseInt(v, 10),
+    process.env.SMALL_DATA ? Number(process.env.SMALL_DATA) : undefined,
+  )
   .option('--processed-dir <dir>', 'where prepared tasks are written', path.join(cfg.root, 'data', 'processed'))
   .option('--no-mlflow', 'do not log to MLflow')
   .action((opts: { task: string[]; seed?: number; maxPerSplit?: number; processedDir: string; mlflow: boolean }) =>
@@ -31,21 +38,39 @@ const program = new Command('prepare-data')
         const dir = path.join(path.resolve(opts.processedDir), name);
         const files = writePrepared(prepared, dir);
         const s = prepared.stats;
-        log(`==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`);
-        if (s.rowsBad) log(`    quarantine: ${path.relative(cfg.root, files.quarantine)} (${Object.entries(s.badReasons).map(([r, n]) => `${n} x ${r}`).join('; ')})`);
+        log(
+          `==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`,
+        );
+        if (s.rowsBad)
+          log(
+            `    quarantine: ${path.relative(cfg.root, files.quarantine)} (${Object.entries(s.badReasons)
+              .map(([r, n]) => `${n} x ${r}`)
+              .join('; ')})`,
+          );
         log(`    train digest ${prepared.digests.train.slice(0, 12)}..., labels: ${prepared.labelMap.labels.length}`);
         if (!client) continue;
-        const runId = await withRun(client, { experiment: name, runName: 'prepare-data', source: 'scripts/prepare-data.ts', tags: { stage: 'data', 'data.digest.train': prepared.digests.train } }, async (run) => {
-          await run.logParams(preparationParams(spec, prepared));
-          await run.logMetrics(preparationMetrics(prepared));
-          await run.logInputs(datasetInputs(prepared, files.splits, cfg.root));
-          for (const f of [files.manifest, files.labelMap, files.quarantine]) await run.logArtifact(f, 'data');
-          const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'report-')), 'data_report.html');
-          fs.writeFileSync(report, dataReportHtml(spec, prepared));
-          await run.logArtifact(report, 'data');
-          return run.runId;
-        });
-        log(`    MLflow: ${client.trackingUri}/#/experiments/${(await client.getExperimentByName(name))?.experiment_id}/runs/${runId}`);
+        const runId = await withRun(
+          client,
+          {
+            experiment: name,
+            runName: 'prepare-data',
+            source: 'scripts/prepare-data.ts',
+            tags: { stage: 'data', 'data.digest.train': prepared.digests.train },
+          },
+          async (run) => {
+            await run.logParams(preparationParams(spec, prepared));
+            await run.logMetrics(preparationMetrics(prepared));
+            await run.logInputs(datasetInputs(prepared, files.splits, cfg.root));
+            for (const f of [files.manifest, files.labelMap, files.quarantine]) await run.logArtifact(f, 'data');
+            const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'report-')), 'data_report.html');
+            fs.writeFileSync(report, dataReportHtml(spec, prepared));
+            await run.logArtifact(report, 'data');
+            return run.runId;
+          },
+        );
+        log(
+          `    MLflow: ${client.trackingUri}/#/experiments/${(await client.getExperimentByName(name))?.experiment_id}/runs/${runId}`,
+        );
       }
       await client?.close();
     }),

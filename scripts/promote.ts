@@ -20,7 +20,9 @@ import { log, runMain } from '../src/cli/progress';
 const cfg = loadConfig();
 // PROMOTE_ROOT: export/check another checkout (tests use a copy of the project).
 const root = path.resolve(process.env.PROMOTE_ROOT ?? cfg.root);
-const program = new Command('promote').description('Turn notebook cells into src/ modules, and a run into the registered model the production loop uses.');
+const program = new Command('promote').description(
+  'Turn notebook cells into src/ modules, and a run into the registered model the production loop uses.',
+);
 
 program
   .command('export')
@@ -29,7 +31,10 @@ program
     runMain(async () => {
       const modules = exportsOf(root);
       const written = writeExports(root, modules);
-      for (const m of modules) log(`${written.includes(m.target) ? 'wrote    ' : 'unchanged'} ${m.target}  <- ${m.notebook} (${m.cells.length} cells)`);
+      for (const m of modules)
+        log(
+          `${written.includes(m.target) ? 'wrote    ' : 'unchanged'} ${m.target}  <- ${m.notebook} (${m.cells.length} cells)`,
+        );
     }),
   );
 
@@ -40,47 +45,73 @@ program
     runMain(async () => {
       const modules = exportsOf(root);
       const withOutputs = notebooksWithOutputs(readNotebooks(root));
-      for (const nb of withOutputs) process.stderr.write(`promote-check: ${nb} has outputs; notebooks are committed stripped (make strip-notebooks)\n`);
-      const problems = checkExports(modules, (t) => (fs.existsSync(path.join(root, t)) ? fs.readFileSync(path.join(root, t), 'utf8') : undefined), generatedFiles(root));
+      for (const nb of withOutputs)
+        process.stderr.write(
+          `promote-check: ${nb} has outputs; notebooks are committed stripped (make strip-notebooks)\n`,
+        );
+      const problems = checkExports(
+        modules,
+        (t) => (fs.existsSync(path.join(root, t)) ? fs.readFileSync(path.join(root, t), 'utf8') : undefined),
+        generatedFiles(root),
+      );
       if (problems.length === 0 && withOutputs.length === 0) {
         log(`promote-check: ${modules.length} generated module(s) in sync with their notebooks`);
         return;
       }
       for (const p of problems) process.stderr.write(`promote-check: ${p.message}\n`);
-      if (problems.length) process.stderr.write('Fix: edit the notebook cell (not the generated file), then run `make promote`.\n');
+      if (problems.length)
+        process.stderr.write('Fix: edit the notebook cell (not the generated file), then run `make promote`.\n');
       process.exitCode = 1;
     }),
   );
 
 program
   .command('register')
-  .description('register a run\'s model as a new version of the task\'s model, set @challenger, write config/production/<task>.json')
+  .description(
+    "register a run's model as a new version of the task's model, set @challenger, write config/production/<task>.json",
+  )
   .option('--run <id>', 'the run to promote')
   .option('--metric <name>', 'promote the FINISHED run with the highest value of this metric')
-  .option('--task <name>', 'task = experiment = registered model name (default: the run\'s experiment)')
+  .option('--task <name>', "task = experiment = registered model name (default: the run's experiment)")
   .option('--alias <alias>', 'alias to set', 'challenger')
   .option('--config <file>', 'where to write the production config (default: config/production/<task>.json)')
-  .option('--state-dir <dir>', 'where the production lock lives (shared with make retrain and make rollback)', cfg.paths.productionState)
+  .option(
+    '--state-dir <dir>',
+    'where the production lock lives (shared with make retrain and make rollback)',
+    cfg.paths.productionState,
+  )
   .action((opts: { run?: string; metric?: string; task?: string; alias: string; config?: string; stateDir: string }) =>
     runMain(async () => {
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
       try {
         let task = opts.task;
-        if (!task && opts.run) task = (await client.getExperiment((await client.getRun(opts.run)).info.experiment_id)).name;
+        if (!task && opts.run)
+          task = (await client.getExperiment((await client.getRun(opts.run)).info.experiment_id)).name;
         if (!task) throw new Error('Give TASK=<task> with METRIC=..., or RUN=<run id>.');
         const run = await chooseRun(client, { task, runId: opts.run, metric: opts.metric });
         let gitCommit: string | undefined;
         try {
-          gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: cfg.root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+          gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], {
+            cwd: cfg.root,
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+          }).trim();
         } catch {
           gitCommit = undefined;
         }
         const file = opts.config ?? productionConfigFile(cfg.paths.productionConfigs, task);
         const t = task;
         await withLock(productionLockFile(path.resolve(opts.stateDir), t), 'promote', async () => {
-          const { version, config } = await registerRun(client, run, { task: t, alias: opts.alias, gitCommit, metric: opts.metric });
+          const { version, config } = await registerRun(client, run, {
+            task: t,
+            alias: opts.alias,
+            gitCommit,
+            metric: opts.metric,
+          });
           writeProductionConfig(file, config);
-          log(`registered run ${run.info.run_id} (${run.info.run_name ?? ''}, ${config.kind}) as ${t} version ${version.version}; models:/${t}@${opts.alias} -> ${version.version}`);
+          log(
+            `registered run ${run.info.run_id} (${run.info.run_name ?? ''}, ${config.kind}) as ${t} version ${version.version}; models:/${t}@${opts.alias} -> ${version.version}`,
+          );
           log(`wrote ${path.relative(cfg.root, file)}`);
         });
       } finally {

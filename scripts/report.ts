@@ -19,17 +19,24 @@ import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
 const program = new Command('report')
-  .description('Weekly churn report (HTML + CSV) from the serving log; mailed through SMTP when SMTP_HOST and REPORT_TO are set.')
+  .description(
+    'Weekly churn report (HTML + CSV) from the serving log; mailed through SMTP when SMTP_HOST and REPORT_TO are set.',
+  )
   .option('--task <name>', 'a churn task', 'conversation-churn')
   .option('--model <name>', 'registered model name (default: the task)')
-  .option('--log-dir <path>', 'serving log folder (daily files) or one log file; SERVING_LOG_DIR', cfg.paths.servingLogs)
+  .option(
+    '--log-dir <path>',
+    'serving log folder (daily files) or one log file; SERVING_LOG_DIR',
+    cfg.paths.servingLogs,
+  )
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option('--days <n>', 'report period in days', Number.parseFloat, 7)
   .option('--out <dir>', 'output folder', path.join(cfg.root, 'reports'))
   .action((opts: { task: string; model?: string; logDir: string; cacheDir: string; days: number; out: string }) =>
     runMain(async () => {
       const spec = taskSpec(opts.task);
-      if (!spec.positiveLabel) throw new Error(`${opts.task} is not a churn task (no positive label); use conversation-churn or churn-intent`);
+      if (!spec.positiveLabel)
+        throw new Error(`${opts.task} is not a churn task (no positive label); use conversation-churn or churn-intent`);
       const positive = spec.positiveLabel;
       const since = new Date(Date.now() - opts.days * 86_400_000);
       const modelName = opts.model ?? opts.task;
@@ -37,9 +44,14 @@ const program = new Command('report')
       await streamServingLog(opts.logDir, { model: modelName, since }, (r) => {
         if (r.bucket !== undefined) bucketed.push(r);
       });
-      if (bucketed.length === 0) throw new Error(`no churn predictions (with buckets) of ${modelName} in ${opts.logDir} since ${since.toISOString().slice(0, 10)}`);
+      if (bucketed.length === 0)
+        throw new Error(
+          `no churn predictions (with buckets) of ${modelName} in ${opts.logDir} since ${since.toISOString().slice(0, 10)}`,
+        );
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, modelName, 'champion', new ModelCache(client, opts.cacheDir, log), { log });
+      const holder = new ChampionHolder(client, modelName, 'champion', new ModelCache(client, opts.cacheDir, log), {
+        log,
+      });
       await holder.refresh();
       const predictor = holder.model.predictor;
       const pos = predictor.labels.indexOf(positive);
@@ -50,7 +62,14 @@ const program = new Command('report')
       };
       const rows: ChurnRow[] = [];
       for (const r of bucketed) {
-        rows.push({ ts: r.ts, text_sha256: r.text_sha256, bucket: r.bucket!, p_churn: r.probabilities[positive] ?? 0, label: r.label, top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text, score) });
+        rows.push({
+          ts: r.ts,
+          text_sha256: r.text_sha256,
+          bucket: r.bucket!,
+          p_churn: r.probabilities[positive] ?? 0,
+          label: r.label,
+          top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text, score),
+        });
       }
       const period = { from: since.toISOString().slice(0, 10), to: new Date().toISOString().slice(0, 10) };
       fs.mkdirSync(opts.out, { recursive: true });
@@ -60,11 +79,18 @@ const program = new Command('report')
       fs.writeFileSync(`${base}.html`, html);
       fs.writeFileSync(`${base}.csv`, csv);
       const counts = (b: string) => rows.filter((r) => r.bucket === b).length;
-      log(`==> ${rows.length} conversations: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`);
+      log(
+        `==> ${rows.length} conversations: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`,
+      );
       log(`report: ${path.relative(cfg.root, base)}.html and .csv`);
       const smtp = smtpFromEnv();
       if (smtp) {
-        const id = await mailReport(smtp, `Churn report ${opts.task} ${period.from}..${period.to}: ${counts('A')} to call`, html, [{ filename: path.basename(`${base}.csv`), content: csv }]);
+        const id = await mailReport(
+          smtp,
+          `Churn report ${opts.task} ${period.from}..${period.to}: ${counts('A')} to call`,
+          html,
+          [{ filename: path.basename(`${base}.csv`), content: csv }],
+        );
         log(`mailed to ${smtp.to.join(', ')} via ${smtp.host}:${smtp.port} (${id})`);
       } else {
         log('not mailed: set SMTP_HOST and REPORT_TO (and SMTP_PORT, SMTP_USER, SMTP_PASS, REPORT_FROM) to send it');

@@ -16,7 +16,9 @@ import { DEFAULT_GATE, ingestIncoming, retrain, rollback } from '../src/retrain/
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
-const program = new Command('retrain').description('Scheduled retraining with a drift gate and a champion/challenger gate; rollback.');
+const program = new Command('retrain').description(
+  'Scheduled retraining with a drift gate and a champion/challenger gate; rollback.',
+);
 
 interface TaskOptions {
   task?: string;
@@ -33,7 +35,9 @@ function taskConfig(opts: TaskOptions): { task: string; file: string } {
 
 program
   .command('run', { isDefault: true })
-  .description('retrain the production model on the prepared data plus data/incoming/<task>/*.csv|jsonl (columns text,label); exit 2 on a drift alert')
+  .description(
+    'retrain the production model on the prepared data plus data/incoming/<task>/*.csv|jsonl (columns text,label); exit 2 on a drift alert',
+  )
   .option('--task <name>', 'task (default: the only promoted task)')
   .option('--config <file>', 'production config written by make promote (default: config/production/<task>.json)')
   .option('--incoming <dir>', 'new labelled data (default data/incoming/<task>)')
@@ -42,44 +46,103 @@ program
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option('--force', 'train even if the data digest is unchanged and no drift is found')
   .option('--min-f1 <x>', 'minimum challenger test macro-F1', Number.parseFloat, DEFAULT_GATE.minMacroF1)
-  .option('--tolerance <x>', 'how much worse than the champion a challenger may be', Number.parseFloat, DEFAULT_GATE.tolerance)
-  .action((opts: TaskOptions & { incoming?: string; processedDir: string; cacheDir: string; force?: boolean; minF1: number; tolerance: number }) =>
-    runMain(async () => {
-      const { task, file } = taskConfig(opts);
-      const stateDir = path.resolve(opts.stateDir);
-      await withLock(productionLockFile(stateDir, task), 'retrain', async () => {
-        const production = readProductionConfig(file); // under the lock: promote cannot change it meanwhile
-        const spec = taskSpec(task);
-        const stateFile = path.join(stateDir, `${task}.json`);
-        const state = fs.existsSync(stateFile) ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { lastDigest?: string; inProgressRunId?: string }) : {};
-        const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-        try {
-          const data = readPrepared(path.join(path.resolve(opts.processedDir), task));
-          const incomingDir = opts.incoming ?? path.join(cfg.root, 'data', 'incoming', task);
-          const incoming = ingestIncoming(incomingDir, production.labelMap, path.join(cfg.root, 'data', 'quarantine', 'incoming', task));
-          log(`==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incoming.examples.length} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incoming.files.length} files, ${incoming.bad} quarantined)`);
-          const cache = new ModelCache(client, opts.cacheDir, log);
-          // A crashed retrain left its run id: continue that run instead of opening a new one.
-          const outcome = await withRun(client, { experiment: task, runName: 'retrain', source: 'scripts/retrain.ts', tags: { stage: 'retrain' }, resumeRunId: state.inProgressRunId }, async (run) => {
-            fs.mkdirSync(stateDir, { recursive: true });
-            fs.writeFileSync(stateFile, JSON.stringify({ ...state, inProgressRunId: run.runId }));
-            const inputs = { spec, production, train: data.train, validation: data.validation, test: data.test, incoming: incoming.examples, lastDigest: state.lastDigest ?? production.dataDigest };
-            return retrain(client, run, inputs, { force: opts.force, gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance }, cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(cfg.paths.models, 'trained', `retrain-${task}`) } });
-          });
-          const trained = outcome.decision === 'promoted' || outcome.decision === 'registered_not_promoted';
-          fs.writeFileSync(stateFile, JSON.stringify({ lastDigest: trained ? outcome.digest : (state.lastDigest ?? production.dataDigest ?? null) }));
-          log(`decision: ${outcome.decision} - ${outcome.reason}`);
-          if (outcome.drift) log(`drift: ${outcome.drift.level} (${outcome.drift.reason})`);
-          if (outcome.challengerVersion) log(`challenger version ${outcome.challengerVersion} (test macro-F1 ${outcome.challengerF1?.toFixed(4)}), champion ${outcome.championVersion ?? 'none'} (${outcome.championF1?.toFixed(4) ?? '-'})`);
-          if (outcome.alert) {
-            process.stderr.write(`ALERT: large drift for ${task}: the model needs new experimentation (see the retrain run in MLflow)\n`);
-            process.exitCode = 2;
+  .option(
+    '--tolerance <x>',
+    'how much worse than the champion a challenger may be',
+    Number.parseFloat,
+    DEFAULT_GATE.tolerance,
+  )
+  .action(
+    (
+      opts: TaskOptions & {
+        incoming?: string;
+        processedDir: string;
+        cacheDir: string;
+        force?: boolean;
+        minF1: number;
+        tolerance: number;
+      },
+    ) =>
+      runMain(async () => {
+        const { task, file } = taskConfig(opts);
+        const stateDir = path.resolve(opts.stateDir);
+        await withLock(productionLockFile(stateDir, task), 'retrain', async () => {
+          const production = readProductionConfig(file); // under the lock: promote cannot change it meanwhile
+          const spec = taskSpec(task);
+          const stateFile = path.join(stateDir, `${task}.json`);
+          const state = fs.existsSync(stateFile)
+            ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { lastDigest?: string; inProgressRunId?: string })
+            : {};
+          const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+          try {
+            const data = readPrepared(path.join(path.resolve(opts.processedDir), task));
+            const incomingDir = opts.incoming ?? path.join(cfg.root, 'data', 'incoming', task);
+            const incoming = ingestIncoming(
+              incomingDir,
+              production.labelMap,
+              path.join(cfg.root, 'data', 'quarantine', 'incoming', task),
+            );
+            log(
+              `==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incoming.examples.length} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incoming.files.length} files, ${incoming.bad} quarantined)`,
+            );
+            const cache = new ModelCache(client, opts.cacheDir, log);
+            // A crashed retrain left its run id: continue that run instead of opening a new one.
+            const outcome = await withRun(
+              client,
+              {
+                experiment: task,
+                runName: 'retrain',
+                source: 'scripts/retrain.ts',
+                tags: { stage: 'retrain' },
+                resumeRunId: state.inProgressRunId,
+              },
+              async (run) => {
+                fs.mkdirSync(stateDir, { recursive: true });
+                fs.writeFileSync(stateFile, JSON.stringify({ ...state, inProgressRunId: run.runId }));
+                const inputs = {
+                  spec,
+                  production,
+                  train: data.train,
+                  validation: data.validation,
+                  test: data.test,
+                  incoming: incoming.examples,
+                  lastDigest: state.lastDigest ?? production.dataDigest,
+                };
+                return retrain(client, run, inputs, {
+                  force: opts.force,
+                  gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance },
+                  cache,
+                  challenger: {
+                    pretrained: cfg.paths.pretrained,
+                    workDir: path.join(cfg.paths.models, 'trained', `retrain-${task}`),
+                  },
+                });
+              },
+            );
+            const trained = outcome.decision === 'promoted' || outcome.decision === 'registered_not_promoted';
+            fs.writeFileSync(
+              stateFile,
+              JSON.stringify({
+                lastDigest: trained ? outcome.digest : (state.lastDigest ?? production.dataDigest ?? null),
+              }),
+            );
+            log(`decision: ${outcome.decision} - ${outcome.reason}`);
+            if (outcome.drift) log(`drift: ${outcome.drift.level} (${outcome.drift.reason})`);
+            if (outcome.challengerVersion)
+              log(
+                `challenger version ${outcome.challengerVersion} (test macro-F1 ${outcome.challengerF1?.toFixed(4)}), champion ${outcome.championVersion ?? 'none'} (${outcome.championF1?.toFixed(4) ?? '-'})`,
+              );
+            if (outcome.alert) {
+              process.stderr.write(
+                `ALERT: large drift for ${task}: the model needs new experimentation (see the retrain run in MLflow)\n`,
+              );
+              process.exitCode = 2;
+            }
+          } finally {
+            await client.close();
           }
-        } finally {
-          await client.close();
-        }
-      });
-    }),
+        });
+      }),
   );
 
 program
@@ -95,7 +158,9 @@ program
         const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
         try {
           const r = await rollback(client, task);
-          log(`rolled back ${task}: @champion ${r.from} -> ${r.to} (@previous-champion is now ${r.from}; make rollback again to undo)`);
+          log(
+            `rolled back ${task}: @champion ${r.from} -> ${r.to} (@previous-champion is now ${r.from}; make rollback again to undo)`,
+          );
         } finally {
           await client.close();
         }

@@ -19,9 +19,18 @@ import { log, runMain } from '../src/cli/progress';
 const cfg = loadConfig();
 
 function readTokens(): { tokens: string[]; generated?: string } {
-  const fromEnv = (process.env.SERVE_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const fromEnv = (process.env.SERVE_TOKENS ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const file = process.env.SERVE_TOKEN_FILE;
-  const fromFile = file ? fs.readFileSync(file, 'utf8').split('\n').map((t) => t.trim()).filter((t) => t && !t.startsWith('#')) : [];
+  const fromFile = file
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .map((t) => t.trim())
+        .filter((t) => t && !t.startsWith('#'))
+    : [];
   if (fromEnv.length || fromFile.length) return { tokens: [...fromEnv, ...fromFile] };
   // No tokens configured: make one (kept across restarts) rather than serve without auth.
   const generatedFile = path.join(cfg.root, '.cache', 'serve-token');
@@ -33,40 +42,88 @@ function readTokens(): { tokens: string[]; generated?: string } {
 }
 
 const program = new Command('serve')
-  .description('Serve models:/<task>@<alias> from the MLflow registry: POST /predict, POST /invocations, GET /ping /health /version /metrics /docs. Tokens: SERVE_TOKENS (comma-separated) or SERVE_TOKEN_FILE; otherwise one is generated in .cache/serve-token.')
+  .description(
+    'Serve models:/<task>@<alias> from the MLflow registry: POST /predict, POST /invocations, GET /ping /health /version /metrics /docs. Tokens: SERVE_TOKENS (comma-separated) or SERVE_TOKEN_FILE; otherwise one is generated in .cache/serve-token.',
+  )
   .option('--task <name>', 'task = registered model name (default: the only promoted task)')
   .option('--model <name>', 'registered model name (default: the task)')
   .option('--alias <alias>', 'registry alias to serve', 'champion')
   .option('--host <host>', 'address to listen on', process.env.SERVE_HOST ?? '127.0.0.1')
   .option('--port <port>', 'port', (v) => Number.parseInt(v, 10), Number(process.env.SERVE_PORT ?? 8080))
-  .option('--watch <seconds>', 'how often to check whether the alias moved (hot reload)', (v) => Number.parseFloat(v), 15)
+  .option(
+    '--watch <seconds>',
+    'how often to check whether the alias moved (hot reload)',
+    (v) => Number.parseFloat(v),
+    15,
+  )
   .option('--max-batch <n>', 'most texts per request', (v) => Number.parseInt(v, 10), 256)
-  .option('--max-queue <n>', 'scoring requests admitted at once; more are answered 503 with Retry-After', (v) => Number.parseInt(v, 10), 256)
-  .option('--log-dir <dir>', 'folder of the daily serving logs (predictions-YYYY-MM-DD.jsonl) that `make monitor` reads; SERVING_LOG_DIR', cfg.paths.servingLogs)
+  .option(
+    '--max-queue <n>',
+    'scoring requests admitted at once; more are answered 503 with Retry-After',
+    (v) => Number.parseInt(v, 10),
+    256,
+  )
+  .option(
+    '--log-dir <dir>',
+    'folder of the daily serving logs (predictions-YYYY-MM-DD.jsonl) that `make monitor` reads; SERVING_LOG_DIR',
+    cfg.paths.servingLogs,
+  )
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
-  .action((opts: { task?: string; model?: string; alias: string; host: string; port: number; watch: number; maxBatch: number; maxQueue: number; logDir: string; cacheDir: string }) =>
-    runMain(async () => {
-      const task = resolveTask(cfg.paths.productionConfigs, opts.task);
-      const spec = taskSpec(task);
-      const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      const holder = new ChampionHolder(client, opts.model ?? task, opts.alias, new ModelCache(client, opts.cacheDir, log), { log, afterRelease: fullGc() });
-      await holder.refresh();
-      holder.watch(opts.watch * 1000);
-      const { tokens, generated } = readTokens();
-      const cleaning = spec.cleaning;
-      const app = await buildApp({ models: holder, tokens, positiveLabel: spec.positiveLabel, preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined, maxBatchTexts: opts.maxBatch, maxQueue: opts.maxQueue, servingLogDir: opts.logDir, logger: false });
-      await app.listen({ host: opts.host, port: opts.port });
-      const url = `http://${opts.host}:${opts.port}`;
-      log(`serving ${task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`);
-      if (generated) log(`bearer token (from ${path.relative(cfg.root, generated)}): curl -H "Authorization: Bearer $(cat ${path.relative(cfg.root, generated)})" -H 'content-type: application/json' -d '{"texts":["my card was charged twice"]}' ${url}/predict`);
-      const stop = async () => {
-        await app.close();
-        await holder.close();
-        await client.close();
-        process.exit(0);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    }),
+  .action(
+    (opts: {
+      task?: string;
+      model?: string;
+      alias: string;
+      host: string;
+      port: number;
+      watch: number;
+      maxBatch: number;
+      maxQueue: number;
+      logDir: string;
+      cacheDir: string;
+    }) =>
+      runMain(async () => {
+        const task = resolveTask(cfg.paths.productionConfigs, opts.task);
+        const spec = taskSpec(task);
+        const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+        const holder = new ChampionHolder(
+          client,
+          opts.model ?? task,
+          opts.alias,
+          new ModelCache(client, opts.cacheDir, log),
+          { log, afterRelease: fullGc() },
+        );
+        await holder.refresh();
+        holder.watch(opts.watch * 1000);
+        const { tokens, generated } = readTokens();
+        const cleaning = spec.cleaning;
+        const app = await buildApp({
+          models: holder,
+          tokens,
+          positiveLabel: spec.positiveLabel,
+          preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined,
+          maxBatchTexts: opts.maxBatch,
+          maxQueue: opts.maxQueue,
+          servingLogDir: opts.logDir,
+          logger: false,
+        });
+        await app.listen({ host: opts.host, port: opts.port });
+        const url = `http://${opts.host}:${opts.port}`;
+        log(
+          `serving ${task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`,
+        );
+        if (generated)
+          log(
+            `bearer token (from ${path.relative(cfg.root, generated)}): curl -H "Authorization: Bearer $(cat ${path.relative(cfg.root, generated)})" -H 'content-type: application/json' -d '{"texts":["my card was charged twice"]}' ${url}/predict`,
+          );
+        const stop = async () => {
+          await app.close();
+          await holder.close();
+          await client.close();
+          process.exit(0);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      }),
   );
 if (!reexecWithMallocSettings()) program.parse();

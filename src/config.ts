@@ -68,7 +68,14 @@ export interface ProjectConfig {
 /** Local MLflow server settings for a given state folder (the project's `mlflow/`, or a test's temp dir). */
 export function mlflowServerConfig(
   stateDir: string,
-  opts: { host?: string; port?: number; workers?: number; backendStoreUri?: string; artifactsDestination?: string; trackingUri?: string } = {},
+  opts: {
+    host?: string;
+    port?: number;
+    workers?: number;
+    backendStoreUri?: string;
+    artifactsDestination?: string;
+    trackingUri?: string;
+  } = {},
 ): MlflowServerConfig {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 5000;

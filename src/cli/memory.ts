@@ -26,13 +26,14 @@ export function reexecWithMallocSettings(): boolean {
   if (process.env.MALLOC_MMAP_THRESHOLD_) {
     const parent = Number(process.env[PARENT]);
     // The relay was killed (SIGKILL cannot be relayed): do not outlive it.
-    if (parent) setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        process.exit(1);
-      }
-    }, 1000).unref();
+    if (parent)
+      setInterval(() => {
+        try {
+          process.kill(parent, 0);
+        } catch {
+          process.exit(1);
+        }
+      }, 1000).unref();
     return false;
   }
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {

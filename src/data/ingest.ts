@@ -27,7 +27,12 @@ export interface IngestResult<T> {
 }
 
 export class TooManyBadRowsError extends Error {
-  constructor(readonly file: string, readonly badShare: number, readonly maxBadShare: number, readonly sample: BadRow[]) {
+  constructor(
+    readonly file: string,
+    readonly badShare: number,
+    readonly maxBadShare: number,
+    readonly sample: BadRow[],
+  ) {
     super(
       `${file}: ${(badShare * 100).toFixed(1)}% of rows are invalid (limit ${(maxBadShare * 100).toFixed(1)}%). First problems:\n` +
         sample.map((b) => `  row ${b.row} (line ${b.line}): ${b.reason}`).join('\n'),
@@ -73,7 +78,8 @@ export function validateRecords<S extends z.ZodType>(
     for (const f of opts.textFields ?? []) {
       const v = obj?.[f];
       if (typeof v === 'string' && v.includes(REPLACEMENT)) return reject(`${f}: not valid UTF-8`);
-      if (typeof v === 'string' && v.length > maxChars) return reject(`${f}: ${v.length} characters, over the ${maxChars} limit`);
+      if (typeof v === 'string' && v.length > maxChars)
+        return reject(`${f}: ${v.length} characters, over the ${maxChars} limit`);
     }
     const parsed = opts.schema.safeParse(obj);
     if (!parsed.success) return reject(zodReason(parsed.error));
@@ -88,7 +94,12 @@ export function validateRecords<S extends z.ZodType>(
     const key = b.reason.replace(/\d+ characters/, 'N characters');
     reasons[key] = (reasons[key] ?? 0) + 1;
   }
-  return { rows, rowNumbers, bad, stats: { total, good: rows.length, bad: bad.length, badShare: total ? bad.length / total : 0, reasons } };
+  return {
+    rows,
+    rowNumbers,
+    bad,
+    stats: { total, good: rows.length, bad: bad.length, badShare: total ? bad.length / total : 0, reasons },
+  };
 }
 
 /** Decodes bytes as UTF-8; invalid sequences become U+FFFD so the affected rows can be rejected. */
@@ -97,7 +108,13 @@ function decode(buf: Buffer): string {
 }
 
 export function readCsvRecords(text: string): { value: unknown; line: number; parseError?: string }[] {
-  const parsed = parse(text, { skip_empty_lines: true, relax_column_count: true, relax_quotes: false, info: true, bom: true }) as { record: string[]; info: { lines: number } }[];
+  const parsed = parse(text, {
+    skip_empty_lines: true,
+    relax_column_count: true,
+    relax_quotes: false,
+    info: true,
+    bom: true,
+  }) as { record: string[]; info: { lines: number } }[];
   const [header, ...records] = parsed;
   if (!header) return [];
   const columns = header.record;
@@ -107,7 +124,10 @@ export function readCsvRecords(text: string): { value: unknown; line: number; pa
     const line = prevEnd + 1;
     prevEnd = info.lines;
     const value = Object.fromEntries(columns.map((c, i) => [c, record[i]]));
-    const parseError = record.length !== columns.length ? `expected ${columns.length} columns (${columns.join(', ')}), found ${record.length}` : undefined;
+    const parseError =
+      record.length !== columns.length
+        ? `expected ${columns.length} columns (${columns.join(', ')}), found ${record.length}`
+        : undefined;
     return { value, line, parseError };
   });
 }
@@ -137,7 +157,8 @@ export function ingestFile<S extends z.ZodType>(file: string, opts: IngestOption
     throw new Error(`${file}: cannot be parsed as ${ext === '.jsonl' ? 'JSONL' : 'CSV'}: ${(err as Error).message}`);
   }
   const result = validateRecords(file, records, opts);
-  if (result.stats.badShare > opts.maxBadShare) throw new TooManyBadRowsError(file, result.stats.badShare, opts.maxBadShare, result.bad.slice(0, 10));
+  if (result.stats.badShare > opts.maxBadShare)
+    throw new TooManyBadRowsError(file, result.stats.badShare, opts.maxBadShare, result.bad.slice(0, 10));
   return result;
 }
 

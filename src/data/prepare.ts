@@ -10,7 +10,7 @@ import { digestExamples, shortDigest } from './digest';
 import { ingestFile, writeQuarantine, type BadRow } from './ingest';
 import { buildLabelMap, classWeights, encodeLabels, type LabelMap } from './labels';
 import { classShares, stratifiedSplit } from './split';
-import type { Example, TaskSpec } from './tasks';
+import type { AnyTaskSpec, Example } from './tasks';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -44,11 +44,15 @@ export interface PreparedTask {
 /** Keeps a stratified, deterministic subset of at most `n` examples. */
 export function stratifiedSubset(examples: Example[], n: number, seed: number): Example[] {
   if (examples.length <= n) return examples;
-  const parts = stratifiedSplit(examples.map((e) => e.label), { keep: n / examples.length, drop: 1 - n / examples.length }, seed);
+  const parts = stratifiedSplit(
+    examples.map((e) => e.label),
+    { keep: n / examples.length, drop: 1 - n / examples.length },
+    seed,
+  );
   return parts.keep.map((i) => examples[i]!);
 }
 
-export function prepareTask(spec: TaskSpec<any>, rawDir: string, opts: PrepareOptions = {}): PreparedTask {
+export function prepareTask(spec: AnyTaskSpec, rawDir: string, opts: PrepareOptions = {}): PreparedTask {
   const seed = opts.seed ?? spec.split.seed;
   const pools: Example[] = [];
   const fixedTest: Example[] = [];
@@ -56,7 +60,12 @@ export function prepareTask(spec: TaskSpec<any>, rawDir: string, opts: PrepareOp
   let rowsRead = 0;
   for (const file of spec.files) {
     const full = path.join(rawDir, file.path);
-    const res = ingestFile(full, { schema: spec.schema, maxBadShare: spec.maxBadShare, textFields: spec.textFields, maxTextChars: spec.maxTextChars });
+    const res = ingestFile(full, {
+      schema: spec.schema,
+      maxBadShare: spec.maxBadShare,
+      textFields: spec.textFields,
+      maxTextChars: spec.maxTextChars,
+    });
     rowsRead += res.stats.total;
     quarantine.push(...res.bad.map((b) => ({ ...b, file: file.path })));
     res.rows.forEach((row, i) => {
@@ -68,12 +77,19 @@ export function prepareTask(spec: TaskSpec<any>, rawDir: string, opts: PrepareOp
         quarantine.push({ file: file.path, row: rowNo, line: 0, reason: 'text is empty after cleaning', raw: row });
         return;
       }
-      (file.role === 'test' ? fixedTest : pools).push({ id, text, label: ex.label, ...(ex.fineLabel ? { fineLabel: ex.fineLabel } : {}) });
+      (file.role === 'test' ? fixedTest : pools).push({
+        id,
+        text,
+        label: ex.label,
+        ...(ex.fineLabel ? { fineLabel: ex.fineLabel } : {}),
+      });
     });
   }
   const badShare = rowsRead ? quarantine.length / rowsRead : 0;
   if (badShare > spec.maxBadShare) {
-    throw new Error(`${spec.name}: ${quarantine.length} of ${rowsRead} rows are invalid (${(badShare * 100).toFixed(1)}%, limit ${spec.maxBadShare * 100}%)`);
+    throw new Error(
+      `${spec.name}: ${quarantine.length} of ${rowsRead} rows are invalid (${(badShare * 100).toFixed(1)}%, limit ${spec.maxBadShare * 100}%)`,
+    );
   }
 
   const labels = pools.map((e) => e.label);
@@ -85,15 +101,26 @@ export function prepareTask(spec: TaskSpec<any>, rawDir: string, opts: PrepareOp
   } else {
     const { validationShare: v, testShare: t } = spec.split;
     const p = stratifiedSplit(labels, { train: 1 - v - t, validation: v, test: t }, seed);
-    splits = { train: p.train.map((i) => pools[i]!), validation: p.validation.map((i) => pools[i]!), test: p.test.map((i) => pools[i]!) };
+    splits = {
+      train: p.train.map((i) => pools[i]!),
+      validation: p.validation.map((i) => pools[i]!),
+      test: p.test.map((i) => pools[i]!),
+    };
   }
   if (opts.maxPerSplit) {
     const n = opts.maxPerSplit;
-    splits = { train: stratifiedSubset(splits.train, n, seed), validation: stratifiedSubset(splits.validation, n, seed), test: stratifiedSubset(splits.test, n, seed) };
+    splits = {
+      train: stratifiedSubset(splits.train, n, seed),
+      validation: stratifiedSubset(splits.validation, n, seed),
+      test: stratifiedSubset(splits.test, n, seed),
+    };
   }
 
   const labelMap = buildLabelMap([...pools, ...fixedTest].map((e) => e.label));
-  const trainIds = encodeLabels(splits.train.map((e) => e.label), labelMap);
+  const trainIds = encodeLabels(
+    splits.train.map((e) => e.label),
+    labelMap,
+  );
   const badReasons: Record<string, number> = {};
   for (const b of quarantine) badReasons[b.reason] = (badReasons[b.reason] ?? 0) + 1;
   return {
@@ -102,7 +129,11 @@ export function prepareTask(spec: TaskSpec<any>, rawDir: string, opts: PrepareOp
     splits,
     labelMap,
     classWeights: classWeights(trainIds, labelMap.labels.length),
-    digests: { train: digestExamples(splits.train), validation: digestExamples(splits.validation), test: digestExamples(splits.test) },
+    digests: {
+      train: digestExamples(splits.train),
+      validation: digestExamples(splits.validation),
+      test: digestExamples(splits.test),
+    },
     quarantine,
     stats: {
       rowsRead,
@@ -131,7 +162,11 @@ export interface PreparedFiles {
 export function preparedFiles(dir: string): PreparedFiles {
   return {
     dir,
-    splits: { train: path.join(dir, 'train.jsonl'), validation: path.join(dir, 'validation.jsonl'), test: path.join(dir, 'test.jsonl') },
+    splits: {
+      train: path.join(dir, 'train.jsonl'),
+      validation: path.join(dir, 'validation.jsonl'),
+      test: path.join(dir, 'test.jsonl'),
+    },
     labelMap: path.join(dir, 'label_map.json'),
     manifest: path.join(dir, 'manifest.json'),
     quarantine: path.join(dir, 'quarantine.jsonl'),
@@ -159,7 +194,8 @@ export function manifestOf(p: PreparedTask): Record<string, unknown> {
 export function writePrepared(p: PreparedTask, dir: string): PreparedFiles {
   const files = preparedFiles(dir);
   fs.mkdirSync(dir, { recursive: true });
-  for (const s of SPLITS) fs.writeFileSync(files.splits[s], p.splits[s].map((e) => JSON.stringify(e)).join('\n') + '\n');
+  for (const s of SPLITS)
+    fs.writeFileSync(files.splits[s], p.splits[s].map((e) => JSON.stringify(e)).join('\n') + '\n');
   fs.writeFileSync(files.labelMap, `${JSON.stringify(p.labelMap, null, 2)}\n`);
   fs.writeFileSync(files.manifest, `${JSON.stringify(manifestOf(p), null, 2)}\n`);
   writeQuarantine(files.quarantine, p.quarantine);
@@ -170,7 +206,11 @@ export function writePrepared(p: PreparedTask, dir: string): PreparedFiles {
 export function readSplit(dir: string, split: SplitName): Example[] {
   const file = preparedFiles(dir).splits[split];
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist. Run \`make prepare\` first.`);
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Example);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Example);
 }
 
 export interface PreparedData {
@@ -184,7 +224,9 @@ export interface PreparedData {
 
 /** Reads what `make prepare` wrote for a task. */
 export function readPrepared(dir: string): PreparedData {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { digests: Record<string, string> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+    digests: Record<string, string>;
+  };
   return {
     train: readSplit(dir, 'train'),
     validation: readSplit(dir, 'validation'),

@@ -23,23 +23,45 @@ export const DATASETS: DatasetSource[] = [
     license: 'CC-BY-4.0',
     baseUrl: `${GITHUB_RAW}/PolyAI-LDN/task-specific-datasets/57ec275d8078af65b7731c2a98be812d844a6d6b`,
     files: [
-      { name: 'train.csv', remotePath: 'banking_data/train.csv', sha256: 'b06e26ac675513959a63135f11b94ea7786ed02da65db93a5650d8838cbc664b' },
-      { name: 'test.csv', remotePath: 'banking_data/test.csv', sha256: 'd12d6e3bc4c3103966ae786dc435913c0c563dfa328f5a3646d0e62cfeeb474d' },
-      { name: 'categories.json', remotePath: 'banking_data/categories.json', sha256: '53261da888122daf2d120d925458631d9619e15d82e56052e7a42e535ce32b63' },
+      {
+        name: 'train.csv',
+        remotePath: 'banking_data/train.csv',
+        sha256: 'b06e26ac675513959a63135f11b94ea7786ed02da65db93a5650d8838cbc664b',
+      },
+      {
+        name: 'test.csv',
+        remotePath: 'banking_data/test.csv',
+        sha256: 'd12d6e3bc4c3103966ae786dc435913c0c563dfa328f5a3646d0e62cfeeb474d',
+      },
+      {
+        name: 'categories.json',
+        remotePath: 'banking_data/categories.json',
+        sha256: '53261da888122daf2d120d925458631d9619e15d82e56052e7a42e535ce32b63',
+      },
     ],
   },
   {
     name: 'aws-churn-chatlogs',
     license: 'MIT-0',
     baseUrl: `${GITHUB_RAW}/aws-samples/churn-prediction-with-text-and-interpretability/646dfcc72a838b4449bc4e314dfc67596a892652`,
-    files: [{ name: 'text.csv', remotePath: 'data/text.csv', sha256: 'a6c1c47e3c7f4607e2037ea52d1973b32228e65aa96104c4dc3a252172184d5c' }],
+    files: [
+      {
+        name: 'text.csv',
+        remotePath: 'data/text.csv',
+        sha256: 'a6c1c47e3c7f4607e2037ea52d1973b32228e65aa96104c4dc3a252172184d5c',
+      },
+    ],
   },
   {
     name: 'telco-churn',
     license: 'Apache-2.0',
     baseUrl: `${GITHUB_RAW}/IBM/telco-customer-churn-on-icp4d/d5371f5d83a446ad5673cbcca3b814b926491f8a`,
     files: [
-      { name: 'Telco-Customer-Churn.csv', remotePath: 'data/Telco-Customer-Churn.csv', sha256: '16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91' },
+      {
+        name: 'Telco-Customer-Churn.csv',
+        remotePath: 'data/Telco-Customer-Churn.csv',
+        sha256: '16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91',
+      },
     ],
   },
 ];
@@ -76,7 +98,8 @@ export async function fetchDataset(ds: DatasetSource, opts: FetchDataOptions): P
     for (const f of ds.files) await copyVerified(path.join(sharedDir, f.name), path.join(dir, f.name), f.sha256);
     // Provenance and licence travel with the data.
     for (const extra of ['PROVENANCE.md', 'SOURCE_LICENSE.txt']) {
-      if (fs.existsSync(path.join(sharedDir, extra))) fs.copyFileSync(path.join(sharedDir, extra), path.join(dir, extra));
+      if (fs.existsSync(path.join(sharedDir, extra)))
+        fs.copyFileSync(path.join(sharedDir, extra), path.join(dir, extra));
     }
     return { name: ds.name, from: 'shared', dir };
   }
@@ -87,7 +110,9 @@ export async function fetchDataset(ds: DatasetSource, opts: FetchDataOptions): P
     try {
       await downloadFile(url, path.join(dir, f.name), { sha256: f.sha256, timeoutMs: 120_000 });
     } catch (err) {
-      failures.push(`  ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      failures.push(
+        `  ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+      );
     }
   }
   if (failures.length > 0) {
@@ -97,6 +122,9 @@ export async function fetchDataset(ds: DatasetSource, opts: FetchDataOptions): P
         `or set DATA_MIRROR to a reachable copy of ${GITHUB_RAW}.`,
     );
   }
-  fs.writeFileSync(path.join(dir, 'PROVENANCE.md'), `# ${ds.name}\n- Source: ${ds.baseUrl}\n- License: ${ds.license}\n- Files: ${ds.files.map((f) => `${f.name} (sha256 ${f.sha256})`).join(', ')}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'PROVENANCE.md'),
+    `# ${ds.name}\n- Source: ${ds.baseUrl}\n- License: ${ds.license}\n- Files: ${ds.files.map((f) => `${f.name} (sha256 ${f.sha256})`).join(', ')}\n`,
+  );
   return { name: ds.name, from: 'download', dir };
 }

@@ -36,7 +36,11 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
  * Splits indices 0..labels.length-1 into named parts with the given shares, class by class.
  * Rounding is carried across classes (largest remainder), so part sizes match the shares overall.
  */
-export function stratifiedSplit<K extends string>(labels: readonly string[], shares: Record<K, number>, seed: number): Record<K, number[]> {
+export function stratifiedSplit<K extends string>(
+  labels: readonly string[],
+  shares: Record<K, number>,
+  seed: number,
+): Record<K, number[]> {
   const names = Object.keys(shares) as K[];
   const total = names.reduce((s, k) => s + shares[k], 0);
   if (Math.abs(total - 1) > 1e-9) throw new Error(`split shares must add up to 1, got ${total}`);

@@ -8,9 +8,9 @@ import { histogramFigure, labelDistributionFigure } from '../plots/figures';
 import { reportHtml } from '../plots/html';
 import { shortDigest } from './digest';
 import { SPLITS, type PreparedTask } from './prepare';
-import type { TaskSpec } from './tasks';
+import type { AnyTaskSpec } from './tasks';
 
-export function preparationParams(spec: TaskSpec<any>, p: PreparedTask): Record<string, string | number | boolean> {
+export function preparationParams(spec: AnyTaskSpec, p: PreparedTask): Record<string, string | number | boolean> {
   return {
     task: spec.name,
     dataset: spec.dataset,
@@ -19,22 +19,40 @@ export function preparationParams(spec: TaskSpec<any>, p: PreparedTask): Record<
     test_share: spec.files.some((f) => f.role === 'test') ? 'fixed test file' : spec.split.testShare,
     max_bad_share: spec.maxBadShare,
     num_labels: p.labelMap.labels.length,
-    ...Object.fromEntries(Object.entries(spec.cleaning ?? {}).filter(([, v]) => typeof v === 'boolean').map(([k, v]) => [`cleaning.${k}`, v as boolean])),
+    ...Object.fromEntries(
+      Object.entries(spec.cleaning ?? {})
+        .filter(([, v]) => typeof v === 'boolean')
+        .map(([k, v]) => [`cleaning.${k}`, v as boolean]),
+    ),
   };
 }
 
 /** Metric keys must be MLflow-safe: labels become lowercase with _ for anything else. */
-const safe = (s: string) => s.toLowerCase().replace(/[^\w.\- /:]+/g, '_').replace(/_+/g, '_');
+const safe = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^\w.\- /:]+/g, '_')
+    .replace(/_+/g, '_');
 
 export function preparationMetrics(p: PreparedTask): Record<string, number> {
-  const m: Record<string, number> = { rows_read: p.stats.rowsRead, rows_bad: p.stats.rowsBad, bad_share: p.stats.badShare };
+  const m: Record<string, number> = {
+    rows_read: p.stats.rowsRead,
+    rows_bad: p.stats.rowsBad,
+    bad_share: p.stats.badShare,
+  };
   for (const s of SPLITS) m[`n_${s}`] = p.stats.sizes[s];
   for (const [label, share] of Object.entries(p.stats.classShares.all)) m[`class_share/${safe(label)}`] = share;
   return m;
 }
 
 export function datasetInputs(p: PreparedTask, files: Record<string, string>, root: string): DatasetInput[] {
-  const schema = JSON.stringify({ mlflow_colspec: [{ type: 'string', name: 'id' }, { type: 'string', name: 'text' }, { type: 'string', name: 'label' }] });
+  const schema = JSON.stringify({
+    mlflow_colspec: [
+      { type: 'string', name: 'id' },
+      { type: 'string', name: 'text' },
+      { type: 'string', name: 'label' },
+    ],
+  });
   return SPLITS.map((s) => ({
     context: s,
     dataset: {
@@ -49,11 +67,14 @@ export function datasetInputs(p: PreparedTask, files: Record<string, string>, ro
 }
 
 /** Counts per label and split, shares per split, text lengths per label: the report a person looks at. */
-export function dataReportHtml(spec: TaskSpec<any>, p: PreparedTask): string {
+export function dataReportHtml(spec: AnyTaskSpec, p: PreparedTask): string {
   const lengths: Record<string, number[]> = {};
   for (const e of p.splits.train) (lengths[e.label] ??= []).push(e.text.split(/\s+/).length);
-  const top = Object.entries(lengths).sort((a, b) => b[1].length - a[1].length).slice(0, 8);
-  const counts = (s: (typeof SPLITS)[number]) => p.splits[s].reduce<Record<string, number>>((acc, e) => ((acc[e.label] = (acc[e.label] ?? 0) + 1), acc), {});
+  const top = Object.entries(lengths)
+    .sort((a, b) => b[1].length - a[1].length)
+    .slice(0, 8);
+  const counts = (s: (typeof SPLITS)[number]) =>
+    p.splits[s].reduce<Record<string, number>>((acc, e) => ((acc[e.label] = (acc[e.label] ?? 0) + 1), acc), {});
   const bySplit = Object.fromEntries(SPLITS.map((s) => [s, counts(s)]));
   return reportHtml(`Data report: ${spec.name}`, [
     { heading: 'Task', text: `${spec.description}${spec.notes ? ` Note: ${spec.notes}` : ''}` },
@@ -61,14 +82,33 @@ export function dataReportHtml(spec: TaskSpec<any>, p: PreparedTask): string {
       heading: 'Rows',
       table: {
         columns: ['', 'count'],
-        rows: [['rows read', p.stats.rowsRead], ['quarantined', p.stats.rowsBad], ...SPLITS.map((s) => [s, p.stats.sizes[s]] as [string, number]), ...Object.entries(p.stats.badReasons).map(([r, n]) => [`bad: ${r}`, n] as [string, number])],
+        rows: [
+          ['rows read', p.stats.rowsRead],
+          ['quarantined', p.stats.rowsBad],
+          ...SPLITS.map((s) => [s, p.stats.sizes[s]] as [string, number]),
+          ...Object.entries(p.stats.badReasons).map(([r, n]) => [`bad: ${r}`, n] as [string, number]),
+        ],
       },
     },
-    { heading: 'Label distribution', figure: labelDistributionFigure({ all: p.stats.classShares.all, train: p.stats.classShares.train, validation: p.stats.classShares.validation, test: p.stats.classShares.test }) },
+    {
+      heading: 'Label distribution',
+      figure: labelDistributionFigure({
+        all: p.stats.classShares.all,
+        train: p.stats.classShares.train,
+        validation: p.stats.classShares.validation,
+        test: p.stats.classShares.test,
+      }),
+    },
     {
       heading: 'Counts per label',
-      table: { columns: ['label', ...SPLITS, 'class weight'], rows: p.labelMap.labels.map((l, i) => [l, ...SPLITS.map((s) => bySplit[s]![l] ?? 0), p.classWeights[i] ?? 0]) },
+      table: {
+        columns: ['label', ...SPLITS, 'class weight'],
+        rows: p.labelMap.labels.map((l, i) => [l, ...SPLITS.map((s) => bySplit[s]![l] ?? 0), p.classWeights[i] ?? 0]),
+      },
     },
-    { heading: 'Text length (words, train)', figure: histogramFigure(Object.fromEntries(top), 'Words per example, by label (largest 8 classes)', 'words') },
+    {
+      heading: 'Text length (words, train)',
+      figure: histogramFigure(Object.fromEntries(top), 'Words per example, by label (largest 8 classes)', 'words'),
+    },
   ]);
 }

@@ -30,7 +30,12 @@ export interface NoiseSite {
 
 /** Parameter names of a classifier: the encoder's canonical names, the pooler if used, the head. */
 export function classifierParamNames(cfg: EncoderConfig, pooling: Pooling): string[] {
-  return [...canonicalNames(cfg), ...(pooling === 'pooler' ? ['pooler.weight', 'pooler.bias'] : []), 'classifier.weight', 'classifier.bias'];
+  return [
+    ...canonicalNames(cfg),
+    ...(pooling === 'pooler' ? ['pooler.weight', 'pooler.bias'] : []),
+    'classifier.weight',
+    'classifier.bias',
+  ];
 }
 
 export function paramShape(cfg: EncoderConfig, name: string, numLabels: number): number[] {
@@ -56,7 +61,11 @@ export function paramShape(cfg: EncoderConfig, name: string, numLabels: number):
 }
 
 /** Flat trained parameters as shaped weights (what buildInferGraph bakes in). */
-export function shapedWeights(cfg: EncoderConfig, params: ReadonlyMap<string, Float32Array>, numLabels: number): EncoderWeights {
+export function shapedWeights(
+  cfg: EncoderConfig,
+  params: ReadonlyMap<string, Float32Array>,
+  numLabels: number,
+): EncoderWeights {
   return new Map([...params].map(([name, data]) => [name, { shape: paramShape(cfg, name, numLabels), data }]));
 }
 
@@ -138,16 +147,26 @@ function forward(
   const seqLen = g.op('Gather', [bs, g.ints([1], true)], [{ name: 'axis', value: 0 }]);
   const positions = g.op('Range', [g.ints([0], true), seqLen, g.ints([1], true)]);
   // Embedding sum: the tables' gradient is the gradient of this sum per token (scattered by the caller).
-  let emb = g.op('Add', [g.op('Gather', [weight('embeddings.word'), ids]), g.op('Gather', [weight('embeddings.position'), positions])]);
+  let emb = g.op('Add', [
+    g.op('Gather', [weight('embeddings.word'), ids]),
+    g.op('Gather', [weight('embeddings.position'), positions]),
+  ]);
   if (types) emb = g.op('Add', [emb, g.op('Gather', [weight('embeddings.type'), types])]);
   const rowsH = g.ints([-1, H]);
   const tap = g.op('Reshape', [emb, rowsH]);
   if (tapEmbeddings) g.differentiable(tap);
   const perToken = (b: number, s: number) => [b * s, H];
-  let h = dropout(g.layerNorm(tap, weight('embeddings.ln.weight'), weight('embeddings.ln.bias'), cfg.layerNormEps), 'hidden', perToken);
+  let h = dropout(
+    g.layerNorm(tap, weight('embeddings.ln.weight'), weight('embeddings.ln.bias'), cfg.layerNormEps),
+    'hidden',
+    perToken,
+  );
 
   const maskF = g.op('Cast', [mask], [{ name: 'to', value: DataType.FLOAT }]);
-  const extMask = g.op('Unsqueeze', [g.op('Mul', [g.op('Sub', [g.scalar(1), maskF]), g.scalar(-10000)]), g.ints([1, 2])]);
+  const extMask = g.op('Unsqueeze', [
+    g.op('Mul', [g.op('Sub', [g.scalar(1), maskF]), g.scalar(-10000)]),
+    g.ints([1, 2]),
+  ]);
   const headShape = g.op('Concat', [bs, g.ints([nh, dh])], [{ name: 'axis', value: 0 }]);
   const scale = g.scalar(1 / Math.sqrt(dh));
 
@@ -160,12 +179,25 @@ function forward(
     const probs = g.softmax(g.addConst(g.mulConst(g.matmul(q, kT, 4), scale), extMask));
     const dropped = dropout(probs, 'attention', (b, s) => [b, nh, s, s]);
     const ctx = g.reshape(g.transpose(g.matmul(dropped, v, 4), [0, 2, 1, 3]), rowsH);
-    const h1 = g.layerNorm(g.add(dropout(linear(ctx, `${p}.o`), 'hidden', perToken), h), weight(`${p}.ln1.weight`), weight(`${p}.ln1.bias`), cfg.layerNormEps);
+    const h1 = g.layerNorm(
+      g.add(dropout(linear(ctx, `${p}.o`), 'hidden', perToken), h),
+      weight(`${p}.ln1.weight`),
+      weight(`${p}.ln1.bias`),
+      cfg.layerNormEps,
+    );
     const ffn = linear(g.gelu(linear(h1, `${p}.ffn_in`)), `${p}.ffn_out`);
-    h = g.layerNorm(g.add(dropout(ffn, 'hidden', perToken), h1), weight(`${p}.ln2.weight`), weight(`${p}.ln2.bias`), cfg.layerNormEps);
+    h = g.layerNorm(
+      g.add(dropout(ffn, 'hidden', perToken), h1),
+      weight(`${p}.ln2.weight`),
+      weight(`${p}.ln2.bias`),
+      cfg.layerNormEps,
+    );
   }
   const hidden3 = g.reshape(h, g.op('Concat', [bs, g.ints([H])], [{ name: 'axis', value: 0 }]));
-  const first3 = g.op('Unsqueeze', [g.op('Cast', [g.op('Equal', [positions, g.ints([0], true)])], [{ name: 'to', value: DataType.FLOAT }]), g.ints([0, 2])]);
+  const first3 = g.op('Unsqueeze', [
+    g.op('Cast', [g.op('Equal', [positions, g.ints([0], true)])], [{ name: 'to', value: DataType.FLOAT }]),
+    g.ints([0, 2]),
+  ]);
   const mask3 = g.op('Unsqueeze', [maskF, g.ints([2])]);
   const pooled =
     pooling === 'mean'
@@ -193,12 +225,32 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
     if (t === 0) return x;
     const name = `noise_${noise.length}`;
     noise.push({ name, shape });
-    g.input(name, DataType.UINT8, site === 'attention' ? ['batch', cfg.heads, 'seq', 'seq'] : [`${name}_rows`, cfg.hidden]);
-    const keep = g.op('Cast', [g.op('GreaterOrEqual', [g.op('Cast', [name], [{ name: 'to', value: DataType.FLOAT }]), g.scalar(t)])], [{ name: 'to', value: DataType.FLOAT }]);
+    g.input(
+      name,
+      DataType.UINT8,
+      site === 'attention' ? ['batch', cfg.heads, 'seq', 'seq'] : [`${name}_rows`, cfg.hidden],
+    );
+    const keep = g.op(
+      'Cast',
+      [g.op('GreaterOrEqual', [g.op('Cast', [name], [{ name: 'to', value: DataType.FLOAT }]), g.scalar(t)])],
+      [{ name: 'to', value: DataType.FLOAT }],
+    );
     return g.mulConst(x, g.op('Mul', [keep, g.scalar(256 / (256 - t))]));
   };
-  const { pooled, tap } = forward(g, cfg, spec.pooling, (n) => n, (x, prefix) => g.linear(x, `${prefix}.weight`, `${prefix}.bias`), dropout, embeddingsTrain);
-  const logits = g.linear(dropout(pooled, 'classifier', (b) => [b, cfg.hidden]), 'classifier.weight', 'classifier.bias');
+  const { pooled, tap } = forward(
+    g,
+    cfg,
+    spec.pooling,
+    (n) => n,
+    (x, prefix) => g.linear(x, `${prefix}.weight`, `${prefix}.bias`),
+    dropout,
+    embeddingsTrain,
+  );
+  const logits = g.linear(
+    dropout(pooled, 'classifier', (b) => [b, cfg.hidden]),
+    'classifier.weight',
+    'classifier.bias',
+  );
   const target = g.input('target', DataType.FLOAT, ['batch', spec.numLabels]);
   const loss = g.crossEntropy(logits, target);
   g.output(loss, 'loss', DataType.FLOAT, []);
@@ -214,7 +266,12 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
     g.output(gp, `grad.${p}`, DataType.FLOAT, paramShape(cfg, p, spec.numLabels));
   }
   // Squared L2 norm of the dense gradients, for clipping without another pass over them in JS.
-  g.output(squares.length ? squares.reduce((a, b) => g.op('Add', [a, b])) : g.scalar(0), 'grad_sq_norm', DataType.FLOAT, []);
+  g.output(
+    squares.length ? squares.reduce((a, b) => g.op('Add', [a, b])) : g.scalar(0),
+    'grad_sq_norm',
+    DataType.FLOAT,
+    [],
+  );
   if (embeddingsTrain) g.output(grads.get(tap)!, 'grad.embeddings', DataType.FLOAT, ['rows', cfg.hidden]);
   return { model: g.toModel(), params, gradOutputs, embeddingsGrad: embeddingsTrain, noise };
 }
@@ -250,12 +307,23 @@ export function buildInferGraph(spec: InferGraphSpec): Buffer {
   const { hidden3, pooled, maskF } = forward(g, cfg, spec.pooling, weight, linear, (x) => x);
   if (spec.numLabels === 0) {
     g.output(hidden3, 'last_hidden_state', DataType.FLOAT, ['batch', 'seq', cfg.hidden]);
-    g.output(g.op('Gather', [hidden3, g.ints([0], true)], [{ name: 'axis', value: 1 }]), 'cls', DataType.FLOAT, ['batch', cfg.hidden]);
-    g.output(spec.pooling === 'mean' ? pooled : g.maskedMean(hidden3, g.op('Unsqueeze', [maskF, g.ints([2])])), 'mean_pooled', DataType.FLOAT, ['batch', cfg.hidden]);
+    g.output(g.op('Gather', [hidden3, g.ints([0], true)], [{ name: 'axis', value: 1 }]), 'cls', DataType.FLOAT, [
+      'batch',
+      cfg.hidden,
+    ]);
+    g.output(
+      spec.pooling === 'mean' ? pooled : g.maskedMean(hidden3, g.op('Unsqueeze', [maskF, g.ints([2])])),
+      'mean_pooled',
+      DataType.FLOAT,
+      ['batch', cfg.hidden],
+    );
   } else {
     const logits = g.linear(pooled, weight('classifier.weight'), weight('classifier.bias'));
     g.output(logits, 'logits', DataType.FLOAT, ['batch', spec.numLabels]);
-    g.output(g.op('Softmax', [logits], [{ name: 'axis', value: -1 }]), 'probs', DataType.FLOAT, ['batch', spec.numLabels]);
+    g.output(g.op('Softmax', [logits], [{ name: 'axis', value: -1 }]), 'probs', DataType.FLOAT, [
+      'batch',
+      spec.numLabels,
+    ]);
   }
   return g.toModel();
 }

@@ -52,7 +52,8 @@ export interface EncoderConfig {
 export function readEncoderConfig(dir: string): EncoderConfig {
   const raw = ConfigSchema.parse(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')));
   const family = raw.model_type === 'distilbert' ? 'distilbert' : raw.model_type === 'bert' ? 'bert' : undefined;
-  if (!family) throw new Error(`${dir}: model_type "${raw.model_type}" is not a BERT-family encoder (bert, distilbert)`);
+  if (!family)
+    throw new Error(`${dir}: model_type "${raw.model_type}" is not a BERT-family encoder (bert, distilbert)`);
   const act = raw.hidden_act ?? raw.activation ?? 'gelu';
   if (act !== 'gelu') throw new Error(`${dir}: activation "${act}" is not supported (gelu)`);
   const req = (v: number | undefined, name: string) => {
@@ -85,11 +86,21 @@ function bertKey(canon: string): string[] {
     const [, i, part, wb] = m;
     const p = `layer.${i}`;
     const map: Record<string, string> = {
-      q: 'attention.self.query', k: 'attention.self.key', v: 'attention.self.value', o: 'attention.output.dense',
-      ln1: 'attention.output.LayerNorm', ffn_in: 'intermediate.dense', ffn_out: 'output.dense', ln2: 'output.LayerNorm',
+      q: 'attention.self.query',
+      k: 'attention.self.key',
+      v: 'attention.self.value',
+      o: 'attention.output.dense',
+      ln1: 'attention.output.LayerNorm',
+      ffn_in: 'intermediate.dense',
+      ffn_out: 'output.dense',
+      ln2: 'output.LayerNorm',
     };
     const lnAlt = wb === 'weight' ? 'gamma' : 'beta';
-    return [`encoder.${p}.${map[part!]}.${wb}`, `bert.encoder.${p}.${map[part!]}.${wb}`, ...(part!.startsWith('ln') ? [`bert.encoder.${p}.${map[part!]}.${lnAlt}`] : [])];
+    return [
+      `encoder.${p}.${map[part!]}.${wb}`,
+      `bert.encoder.${p}.${map[part!]}.${wb}`,
+      ...(part!.startsWith('ln') ? [`bert.encoder.${p}.${map[part!]}.${lnAlt}`] : []),
+    ];
   }
   const e: Record<string, string> = {
     'embeddings.word': 'embeddings.word_embeddings.weight',
@@ -108,10 +119,24 @@ function distilbertKey(canon: string): string[] {
   const m = /^layers\.(\d+)\.(\w+)\.(weight|bias)$/.exec(canon);
   if (m) {
     const [, i, part, wb] = m;
-    const map: Record<string, string> = { q: 'attention.q_lin', k: 'attention.k_lin', v: 'attention.v_lin', o: 'attention.out_lin', ln1: 'sa_layer_norm', ffn_in: 'ffn.lin1', ffn_out: 'ffn.lin2', ln2: 'output_layer_norm' };
+    const map: Record<string, string> = {
+      q: 'attention.q_lin',
+      k: 'attention.k_lin',
+      v: 'attention.v_lin',
+      o: 'attention.out_lin',
+      ln1: 'sa_layer_norm',
+      ffn_in: 'ffn.lin1',
+      ffn_out: 'ffn.lin2',
+      ln2: 'output_layer_norm',
+    };
     return [`transformer.layer.${i}.${map[part!]}.${wb}`, `distilbert.transformer.layer.${i}.${map[part!]}.${wb}`];
   }
-  const e: Record<string, string> = { 'embeddings.word': 'embeddings.word_embeddings.weight', 'embeddings.position': 'embeddings.position_embeddings.weight', 'embeddings.ln.weight': 'embeddings.LayerNorm.weight', 'embeddings.ln.bias': 'embeddings.LayerNorm.bias' };
+  const e: Record<string, string> = {
+    'embeddings.word': 'embeddings.word_embeddings.weight',
+    'embeddings.position': 'embeddings.position_embeddings.weight',
+    'embeddings.ln.weight': 'embeddings.LayerNorm.weight',
+    'embeddings.ln.bias': 'embeddings.LayerNorm.bias',
+  };
   const k = e[canon];
   return k ? [k, `distilbert.${k}`] : [];
 }
@@ -129,8 +154,16 @@ export function hfClassifierKey(cfg: EncoderConfig, canon: string): string {
 }
 
 export function canonicalNames(cfg: EncoderConfig): string[] {
-  const names = ['embeddings.word', 'embeddings.position', ...(cfg.family === 'bert' ? ['embeddings.type'] : []), 'embeddings.ln.weight', 'embeddings.ln.bias'];
-  for (let i = 0; i < cfg.layers; i++) for (const p of ['q', 'k', 'v', 'o', 'ln1', 'ffn_in', 'ffn_out', 'ln2']) names.push(`layers.${i}.${p}.weight`, `layers.${i}.${p}.bias`);
+  const names = [
+    'embeddings.word',
+    'embeddings.position',
+    ...(cfg.family === 'bert' ? ['embeddings.type'] : []),
+    'embeddings.ln.weight',
+    'embeddings.ln.bias',
+  ];
+  for (let i = 0; i < cfg.layers; i++)
+    for (const p of ['q', 'k', 'v', 'o', 'ln1', 'ffn_in', 'ffn_out', 'ln2'])
+      names.push(`layers.${i}.${p}.weight`, `layers.${i}.${p}.bias`);
   return names;
 }
 
@@ -150,13 +183,24 @@ export function loadEncoderCheckpoint(dir: string): { config: EncoderConfig; wei
     const found = keyOf(canon).find((k) => tensors.has(k));
     if (found) weights.set(canon, tensors.get(found)!);
   }
-  for (const canon of ['classifier.weight', 'classifier.bias']) if (tensors.has(canon)) weights.set(canon, tensors.get(canon)!);
-  if (missing.length) throw new Error(`${dir}/model.safetensors lacks ${missing.length} tensor(s):\n  ${missing.slice(0, 10).join('\n  ')}`);
+  for (const canon of ['classifier.weight', 'classifier.bias'])
+    if (tensors.has(canon)) weights.set(canon, tensors.get(canon)!);
+  if (missing.length)
+    throw new Error(
+      `${dir}/model.safetensors lacks ${missing.length} tensor(s):\n  ${missing.slice(0, 10).join('\n  ')}`,
+    );
   const h = config.hidden;
-  const expect: Record<string, number[]> = { 'embeddings.word': [config.vocabSize, h], 'embeddings.position': [config.maxPositions, h], 'layers.0.q.weight': [h, h], 'layers.0.ffn_in.weight': [config.intermediate, h], 'layers.0.ffn_out.weight': [h, config.intermediate] };
+  const expect: Record<string, number[]> = {
+    'embeddings.word': [config.vocabSize, h],
+    'embeddings.position': [config.maxPositions, h],
+    'layers.0.q.weight': [h, h],
+    'layers.0.ffn_in.weight': [config.intermediate, h],
+    'layers.0.ffn_out.weight': [h, config.intermediate],
+  };
   for (const [name, shape] of Object.entries(expect)) {
     const got = weights.get(name)!.shape;
-    if (got.join('x') !== shape.join('x')) throw new Error(`${name}: shape [${got}] does not match config.json ([${shape}])`);
+    if (got.join('x') !== shape.join('x'))
+      throw new Error(`${name}: shape [${got}] does not match config.json ([${shape}])`);
   }
   return { config, weights };
 }

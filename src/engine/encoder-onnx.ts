@@ -61,7 +61,12 @@ export class OrtClassifier {
     private readonly paramShapes?: Map<string, number[]>,
   ) {}
 
-  static async create(model: Buffer | string, config: EncoderConfig, numLabels: number, opts: SessionOptions & { paramShapes?: Map<string, number[]> } = {}): Promise<OrtClassifier> {
+  static async create(
+    model: Buffer | string,
+    config: EncoderConfig,
+    numLabels: number,
+    opts: SessionOptions & { paramShapes?: Map<string, number[]> } = {},
+  ): Promise<OrtClassifier> {
     return new OrtClassifier(await createSession(model, opts), config, numLabels, opts.paramShapes);
   }
 
@@ -82,11 +87,28 @@ export class OrtClassifier {
 }
 
 /** Class probabilities of pre-tokenized texts, scored in length-sorted batches, in input order. */
-export async function predictEncoded(clf: OrtClassifier, encoded: readonly number[][], padId: number, maxLength: number, batchSize: number, params?: Params): Promise<Float32Array> {
+export async function predictEncoded(
+  clf: OrtClassifier,
+  encoded: readonly number[][],
+  padId: number,
+  maxLength: number,
+  batchSize: number,
+  params?: Params,
+): Promise<Float32Array> {
   const k = clf.numLabels;
   const out = new Float32Array(encoded.length * k);
-  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), batchSize)) {
-    const probs = await clf.probs(padBatch(idx.map((i) => encoded[i]!), padId, { maxLength }), params);
+  for (const idx of lengthSortedBatches(
+    encoded.map((e) => e.length),
+    batchSize,
+  )) {
+    const probs = await clf.probs(
+      padBatch(
+        idx.map((i) => encoded[i]!),
+        padId,
+        { maxLength },
+      ),
+      params,
+    );
     idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
   }
   return out;

@@ -229,25 +229,41 @@ export class Graph {
 
   /** Exact (erf) GELU, as BERT uses; the backward pass reuses the forward's normal CDF. */
   gelu(x: Name): Name {
-    const cdf = this.op('Mul', [this.scalar(0.5), this.op('Add', [this.scalar(1), this.op('Erf', [this.op('Mul', [x, this.scalar(Math.SQRT1_2)])])])]);
+    const cdf = this.op('Mul', [
+      this.scalar(0.5),
+      this.op('Add', [this.scalar(1), this.op('Erf', [this.op('Mul', [x, this.scalar(Math.SQRT1_2)])])]),
+    ]);
     const y = this.op('Mul', [x, cdf]);
     return this.record([x], y, (gy) => {
-      const pdf = this.op('Mul', [this.op('Exp', [this.op('Mul', [this.op('Mul', [x, x]), this.scalar(-0.5)])]), this.scalar(1 / Math.sqrt(2 * Math.PI))]);
+      const pdf = this.op('Mul', [
+        this.op('Exp', [this.op('Mul', [this.op('Mul', [x, x]), this.scalar(-0.5)])]),
+        this.scalar(1 / Math.sqrt(2 * Math.PI)),
+      ]);
       return [this.op('Mul', [gy, this.op('Add', [cdf, this.op('Mul', [x, pdf])])])];
     });
   }
 
   tanh(x: Name): Name {
     const y = this.op('Tanh', [x]);
-    return this.record([x], y, (gy) => [this.op('Mul', [gy, this.op('Sub', [this.scalar(1), this.op('Mul', [y, y])])])]);
+    return this.record([x], y, (gy) => [
+      this.op('Mul', [gy, this.op('Sub', [this.scalar(1), this.op('Mul', [y, y])])]),
+    ]);
   }
 
   /** Mean over the sequence axis of h [batch, seq, hidden], counting only positions where mask3 [batch, seq, 1] is 1. */
   maskedMean(h: Name, mask3: Name): Name {
     const axis = this.ints([1]);
-    const count = this.op('Max', [this.op('ReduceSum', [mask3, axis], [{ name: 'keepdims', value: 0 }]), this.scalar(1e-9)]);
-    const y = this.op('Div', [this.op('ReduceSum', [this.op('Mul', [h, mask3]), axis], [{ name: 'keepdims', value: 0 }]), count]);
-    return this.record([h], y, (gy) => [this.op('Mul', [this.op('Unsqueeze', [this.op('Div', [gy, count]), axis]), mask3])]);
+    const count = this.op('Max', [
+      this.op('ReduceSum', [mask3, axis], [{ name: 'keepdims', value: 0 }]),
+      this.scalar(1e-9),
+    ]);
+    const y = this.op('Div', [
+      this.op('ReduceSum', [this.op('Mul', [h, mask3]), axis], [{ name: 'keepdims', value: 0 }]),
+      count,
+    ]);
+    return this.record([h], y, (gy) => [
+      this.op('Mul', [this.op('Unsqueeze', [this.op('Div', [gy, count]), axis]), mask3]),
+    ]);
   }
 
   /** The first position of h [batch, seq, hidden] ([CLS]); `first3` is [1, seq, 1], 1 at position 0. */
@@ -263,7 +279,9 @@ export class Graph {
    */
   crossEntropy(logits: Name, target: Name): Name {
     const logp = this.op('LogSoftmax', [logits], [{ name: 'axis', value: -1 }]);
-    const loss = this.op('Neg', [this.op('ReduceSum', [this.op('Mul', [target, logp])], [{ name: 'keepdims', value: 0 }])]);
+    const loss = this.op('Neg', [
+      this.op('ReduceSum', [this.op('Mul', [target, logp])], [{ name: 'keepdims', value: 0 }]),
+    ]);
     return this.record([logits], loss, (gy) => {
       const rowWeight = this.op('ReduceSum', [target, this.ints([-1])], [{ name: 'keepdims', value: 1 }]);
       const d = this.op('Sub', [this.op('Mul', [this.op('Exp', [logp]), rowWeight]), target]);

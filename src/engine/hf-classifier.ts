@@ -20,9 +20,18 @@ export interface ClassifierMeta {
   labelMap: LabelMap;
 }
 
-export function saveHfClassifier(dir: string, baseCheckpointDir: string, config: EncoderConfig, params: Params, meta: ClassifierMeta): void {
+export function saveHfClassifier(
+  dir: string,
+  baseCheckpointDir: string,
+  config: EncoderConfig,
+  params: Params,
+  meta: ClassifierMeta,
+): void {
   fs.mkdirSync(dir, { recursive: true });
-  const base = JSON.parse(fs.readFileSync(path.join(baseCheckpointDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const base = JSON.parse(fs.readFileSync(path.join(baseCheckpointDir, 'config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const numLabels = meta.labelMap.labels.length;
   const hfConfig = {
     ...base,
@@ -34,17 +43,29 @@ export function saveHfClassifier(dir: string, baseCheckpointDir: string, config:
   };
   fs.writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(hfConfig, null, 2)}\n`);
   const tensors = new Map<string, Tensor>();
-  for (const name of classifierParamNames(config, meta.pooling)) tensors.set(hfClassifierKey(config, name), { shape: paramShape(config, name, numLabels), data: params.get(name)! });
+  for (const name of classifierParamNames(config, meta.pooling))
+    tensors.set(hfClassifierKey(config, name), { shape: paramShape(config, name, numLabels), data: params.get(name)! });
   fs.writeFileSync(path.join(dir, 'model.safetensors'), serializeSafetensors(tensors, { format: 'pt' }));
-  for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(baseCheckpointDir, f))) fs.copyFileSync(path.join(baseCheckpointDir, f), path.join(dir, f));
+  for (const f of TOKENIZER_FILES)
+    if (fs.existsSync(path.join(baseCheckpointDir, f)))
+      fs.copyFileSync(path.join(baseCheckpointDir, f), path.join(dir, f));
 }
 
 /** Encoder config and head metadata from a classifier folder's config.json (weights not read). */
 export function readClassifierMeta(dir: string): { config: EncoderConfig; meta: ClassifierMeta } {
-  const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { id2label?: Record<string, string>; convo_mlops?: { pooling?: string; max_length?: number } };
+  const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as {
+    id2label?: Record<string, string>;
+    convo_mlops?: { pooling?: string; max_length?: number };
+  };
   const pooling = (raw.convo_mlops?.pooling ?? 'pooler') as Pooling;
   if (!POOLINGS.includes(pooling)) throw new Error(`${dir}/config.json: unknown pooling "${pooling}"`);
-  const labels = Object.entries(raw.id2label ?? {}).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, l]) => l);
-  const labelMap: LabelMap = { labels, label2id: Object.fromEntries(labels.map((l, i) => [l, i])), id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])) };
+  const labels = Object.entries(raw.id2label ?? {})
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([, l]) => l);
+  const labelMap: LabelMap = {
+    labels,
+    label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
+  };
   return { config: readEncoderConfig(dir), meta: { pooling, maxLength: raw.convo_mlops?.max_length ?? 128, labelMap } };
 }

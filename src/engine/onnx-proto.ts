@@ -37,7 +37,8 @@ class Writer {
   }
 
   bytes(field: number, data: Buffer | Uint8Array | string): this {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const buf =
+      typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.tag(field, 2);
     this.varint(buf.length);
     this.chunks.push(buf);
@@ -104,7 +105,15 @@ function valueInfo(v: ValueInfo): Writer {
   return new Writer().bytes(1, v.name).message(2, new Writer().message(1, tensorType));
 }
 
-export function encodeModel(g: { name: string; nodes: OnnxNode[]; initializers: Initializer[]; inputs: ValueInfo[]; outputs: ValueInfo[]; opset: number; extraOpsets?: { domain: string; version: number }[] }): Buffer {
+export function encodeModel(g: {
+  name: string;
+  nodes: OnnxNode[];
+  initializers: Initializer[];
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  opset: number;
+  extraOpsets?: { domain: string; version: number }[];
+}): Buffer {
   const graph = new Writer();
   g.nodes.forEach((n, i) => {
     const node = new Writer();
@@ -119,12 +128,22 @@ export function encodeModel(g: { name: string; nodes: OnnxNode[]; initializers: 
   for (const t of g.initializers) {
     const tensor = new Writer();
     for (const d of t.dims) tensor.int(1, d);
-    tensor.int(2, t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Int8Array ? DataType.INT8 : DataType.INT64).bytes(8, t.name).bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    tensor
+      .int(
+        2,
+        t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Int8Array ? DataType.INT8 : DataType.INT64,
+      )
+      .bytes(8, t.name)
+      .bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     graph.message(5, tensor);
   }
   for (const v of g.inputs) graph.message(11, valueInfo(v));
   for (const v of g.outputs) graph.message(12, valueInfo(v));
-  const model = new Writer().int(1, 8).bytes(2, 'convo-mlops').message(7, graph).message(8, new Writer().bytes(1, '').int(2, g.opset));
+  const model = new Writer()
+    .int(1, 8)
+    .bytes(2, 'convo-mlops')
+    .message(7, graph)
+    .message(8, new Writer().bytes(1, '').int(2, g.opset));
   for (const o of g.extraOpsets ?? []) model.message(8, new Writer().bytes(1, o.domain).int(2, o.version));
   return model.finish();
 }

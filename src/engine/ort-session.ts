@@ -28,7 +28,9 @@ function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOpt
  */
 export async function createSession(model: Buffer | string, o: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, sessionOptions(o))
+      : await ort.InferenceSession.create(model, sessionOptions(o));
   } catch (err) {
     const ep = (o.executionProviders ?? []).find((p) => p !== 'cpu');
     if (!ep) throw err;
@@ -42,8 +44,16 @@ export async function createSession(model: Buffer | string, o: SessionOptions = 
 /** Feeds for a tokenized batch: int64 ids, mask and (when the model has them) token types. */
 export function batchFeeds(batch: EncodedBatch, config: EncoderConfig): Record<string, ort.Tensor> {
   const dims = [batch.batchSize, batch.seqLen];
-  const big = (a: Int32Array) => new ort.Tensor('int64', BigInt64Array.from(a, (x) => BigInt(x)), dims);
-  const feeds: Record<string, ort.Tensor> = { input_ids: big(batch.inputIds), attention_mask: big(batch.attentionMask) };
+  const big = (a: Int32Array) =>
+    new ort.Tensor(
+      'int64',
+      BigInt64Array.from(a, (x) => BigInt(x)),
+      dims,
+    );
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: big(batch.inputIds),
+    attention_mask: big(batch.attentionMask),
+  };
   if (config.typeVocab > 0) feeds.token_type_ids = big(batch.tokenTypeIds);
   return feeds;
 }

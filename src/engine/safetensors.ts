@@ -32,11 +32,18 @@ const INTEGER_DTYPES = new Set(['I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 
  * Parses a safetensors buffer into F32 tensors (plus `__metadata__`). Integer tensors (buffers such
  * as BERT's `position_ids`) are not weights: they are listed in `skipped`, not loaded.
  */
-export function parseSafetensors(buf: Buffer): { tensors: Map<string, Tensor>; metadata: Record<string, string>; skipped: string[] } {
+export function parseSafetensors(buf: Buffer): {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+  skipped: string[];
+} {
   if (buf.length < 8) throw new Error('not a safetensors file: shorter than its 8-byte header length');
   const n = Number(buf.readBigUInt64LE(0));
   if (n > buf.length - 8) throw new Error(`not a safetensors file: header length ${n} exceeds the file`);
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, HeaderEntry | Record<string, string>>;
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    HeaderEntry | Record<string, string>
+  >;
   const base = 8 + n;
   const tensors = new Map<string, Tensor>();
   let metadata: Record<string, string> = {};
@@ -46,7 +53,11 @@ export function parseSafetensors(buf: Buffer): { tensors: Map<string, Tensor>; m
       metadata = entry as Record<string, string>;
       continue;
     }
-    const { dtype, shape, data_offsets: [start, end] } = entry as HeaderEntry;
+    const {
+      dtype,
+      shape,
+      data_offsets: [start, end],
+    } = entry as HeaderEntry;
     if (INTEGER_DTYPES.has(dtype)) {
       skipped.push(name);
       continue;
@@ -68,7 +79,8 @@ export function parseSafetensors(buf: Buffer): { tensors: Map<string, Tensor>; m
     } else {
       throw new Error(`tensor ${name}: dtype ${dtype} is not supported (F32, F16, BF16; integer buffers are skipped)`);
     }
-    if (end - start !== count * (dtype === 'F32' ? 4 : 2)) throw new Error(`tensor ${name}: ${end - start} bytes for shape [${shape}] ${dtype}`);
+    if (end - start !== count * (dtype === 'F32' ? 4 : 2))
+      throw new Error(`tensor ${name}: ${end - start} bytes for shape [${shape}] ${dtype}`);
     tensors.set(name, { shape, data });
   }
   return { tensors, metadata, skipped };
@@ -86,7 +98,8 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Rec
   for (const name of names) {
     const t = tensors.get(name)!;
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`tensor ${name}: shape [${t.shape}] has ${count} values, data has ${t.data.length}`);
+    if (count !== t.data.length)
+      throw new Error(`tensor ${name}: shape [${t.shape}] has ${count} values, data has ${t.data.length}`);
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + count * 4] };
     offset += count * 4;
   }

@@ -116,7 +116,13 @@ export class TrainStep {
       if (cfg.typeVocab > 0) rowGrads.set('embeddings.type', scatterRows(perToken, batch.tokenTypeIds, cfg.hidden));
       for (const r of rowGrads.values()) for (let i = 0; i < r.grad.length; i++) sq += r.grad[i]! * r.grad[i]!;
     }
-    return { loss: (out.loss!.data as Float32Array)[0]!, logits: out.logits!.data as Float32Array, grads, rowGrads, gradNorm: Math.sqrt(sq) };
+    return {
+      loss: (out.loss!.data as Float32Array)[0]!,
+      logits: out.logits!.data as Float32Array,
+      grads,
+      rowGrads,
+      gradNorm: Math.sqrt(sq),
+    };
   }
 
   async release(): Promise<void> {

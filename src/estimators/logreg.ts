@@ -67,7 +67,14 @@ export interface EpochLog {
 }
 
 /** Trains; `onEpoch` receives the weighted mean training loss of each epoch. */
-export function trainLogReg(xs: readonly SparseVector[], ys: readonly number[], numFeatures: number, numClasses: number, opts: LogRegOptions = DEFAULT_LOGREG, onEpoch?: (e: EpochLog) => void): LogRegState {
+export function trainLogReg(
+  xs: readonly SparseVector[],
+  ys: readonly number[],
+  numFeatures: number,
+  numClasses: number,
+  opts: LogRegOptions = DEFAULT_LOGREG,
+  onEpoch?: (e: EpochLog) => void,
+): LogRegState {
   const k = numClasses;
   const W = new Float32Array(numFeatures * k);
   const b = new Float32Array(k);

@@ -29,7 +29,8 @@ const TOKEN = /\b\w\w+\b/gu;
 export function analyze(text: string, [lo, hi]: [number, number]): string[] {
   const words = text.toLowerCase().match(TOKEN) ?? [];
   const grams: string[] = [];
-  for (let n = lo; n <= hi; n++) for (let i = 0; i + n <= words.length; i++) grams.push(words.slice(i, i + n).join(' '));
+  for (let n = lo; n <= hi; n++)
+    for (let i = 0; i + n <= words.length; i++) grams.push(words.slice(i, i + n).join(' '));
   return grams;
 }
 
@@ -37,7 +38,8 @@ export function fitTfidf(texts: readonly string[], options: TfidfOptions = DEFAU
   const df = new Map<string, number>();
   for (const t of texts) for (const g of new Set(analyze(t, options.ngramRange))) df.set(g, (df.get(g) ?? 0) + 1);
   let terms = [...df.entries()].filter(([, d]) => d >= options.minDf);
-  if (options.maxFeatures && terms.length > options.maxFeatures) terms = terms.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, options.maxFeatures);
+  if (options.maxFeatures && terms.length > options.maxFeatures)
+    terms = terms.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, options.maxFeatures);
   const vocabulary = terms.map(([t]) => t).sort();
   const n = texts.length;
   const idf = vocabulary.map((t) => Math.log((1 + n) / (1 + df.get(t)!)) + 1);

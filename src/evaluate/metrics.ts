@@ -40,7 +40,7 @@ export function confusionMatrix(yTrue: readonly number[], yPred: readonly number
 export function rocAuc(scores: readonly number[], positive: readonly boolean[]): number | undefined {
   const idx = scores.map((s, i) => [s, i] as const).sort((a, b) => a[0] - b[0]);
   const ranks = new Array<number>(scores.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && idx[j + 1]![0] === idx[i]![0]) j++;
     const avg = (i + j) / 2 + 1;
@@ -60,7 +60,13 @@ const safeDiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
  * Evaluates predictions. `probs` (row-major [n, k]) enables ROC AUC; for two classes the AUC is
  * that of `positiveIndex` (default 1).
  */
-export function evaluate(yTrue: readonly number[], yPred: readonly number[], labels: readonly string[], probs?: Float32Array | number[], positiveIndex = 1): Evaluation {
+export function evaluate(
+  yTrue: readonly number[],
+  yPred: readonly number[],
+  labels: readonly string[],
+  probs?: Float32Array | number[],
+  positiveIndex = 1,
+): Evaluation {
   const k = labels.length;
   const n = yTrue.length;
   const confusion = confusionMatrix(yTrue, yPred, k);
@@ -73,13 +79,29 @@ export function evaluate(yTrue: readonly number[], yPred: readonly number[], lab
     return { label, precision, recall, f1: safeDiv(2 * precision * recall, precision + recall), support };
   });
   const avg = (key: 'precision' | 'recall' | 'f1', weighted: boolean) =>
-    weighted ? safeDiv(perClass.reduce((s, c) => s + c[key] * c.support, 0), n) : perClass.reduce((s, c) => s + c[key], 0) / k;
+    weighted
+      ? safeDiv(
+          perClass.reduce((s, c) => s + c[key] * c.support, 0),
+          n,
+        )
+      : perClass.reduce((s, c) => s + c[key], 0) / k;
   let auc: number | undefined;
   if (probs) {
     const col = (c: number) => yTrue.map((_, i) => probs[i * k + c]!);
-    if (k === 2) auc = rocAuc(col(positiveIndex), yTrue.map((t) => t === positiveIndex));
+    if (k === 2)
+      auc = rocAuc(
+        col(positiveIndex),
+        yTrue.map((t) => t === positiveIndex),
+      );
     else {
-      const aucs = labels.map((_, c) => rocAuc(col(c), yTrue.map((t) => t === c))).filter((a): a is number => a !== undefined);
+      const aucs = labels
+        .map((_, c) =>
+          rocAuc(
+            col(c),
+            yTrue.map((t) => t === c),
+          ),
+        )
+        .filter((a): a is number => a !== undefined);
       auc = aucs.length ? aucs.reduce((a, b) => a + b, 0) / aucs.length : undefined;
     }
   }
@@ -99,11 +121,19 @@ export function evaluate(yTrue: readonly number[], yPred: readonly number[], lab
 export function classificationReport(e: Evaluation): string {
   const w = Math.max(12, ...e.labels.map((l) => l.length));
   const f = (x: number) => x.toFixed(4).padStart(10);
-  const lines = [`${''.padStart(w)} ${'precision'.padStart(10)}${'recall'.padStart(10)}${'f1-score'.padStart(10)}${'support'.padStart(10)}`, ''];
-  for (const c of e.perClass) lines.push(`${c.label.padStart(w)} ${f(c.precision)}${f(c.recall)}${f(c.f1)}${String(c.support).padStart(10)}`);
+  const lines = [
+    `${''.padStart(w)} ${'precision'.padStart(10)}${'recall'.padStart(10)}${'f1-score'.padStart(10)}${'support'.padStart(10)}`,
+    '',
+  ];
+  for (const c of e.perClass)
+    lines.push(`${c.label.padStart(w)} ${f(c.precision)}${f(c.recall)}${f(c.f1)}${String(c.support).padStart(10)}`);
   lines.push('', `${'accuracy'.padStart(w)} ${''.padStart(20)}${f(e.accuracy)}${String(e.n).padStart(10)}`);
-  lines.push(`${'macro avg'.padStart(w)} ${f(e.macro.precision)}${f(e.macro.recall)}${f(e.macro.f1)}${String(e.n).padStart(10)}`);
-  lines.push(`${'weighted avg'.padStart(w)} ${f(e.weighted.precision)}${f(e.weighted.recall)}${f(e.weighted.f1)}${String(e.n).padStart(10)}`);
+  lines.push(
+    `${'macro avg'.padStart(w)} ${f(e.macro.precision)}${f(e.macro.recall)}${f(e.macro.f1)}${String(e.n).padStart(10)}`,
+  );
+  lines.push(
+    `${'weighted avg'.padStart(w)} ${f(e.weighted.precision)}${f(e.weighted.recall)}${f(e.weighted.f1)}${String(e.n).padStart(10)}`,
+  );
   if (e.rocAuc !== undefined) lines.push(`${'roc auc'.padStart(w)} ${''.padStart(20)}${f(e.rocAuc)}`);
   return `${lines.join('\n')}\n`;
 }
@@ -121,7 +151,21 @@ export function evaluationMetrics(e: Evaluation, prefix: string): Record<string,
 }
 
 /** Evaluates class probabilities (row-major [n, k]) against labelled examples, argmax as the prediction. */
-export function evaluateProbs(probs: Float32Array, examples: readonly { label: string }[], labelMap: LabelMap, positiveLabel?: string): Evaluation {
-  const yTrue = encodeLabels(examples.map((e) => e.label), labelMap);
-  return evaluate(yTrue, argmaxRows(probs, labelMap.labels.length), labelMap.labels, probs, positiveLabel !== undefined ? labelMap.label2id[positiveLabel] : undefined);
+export function evaluateProbs(
+  probs: Float32Array,
+  examples: readonly { label: string }[],
+  labelMap: LabelMap,
+  positiveLabel?: string,
+): Evaluation {
+  const yTrue = encodeLabels(
+    examples.map((e) => e.label),
+    labelMap,
+  );
+  return evaluate(
+    yTrue,
+    argmaxRows(probs, labelMap.labels.length),
+    labelMap.labels,
+    probs,
+    positiveLabel !== undefined ? labelMap.label2id[positiveLabel] : undefined,
+  );
 }

@@ -13,12 +13,28 @@ export function evaluationHtml(title: string, e: Evaluation, lossCurve?: { x: nu
       heading: 'Summary',
       table: {
         columns: ['metric', 'value'],
-        rows: [['accuracy', e.accuracy], ['macro F1', e.macro.f1], ['weighted F1', e.weighted.f1], ['macro precision', e.macro.precision], ['macro recall', e.macro.recall], ...(e.rocAuc !== undefined ? [['ROC AUC', e.rocAuc] as [string, number]] : []), ['examples', e.n]],
+        rows: [
+          ['accuracy', e.accuracy],
+          ['macro F1', e.macro.f1],
+          ['weighted F1', e.weighted.f1],
+          ['macro precision', e.macro.precision],
+          ['macro recall', e.macro.recall],
+          ...(e.rocAuc !== undefined ? [['ROC AUC', e.rocAuc] as [string, number]] : []),
+          ['examples', e.n],
+        ],
       },
     },
     { heading: 'Confusion matrix', figure: confusionMatrixFigure(e.confusion, e.labels) },
-    { heading: 'Per class', table: { columns: ['label', 'precision', 'recall', 'f1', 'support'], rows: e.perClass.map((c) => [c.label, c.precision, c.recall, c.f1, c.support]) } },
-    ...(lossCurve ? [{ heading: 'Training loss', figure: curvesFigure({ train_loss: lossCurve }, 'Training loss per epoch') }] : []),
+    {
+      heading: 'Per class',
+      table: {
+        columns: ['label', 'precision', 'recall', 'f1', 'support'],
+        rows: e.perClass.map((c) => [c.label, c.precision, c.recall, c.f1, c.support]),
+      },
+    },
+    ...(lossCurve
+      ? [{ heading: 'Training loss', figure: curvesFigure({ train_loss: lossCurve }, 'Training loss per epoch') }]
+      : []),
     { heading: 'Classification report', text: classificationReport(e) },
   ]);
 }

@@ -38,7 +38,10 @@ export function padBatch(encoded: readonly (readonly number[])[], padId: number,
 
 /** Indices grouped into batches of similar length (sorted by length: less padding), for inference. */
 export function lengthSortedBatches(lengths: readonly number[], batchSize: number): number[][] {
-  const order = lengths.map((n, i) => [n, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+  const order = lengths
+    .map((n, i) => [n, i] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, i]) => i);
   const batches: number[][] = [];
   for (let s = 0; s < order.length; s += batchSize) batches.push(order.slice(s, s + batchSize));
   return batches;
@@ -88,7 +91,11 @@ export class TextTokenizer {
 
   /** Encodes and pads a batch to its longest member (dynamic padding). */
   encodeBatch(texts: readonly string[], opts: EncodeOptions): EncodedBatch {
-    return padBatch(texts.map((t) => this.encode(t, opts.maxLength)), this.padId, opts);
+    return padBatch(
+      texts.map((t) => this.encode(t, opts.maxLength)),
+      this.padId,
+      opts,
+    );
   }
 
   /** Share of word-piece tokens that are [UNK] (an input-drift signal). */

@@ -22,7 +22,11 @@ export async function fileMatches(file: string, sha256?: string): Promise<boolea
 }
 
 export class ChecksumError extends Error {
-  constructor(readonly file: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly file: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`Checksum mismatch for ${file}: expected sha256 ${expected}, got ${actual}`);
     this.name = 'ChecksumError';
   }
@@ -40,7 +44,11 @@ export interface DownloadOptions {
  * Streams `url` to `dest` (never buffering the whole body), verifying the sha256 when given.
  * Writes to `dest.part` and renames, so an interrupted download never leaves a truncated file.
  */
-export async function downloadFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<{ bytes: number; sha256: string }> {
+export async function downloadFile(
+  url: string,
+  dest: string,
+  opts: DownloadOptions = {},
+): Promise<{ bytes: number; sha256: string }> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const res = await fetch(url, {
     headers: opts.headers,
@@ -50,7 +58,12 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   if (!res.ok || !res.body) throw new Error(`GET ${url} answered HTTP ${res.status} ${res.statusText}`);
   const total = Number(res.headers.get('content-length') ?? 0);
   const showBar = (opts.progress ?? process.stderr.isTTY) && total > 1_000_000;
-  const bar = showBar ? new SingleBar({ format: `  ${path.basename(dest)} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar = showBar
+    ? new SingleBar(
+        { format: `  ${path.basename(dest)} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr },
+        Presets.shades_classic,
+      )
+    : undefined;
   bar?.start(total, 0);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -64,7 +77,11 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   });
   const part = `${dest}.part`;
   try {
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), meter, fs.createWriteStream(part));
+    await pipeline(
+      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+      meter,
+      fs.createWriteStream(part),
+    );
   } finally {
     bar?.stop();
   }

@@ -52,7 +52,12 @@ export function kindById(id: string | undefined): ModelKind {
 /** The kind whose flavor a model's MLmodel lists. */
 export function kindOfFlavors(flavors: readonly string[]): ModelKind {
   const kind = Object.values(MODEL_KINDS).find((k) => flavors.includes(k.flavor));
-  if (!kind) throw new UnknownKindError(`no model kind serves the flavors ${flavors.join(', ') || '(none)'} (known flavors: ${Object.values(MODEL_KINDS).map((k) => k.flavor).join(', ')})`);
+  if (!kind)
+    throw new UnknownKindError(
+      `no model kind serves the flavors ${flavors.join(', ') || '(none)'} (known flavors: ${Object.values(MODEL_KINDS)
+        .map((k) => k.flavor)
+        .join(', ')})`,
+    );
   return kind;
 }
 
@@ -66,7 +71,10 @@ export interface ModelFolder {
 export function readModelFolder(dir: string): ModelFolder {
   const file = path.join(dir, 'MLmodel');
   if (!fs.existsSync(file)) throw new Error(`${dir} is not a model folder (no MLmodel file)`);
-  const mlmodel = YAML.parse(fs.readFileSync(file, 'utf8')) as { run_id?: string; flavors?: Record<string, Record<string, unknown>> };
+  const mlmodel = YAML.parse(fs.readFileSync(file, 'utf8')) as {
+    run_id?: string;
+    flavors?: Record<string, Record<string, unknown>>;
+  };
   const kind = kindOfFlavors(Object.keys(mlmodel.flavors ?? {}));
   return { kind, runId: mlmodel.run_id, flavorConfig: mlmodel.flavors![kind.flavor] ?? {} };
 }

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { PreparedData } from '../data/prepare';
-import type { TaskSpec } from '../data/tasks';
+import type { AnyTaskSpec } from '../data/tasks';
 import type { Evaluation } from '../evaluate/metrics';
 import type { ActiveRun } from '../mlflow';
 
@@ -31,7 +31,7 @@ export interface TrainPaths {
 
 /** Everything a kind needs to train a challenger from a promoted run's params, logged into `run`. */
 export interface TrainRequest {
-  spec: TaskSpec<any>;
+  spec: AnyTaskSpec;
   data: PreparedData;
   /** The promoted run's logged params (the recipe). */
   hyper: Record<string, string>;

@@ -91,7 +91,10 @@ export class MlflowClient {
   constructor(opts: MlflowClientOptions) {
     this.trackingUri = opts.trackingUri;
     const token = process.env.MLFLOW_TRACKING_TOKEN;
-    this.http = new Transport(opts.trackingUri, { ...opts, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers } });
+    this.http = new Transport(opts.trackingUri, {
+      ...opts,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
+    });
     this.journal = new RunJournal(opts.journalDir ?? path.resolve('mlflow', '.journal'));
     this.reconnectIntervalMs = opts.reconnectIntervalMs ?? 5000;
     this.log = opts.log ?? ((m) => process.stderr.write(`[mlflow] ${m}\n`));
@@ -99,7 +102,10 @@ export class MlflowClient {
 
   /** A client for MLFLOW_TRACKING_URI (default http://127.0.0.1:5000). */
   static fromEnv(overrides: Partial<MlflowClientOptions> = {}): MlflowClient {
-    return new MlflowClient({ trackingUri: process.env.MLFLOW_TRACKING_URI ?? `http://127.0.0.1:${process.env.MLFLOW_PORT ?? 5000}`, ...overrides });
+    return new MlflowClient({
+      trackingUri: process.env.MLFLOW_TRACKING_URI ?? `http://127.0.0.1:${process.env.MLFLOW_PORT ?? 5000}`,
+      ...overrides,
+    });
   }
 
   async close(): Promise<void> {
@@ -110,7 +116,12 @@ export class MlflowClient {
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
     try {
-      const r = await this.http.json('GET', '/api/2.0/mlflow/experiments/get-by-name', { experiment_name: name }, z.object({ experiment: ExperimentSchema }));
+      const r = await this.http.json(
+        'GET',
+        '/api/2.0/mlflow/experiments/get-by-name',
+        { experiment_name: name },
+        z.object({ experiment: ExperimentSchema }),
+      );
       return r.experiment;
     } catch (err) {
       if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
@@ -119,7 +130,14 @@ export class MlflowClient {
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    return (await this.http.json('GET', '/api/2.0/mlflow/experiments/get', { experiment_id: experimentId }, z.object({ experiment: ExperimentSchema }))).experiment;
+    return (
+      await this.http.json(
+        'GET',
+        '/api/2.0/mlflow/experiments/get',
+        { experiment_id: experimentId },
+        z.object({ experiment: ExperimentSchema }),
+      )
+    ).experiment;
   }
 
   /** The experiment called `name`, created (with `tags`) if it does not exist yet; safe under races. */
@@ -127,10 +145,16 @@ export class MlflowClient {
     const existing = await this.getExperimentByName(name);
     if (existing) return existing;
     try {
-      const { experiment_id } = await this.http.json('POST', '/api/2.0/mlflow/experiments/create', { name, tags: toTags(tags) }, z.object({ experiment_id: z.string() }));
+      const { experiment_id } = await this.http.json(
+        'POST',
+        '/api/2.0/mlflow/experiments/create',
+        { name, tags: toTags(tags) },
+        z.object({ experiment_id: z.string() }),
+      );
       return await this.getExperiment(experiment_id);
     } catch (err) {
-      if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_ALREADY_EXISTS') return (await this.getExperimentByName(name))!;
+      if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_ALREADY_EXISTS')
+        return (await this.getExperimentByName(name))!;
       throw err;
     }
   }
@@ -142,18 +166,37 @@ export class MlflowClient {
    * `mlops.request_id`), and before a retry the experiment is searched for it, so a create whose
    * response was lost never leaves a second run.
    */
-  async createRun(opts: { experimentId: string; runName?: string; tags?: Record<string, string>; startTime?: number }): Promise<Run> {
+  async createRun(opts: {
+    experimentId: string;
+    runName?: string;
+    tags?: Record<string, string>;
+    startTime?: number;
+  }): Promise<Run> {
     const requestId = randomUUID();
-    const tags = { ...opts.tags, ...(opts.runName ? { 'mlflow.runName': opts.runName } : {}), [REQUEST_ID_TAG]: requestId };
+    const tags = {
+      ...opts.tags,
+      ...(opts.runName ? { 'mlflow.runName': opts.runName } : {}),
+      [REQUEST_ID_TAG]: requestId,
+    };
     validateBatch({ tags: toTags(tags) });
     const recover = async () => {
-      const { runs } = await this.searchRuns({ experimentIds: [opts.experimentId], filter: `tags.\`${REQUEST_ID_TAG}\` = '${requestId}'`, maxResults: 1, viewType: 'ALL' });
+      const { runs } = await this.searchRuns({
+        experimentIds: [opts.experimentId],
+        filter: `tags.\`${REQUEST_ID_TAG}\` = '${requestId}'`,
+        maxResults: 1,
+        viewType: 'ALL',
+      });
       return runs[0] ? { run: runs[0] } : undefined;
     };
     const r = await this.http.json(
       'POST',
       '/api/2.0/mlflow/runs/create',
-      { experiment_id: opts.experimentId, run_name: opts.runName, start_time: opts.startTime ?? Date.now(), tags: toTags(tags) },
+      {
+        experiment_id: opts.experimentId,
+        run_name: opts.runName,
+        start_time: opts.startTime ?? Date.now(),
+        tags: toTags(tags),
+      },
       z.object({ run: RunSchema }),
       { recover },
     );
@@ -162,15 +205,30 @@ export class MlflowClient {
   }
 
   async getRun(runId: string): Promise<Run> {
-    return (await this.http.json('GET', '/api/2.0/mlflow/runs/get', { run_id: runId }, z.object({ run: RunSchema }))).run;
+    return (await this.http.json('GET', '/api/2.0/mlflow/runs/get', { run_id: runId }, z.object({ run: RunSchema })))
+      .run;
   }
 
   /** One page of runs; use `searchAllRuns` to follow page tokens. */
-  async searchRuns(opts: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL' }): Promise<{ runs: Run[]; nextPageToken?: string }> {
+  async searchRuns(opts: {
+    experimentIds: string[];
+    filter?: string;
+    orderBy?: string[];
+    maxResults?: number;
+    pageToken?: string;
+    viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+  }): Promise<{ runs: Run[]; nextPageToken?: string }> {
     const r = await this.http.json(
       'POST',
       '/api/2.0/mlflow/runs/search',
-      { experiment_ids: opts.experimentIds, filter: opts.filter ?? '', order_by: opts.orderBy ?? [], max_results: opts.maxResults ?? 1000, page_token: opts.pageToken, run_view_type: opts.viewType ?? 'ACTIVE_ONLY' },
+      {
+        experiment_ids: opts.experimentIds,
+        filter: opts.filter ?? '',
+        order_by: opts.orderBy ?? [],
+        max_results: opts.maxResults ?? 1000,
+        page_token: opts.pageToken,
+        run_view_type: opts.viewType ?? 'ACTIVE_ONLY',
+      },
       z.object({ runs: z.array(RunSchema).default([]), next_page_token: z.string().optional() }),
     );
     return { runs: r.runs, nextPageToken: r.next_page_token || undefined };
@@ -184,7 +242,10 @@ export class MlflowClient {
   }
 
   /** Sets status/end time/name; journaled when the server is unreachable. */
-  async updateRun(runId: string, update: { status?: RunStatus; endTime?: number; runName?: string }): Promise<LogResult> {
+  async updateRun(
+    runId: string,
+    update: { status?: RunStatus; endTime?: number; runName?: string },
+  ): Promise<LogResult> {
     const body = { status: update.status ?? 'RUNNING', end_time: update.endTime, run_name: update.runName };
     return this.deliver(runId, [{ op: 'update-run', body }]);
   }
@@ -215,11 +276,21 @@ export class MlflowClient {
    */
   async logBatch(runId: string, batch: Partial<BatchPayload>): Promise<LogResult> {
     const parts = splitBatch(validateBatch(batch));
-    return this.deliver(runId, parts.map((body) => ({ op: 'log-batch' as const, body })));
+    return this.deliver(
+      runId,
+      parts.map((body) => ({ op: 'log-batch' as const, body })),
+    );
   }
 
-  async logMetrics(runId: string, values: Record<string, number>, step = 0, timestamp = Date.now()): Promise<LogResult> {
-    return this.logBatch(runId, { metrics: Object.entries(values).map(([key, value]) => ({ key, value, step, timestamp })) });
+  async logMetrics(
+    runId: string,
+    values: Record<string, number>,
+    step = 0,
+    timestamp = Date.now(),
+  ): Promise<LogResult> {
+    return this.logBatch(runId, {
+      metrics: Object.entries(values).map(([key, value]) => ({ key, value, step, timestamp })),
+    });
   }
 
   async logMetric(runId: string, key: string, value: number, step = 0, timestamp = Date.now()): Promise<LogResult> {
@@ -227,7 +298,9 @@ export class MlflowClient {
   }
 
   async logParams(runId: string, params: Record<string, string | number | boolean>): Promise<LogResult> {
-    return this.logBatch(runId, { params: Object.entries(params).map(([key, value]) => ({ key, value: String(value) })) });
+    return this.logBatch(runId, {
+      params: Object.entries(params).map(([key, value]) => ({ key, value: String(value) })),
+    });
   }
 
   async setTags(runId: string, tags: Record<string, string>): Promise<LogResult> {
@@ -246,7 +319,9 @@ export class MlflowClient {
   private async send(runId: string, entry: JournalOp, singleTry = false): Promise<void> {
     const retry = singleTry ? { retries: 0 } : undefined;
     if (entry.op === 'log-batch') {
-      await this.http.json('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, ...entry.body }, Empty, { retry });
+      await this.http.json('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, ...entry.body }, Empty, {
+        retry,
+      });
     } else {
       await this.http.json('POST', '/api/2.0/mlflow/runs/update', { run_id: runId, ...entry.body }, Empty, { retry });
     }
@@ -267,7 +342,9 @@ export class MlflowClient {
         for (const rest of ops.slice(i)) this.journal.append(runId, rest);
         this.offline.set(runId, true);
         this.lastReconnect.set(runId, Date.now());
-        this.log(`server unreachable (${(err as Error).message}); keeping run ${runId}'s data in ${this.journal.file(runId)} until it is back`);
+        this.log(
+          `server unreachable (${(err as Error).message}); keeping run ${runId}'s data in ${this.journal.file(runId)} until it is back`,
+        );
         return { sent: i, journaled: ops.length - i };
       }
     }
@@ -291,7 +368,8 @@ export class MlflowClient {
     }
     this.journal.compact(runId);
     this.offline.set(runId, false);
-    if (pending.length > 0) this.log(`server reachable again; replayed ${pending.length} journaled request(s) for run ${runId}`);
+    if (pending.length > 0)
+      this.log(`server reachable again; replayed ${pending.length} journaled request(s) for run ${runId}`);
     return true;
   }
 
@@ -338,8 +416,13 @@ export class MlflowClient {
   async logInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
     for (const [i, input] of inputs.entries()) {
       const d = input.dataset;
-      if (!d.name || d.name.length > 500) throw new MlflowValidationError(`datasets[${i}].name`, `dataset name must have 1-500 characters`);
-      if (!d.digest || d.digest.length > 36) throw new MlflowValidationError(`datasets[${i}].digest`, `dataset digest must have 1-36 characters (MLflow's limit); got ${d.digest.length}`);
+      if (!d.name || d.name.length > 500)
+        throw new MlflowValidationError(`datasets[${i}].name`, `dataset name must have 1-500 characters`);
+      if (!d.digest || d.digest.length > 36)
+        throw new MlflowValidationError(
+          `datasets[${i}].digest`,
+          `dataset digest must have 1-36 characters (MLflow's limit); got ${d.digest.length}`,
+        );
     }
     const datasets = inputs.map((input) => ({
       tags: [...(input.context ? [{ key: 'mlflow.data.context', value: input.context }] : []), ...(input.tags ?? [])],
@@ -364,16 +447,23 @@ export class MlflowClient {
     const root = await this.artifactRoot(runId);
     const rel = path.posix.join(artifactPath, path.basename(localFile));
     const { size } = fs.statSync(localFile);
-    await this.http.upload(`${PROXY}/${encodePath(`${root}/${rel}`)}`, () => fs.createReadStream(localFile, { highWaterMark: 1 << 20 }), size);
+    await this.http.upload(
+      `${PROXY}/${encodePath(`${root}/${rel}`)}`,
+      () => fs.createReadStream(localFile, { highWaterMark: 1 << 20 }),
+      size,
+    );
     return rel;
   }
 
   /** Uploads a directory tree under `artifactPath`; returns the uploaded artifact paths. */
   async logArtifacts(runId: string, localDir: string, artifactPath = ''): Promise<string[]> {
     const uploaded: string[] = [];
-    for (const entry of fs.readdirSync(localDir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of fs
+      .readdirSync(localDir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(localDir, entry.name);
-      if (entry.isDirectory()) uploaded.push(...(await this.logArtifacts(runId, full, path.posix.join(artifactPath, entry.name))));
+      if (entry.isDirectory())
+        uploaded.push(...(await this.logArtifacts(runId, full, path.posix.join(artifactPath, entry.name))));
       else if (entry.isFile()) uploaded.push(await this.logArtifact(runId, full, artifactPath));
     }
     return uploaded;
@@ -385,7 +475,11 @@ export class MlflowClient {
     try {
       const file = path.join(tmp, path.posix.basename(artifactFile));
       fs.writeFileSync(file, content);
-      return await this.logArtifact(runId, file, path.posix.dirname(artifactFile) === '.' ? '' : path.posix.dirname(artifactFile));
+      return await this.logArtifact(
+        runId,
+        file,
+        path.posix.dirname(artifactFile) === '.' ? '' : path.posix.dirname(artifactFile),
+      );
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
@@ -403,7 +497,12 @@ export class MlflowClient {
   }
 
   async listArtifacts(runId: string, artifactPath = ''): Promise<FileInfo[]> {
-    const r = await this.http.json('GET', '/api/2.0/mlflow/artifacts/list', { run_id: runId, path: artifactPath || undefined }, z.object({ files: z.array(FileInfoSchema).default([]) }));
+    const r = await this.http.json(
+      'GET',
+      '/api/2.0/mlflow/artifacts/list',
+      { run_id: runId, path: artifactPath || undefined },
+      z.object({ files: z.array(FileInfoSchema).default([]) }),
+    );
     return r.files;
   }
 
@@ -414,7 +513,13 @@ export class MlflowClient {
     const listing = await this.listArtifacts(runId, parent);
     const self = listing.find((f) => f.path === artifactPath);
     const isDir = artifactPath === '' || self?.is_dir === true;
-    if (!isDir && !self) throw new MlflowApiError(404, 'RESOURCE_DOES_NOT_EXIST', 'artifacts', `run ${runId} has no artifact "${artifactPath}"`);
+    if (!isDir && !self)
+      throw new MlflowApiError(
+        404,
+        'RESOURCE_DOES_NOT_EXIST',
+        'artifacts',
+        `run ${runId} has no artifact "${artifactPath}"`,
+      );
     const base = path.posix.basename(artifactPath);
     const fetchTree = async (relPath: string, localPath: string): Promise<void> => {
       const children = await this.listArtifacts(runId, relPath);
@@ -442,28 +547,49 @@ export class MlflowClient {
 
   async getRegisteredModel(name: string): Promise<RegisteredModel | undefined> {
     try {
-      return (await this.http.json('GET', '/api/2.0/mlflow/registered-models/get', { name }, z.object({ registered_model: RegisteredModelSchema }))).registered_model;
+      return (
+        await this.http.json(
+          'GET',
+          '/api/2.0/mlflow/registered-models/get',
+          { name },
+          z.object({ registered_model: RegisteredModelSchema }),
+        )
+      ).registered_model;
     } catch (err) {
       if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
       throw err;
     }
   }
 
-  async getOrCreateRegisteredModel(name: string, opts: { description?: string; tags?: Record<string, string> } = {}): Promise<RegisteredModel> {
+  async getOrCreateRegisteredModel(
+    name: string,
+    opts: { description?: string; tags?: Record<string, string> } = {},
+  ): Promise<RegisteredModel> {
     const existing = await this.getRegisteredModel(name);
     if (existing) {
       if (opts.description !== undefined && opts.description !== existing.description) {
-        await this.http.json('PATCH', '/api/2.0/mlflow/registered-models/update', { name, description: opts.description }, Empty);
+        await this.http.json(
+          'PATCH',
+          '/api/2.0/mlflow/registered-models/update',
+          { name, description: opts.description },
+          Empty,
+        );
       }
       for (const [key, value] of Object.entries(opts.tags ?? {})) await this.setRegisteredModelTag(name, key, value);
       return (await this.getRegisteredModel(name))!;
     }
     try {
       return (
-        await this.http.json('POST', '/api/2.0/mlflow/registered-models/create', { name, description: opts.description, tags: toTags(opts.tags ?? {}) }, z.object({ registered_model: RegisteredModelSchema }))
+        await this.http.json(
+          'POST',
+          '/api/2.0/mlflow/registered-models/create',
+          { name, description: opts.description, tags: toTags(opts.tags ?? {}) },
+          z.object({ registered_model: RegisteredModelSchema }),
+        )
       ).registered_model;
     } catch (err) {
-      if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_ALREADY_EXISTS') return (await this.getRegisteredModel(name))!;
+      if (err instanceof MlflowApiError && err.errorCode === 'RESOURCE_ALREADY_EXISTS')
+        return (await this.getRegisteredModel(name))!;
       throw err;
     }
   }
@@ -478,17 +604,32 @@ export class MlflowClient {
    * until READY. Safe to retry, like createRun: the version carries a request id tag that is looked
    * up among the model's versions before a retry.
    */
-  async createModelVersion(opts: { name: string; source: string; runId?: string; tags?: Record<string, string>; description?: string; timeoutMs?: number }): Promise<ModelVersion> {
+  async createModelVersion(opts: {
+    name: string;
+    source: string;
+    runId?: string;
+    tags?: Record<string, string>;
+    description?: string;
+    timeoutMs?: number;
+  }): Promise<ModelVersion> {
     const requestId = randomUUID();
     const recover = async () => {
       const filter = `name = '${opts.name.replace(/'/g, "''")}'${opts.runId ? ` and run_id = '${opts.runId}'` : ''}`;
-      const found = (await this.searchModelVersions(filter)).find((mv) => mv.tags.some((t) => t.key === REQUEST_ID_TAG && t.value === requestId));
+      const found = (await this.searchModelVersions(filter)).find((mv) =>
+        mv.tags.some((t) => t.key === REQUEST_ID_TAG && t.value === requestId),
+      );
       return found ? { model_version: found } : undefined;
     };
     const r = await this.http.json(
       'POST',
       '/api/2.0/mlflow/model-versions/create',
-      { name: opts.name, source: opts.source, run_id: opts.runId, tags: toTags({ ...opts.tags, [REQUEST_ID_TAG]: requestId }), description: opts.description },
+      {
+        name: opts.name,
+        source: opts.source,
+        run_id: opts.runId,
+        tags: toTags({ ...opts.tags, [REQUEST_ID_TAG]: requestId }),
+        description: opts.description,
+      },
       z.object({ model_version: ModelVersionSchema }),
       { recover },
     );
@@ -496,7 +637,14 @@ export class MlflowClient {
   }
 
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
-    return (await this.http.json('GET', '/api/2.0/mlflow/model-versions/get', { name, version }, z.object({ model_version: ModelVersionSchema }))).model_version;
+    return (
+      await this.http.json(
+        'GET',
+        '/api/2.0/mlflow/model-versions/get',
+        { name, version },
+        z.object({ model_version: ModelVersionSchema }),
+      )
+    ).model_version;
   }
 
   async waitModelVersionReady(name: string, version: string, timeoutMs: number): Promise<ModelVersion> {
@@ -504,8 +652,10 @@ export class MlflowClient {
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       const mv = await this.getModelVersion(name, version);
       if (mv.status === 'READY') return mv;
-      if (mv.status === 'FAILED_REGISTRATION') throw new Error(`Model version ${name}/${version} failed to register: ${mv.status_message ?? ''}`);
-      if (Date.now() > deadline) throw new Error(`Model version ${name}/${version} still ${mv.status} after ${timeoutMs / 1000}s`);
+      if (mv.status === 'FAILED_REGISTRATION')
+        throw new Error(`Model version ${name}/${version} failed to register: ${mv.status_message ?? ''}`);
+      if (Date.now() > deadline)
+        throw new Error(`Model version ${name}/${version} still ${mv.status} after ${timeoutMs / 1000}s`);
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -518,7 +668,10 @@ export class MlflowClient {
   /** Points `alias` (e.g. champion, challenger) at `version`, moving it if it pointed elsewhere. */
   async setAlias(name: string, alias: string, version: string): Promise<void> {
     if (!/^[\w-]{1,255}$/.test(alias) || /^v\d+$/i.test(alias) || alias.toLowerCase() === 'latest') {
-      throw new MlflowValidationError('alias', `alias "${alias}" is invalid: letters, digits, _ and -, at most 255, not "latest" or v<number>`);
+      throw new MlflowValidationError(
+        'alias',
+        `alias "${alias}" is invalid: letters, digits, _ and -, at most 255, not "latest" or v<number>`,
+      );
     }
     await this.http.json('POST', '/api/2.0/mlflow/registered-models/alias', { name, alias, version }, Empty);
   }
@@ -530,9 +683,20 @@ export class MlflowClient {
   /** The version `alias` points at, or undefined when the alias is not set. */
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion | undefined> {
     try {
-      return (await this.http.json('GET', '/api/2.0/mlflow/registered-models/alias', { name, alias }, z.object({ model_version: ModelVersionSchema }))).model_version;
+      return (
+        await this.http.json(
+          'GET',
+          '/api/2.0/mlflow/registered-models/alias',
+          { name, alias },
+          z.object({ model_version: ModelVersionSchema }),
+        )
+      ).model_version;
     } catch (err) {
-      if (err instanceof MlflowApiError && (err.errorCode === 'RESOURCE_DOES_NOT_EXIST' || err.errorCode === 'INVALID_PARAMETER_VALUE')) return undefined;
+      if (
+        err instanceof MlflowApiError &&
+        (err.errorCode === 'RESOURCE_DOES_NOT_EXIST' || err.errorCode === 'INVALID_PARAMETER_VALUE')
+      )
+        return undefined;
       throw err;
     }
   }
@@ -577,7 +741,9 @@ export class MlflowClient {
 }
 
 /** Follows MLflow's page tokens until the last page (an empty token ends it). */
-async function paginate<T>(page: (pageToken: string | undefined) => Promise<{ items: T[]; next?: string }>): Promise<T[]> {
+async function paginate<T>(
+  page: (pageToken: string | undefined) => Promise<{ items: T[]; next?: string }>,
+): Promise<T[]> {
   const all: T[] = [];
   let token: string | undefined;
   do {

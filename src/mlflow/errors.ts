@@ -2,7 +2,10 @@
 
 /** Bad input caught before any request is sent; `field` names what to fix. */
 export class MlflowValidationError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'MlflowValidationError';
   }
@@ -28,7 +31,10 @@ export class MlflowApiError extends Error {
 
 /** The server could not be reached (connection refused, reset, timeout) after every retry. */
 export class MlflowUnavailableError extends Error {
-  constructor(readonly endpoint: string, override readonly cause: unknown) {
+  constructor(
+    readonly endpoint: string,
+    override readonly cause: unknown,
+  ) {
     super(`MLflow server unreachable at ${endpoint}: ${(cause as Error)?.message ?? String(cause)}`);
     this.name = 'MlflowUnavailableError';
   }

@@ -57,7 +57,8 @@ export class RunJournal {
 
   append(runId: string, op: JournalOp): JournalEntry {
     fs.mkdirSync(this.dir, { recursive: true });
-    const last = this.lastSeq.get(runId) ?? this.read(runId).reduce((max, l) => Math.max(max, 'ack' in l ? l.ack : l.seq), 0);
+    const last =
+      this.lastSeq.get(runId) ?? this.read(runId).reduce((max, l) => Math.max(max, 'ack' in l ? l.ack : l.seq), 0);
     const seq = last + 1;
     this.lastSeq.set(runId, seq);
     const entry: JournalEntry = { ...op, seq, at: Date.now() };

@@ -32,7 +32,10 @@ export interface MlmodelOptions {
   now?: Date;
 }
 
-const specJson = (cols: ColumnSpec[]): string => JSON.stringify(cols.map((c) => ({ type: c.type, ...(c.name ? { name: c.name } : {}), required: c.required ?? true })));
+const specJson = (cols: ColumnSpec[]): string =>
+  JSON.stringify(
+    cols.map((c) => ({ type: c.type, ...(c.name ? { name: c.name } : {}), required: c.required ?? true })),
+  );
 
 /** The MLmodel document as an object (pure). */
 export function buildMlmodel(opts: MlmodelOptions): Record<string, unknown> {
@@ -42,7 +45,9 @@ export function buildMlmodel(opts: MlmodelOptions): Record<string, unknown> {
     flavors: opts.flavors,
     model_uuid: (opts.modelUuid ?? randomUUID()).replace(/-/g, ''),
     run_id: opts.runId,
-    ...(opts.inputExample ? { saved_input_example_info: { artifact_path: 'input_example.json', type: 'dataframe', pandas_orient: 'split' } } : {}),
+    ...(opts.inputExample
+      ? { saved_input_example_info: { artifact_path: 'input_example.json', type: 'dataframe', pandas_orient: 'split' } }
+      : {}),
     signature: { inputs: specJson(opts.signature.inputs), outputs: specJson(opts.signature.outputs), params: null },
     utc_time_created: now.toISOString().replace('T', ' ').replace('Z', ''),
     ...(opts.metadata ? { metadata: opts.metadata } : {}),

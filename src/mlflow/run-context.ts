@@ -26,7 +26,10 @@ export interface RunOptions {
 
 /** A run bound to its client, so calls need no run id. */
 export class ActiveRun {
-  constructor(readonly client: MlflowClient, readonly run: Run) {}
+  constructor(
+    readonly client: MlflowClient,
+    readonly run: Run,
+  ) {}
 
   get runId(): string {
     return this.run.info.run_id;
@@ -35,19 +38,31 @@ export class ActiveRun {
     return this.run.info.experiment_id;
   }
 
-  logMetric = (key: string, value: number, step = 0): Promise<LogResult> => this.client.logMetric(this.runId, key, value, step);
-  logMetrics = (values: Record<string, number>, step = 0): Promise<LogResult> => this.client.logMetrics(this.runId, values, step);
-  logParams = (params: Record<string, string | number | boolean>): Promise<LogResult> => this.client.logParams(this.runId, params);
+  logMetric = (key: string, value: number, step = 0): Promise<LogResult> =>
+    this.client.logMetric(this.runId, key, value, step);
+  logMetrics = (values: Record<string, number>, step = 0): Promise<LogResult> =>
+    this.client.logMetrics(this.runId, values, step);
+  logParams = (params: Record<string, string | number | boolean>): Promise<LogResult> =>
+    this.client.logParams(this.runId, params);
   setTags = (tags: Record<string, string>): Promise<LogResult> => this.client.setTags(this.runId, tags);
   logInputs = (inputs: DatasetInput[]): Promise<void> => this.client.logInputs(this.runId, inputs);
-  logArtifact = (file: string, artifactPath = ''): Promise<string> => this.client.logArtifact(this.runId, file, artifactPath);
-  logArtifacts = (dir: string, artifactPath = ''): Promise<string[]> => this.client.logArtifacts(this.runId, dir, artifactPath);
-  logText = (content: string, artifactFile: string): Promise<string> => this.client.logText(this.runId, content, artifactFile);
+  logArtifact = (file: string, artifactPath = ''): Promise<string> =>
+    this.client.logArtifact(this.runId, file, artifactPath);
+  logArtifacts = (dir: string, artifactPath = ''): Promise<string[]> =>
+    this.client.logArtifacts(this.runId, dir, artifactPath);
+  logText = (content: string, artifactFile: string): Promise<string> =>
+    this.client.logText(this.runId, content, artifactFile);
 }
 
 function gitCommit(cwd: string): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim() || undefined;
+    return (
+      execFileSync('git', ['rev-parse', 'HEAD'], {
+        cwd,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        encoding: 'utf8',
+      }).trim() || undefined
+    );
   } catch {
     return undefined;
   }
@@ -55,7 +70,10 @@ function gitCommit(cwd: string): string | undefined {
 
 /** MLflow's reserved tags for a run started from `source`. */
 export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string, string> {
-  const source = opts.source ?? process.env.MLFLOW_SOURCE_NAME ?? (process.argv[1] ? path.relative(cwd, process.argv[1]) : 'unknown');
+  const source =
+    opts.source ??
+    process.env.MLFLOW_SOURCE_NAME ??
+    (process.argv[1] ? path.relative(cwd, process.argv[1]) : 'unknown');
   const commit = gitCommit(cwd);
   return {
     'mlflow.source.name': source,
@@ -73,30 +91,49 @@ export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string
  * with the error recorded as tags, and the exception is rethrown. Logged data is flushed either way;
  * if the server is down it stays in the journal (mlflow/.journal/) and `make mlflow-replay` sends it.
  */
-export async function withRun<T>(client: MlflowClient, opts: RunOptions, fn: (run: ActiveRun) => Promise<T>): Promise<T> {
+export async function withRun<T>(
+  client: MlflowClient,
+  opts: RunOptions,
+  fn: (run: ActiveRun) => Promise<T>,
+): Promise<T> {
   let run: Run;
   if (opts.resumeRunId) {
     run = await client.resumeRun(opts.resumeRunId);
   } else {
     const exp = await client.getOrCreateExperiment(opts.experiment);
-    run = await client.createRun({ experimentId: exp.experiment_id, runName: opts.runName, tags: { ...systemTags(opts), ...opts.tags } });
+    run = await client.createRun({
+      experimentId: exp.experiment_id,
+      runName: opts.runName,
+      tags: { ...systemTags(opts), ...opts.tags },
+    });
   }
   const active = new ActiveRun(client, run);
-  let status: RunStatus = 'FINISHED';
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    return await fn(active);
+    outcome = { ok: true, value: await fn(active) };
   } catch (err) {
-    status = 'FAILED';
+    outcome = { ok: false, error: err };
     const e = err instanceof Error ? err : new Error(String(err));
-    await client.setTags(active.runId, { 'error.type': e.name, 'error.message': e.message.slice(0, 7900), ...(e.stack ? { 'error.stack': e.stack.slice(0, 7900) } : {}) }).catch(() => undefined);
-    throw err;
-  } finally {
-    await client.endRun(active.runId, status);
-    try {
-      await client.flush(active.runId);
-    } catch (err) {
-      if (!isTransient(err)) throw err;
-      process.stderr.write(`[mlflow] run ${active.runId}: server still unreachable; its data is safe in ${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`);
-    }
+    await client
+      .setTags(active.runId, {
+        'error.type': e.name,
+        'error.message': e.message.slice(0, 7900),
+        ...(e.stack ? { 'error.stack': e.stack.slice(0, 7900) } : {}),
+      })
+      .catch(() => undefined);
   }
+  const status: RunStatus = outcome.ok ? 'FINISHED' : 'FAILED';
+  await client.endRun(active.runId, status);
+  try {
+    await client.flush(active.runId);
+  } catch (err) {
+    // A server that answers with an error is a failure of the run (the run's own error, if any, comes first);
+    // an unreachable one is not: the data waits in the journal.
+    if (!isTransient(err)) throw outcome.ok ? err : outcome.error;
+    process.stderr.write(
+      `[mlflow] run ${active.runId}: server still unreachable; its data is safe in ${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`,
+    );
+  }
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }

@@ -65,12 +65,18 @@ export const RunSchema = z.object({
     })
     .default({ metrics: [], params: [], tags: [] }),
   inputs: z
-    .object({ dataset_inputs: z.array(z.object({ tags: z.array(TagSchema).default([]), dataset: DatasetSchema })).default([]) })
+    .object({
+      dataset_inputs: z.array(z.object({ tags: z.array(TagSchema).default([]), dataset: DatasetSchema })).default([]),
+    })
     .default({ dataset_inputs: [] }),
 });
 export type Run = z.infer<typeof RunSchema>;
 
-export const FileInfoSchema = z.object({ path: z.string(), is_dir: z.boolean().default(false), file_size: int64.optional() });
+export const FileInfoSchema = z.object({
+  path: z.string(),
+  is_dir: z.boolean().default(false),
+  file_size: int64.optional(),
+});
 export type FileInfo = z.infer<typeof FileInfoSchema>;
 
 export const ModelVersionStatus = z.enum(['PENDING_REGISTRATION', 'FAILED_REGISTRATION', 'READY']);

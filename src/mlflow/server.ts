@@ -128,12 +128,17 @@ export async function startServer(cfg: MlflowServerConfig, opts: StartOptions): 
   const log = fs.openSync(logFile, 'a');
   const args = [
     'server',
-    '--backend-store-uri', cfg.backendStoreUri,
-    '--artifacts-destination', cfg.artifactsDestination,
+    '--backend-store-uri',
+    cfg.backendStoreUri,
+    '--artifacts-destination',
+    cfg.artifactsDestination,
     '--serve-artifacts',
-    '--host', cfg.host,
-    '--port', String(cfg.port),
-    '--workers', String(cfg.workers),
+    '--host',
+    cfg.host,
+    '--port',
+    String(cfg.port),
+    '--workers',
+    String(cfg.workers),
   ];
   const child = spawn(opts.mlflowBin, args, {
     detached: true, // own process group, so stop can signal every worker
@@ -155,7 +160,14 @@ export async function startServer(cfg: MlflowServerConfig, opts: StartOptions): 
     await stopServer(cfg);
     throw err;
   }
-  return { running: true, healthy: true, pid: child.pid, url: `http://${cfg.host}:${cfg.port}`, alreadyRunning: false, startupMs: Date.now() - t0 };
+  return {
+    running: true,
+    healthy: true,
+    pid: child.pid,
+    url: `http://${cfg.host}:${cfg.port}`,
+    alreadyRunning: false,
+    startupMs: Date.now() - t0,
+  };
 }
 
 async function waitHealthy(cfg: MlflowServerConfig, pid: number, timeoutMs: number, logFile: string): Promise<void> {
@@ -168,7 +180,9 @@ async function waitHealthy(cfg: MlflowServerConfig, pid: number, timeoutMs: numb
     if (await isHealthy(url)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`mlflow server did not answer ${url}/health within ${timeoutMs / 1000}s. Last lines of ${logFile}:\n${tail(logFile)}`);
+  throw new Error(
+    `mlflow server did not answer ${url}/health within ${timeoutMs / 1000}s. Last lines of ${logFile}:\n${tail(logFile)}`,
+  );
 }
 
 /** Stops the server's whole process group; returns false when none was running. */

@@ -36,11 +36,28 @@ export function backoffDelay(attempt: number, p: RetryPolicy, random: () => numb
   return Math.round(cap / 2 + (random() * cap) / 2);
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
 
 function isNetworkError(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string } };
-  return err instanceof undiciErrors.UndiciError || NETWORK_CODES.has(e?.code ?? '') || NETWORK_CODES.has(e?.cause?.code ?? '');
+  return (
+    err instanceof undiciErrors.UndiciError ||
+    NETWORK_CODES.has(e?.code ?? '') ||
+    NETWORK_CODES.has(e?.cause?.code ?? '')
+  );
 }
 
 export class Transport {
@@ -68,14 +85,20 @@ export class Transport {
    * before each retry whether the failed attempt was processed after all (its response lost on the
    * way back); what it finds is returned instead of sending the call a second time.
    */
-  private async withRetries<T>(endpoint: string, attempt: () => Promise<T>, retry: RetryPolicy, recover?: () => Promise<T | undefined>): Promise<T> {
+  private async withRetries<T>(
+    endpoint: string,
+    attempt: () => Promise<T>,
+    retry: RetryPolicy,
+    recover?: () => Promise<T | undefined>,
+  ): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await attempt();
       } catch (err) {
         const transient = isNetworkError(err) || (err instanceof MlflowApiError && err.retryable);
         if (!transient) throw err;
-        if (i >= retry.retries) throw err instanceof MlflowApiError ? err : new MlflowUnavailableError(`${this.baseUrl}${endpoint}`, err);
+        if (i >= retry.retries)
+          throw err instanceof MlflowApiError ? err : new MlflowUnavailableError(`${this.baseUrl}${endpoint}`, err);
         await new Promise((r) => setTimeout(r, backoffDelay(i + 1, retry)));
         if (recover) {
           const found = await recover().catch(() => undefined); // still unreachable: the retry decides
@@ -105,7 +128,13 @@ export class Transport {
    * something must pass `recover` (see withRetries): it returns the created object's response
    * body when the server already has it.
    */
-  async json<S extends z.ZodType>(method: HttpMethod, endpoint: string, body: Record<string, unknown> | undefined, schema: S, opts: { retry?: Partial<RetryPolicy>; recover?: () => Promise<unknown> } = {}): Promise<z.output<S>> {
+  async json<S extends z.ZodType>(
+    method: HttpMethod,
+    endpoint: string,
+    body: Record<string, unknown> | undefined,
+    schema: S,
+    opts: { retry?: Partial<RetryPolicy>; recover?: () => Promise<unknown> } = {},
+  ): Promise<z.output<S>> {
     const retry = { ...this.retry, ...opts.retry };
     let reqPath = this.path(endpoint);
     if (method === 'GET' && body) {
@@ -136,7 +165,13 @@ export class Transport {
       opts.recover,
     );
     const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new MlflowApiError(200, 'UNEXPECTED_RESPONSE', endpoint, `response did not match the expected shape: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new MlflowApiError(
+        200,
+        'UNEXPECTED_RESPONSE',
+        endpoint,
+        `response did not match the expected shape: ${parsed.error.message}`,
+      );
     return parsed.data;
   }
 
@@ -165,7 +200,13 @@ export class Transport {
     await this.withRetries(
       endpoint,
       async () => {
-        const res = await this.pool.request({ method: 'GET', path: this.path(endpoint), headers: this.headers, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+        const res = await this.pool.request({
+          method: 'GET',
+          path: this.path(endpoint),
+          headers: this.headers,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        });
         await this.raiseForStatus(res, endpoint);
         await sink(res.body);
       },

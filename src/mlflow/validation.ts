@@ -22,41 +22,72 @@ export const LIMITS = {
 
 const VALID_NAME = /^[/\w.\- :]*$/;
 
-export function validateKey(kind: 'metric' | 'param' | 'tag', key: unknown, field = `${kind} key`): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new MlflowValidationError(field, `${kind} key must be a non-empty string, got ${JSON.stringify(key)}`);
-  if (key.length > LIMITS.maxKeyLength) throw new MlflowValidationError(field, `${kind} key "${key.slice(0, 40)}..." is ${key.length} characters; MLflow allows at most ${LIMITS.maxKeyLength}`);
+export function validateKey(
+  kind: 'metric' | 'param' | 'tag',
+  key: unknown,
+  field = `${kind} key`,
+): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0)
+    throw new MlflowValidationError(field, `${kind} key must be a non-empty string, got ${JSON.stringify(key)}`);
+  if (key.length > LIMITS.maxKeyLength)
+    throw new MlflowValidationError(
+      field,
+      `${kind} key "${key.slice(0, 40)}..." is ${key.length} characters; MLflow allows at most ${LIMITS.maxKeyLength}`,
+    );
   if (!VALID_NAME.test(key)) {
-    throw new MlflowValidationError(field, `${kind} key "${key}" has characters MLflow rejects; use only letters, digits, _ - . space / :`);
+    throw new MlflowValidationError(
+      field,
+      `${kind} key "${key}" has characters MLflow rejects; use only letters, digits, _ - . space / :`,
+    );
   }
   // MLflow stores names as paths in some stores: a name must not normalise to another name.
   const norm = path.posix.normalize(key).replace(/\/+$/, '') || '.';
   if (norm !== key || norm === '.' || norm.startsWith('..') || norm.startsWith('/')) {
-    throw new MlflowValidationError(field, `${kind} key "${key}" would resolve to the path "${norm}" (no leading or trailing "/", "//", "." or ".." segments)`);
+    throw new MlflowValidationError(
+      field,
+      `${kind} key "${key}" would resolve to the path "${norm}" (no leading or trailing "/", "//", "." or ".." segments)`,
+    );
   }
 }
 
 export function validateMetric(m: Metric, field = `metric "${m.key}"`): void {
   validateKey('metric', m.key, `${field}.key`);
   if (typeof m.value !== 'number' || !Number.isFinite(m.value)) {
-    throw new MlflowValidationError(`${field}.value`, `metric "${m.key}" has value ${String(m.value)}; only finite numbers are logged (NaN/Infinity usually mean a diverged loss)`);
+    throw new MlflowValidationError(
+      `${field}.value`,
+      `metric "${m.key}" has value ${String(m.value)}; only finite numbers are logged (NaN/Infinity usually mean a diverged loss)`,
+    );
   }
-  if (!Number.isInteger(m.timestamp) || m.timestamp < 0) throw new MlflowValidationError(`${field}.timestamp`, `metric "${m.key}" timestamp must be a non-negative integer (ms since epoch)`);
-  if (!Number.isInteger(m.step)) throw new MlflowValidationError(`${field}.step`, `metric "${m.key}" step must be an integer, got ${m.step}`);
+  if (!Number.isInteger(m.timestamp) || m.timestamp < 0)
+    throw new MlflowValidationError(
+      `${field}.timestamp`,
+      `metric "${m.key}" timestamp must be a non-negative integer (ms since epoch)`,
+    );
+  if (!Number.isInteger(m.step))
+    throw new MlflowValidationError(`${field}.step`, `metric "${m.key}" step must be an integer, got ${m.step}`);
 }
 
 export function validateParam(p: Param): void {
   validateKey('param', p.key, `param "${p.key}".key`);
-  if (typeof p.value !== 'string') throw new MlflowValidationError(`param "${p.key}".value`, `param "${p.key}" value must be a string`);
+  if (typeof p.value !== 'string')
+    throw new MlflowValidationError(`param "${p.key}".value`, `param "${p.key}" value must be a string`);
   if (p.value.length > LIMITS.maxParamValueLength) {
-    throw new MlflowValidationError(`param "${p.key}".value`, `param "${p.key}" value is ${p.value.length} characters; MLflow allows at most ${LIMITS.maxParamValueLength} (log long values as an artifact)`);
+    throw new MlflowValidationError(
+      `param "${p.key}".value`,
+      `param "${p.key}" value is ${p.value.length} characters; MLflow allows at most ${LIMITS.maxParamValueLength} (log long values as an artifact)`,
+    );
   }
 }
 
 export function validateTag(t: RunTag): void {
   validateKey('tag', t.key, `tag "${t.key}".key`);
-  if (typeof t.value !== 'string') throw new MlflowValidationError(`tag "${t.key}".value`, `tag "${t.key}" value must be a string`);
+  if (typeof t.value !== 'string')
+    throw new MlflowValidationError(`tag "${t.key}".value`, `tag "${t.key}" value must be a string`);
   if (t.value.length > LIMITS.maxTagValueLength) {
-    throw new MlflowValidationError(`tag "${t.key}".value`, `tag "${t.key}" value is ${t.value.length} characters; MLflow allows at most ${LIMITS.maxTagValueLength}`);
+    throw new MlflowValidationError(
+      `tag "${t.key}".value`,
+      `tag "${t.key}" value is ${t.value.length} characters; MLflow allows at most ${LIMITS.maxTagValueLength}`,
+    );
   }
 }
 
@@ -77,7 +108,11 @@ export function validateBatch(b: Partial<BatchPayload>): BatchPayload {
   const seen = new Map<string, string>();
   for (const p of params) {
     const prev = seen.get(p.key);
-    if (prev !== undefined && prev !== p.value) throw new MlflowValidationError(`param "${p.key}"`, `param "${p.key}" is given twice with different values; params are immutable in MLflow`);
+    if (prev !== undefined && prev !== p.value)
+      throw new MlflowValidationError(
+        `param "${p.key}"`,
+        `param "${p.key}" is given twice with different values; params are immutable in MLflow`,
+      );
     seen.set(p.key, p.value);
   }
   return { metrics, params, tags };
@@ -101,7 +136,8 @@ export function splitBatch(b: BatchPayload): BatchPayload[] {
   const add = <K extends keyof BatchPayload>(kind: K, item: BatchPayload[K][number], max: number) => {
     const size = jsonBytes(item) + 1;
     const entities = cur.metrics.length + cur.params.length + cur.tags.length;
-    if (cur[kind].length >= max || entities >= LIMITS.maxEntitiesPerBatch || bytes + size > LIMITS.maxBatchBytes) flush();
+    if (cur[kind].length >= max || entities >= LIMITS.maxEntitiesPerBatch || bytes + size > LIMITS.maxBatchBytes)
+      flush();
     (cur[kind] as BatchPayload[K][number][]).push(item);
     bytes += size;
   };

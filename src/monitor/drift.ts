@@ -29,7 +29,16 @@ export interface DriftPolicy {
   minCurrentRows: number;
 }
 
-export const DEFAULT_DRIFT_POLICY: DriftPolicy = { pValue: 0.05, distance: 0.1, smallReferenceRows: 1000, domainAuc: 0.55, moderateShare: 0.25, largeShare: 0.5, largeDomainAuc: 0.75, minCurrentRows: 30 };
+export const DEFAULT_DRIFT_POLICY: DriftPolicy = {
+  pValue: 0.05,
+  distance: 0.1,
+  smallReferenceRows: 1000,
+  domainAuc: 0.55,
+  moderateShare: 0.25,
+  largeShare: 0.5,
+  largeDomainAuc: 0.75,
+  minCurrentRows: 30,
+};
 
 export interface FeatureDrift {
   feature: string;
@@ -127,18 +136,45 @@ export function ks2samp(a: readonly number[], b: readonly number[]): { statistic
   return { statistic: d, pValue: kstest(sample, 'uniform', 0, 1).pValue };
 }
 
-export function numericDrift(feature: string, ref: readonly number[], cur: readonly number[], p: DriftPolicy = DEFAULT_DRIFT_POLICY): FeatureDrift {
+export function numericDrift(
+  feature: string,
+  ref: readonly number[],
+  cur: readonly number[],
+  p: DriftPolicy = DEFAULT_DRIFT_POLICY,
+): FeatureDrift {
   const psiValue = numericPsi(ref, cur);
   if (ref.length <= p.smallReferenceRows) {
     const { statistic, pValue } = ks2samp(ref, cur);
-    return { feature, kind: 'numeric', test: 'ks', statistic, pValue, threshold: p.pValue, drifted: pValue < p.pValue, psi: psiValue };
+    return {
+      feature,
+      kind: 'numeric',
+      test: 'ks',
+      statistic,
+      pValue,
+      threshold: p.pValue,
+      drifted: pValue < p.pValue,
+      psi: psiValue,
+    };
   }
   const sd = std(ref) || 1;
   const d = wasserstein(ref, cur) / sd;
-  return { feature, kind: 'numeric', test: 'wasserstein_normed', statistic: d, threshold: p.distance, drifted: d > p.distance, psi: psiValue };
+  return {
+    feature,
+    kind: 'numeric',
+    test: 'wasserstein_normed',
+    statistic: d,
+    threshold: p.distance,
+    drifted: d > p.distance,
+    psi: psiValue,
+  };
 }
 
-export function categoricalDrift(feature: string, ref: readonly string[], cur: readonly string[], p: DriftPolicy = DEFAULT_DRIFT_POLICY): FeatureDrift {
+export function categoricalDrift(
+  feature: string,
+  ref: readonly string[],
+  cur: readonly string[],
+  p: DriftPolicy = DEFAULT_DRIFT_POLICY,
+): FeatureDrift {
   const cats = [...new Set([...ref, ...cur])].sort();
   const count = (xs: readonly string[]) => cats.map((c) => xs.filter((x) => x === c).length);
   const rc = count(ref);
@@ -161,34 +197,68 @@ export function categoricalDrift(feature: string, ref: readonly string[], cur: r
     });
     const df = Math.max(1, dof - 1);
     const pValue = 1 - chisquareCdf(chi2, df);
-    return { feature, kind: 'categorical', test: 'chi2', statistic: chi2, pValue, threshold: p.pValue, drifted: pValue < p.pValue, psi: psiValue };
+    return {
+      feature,
+      kind: 'categorical',
+      test: 'chi2',
+      statistic: chi2,
+      pValue,
+      threshold: p.pValue,
+      drifted: pValue < p.pValue,
+      psi: psiValue,
+    };
   }
   // Jensen-Shannon distance (base 2, so it lies in [0, 1]).
   const m = rs.map((r, i) => (r + cs[i]!) / 2);
   const kl = (a: number[]) => a.reduce((s, x, i) => (x > 0 ? s + x * Math.log2(x / m[i]!) : s), 0);
   const js = Math.sqrt((kl(rs) + kl(cs)) / 2);
-  return { feature, kind: 'categorical', test: 'jensen_shannon', statistic: js, threshold: p.distance, drifted: js > p.distance, psi: psiValue };
+  return {
+    feature,
+    kind: 'categorical',
+    test: 'jensen_shannon',
+    statistic: js,
+    threshold: p.distance,
+    drifted: js > p.distance,
+    psi: psiValue,
+  };
 }
 
 /**
  * Trains a TF-IDF classifier to tell reference texts from current ones on half of each and scores
  * the other half: an AUC near 0.5 means the texts are indistinguishable.
  */
-export function domainClassifierAuc(ref: readonly string[], cur: readonly string[], seed = 42, maxPerSide = 2000): number {
+export function domainClassifierAuc(
+  ref: readonly string[],
+  cur: readonly string[],
+  seed = 42,
+  maxPerSide = 2000,
+): number {
   const random = seededRandom(seed);
   const r = shuffled(ref, random).slice(0, maxPerSide);
   const c = shuffled(cur, random).slice(0, maxPerSide);
   const half = (xs: string[]) => [xs.slice(0, Math.ceil(xs.length / 2)), xs.slice(Math.ceil(xs.length / 2))] as const;
   const [rTrain, rTest] = half(r);
   const [cTrain, cTest] = half(c);
-  const train: Example[] = [...rTrain.map((text, i) => ({ id: `r${i}`, text, label: 'reference' })), ...cTrain.map((text, i) => ({ id: `c${i}`, text, label: 'current' }))];
+  const train: Example[] = [
+    ...rTrain.map((text, i) => ({ id: `r${i}`, text, label: 'reference' })),
+    ...cTrain.map((text, i) => ({ id: `c${i}`, text, label: 'current' })),
+  ];
   const map = buildLabelMap(['current', 'reference']);
   const weights = [train.length / (2 * cTrain.length), train.length / (2 * rTrain.length)];
-  const model = trainBaseline(train, map, weights, { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 }, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10, seed } });
+  const model = trainBaseline(train, map, weights, {
+    ...DEFAULT_BASELINE,
+    tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 },
+    logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10, seed },
+  });
   const testTexts = [...rTest, ...cTest];
   const { probs } = predictBaseline(model, testTexts);
   const scores = testTexts.map((_, i) => probs[i * 2]!); // p(current)
-  return rocAuc(scores, testTexts.map((_, i) => i >= rTest.length)) ?? 0.5;
+  return (
+    rocAuc(
+      scores,
+      testTexts.map((_, i) => i >= rTest.length),
+    ) ?? 0.5
+  );
 }
 
 /** Share of words in each text that the reference vocabulary never saw. */
@@ -209,16 +279,42 @@ export interface DriftInput {
 export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_POLICY): DriftReport {
   const { reference: ref, current: cur } = input;
   if (cur.texts.length < p.minCurrentRows) {
-    return { level: 'none', action: 'none', driftedShare: 0, features: [], referenceRows: ref.texts.length, currentRows: cur.texts.length, reason: `only ${cur.texts.length} current rows (fewer than ${p.minCurrentRows}): too few to judge drift` };
+    return {
+      level: 'none',
+      action: 'none',
+      driftedShare: 0,
+      features: [],
+      referenceRows: ref.texts.length,
+      currentRows: cur.texts.length,
+      reason: `only ${cur.texts.length} current rows (fewer than ${p.minCurrentRows}): too few to judge drift`,
+    };
   }
   const vocab = new Set(ref.texts.flatMap((t) => analyze(t, [1, 1])));
   const words = (ts: readonly string[]) => ts.map((t) => analyze(t, [1, 1]).length);
-  const features: FeatureDrift[] = [numericDrift('text_length_words', words(ref.texts), words(cur.texts), p), numericDrift('oov_rate', oovRates(ref.texts, vocab), oovRates(cur.texts, vocab), p)];
-  if (ref.labels && cur.labels) features.push(categoricalDrift(input.labelFeature ?? 'label', ref.labels, cur.labels, p));
+  const features: FeatureDrift[] = [
+    numericDrift('text_length_words', words(ref.texts), words(cur.texts), p),
+    numericDrift('oov_rate', oovRates(ref.texts, vocab), oovRates(cur.texts, vocab), p),
+  ];
+  if (ref.labels && cur.labels)
+    features.push(categoricalDrift(input.labelFeature ?? 'label', ref.labels, cur.labels, p));
   const auc = domainClassifierAuc(ref.texts, cur.texts);
-  features.push({ feature: 'text_domain', kind: 'domain', test: 'domain_classifier_auc', statistic: auc, threshold: p.domainAuc, drifted: auc > p.domainAuc });
+  features.push({
+    feature: 'text_domain',
+    kind: 'domain',
+    test: 'domain_classifier_auc',
+    statistic: auc,
+    threshold: p.domainAuc,
+    drifted: auc > p.domainAuc,
+  });
   const driftedShare = features.filter((f) => f.drifted).length / features.length;
-  const level: DriftLevel = driftedShare >= p.largeShare || auc > p.largeDomainAuc ? 'large' : driftedShare >= p.moderateShare || auc > p.domainAuc ? 'moderate' : driftedShare > 0 ? 'small' : 'none';
+  const level: DriftLevel =
+    driftedShare >= p.largeShare || auc > p.largeDomainAuc
+      ? 'large'
+      : driftedShare >= p.moderateShare || auc > p.domainAuc
+        ? 'moderate'
+        : driftedShare > 0
+          ? 'small'
+          : 'none';
   const action: DriftAction = level === 'large' ? 'retrain_and_alert' : level === 'moderate' ? 'retrain' : 'none';
   const drifted = features.filter((f) => f.drifted).map((f) => `${f.feature} (${f.test} ${f.statistic.toFixed(3)})`);
   return {

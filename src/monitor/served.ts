@@ -21,7 +21,12 @@ export interface ServedSample {
   otherModels: number;
 }
 
-export async function sampleServed(location: string, filter: ServingLogFilter, capacity = 50_000, random?: () => number): Promise<ServedSample> {
+export async function sampleServed(
+  location: string,
+  filter: ServingLogFilter,
+  capacity = 50_000,
+  random?: () => number,
+): Promise<ServedSample> {
   const sample = new Reservoir<ServingRecord>(capacity, random);
   const perVersion: Record<string, number> = {};
   const r = await streamServingLog(location, filter, (rec) => {
@@ -37,8 +42,19 @@ export function servedAsTrained(texts: readonly string[], cleaning: CleaningConf
 }
 
 /** Drift of served predictions against the training split, texts compared after the same cleaning (pure). */
-export function servedDrift(train: readonly Example[], served: readonly ServingRecord[], cleaning: CleaningConfig | null | undefined, policy?: DriftPolicy): DriftReport {
+export function servedDrift(
+  train: readonly Example[],
+  served: readonly ServingRecord[],
+  cleaning: CleaningConfig | null | undefined,
+  policy?: DriftPolicy,
+): DriftReport {
   const reference = { texts: train.map((e) => e.text), labels: train.map((e) => e.label) };
-  const current = { texts: servedAsTrained(served.map((r) => r.text), cleaning), labels: served.map((r) => r.label) };
+  const current = {
+    texts: servedAsTrained(
+      served.map((r) => r.text),
+      cleaning,
+    ),
+    labels: served.map((r) => r.label),
+  };
   return driftReport({ reference, current, labelFeature: 'predicted_label' }, policy);
 }

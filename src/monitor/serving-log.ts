@@ -25,7 +25,8 @@ export type ServingRecord = z.infer<typeof ServingRecordSchema>;
 
 const DAY_FILE = /^predictions-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 
-export const servingLogFile = (dir: string, day: Date): string => path.join(dir, `predictions-${day.toISOString().slice(0, 10)}.jsonl`);
+export const servingLogFile = (dir: string, day: Date): string =>
+  path.join(dir, `predictions-${day.toISOString().slice(0, 10)}.jsonl`);
 
 /**
  * Appends records to the day's file, opening the next day's file at midnight UTC. A failing write
@@ -88,7 +89,8 @@ export class ServingLogWriter {
 
 /** The log files to read: a single file, or a folder's day files from `since` on (oldest first). */
 export function servingLogFiles(location: string, since?: Date): string[] {
-  if (!fs.existsSync(location)) throw new Error(`${location} does not exist: nothing has been served yet (make serve writes it)`);
+  if (!fs.existsSync(location))
+    throw new Error(`${location} does not exist: nothing has been served yet (make serve writes it)`);
   if (!fs.statSync(location).isDirectory()) return [location];
   const from = since?.toISOString().slice(0, 10) ?? '';
   return fs
@@ -109,7 +111,11 @@ export interface ServingLogFilter {
  * Streams the records that pass the filter to `onRecord`; malformed lines are counted, not fatal
  * (the log is append-only, a crash can leave a torn last line).
  */
-export async function streamServingLog(location: string, filter: ServingLogFilter, onRecord: (r: ServingRecord) => void): Promise<{ records: number; malformed: number; otherModels: number }> {
+export async function streamServingLog(
+  location: string,
+  filter: ServingLogFilter,
+  onRecord: (r: ServingRecord) => void,
+): Promise<{ records: number; malformed: number; otherModels: number }> {
   let records = 0;
   let malformed = 0;
   let otherModels = 0;
@@ -157,7 +163,11 @@ export class Reservoir<T> {
 }
 
 /** Counts per day (UTC) and key, for time series. */
-export function countsPerDay<T>(items: readonly T[], ts: (t: T) => string, key: (t: T) => string): { days: string[]; series: Record<string, number[]> } {
+export function countsPerDay<T>(
+  items: readonly T[],
+  ts: (t: T) => string,
+  key: (t: T) => string,
+): { days: string[]; series: Record<string, number[]> } {
   const days = [...new Set(items.map((i) => ts(i).slice(0, 10)))].sort();
   const keys = [...new Set(items.map(key))].sort();
   const series = Object.fromEntries(keys.map((k) => [k, days.map(() => 0)]));

@@ -23,10 +23,12 @@ function plotlyBundle(): string {
   return plotlySource;
 }
 
-export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function tableHtml(t: NonNullable<ReportSection['table']>): string {
-  const fmt = (v: string | number) => escapeHtml(typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v);
+  const fmt = (v: string | number) =>
+    escapeHtml(typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v);
   return `<table><thead><tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${t.rows
     .map((r) => `<tr>${r.map((v) => `<td>${fmt(v)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
@@ -35,7 +37,11 @@ function tableHtml(t: NonNullable<ReportSection['table']>): string {
 /** A complete HTML page: title, then each section's text, table and chart. */
 export function reportHtml(title: string, sections: ReportSection[], opts: { inlinePlotly?: boolean } = {}): string {
   const hasFigures = sections.some((s) => s.figure);
-  const script = !hasFigures ? '' : opts.inlinePlotly === false ? '<script src="https://cdn.plot.ly/plotly-3.1.1.min.js"></script>' : `<script>${plotlyBundle()}</script>`;
+  const script = !hasFigures
+    ? ''
+    : opts.inlinePlotly === false
+      ? '<script src="https://cdn.plot.ly/plotly-3.1.1.min.js"></script>'
+      : `<script>${plotlyBundle()}</script>`;
   const body = sections
     .map((s, i) => {
       const parts = [`<h2>${escapeHtml(s.heading)}</h2>`];
@@ -43,7 +49,9 @@ export function reportHtml(title: string, sections: ReportSection[], opts: { inl
       if (s.table) parts.push(tableHtml(s.table));
       if (s.figure) {
         parts.push(`<div id="fig${i}" class="fig"></div>`);
-        parts.push(`<script>Plotly.newPlot('fig${i}', ${JSON.stringify(s.figure.data)}, ${JSON.stringify({ margin: { t: 40 }, ...s.figure.layout })}, {responsive: true});</script>`);
+        parts.push(
+          `<script>Plotly.newPlot('fig${i}', ${JSON.stringify(s.figure.data)}, ${JSON.stringify({ margin: { t: 40 }, ...s.figure.layout })}, {responsive: true});</script>`,
+        );
       }
       return `<section>${parts.join('\n')}</section>`;
     })

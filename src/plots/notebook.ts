@@ -17,7 +17,8 @@ export function figureHtml(fig: Figure, height = 420): string {
 }
 
 export function tableHtml(columns: string[], rows: (string | number)[][]): string {
-  const cell = (v: string | number) => `<td style="text-align:left;white-space:pre-wrap">${escapeHtml(typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v))}</td>`;
+  const cell = (v: string | number) =>
+    `<td style="text-align:left;white-space:pre-wrap">${escapeHtml(typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v))}</td>`;
   return `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
@@ -52,7 +53,14 @@ export function fineTuneProgress(render: (html: string) => void, minIntervalMs =
       last = `| epoch ${e.epoch + 1} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | ${e.examplesPerSecond.toFixed(1)} ex/s`;
       draw(step === total);
     } else if (e.type === 'epoch') {
-      epochs.push([e.record.epoch, e.record.trainLoss, e.record.valAccuracy, e.record.valMacroF1, Math.round(e.record.seconds), e.improved ? 'best so far' : '']);
+      epochs.push([
+        e.record.epoch,
+        e.record.trainLoss,
+        e.record.valAccuracy,
+        e.record.valMacroF1,
+        Math.round(e.record.seconds),
+        e.improved ? 'best so far' : '',
+      ]);
       draw(true);
     } else if (e.type === 'early-stop') {
       last = `early stop after epoch ${e.epoch} (best: epoch ${e.bestEpoch})`;

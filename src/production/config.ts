@@ -49,7 +49,10 @@ export function productionConfigFile(dir: string, task: string): string {
 
 /** Reads and validates a production config; says what to run when it is missing and what is wrong when invalid. */
 export function readProductionConfig(file: string): ProductionConfig {
-  if (!fs.existsSync(file)) throw new ProductionConfigError(`${file} does not exist. Promote a run first: make promote RUN=<run id> (or METRIC=val_macro_f1 TASK=<task>)`);
+  if (!fs.existsSync(file))
+    throw new ProductionConfigError(
+      `${file} does not exist. Promote a run first: make promote RUN=<run id> (or METRIC=val_macro_f1 TASK=<task>)`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -59,7 +62,9 @@ export function readProductionConfig(file: string): ProductionConfig {
   const parsed = ProductionConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
-    throw new ProductionConfigError(`${file} is not a valid production config:\n${issues}\nRun make promote again to rewrite it.`);
+    throw new ProductionConfigError(
+      `${file} is not a valid production config:\n${issues}\nRun make promote again to rewrite it.`,
+    );
   }
   return parsed.data;
 }
@@ -76,7 +81,11 @@ export function writeProductionConfig(file: string, config: ProductionConfig): v
 /** Tasks that have a production config, sorted. */
 export function promotedTasks(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => /^[\w-]+\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^[\w-]+\.json$/.test(f))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 /**
@@ -87,6 +96,9 @@ export function resolveTask(dir: string, given: string | undefined): string {
   if (given) return given;
   const tasks = promotedTasks(dir);
   if (tasks.length === 1) return tasks[0]!;
-  if (tasks.length === 0) throw new ProductionConfigError(`No task is promoted yet (no ${dir}/<task>.json). Promote one: make promote RUN=<run id>, or give TASK=<task>.`);
+  if (tasks.length === 0)
+    throw new ProductionConfigError(
+      `No task is promoted yet (no ${dir}/<task>.json). Promote one: make promote RUN=<run id>, or give TASK=<task>.`,
+    );
   throw new ProductionConfigError(`Several tasks are promoted (${tasks.join(', ')}): say which one with TASK=<task>.`);
 }

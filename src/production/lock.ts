@@ -73,7 +73,13 @@ function isStale(held: LockContent | undefined, file: string): boolean {
 /** Removes `file` if it is still exactly the stale lock `seen`; serialised by `<file>.break`. */
 export function breakStale(file: string, seen: LockContent | undefined): void {
   const guard = `${file}.break`;
-  const me: LockContent = { pid: process.pid, host: os.hostname(), token: randomBytes(8).toString('hex'), purpose: 'break', since: new Date().toISOString() };
+  const me: LockContent = {
+    pid: process.pid,
+    host: os.hostname(),
+    token: randomBytes(8).toString('hex'),
+    purpose: 'break',
+    since: new Date().toISOString(),
+  };
   if (!tryCreate(guard, me)) {
     try {
       if (Date.now() - fs.statSync(guard).mtimeMs > BREAK_STALE_MS) fs.rmSync(guard, { force: true });
@@ -98,7 +104,13 @@ export interface Lock {
 /** Takes the lock or throws LockBusyError naming the holder. */
 export function acquireLock(file: string, purpose: string): Lock {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const mine: LockContent = { pid: process.pid, host: os.hostname(), token: randomBytes(16).toString('hex'), purpose, since: new Date().toISOString() };
+  const mine: LockContent = {
+    pid: process.pid,
+    host: os.hostname(),
+    token: randomBytes(16).toString('hex'),
+    purpose,
+    since: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(file, mine)) {
       return {
@@ -111,8 +123,12 @@ export function acquireLock(file: string, purpose: string): Lock {
     }
     const held = readLock(file);
     if (!isStale(held, file)) {
-      const who = held ? `${held.purpose}, pid ${held.pid} on ${held.host}, since ${held.since}` : 'a process that is taking it now';
-      throw new LockBusyError(`${path.basename(file)} is held (${who}); not starting a second one. If that process is gone, it is taken over automatically.`);
+      const who = held
+        ? `${held.purpose}, pid ${held.pid} on ${held.host}, since ${held.since}`
+        : 'a process that is taking it now';
+      throw new LockBusyError(
+        `${path.basename(file)} is held (${who}); not starting a second one. If that process is gone, it is taken over automatically.`,
+      );
     }
     breakStale(file, held);
   }

@@ -33,7 +33,10 @@ export class ModelCacheError extends Error {
 
 /** The cache key of a registry version: run id + digest of its source URI (pure). */
 export function cacheKey(mv: Pick<ModelVersion, 'run_id' | 'source' | 'name' | 'version'>): string {
-  if (!mv.run_id) throw new ModelCacheError(`models:/${mv.name}/${mv.version} is not tied to a run (source ${mv.source}); only run-logged models can be verified and cached`);
+  if (!mv.run_id)
+    throw new ModelCacheError(
+      `models:/${mv.name}/${mv.version} is not tied to a run (source ${mv.source}); only run-logged models can be verified and cached`,
+    );
   return `${mv.run_id}-${createHash('sha256').update(mv.source).digest('hex').slice(0, 12)}`;
 }
 
@@ -42,7 +45,7 @@ function sha256File(file: string): string {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }
@@ -74,7 +77,8 @@ export function verifyCachedModel(dir: string, runId: string): string | undefine
   for (const f of expected) {
     const want = manifest.files[f]!;
     const full = path.join(dir, f);
-    if (fs.statSync(full).size !== want.bytes || sha256File(full) !== want.sha256) return `${f} changed since it was downloaded`;
+    if (fs.statSync(full).size !== want.bytes || sha256File(full) !== want.sha256)
+      return `${f} changed since it was downloaded`;
   }
   return undefined;
 }
@@ -111,7 +115,9 @@ export class ModelCache {
     if (fs.existsSync(dir)) {
       const problem = verifyCachedModel(dir, runId);
       if (!problem) return dir;
-      this.log(`model cache: ${path.relative(this.root, dir)} is not models:/${mv.name}/${mv.version} (${problem}); downloading it again`);
+      this.log(
+        `model cache: ${path.relative(this.root, dir)} is not models:/${mv.name}/${mv.version} (${problem}); downloading it again`,
+      );
       fs.rmSync(dir, { recursive: true, force: true });
     }
     const staging = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -119,9 +125,24 @@ export class ModelCache {
     try {
       const { dir: downloaded } = await this.client.downloadModel(`models:/${mv.name}/${mv.version}`, staging);
       const mlRun = readMlmodel(downloaded).run_id;
-      if (mlRun !== runId) throw new ModelCacheError(`models:/${mv.name}/${mv.version}: the registry names run ${runId} but the artifact's MLmodel names run ${String(mlRun)}; refusing to use it`);
-      const files = Object.fromEntries(listFiles(downloaded).map((f) => [f, { sha256: sha256File(path.join(downloaded, f)), bytes: fs.statSync(path.join(downloaded, f)).size }]));
-      const manifest: CacheManifest = { name: mv.name, version: mv.version, runId, source: mv.source, downloadedAt: new Date().toISOString(), files };
+      if (mlRun !== runId)
+        throw new ModelCacheError(
+          `models:/${mv.name}/${mv.version}: the registry names run ${runId} but the artifact's MLmodel names run ${String(mlRun)}; refusing to use it`,
+        );
+      const files = Object.fromEntries(
+        listFiles(downloaded).map((f) => [
+          f,
+          { sha256: sha256File(path.join(downloaded, f)), bytes: fs.statSync(path.join(downloaded, f)).size },
+        ]),
+      );
+      const manifest: CacheManifest = {
+        name: mv.name,
+        version: mv.version,
+        runId,
+        source: mv.source,
+        downloadedAt: new Date().toISOString(),
+        files,
+      };
       fs.writeFileSync(path.join(downloaded, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
       fs.mkdirSync(path.dirname(dir), { recursive: true });
       try {
@@ -129,7 +150,8 @@ export class ModelCache {
       } catch (err) {
         // Another process finished the same download first: use its copy if it is the right model.
         const code = (err as NodeJS.ErrnoException).code;
-        if ((code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM') && !verifyCachedModel(dir, runId)) return dir;
+        if ((code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM') && !verifyCachedModel(dir, runId))
+          return dir;
         throw err;
       }
       return dir;

@@ -46,11 +46,14 @@ const sourceText = (c: NotebookCell): string => (Array.isArray(c.source) ? c.sou
 /** Rewrites `./src/...` imports (as notebooks write them, from the project root) relative to the module. */
 export function rewriteImports(code: string, target: string): string {
   const fromDir = path.posix.dirname(target);
-  return code.replace(/(from\s+|import\s*\(\s*|require\(\s*)(['"])\.\/(src\/[^'"]+)\2/g, (_m, kw: string, q: string, spec: string) => {
-    let rel = path.posix.relative(fromDir, spec);
-    if (!rel.startsWith('.')) rel = `./${rel}`;
-    return `${kw}${q}${rel}${q}`;
-  });
+  return code.replace(
+    /(from\s+|import\s*\(\s*|require\(\s*)(['"])\.\/(src\/[^'"]+)\2/g,
+    (_m, kw: string, q: string, spec: string) => {
+      let rel = path.posix.relative(fromDir, spec);
+      if (!rel.startsWith('.')) rel = `./${rel}`;
+      return `${kw}${q}${rel}${q}`;
+    },
+  );
 }
 
 /** Adds `export` to top-level declarations (column 0), leaving everything else as written. */
@@ -83,11 +86,18 @@ export function collectExports(notebookPath: string, nb: Notebook): Map<string, 
     }
     if (!kind) return;
     const to = target ?? defaultTarget;
-    if (!to) throw new Error(`${notebookPath} cell ${cell.id ?? index}: //| ${kind} has no target and the notebook has no //| default_exp`);
-    if (!/^src\/.+\.ts$/.test(to)) throw new Error(`${notebookPath} cell ${cell.id ?? index}: export target "${to}" must be a .ts file under src/`);
+    if (!to)
+      throw new Error(
+        `${notebookPath} cell ${cell.id ?? index}: //| ${kind} has no target and the notebook has no //| default_exp`,
+      );
+    if (!/^src\/.+\.ts$/.test(to))
+      throw new Error(`${notebookPath} cell ${cell.id ?? index}: export target "${to}" must be a .ts file under src/`);
     const code = lines.slice(body).join('\n').replace(/\s+$/, '');
     const transformed = rewriteImports(kind === 'export' ? exportDeclarations(code) : code, to);
-    byTarget.set(to, [...(byTarget.get(to) ?? []), { notebook: notebookPath, cellId: cell.id ?? `index-${index}`, code: transformed }]);
+    byTarget.set(to, [
+      ...(byTarget.get(to) ?? []),
+      { notebook: notebookPath, cellId: cell.id ?? `index-${index}`, code: transformed },
+    ]);
   });
   return byTarget;
 }
@@ -102,7 +112,10 @@ export function exportNotebooks(notebooks: { path: string; notebook: Notebook }[
   for (const { path: nbPath, notebook } of [...notebooks].sort((a, b) => a.path.localeCompare(b.path))) {
     for (const [target, cells] of collectExports(nbPath, notebook)) {
       const prev = out.get(target);
-      if (prev) throw new Error(`${target} is exported from both ${prev.notebook} and ${nbPath}; a module has one source notebook`);
+      if (prev)
+        throw new Error(
+          `${target} is exported from both ${prev.notebook} and ${nbPath}; a module has one source notebook`,
+        );
       out.set(target, { target, notebook: nbPath, cells, content: renderModule(target, nbPath, cells) });
     }
   }
@@ -129,12 +142,20 @@ export function splitGenerated(content: string): Map<string, string> {
  * missing file) and names the notebook cell behind each difference. `generatedOnDisk` lists files
  * that carry the AUTO-GENERATED header, to catch modules whose notebook no longer exports them.
  */
-export function checkExports(expected: ModuleExport[], read: (target: string) => string | undefined, generatedOnDisk: string[] = []): SyncProblem[] {
+export function checkExports(
+  expected: ModuleExport[],
+  read: (target: string) => string | undefined,
+  generatedOnDisk: string[] = [],
+): SyncProblem[] {
   const problems: SyncProblem[] = [];
   for (const mod of expected) {
     const actual = read(mod.target);
     if (actual === undefined) {
-      problems.push({ target: mod.target, notebook: mod.notebook, message: `${mod.target} is missing; ${mod.notebook} exports it` });
+      problems.push({
+        target: mod.target,
+        notebook: mod.notebook,
+        message: `${mod.target} is missing; ${mod.notebook} exports it`,
+      });
       continue;
     }
     if (actual === mod.content) continue;
@@ -151,12 +172,20 @@ export function checkExports(expected: ModuleExport[], read: (target: string) =>
       });
     } else {
       const extra = [...onDisk.keys()].filter((id) => !mod.cells.some((c) => c.cellId === id));
-      problems.push({ target: mod.target, notebook: mod.notebook, cellId: extra[0], message: extra.length ? `${mod.target} has cell ${extra[0]} that ${mod.notebook} no longer exports` : `${mod.target} differs from ${mod.notebook} outside its cells (header or order)` });
+      problems.push({
+        target: mod.target,
+        notebook: mod.notebook,
+        cellId: extra[0],
+        message: extra.length
+          ? `${mod.target} has cell ${extra[0]} that ${mod.notebook} no longer exports`
+          : `${mod.target} differs from ${mod.notebook} outside its cells (header or order)`,
+      });
     }
   }
   const expectedTargets = new Set(expected.map((m) => m.target));
   for (const f of generatedOnDisk) {
-    if (!expectedTargets.has(f)) problems.push({ target: f, message: `${f} is marked AUTO-GENERATED but no notebook exports it any more` });
+    if (!expectedTargets.has(f))
+      problems.push({ target: f, message: `${f} is marked AUTO-GENERATED but no notebook exports it any more` });
   }
   return problems;
 }
@@ -164,9 +193,11 @@ export function checkExports(expected: ModuleExport[], read: (target: string) =>
 /** Notebooks are committed without outputs (small diffs, no data in git); lists those that have some. */
 export function notebooksWithOutputs(notebooks: { path: string; notebook: Notebook }[]): string[] {
   return notebooks
-    .filter(({ notebook }) => notebook.cells.some((c) => {
-      const cell = c as NotebookCell & { outputs?: unknown[]; execution_count?: number | null };
-      return (cell.outputs?.length ?? 0) > 0 || (cell.execution_count ?? null) !== null;
-    }))
+    .filter(({ notebook }) =>
+      notebook.cells.some((c) => {
+        const cell = c as NotebookCell & { outputs?: unknown[]; execution_count?: number | null };
+        return (cell.outputs?.length ?? 0) > 0 || (cell.execution_count ?? null) !== null;
+      }),
+    )
     .map((n) => n.path);
 }

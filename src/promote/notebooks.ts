@@ -10,7 +10,10 @@ export function readNotebooks(root: string, dir = 'notebooks'): { path: string; 
     .readdirSync(abs)
     .filter((f) => f.endsWith('.ipynb') && !f.startsWith('.'))
     .sort()
-    .map((f) => ({ path: `${dir}/${f}`, notebook: JSON.parse(fs.readFileSync(path.join(abs, f), 'utf8')) as Notebook }));
+    .map((f) => ({
+      path: `${dir}/${f}`,
+      notebook: JSON.parse(fs.readFileSync(path.join(abs, f), 'utf8')) as Notebook,
+    }));
 }
 
 export function exportsOf(root: string): ModuleExport[] {
@@ -24,7 +27,11 @@ export function generatedFiles(root: string): string[] {
     for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const r = `${rel}/${e.name}`;
       if (e.isDirectory()) walk(r);
-      else if (e.name.endsWith('.ts') && fs.readFileSync(path.join(root, r), 'utf8').startsWith('// AUTO-GENERATED from ')) out.push(r);
+      else if (
+        e.name.endsWith('.ts') &&
+        fs.readFileSync(path.join(root, r), 'utf8').startsWith('// AUTO-GENERATED from ')
+      )
+        out.push(r);
     }
   };
   walk('src');

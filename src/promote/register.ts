@@ -25,15 +25,25 @@ async function hasModel(client: MlflowClient, run: Run, artifactPath: string): P
 }
 
 /** Checks a run can be promoted; throws a PromotionError that says why not. */
-export async function assertPromotable(client: MlflowClient, run: Run, opts: { metric?: string; artifactPath?: string } = {}): Promise<void> {
+export async function assertPromotable(
+  client: MlflowClient,
+  run: Run,
+  opts: { metric?: string; artifactPath?: string } = {},
+): Promise<void> {
   const id = run.info.run_id;
-  if (run.info.status !== 'FINISHED') throw new PromotionError(`Run ${id} is ${run.info.status}; only FINISHED runs can be promoted.`);
-  if (opts.metric && metricOf(run, opts.metric) === undefined) throw new PromotionError(`Run ${id} has no metric "${opts.metric}".`);
-  if (!(await hasModel(client, run, opts.artifactPath ?? 'model'))) throw new PromotionError(`Run ${id} has no model (no ${opts.artifactPath ?? 'model'}/MLmodel artifact).`);
+  if (run.info.status !== 'FINISHED')
+    throw new PromotionError(`Run ${id} is ${run.info.status}; only FINISHED runs can be promoted.`);
+  if (opts.metric && metricOf(run, opts.metric) === undefined)
+    throw new PromotionError(`Run ${id} has no metric "${opts.metric}".`);
+  if (!(await hasModel(client, run, opts.artifactPath ?? 'model')))
+    throw new PromotionError(`Run ${id} has no model (no ${opts.artifactPath ?? 'model'}/MLmodel artifact).`);
 }
 
 /** The run given by id, or the FINISHED run of the task's experiment with the highest `metric` that has a model. */
-export async function chooseRun(client: MlflowClient, opts: { task: string; runId?: string; metric?: string }): Promise<Run> {
+export async function chooseRun(
+  client: MlflowClient,
+  opts: { task: string; runId?: string; metric?: string },
+): Promise<Run> {
   if (opts.runId) {
     const run = await client.getRun(opts.runId);
     await assertPromotable(client, run, { metric: opts.metric });
@@ -42,7 +52,11 @@ export async function chooseRun(client: MlflowClient, opts: { task: string; runI
   if (!opts.metric) throw new PromotionError('Give RUN=<run id> or METRIC=<metric to maximise>.');
   const exp = await client.getExperimentByName(opts.task);
   if (!exp) throw new PromotionError(`No experiment named "${opts.task}" (experiments are named after tasks).`);
-  const runs = await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: "attributes.status = 'FINISHED'", orderBy: [`metrics.\`${opts.metric}\` DESC`] });
+  const runs = await client.searchAllRuns({
+    experimentIds: [exp.experiment_id],
+    filter: "attributes.status = 'FINISHED'",
+    orderBy: [`metrics.\`${opts.metric}\` DESC`],
+  });
   for (const run of runs) {
     if (metricOf(run, opts.metric) === undefined) break; // runs without the metric sort last
     if (await hasModel(client, run, 'model')) return run;
@@ -57,7 +71,11 @@ export interface Registration {
 }
 
 /** Checks the run's model (a kind this project serves, with a label map), registers it and sets `alias`. */
-export async function registerRun(client: MlflowClient, run: Run, opts: { task: string; alias?: string; gitCommit?: string; metric?: string }): Promise<Registration> {
+export async function registerRun(
+  client: MlflowClient,
+  run: Run,
+  opts: { task: string; alias?: string; gitCommit?: string; metric?: string },
+): Promise<Registration> {
   const alias = opts.alias ?? 'challenger';
   const tags = tagsOf(run);
   const params = paramsOf(run);
@@ -78,7 +96,10 @@ export async function registerRun(client: MlflowClient, run: Run, opts: { task: 
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  await client.getOrCreateRegisteredModel(opts.task, { description: `Models for the "${opts.task}" task. @champion is served; @challenger awaits validation.`, tags: { task: opts.task } });
+  await client.getOrCreateRegisteredModel(opts.task, {
+    description: `Models for the "${opts.task}" task. @champion is served; @challenger awaits validation.`,
+    tags: { task: opts.task },
+  });
   const source = `${run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const version = await client.createModelVersion({
     name: opts.task,
@@ -96,14 +117,26 @@ export async function registerRun(client: MlflowClient, run: Run, opts: { task: 
   const config: ProductionConfig = {
     task: opts.task,
     kind: kind.id,
-    model: { name: opts.task, version: version.version, alias, uri: `models:/${opts.task}@${alias}`, runId: run.info.run_id, source, flavor: kind.flavor },
+    model: {
+      name: opts.task,
+      version: version.version,
+      alias,
+      uri: `models:/${opts.task}@${alias}`,
+      runId: run.info.run_id,
+      source,
+      flavor: kind.flavor,
+    },
     hyperparameters: params,
     checkpoint: params.checkpoint ?? params.pretrained_model ?? null,
     maxLength: params.max_length ? Number(params.max_length) : null,
     labelMap,
     dataDigest: params['data.digest.train'] ?? tags['data.digest.train'] ?? null,
     metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
-    provenance: { notebook: tags['mlflow.source.name'] ?? null, gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null, promotedAt: new Date().toISOString() },
+    provenance: {
+      notebook: tags['mlflow.source.name'] ?? null,
+      gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null,
+      promotedAt: new Date().toISOString(),
+    },
   };
   return { run, version, config };
 }

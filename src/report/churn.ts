@@ -25,7 +25,11 @@ export function phrases(text: string): string[] {
  * Occlusion attributions: for each phrase, p(churn | text) - p(churn | text without the phrase),
  * scored in one batch. `score` returns p(churn) per text.
  */
-export async function occlusion(text: string, score: (texts: string[]) => Promise<number[]>, top = 3): Promise<Attribution[]> {
+export async function occlusion(
+  text: string,
+  score: (texts: string[]) => Promise<number[]>,
+  top = 3,
+): Promise<Attribution[]> {
   const ps = phrases(text);
   if (ps.length === 0) return [];
   const variants = ps.map((p) => text.replace(p, ' '));
@@ -56,18 +60,30 @@ export function csvTextCell(s: string): string {
 
 export function churnCsv(rows: ChurnRow[]): string {
   const q = csvTextCell;
-  const lines = ['ts,text_sha256,bucket,p_churn,label,top_phrase_1,impact_1,top_phrase_2,impact_2,top_phrase_3,impact_3'];
+  const lines = [
+    'ts,text_sha256,bucket,p_churn,label,top_phrase_1,impact_1,top_phrase_2,impact_2,top_phrase_3,impact_3',
+  ];
   for (const r of rows) {
     const cells = [r.ts, r.text_sha256, r.bucket, r.p_churn.toFixed(4), q(r.label)];
-    for (let i = 0; i < 3; i++) cells.push(q(r.top_phrases[i]?.phrase ?? ''), r.top_phrases[i] ? r.top_phrases[i]!.impact.toFixed(4) : '');
+    for (let i = 0; i < 3; i++)
+      cells.push(q(r.top_phrases[i]?.phrase ?? ''), r.top_phrases[i] ? r.top_phrases[i]!.impact.toFixed(4) : '');
     lines.push(cells.join(','));
   }
   return `${lines.join('\n')}\n`;
 }
 
-export function churnHtml(task: string, period: { from: string; to: string }, records: ServingRecord[], rows: ChurnRow[]): string {
+export function churnHtml(
+  task: string,
+  period: { from: string; to: string },
+  records: ServingRecord[],
+  rows: ChurnRow[],
+): string {
   const count = (b: string) => records.filter((r) => r.bucket === b).length;
-  const perDay = countsPerDay(records.filter((r) => r.bucket), (r) => r.ts, (r) => r.bucket!);
+  const perDay = countsPerDay(
+    records.filter((r) => r.bucket),
+    (r) => r.ts,
+    (r) => r.bucket!,
+  );
   const phraseCounts = new Map<string, { n: number; impact: number }>();
   for (const r of rows.filter((x) => x.bucket === 'A')) {
     for (const a of r.top_phrases) {
@@ -82,14 +98,37 @@ export function churnHtml(task: string, period: { from: string; to: string }, re
       heading: 'Action buckets',
       table: {
         columns: ['bucket', 'meaning', 'conversations'],
-        rows: [['A', 'very likely to churn: call them', count('A')], ['B', 'on the fence: offer a discount', count('B')], ['C', 'retained', count('C')]],
+        rows: [
+          ['A', 'very likely to churn: call them', count('A')],
+          ['B', 'on the fence: offer a discount', count('B')],
+          ['C', 'retained', count('C')],
+        ],
       },
     },
-    { heading: 'Conversations per day', figure: { data: Object.entries(perDay.series).map(([b, y]) => ({ type: 'bar', name: `bucket ${b}`, x: perDay.days, y })), layout: { barmode: 'stack' } } },
-    { heading: 'What drove the bucket-A predictions', text: 'Phrases whose removal lowered p(churn) the most (occlusion), summed over bucket-A conversations.', table: { columns: ['phrase', 'conversations', 'total impact on p(churn)'], rows: topPhrases.map(([p, v]) => [p, v.n, v.impact]) } },
+    {
+      heading: 'Conversations per day',
+      figure: {
+        data: Object.entries(perDay.series).map(([b, y]) => ({ type: 'bar', name: `bucket ${b}`, x: perDay.days, y })),
+        layout: { barmode: 'stack' },
+      },
+    },
+    {
+      heading: 'What drove the bucket-A predictions',
+      text: 'Phrases whose removal lowered p(churn) the most (occlusion), summed over bucket-A conversations.',
+      table: {
+        columns: ['phrase', 'conversations', 'total impact on p(churn)'],
+        rows: topPhrases.map(([p, v]) => [p, v.n, v.impact]),
+      },
+    },
     {
       heading: 'Bucket A conversations',
-      table: { columns: ['time', 'p(churn)', 'top phrases'], rows: rows.filter((r) => r.bucket === 'A').slice(0, 50).map((r) => [r.ts, r.p_churn, r.top_phrases.map((a) => `${a.phrase} (+${a.impact.toFixed(2)})`).join(' | ')]) },
+      table: {
+        columns: ['time', 'p(churn)', 'top phrases'],
+        rows: rows
+          .filter((r) => r.bucket === 'A')
+          .slice(0, 50)
+          .map((r) => [r.ts, r.p_churn, r.top_phrases.map((a) => `${a.phrase} (+${a.impact.toFixed(2)})`).join(' | ')]),
+      },
     },
   ]);
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { digestExamples } from '../data/digest';
 import { ingestFile, writeQuarantine } from '../data/ingest';
 import { encodeLabels, type LabelMap } from '../data/labels';
-import type { Example, TaskSpec } from '../data/tasks';
+import type { AnyTaskSpec, Example } from '../data/tasks';
 import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
 import type { ActiveRun, MlflowClient } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
@@ -37,26 +37,50 @@ export interface GateDecision {
 
 /** The champion/challenger gate (pure). */
 export function gate(challenger: number, champion: number | undefined, p: GatePolicy): GateDecision {
-  if (challenger < p.minMacroF1) return { promote: false, reason: `challenger macro-F1 ${challenger.toFixed(4)} is below the minimum ${p.minMacroF1}` };
+  if (challenger < p.minMacroF1)
+    return {
+      promote: false,
+      reason: `challenger macro-F1 ${challenger.toFixed(4)} is below the minimum ${p.minMacroF1}`,
+    };
   if (champion !== undefined && challenger < champion - p.tolerance) {
-    return { promote: false, reason: `challenger macro-F1 ${challenger.toFixed(4)} is worse than the champion's ${champion.toFixed(4)} by more than ${p.tolerance}` };
+    return {
+      promote: false,
+      reason: `challenger macro-F1 ${challenger.toFixed(4)} is worse than the champion's ${champion.toFixed(4)} by more than ${p.tolerance}`,
+    };
   }
-  return { promote: true, reason: champion === undefined ? `no champion yet; challenger macro-F1 ${challenger.toFixed(4)} meets the minimum` : `challenger macro-F1 ${challenger.toFixed(4)} vs champion ${champion.toFixed(4)} (tolerance ${p.tolerance})` };
+  return {
+    promote: true,
+    reason:
+      champion === undefined
+        ? `no champion yet; challenger macro-F1 ${challenger.toFixed(4)} meets the minimum`
+        : `challenger macro-F1 ${challenger.toFixed(4)} vs champion ${champion.toFixed(4)} (tolerance ${p.tolerance})`,
+  };
 }
 
 /** Reads every CSV/JSONL file in `dir` as labelled examples {text, label}, quarantining bad rows. */
-export function ingestIncoming(dir: string, labelMap: LabelMap, quarantineDir: string): { examples: Example[]; files: string[]; bad: number } {
+export function ingestIncoming(
+  dir: string,
+  labelMap: LabelMap,
+  quarantineDir: string,
+): { examples: Example[]; files: string[]; bad: number } {
   if (!fs.existsSync(dir)) return { examples: [], files: [], bad: 0 };
   const schema = z.object({
     text: z.string().trim().min(1, 'text is empty'),
-    label: z.enum(labelMap.labels as [string, ...string[]], { message: `label must be one of: ${labelMap.labels.join(', ')}` }),
+    label: z.enum(labelMap.labels as [string, ...string[]], {
+      message: `label must be one of: ${labelMap.labels.join(', ')}`,
+    }),
   });
   const examples: Example[] = [];
-  const files = fs.readdirSync(dir).filter((f) => /\.(csv|jsonl)$/i.test(f)).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(csv|jsonl)$/i.test(f))
+    .sort();
   let bad = 0;
   for (const f of files) {
     const res = ingestFile(path.join(dir, f), { schema, maxBadShare: 0.2, textFields: ['text'] });
-    res.rows.forEach((r, i) => examples.push({ id: `incoming/${f}#${res.rowNumbers[i]}`, text: r.text, label: r.label }));
+    res.rows.forEach((r, i) =>
+      examples.push({ id: `incoming/${f}#${res.rowNumbers[i]}`, text: r.text, label: r.label }),
+    );
     if (res.bad.length) writeQuarantine(path.join(quarantineDir, `${f}.quarantine.jsonl`), res.bad);
     bad += res.bad.length;
   }
@@ -64,7 +88,7 @@ export function ingestIncoming(dir: string, labelMap: LabelMap, quarantineDir: s
 }
 
 export interface RetrainInputs {
-  spec: TaskSpec<any>;
+  spec: AnyTaskSpec;
   production: ProductionConfig;
   /** The training reference and held-out set the champion was judged on. */
   train: Example[];
@@ -102,54 +126,126 @@ export interface RetrainOutcome {
  * model cache and loaded by its kind's loader (so an int8 champion is compared with the challenger's
  * served graph, not with an fp32 model still in memory), on the held-out rows `test`.
  */
-export async function evaluateRegistered(client: MlflowClient, cache: ModelCache, name: string, version: string, test: readonly Example[], labelMap: LabelMap, positive?: string): Promise<Evaluation> {
+export async function evaluateRegistered(
+  client: MlflowClient,
+  cache: ModelCache,
+  name: string,
+  version: string,
+  test: readonly Example[],
+  labelMap: LabelMap,
+  positive?: string,
+): Promise<Evaluation> {
   const predictor = await loadModel(await cache.fetch(await client.getModelVersion(name, version)));
   try {
     const probs = await predictor.predictProba(test.map((e) => e.text));
-    if (predictor.labels.join('\n') !== labelMap.labels.join('\n')) throw new Error(`${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has [${labelMap.labels.join(', ')}]`);
+    if (predictor.labels.join('\n') !== labelMap.labels.join('\n'))
+      throw new Error(
+        `${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has [${labelMap.labels.join(', ')}]`,
+      );
     const preds = argmaxRows(probs, predictor.labels.length);
-    const yTrue = encodeLabels(test.map((e) => e.label), labelMap);
-    return evaluate(yTrue, preds, predictor.labels, probs, positive !== undefined ? predictor.labels.indexOf(positive) : 1);
+    const yTrue = encodeLabels(
+      test.map((e) => e.label),
+      labelMap,
+    );
+    return evaluate(
+      yTrue,
+      preds,
+      predictor.labels,
+      probs,
+      positive !== undefined ? predictor.labels.indexOf(positive) : 1,
+    );
   } finally {
     await predictor.release();
   }
 }
 
 /** One retrain, logged into `run`. */
-export async function retrain(client: MlflowClient, run: ActiveRun, inp: RetrainInputs, opts: RetrainOptions): Promise<RetrainOutcome> {
+export async function retrain(
+  client: MlflowClient,
+  run: ActiveRun,
+  inp: RetrainInputs,
+  opts: RetrainOptions,
+): Promise<RetrainOutcome> {
   const name = inp.production.model.name;
   const trainSet = [...inp.train, ...inp.incoming];
   const digest = digestExamples(trainSet);
-  await run.logParams({ task: inp.spec.name, incoming_rows: inp.incoming.length, data_digest: digest.slice(0, 32), force: Boolean(opts.force) });
+  await run.logParams({
+    task: inp.spec.name,
+    incoming_rows: inp.incoming.length,
+    data_digest: digest.slice(0, 32),
+    force: Boolean(opts.force),
+  });
   const decide = async (o: RetrainOutcome): Promise<RetrainOutcome> => {
-    await run.setTags({ 'retrain.decision': o.decision, 'retrain.reason': o.reason.slice(0, 7900), 'retrain.alert': String(o.alert) });
+    await run.setTags({
+      'retrain.decision': o.decision,
+      'retrain.reason': o.reason.slice(0, 7900),
+      'retrain.alert': String(o.alert),
+    });
     return o;
   };
   if (!opts.force && inp.lastDigest && digest.startsWith(inp.lastDigest.slice(0, 32))) {
-    return decide({ decision: 'skipped_no_new_data', reason: 'training data digest unchanged since the last training', digest, alert: false });
+    return decide({
+      decision: 'skipped_no_new_data',
+      reason: 'training data digest unchanged since the last training',
+      digest,
+      alert: false,
+    });
   }
-  const drift = inp.incoming.length > 0
-    ? driftReport({ reference: { texts: inp.train.map((e) => e.text), labels: inp.train.map((e) => e.label) }, current: { texts: inp.incoming.map((e) => e.text), labels: inp.incoming.map((e) => e.label) } }, opts.drift)
-    : undefined;
+  const drift =
+    inp.incoming.length > 0
+      ? driftReport(
+          {
+            reference: { texts: inp.train.map((e) => e.text), labels: inp.train.map((e) => e.label) },
+            current: { texts: inp.incoming.map((e) => e.text), labels: inp.incoming.map((e) => e.label) },
+          },
+          opts.drift,
+        )
+      : undefined;
   if (drift) {
-    await run.logMetrics(Object.fromEntries(drift.features.flatMap((f) => [[`drift/${f.feature}/statistic`, f.statistic], ...(f.pValue !== undefined ? [[`drift/${f.feature}/p_value`, f.pValue]] : []), ...(f.psi !== undefined ? [[`drift/${f.feature}/psi`, f.psi]] : [])])));
+    await run.logMetrics(
+      Object.fromEntries(
+        drift.features.flatMap((f) => [
+          [`drift/${f.feature}/statistic`, f.statistic],
+          ...(f.pValue !== undefined ? [[`drift/${f.feature}/p_value`, f.pValue]] : []),
+          ...(f.psi !== undefined ? [[`drift/${f.feature}/psi`, f.psi]] : []),
+        ]),
+      ),
+    );
     await run.logMetrics({ 'drift/drifted_share': drift.driftedShare });
     await run.logText(`${JSON.stringify(drift, null, 2)}\n`, 'drift/drift_report.json');
     await run.setTags({ 'drift.level': drift.level, 'drift.action': drift.action });
   }
   if (!opts.force && (!drift || drift.action === 'none')) {
-    return decide({ decision: 'skipped_no_drift', reason: drift ? `drift ${drift.level}: ${drift.reason}; policy says no action` : 'no incoming data', digest, drift, alert: false });
+    return decide({
+      decision: 'skipped_no_drift',
+      reason: drift ? `drift ${drift.level}: ${drift.reason}; policy says no action` : 'no incoming data',
+      digest,
+      drift,
+      alert: false,
+    });
   }
 
   // Train the challenger with the promoted code path and the production hyper-parameters.
   const labelMap = inp.production.labelMap;
   const kind = kindById(inp.production.kind);
-  await trainKind(kind.id, { spec: inp.spec, data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest }, hyper: inp.production.hyperparameters, run, paths: opts.challenger });
+  await trainKind(kind.id, {
+    spec: inp.spec,
+    data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest },
+    hyper: inp.production.hyperparameters,
+    run,
+    paths: opts.challenger,
+  });
   const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
-  const challenger = await client.createModelVersion({ name, source, runId: run.runId, tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced', kind: kind.id } });
+  const challenger = await client.createModelVersion({
+    name,
+    source,
+    runId: run.runId,
+    tags: { 'retrain.digest': digest.slice(0, 32), 'drift.level': drift?.level ?? 'forced', kind: kind.id },
+  });
 
   // The gate: both models scored the same way, through their registered artifacts, on the same rows.
-  const score = (version: string) => evaluateRegistered(client, opts.cache, name, version, inp.test, labelMap, inp.spec.positiveLabel);
+  const score = (version: string) =>
+    evaluateRegistered(client, opts.cache, name, version, inp.test, labelMap, inp.spec.positiveLabel);
   const challengerEval = await score(challenger.version);
   const challengerF1 = challengerEval.macro.f1;
   await run.logMetrics(evaluationMetrics(challengerEval, 'challenger_test_'));
@@ -166,12 +262,32 @@ export async function retrain(client: MlflowClient, run: ActiveRun, inp: Retrain
   if (!g.promote) {
     await client.setAlias(name, 'challenger', challenger.version);
     await client.setModelVersionTag(name, challenger.version, 'validation_status', 'rejected');
-    return decide({ decision: 'registered_not_promoted', reason: g.reason, digest, drift, challengerVersion: challenger.version, championVersion: champion?.version, challengerF1, championF1, alert });
+    return decide({
+      decision: 'registered_not_promoted',
+      reason: g.reason,
+      digest,
+      drift,
+      challengerVersion: challenger.version,
+      championVersion: champion?.version,
+      challengerF1,
+      championF1,
+      alert,
+    });
   }
   if (champion) await client.setAlias(name, 'previous-champion', champion.version); // for make rollback
   await client.setAlias(name, 'champion', challenger.version);
   await client.setModelVersionTag(name, challenger.version, 'validation_status', 'approved');
-  return decide({ decision: 'promoted', reason: `${g.reason}${alert ? '; drift is large: the model needs new experimentation' : ''}`, digest, drift, challengerVersion: challenger.version, championVersion: champion?.version, challengerF1, championF1, alert });
+  return decide({
+    decision: 'promoted',
+    reason: `${g.reason}${alert ? '; drift is large: the model needs new experimentation' : ''}`,
+    digest,
+    drift,
+    challengerVersion: challenger.version,
+    championVersion: champion?.version,
+    challengerF1,
+    championF1,
+    alert,
+  });
 }
 
 /** make rollback: @champion goes back to @previous-champion (and the two swap, so rollback is undoable). */

@@ -46,10 +46,21 @@ export interface ServeOptions {
   logger?: boolean;
 }
 
-const DEFAULTS = { maxQueue: 256, maxBatchTexts: 256, maxTextChars: 20_000, bodyLimitBytes: 1_000_000, buckets: { a: 0.7, b: 0.4 }, batching: { maxBatch: 64, maxWaitMs: 5 } };
+const DEFAULTS = {
+  maxQueue: 256,
+  maxBatchTexts: 256,
+  maxTextChars: 20_000,
+  bodyLimitBytes: 1_000_000,
+  buckets: { a: 0.7, b: 0.4 },
+  batching: { maxBatch: 64, maxWaitMs: 5 },
+};
 
 class HttpError extends Error {
-  constructor(readonly statusCode: number, message: string, readonly issues?: { path: string; message: string }[]) {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly issues?: { path: string; message: string }[],
+  ) {
     super(message);
   }
 }
@@ -73,7 +84,11 @@ export function churnBucket(p: number, t: BucketThresholds): 'A' | 'B' | 'C' {
 // Items are checked one by one in `invocationTexts`, so errors can name the bad item.
 const textItem = z.unknown();
 const InvocationsSchema = z.union([
-  z.object({ dataframe_split: z.object({ columns: z.array(z.string()).optional(), data: z.array(z.array(z.unknown())) }) }).strict(),
+  z
+    .object({
+      dataframe_split: z.object({ columns: z.array(z.string()).optional(), data: z.array(z.array(z.unknown())) }),
+    })
+    .strict(),
   z.object({ dataframe_records: z.array(z.record(z.string(), z.unknown())) }).strict(),
   z.object({ instances: z.array(textItem) }).strict(),
   z.object({ inputs: z.union([z.array(textItem), z.object({ text: z.array(z.string()) })]) }).strict(),
@@ -88,12 +103,16 @@ function issuesOf(err: z.ZodError): { path: string; message: string }[] {
 export function invocationTexts(body: unknown): string[] {
   const parsed = InvocationsSchema.safeParse(body);
   if (!parsed.success) {
-    throw new HttpError(400, 'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": ["text"], "data": [["..."]]}}, {"dataframe_records": [{"text": "..."}]}, {"instances": ["..."]} or {"inputs": ["..."]}');
+    throw new HttpError(
+      400,
+      'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": ["text"], "data": [["..."]]}}, {"dataframe_records": [{"text": "..."}]}, {"instances": ["..."]} or {"inputs": ["..."]}',
+    );
   }
   const b = parsed.data;
   const asText = (v: unknown, where: string): string => {
     if (typeof v === 'string') return v;
-    if (v && typeof v === 'object' && typeof (v as { text?: unknown }).text === 'string') return (v as { text: string }).text;
+    if (v && typeof v === 'object' && typeof (v as { text?: unknown }).text === 'string')
+      return (v as { text: string }).text;
     throw new HttpError(400, `${where}: expected a string (or an object with a "text" string)`);
   };
   if ('dataframe_split' in b) {
@@ -108,8 +127,14 @@ export function invocationTexts(body: unknown): string[] {
 }
 
 export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
-  const o = { ...DEFAULTS, ...opts, buckets: { ...DEFAULTS.buckets, ...opts.buckets }, batching: { ...DEFAULTS.batching, ...opts.batching } };
-  if (o.tokens.length === 0 && !o.allowNoAuth) throw new Error('No bearer tokens configured (SERVE_TOKENS or SERVE_TOKEN_FILE); refusing to serve without auth.');
+  const o = {
+    ...DEFAULTS,
+    ...opts,
+    buckets: { ...DEFAULTS.buckets, ...opts.buckets },
+    batching: { ...DEFAULTS.batching, ...opts.batching },
+  };
+  if (o.tokens.length === 0 && !o.allowNoAuth)
+    throw new Error('No bearer tokens configured (SERVE_TOKENS or SERVE_TOKEN_FILE); refusing to serve without auth.');
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimitBytes });
   // Validation is zod's (in the handlers), for one path with precise messages; schemas below feed OpenAPI.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
@@ -117,25 +142,79 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   // ---- metrics ----
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const latency = new Histogram({ name: 'http_request_duration_seconds', help: 'Request latency', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
-  const requests = new Counter({ name: 'http_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
-  const predictions = new Counter({ name: 'predictions_total', help: 'Predictions by class', labelNames: ['label'], registers: [registry] });
-  new Gauge({ name: 'model_version', help: 'Registry version of the served model', labelNames: ['name', 'alias'], registers: [registry], collect() {
-    if (o.models.loaded) this.set({ name: o.models.name, alias: o.models.alias }, Number(o.models.model.version));
-  } });
-  const batchSizes = new Histogram({ name: 'prediction_batch_size', help: 'Texts scored per model call (micro-batching)', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [registry] });
-  new Gauge({ name: 'model_reloads_total', help: 'Hot reloads since start', registers: [registry], collect() {
-    this.set(o.models.reloads);
-  } });
-  new Gauge({ name: 'model_releases_total', help: 'Replaced models whose sessions were released after their last request', registers: [registry], collect() {
-    this.set(o.models.releases);
-  } });
-  new Gauge({ name: 'models_draining', help: 'Replaced models still finishing requests that started on them', registers: [registry], collect() {
-    this.set(o.models.draining);
-  } });
-  const rejected = new Counter({ name: 'requests_rejected_total', help: 'Scoring requests answered 503 because the queue was full', registers: [registry] });
-  const queueDepth = new Gauge({ name: 'scoring_queue_depth', help: 'Scoring requests admitted and not finished', registers: [registry] });
-  const logErrors = new Counter({ name: 'serving_log_errors_total', help: 'Failed writes to the serving log (predictions were still answered)', registers: [registry] });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Request latency',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'Requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const predictions = new Counter({
+    name: 'predictions_total',
+    help: 'Predictions by class',
+    labelNames: ['label'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'model_version',
+    help: 'Registry version of the served model',
+    labelNames: ['name', 'alias'],
+    registers: [registry],
+    collect() {
+      if (o.models.loaded) this.set({ name: o.models.name, alias: o.models.alias }, Number(o.models.model.version));
+    },
+  });
+  const batchSizes = new Histogram({
+    name: 'prediction_batch_size',
+    help: 'Texts scored per model call (micro-batching)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'model_reloads_total',
+    help: 'Hot reloads since start',
+    registers: [registry],
+    collect() {
+      this.set(o.models.reloads);
+    },
+  });
+  new Gauge({
+    name: 'model_releases_total',
+    help: 'Replaced models whose sessions were released after their last request',
+    registers: [registry],
+    collect() {
+      this.set(o.models.releases);
+    },
+  });
+  new Gauge({
+    name: 'models_draining',
+    help: 'Replaced models still finishing requests that started on them',
+    registers: [registry],
+    collect() {
+      this.set(o.models.draining);
+    },
+  });
+  const rejected = new Counter({
+    name: 'requests_rejected_total',
+    help: 'Scoring requests answered 503 because the queue was full',
+    registers: [registry],
+  });
+  const queueDepth = new Gauge({
+    name: 'scoring_queue_depth',
+    help: 'Scoring requests admitted and not finished',
+    registers: [registry],
+  });
+  const logErrors = new Counter({
+    name: 'serving_log_errors_total',
+    help: 'Failed writes to the serving log (predictions were still answered)',
+    registers: [registry],
+  });
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
@@ -149,17 +228,46 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     if (o.tokens.length === 0 || open.has(req.url.split('?')[0]!)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized', message: 'Missing bearer token: send "Authorization: Bearer <token>"' });
-    if (!tokenMatches(m[1]!.trim(), o.tokens)) return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'Unauthorized', message: 'Invalid bearer token' });
+    if (!m)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'Unauthorized', message: 'Missing bearer token: send "Authorization: Bearer <token>"' });
+    if (!tokenMatches(m[1]!.trim(), o.tokens))
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer error="invalid_token"')
+        .send({ error: 'Unauthorized', message: 'Invalid bearer token' });
   });
 
   // ---- errors: always a clear JSON 4xx for bad input, never a crash ----
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; issues?: unknown }, _req, reply) => {
-    if (err instanceof HttpError && err.statusCode === 503) return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: err.message });
-    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request', message: err.message, ...(err.issues ? { issues: err.issues } : {}) });
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'Payload Too Large', message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request` });
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: 'Unsupported Media Type', message: 'Send Content-Type: application/json' });
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'Bad Request', message: err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Empty JSON body' : `Invalid request: ${err.message}` });
+    if (err instanceof HttpError && err.statusCode === 503)
+      return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: err.message });
+    if (err instanceof HttpError)
+      return reply
+        .code(err.statusCode)
+        .send({
+          error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request',
+          message: err.message,
+          ...(err.issues ? { issues: err.issues } : {}),
+        });
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply
+        .code(413)
+        .send({
+          error: 'Payload Too Large',
+          message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request`,
+        });
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send({ error: 'Unsupported Media Type', message: 'Send Content-Type: application/json' });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+      return reply
+        .code(err.statusCode)
+        .send({
+          error: 'Bad Request',
+          message: err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Empty JSON body' : `Invalid request: ${err.message}`,
+        });
     app.log.error(err);
     return reply.code(500).send({ error: 'Internal Server Error', message: 'Prediction failed; see the server log' });
   });
@@ -190,9 +298,27 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   function checkTexts(texts: string[]): void {
     if (texts.length === 0) throw new HttpError(400, 'No texts given');
-    if (texts.length > o.maxBatchTexts) throw new HttpError(413, `${texts.length} texts in one request; the limit is ${o.maxBatchTexts}. Split the batch.`);
-    const issues = texts.flatMap((t, i) => (t.trim() === '' ? [{ path: `texts.${i}`, message: 'empty text' }] : t.length > o.maxTextChars ? [{ path: `texts.${i}`, message: `${t.length} characters, over the ${o.maxTextChars} limit` }] : []));
-    if (issues.length) throw new HttpError(400, `Invalid texts: ${issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    if (texts.length > o.maxBatchTexts)
+      throw new HttpError(
+        413,
+        `${texts.length} texts in one request; the limit is ${o.maxBatchTexts}. Split the batch.`,
+      );
+    const issues = texts.flatMap((t, i) =>
+      t.trim() === ''
+        ? [{ path: `texts.${i}`, message: 'empty text' }]
+        : t.length > o.maxTextChars
+          ? [{ path: `texts.${i}`, message: `${t.length} characters, over the ${o.maxTextChars} limit` }]
+          : [],
+    );
+    if (issues.length)
+      throw new HttpError(
+        400,
+        `Invalid texts: ${issues
+          .slice(0, 5)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join('; ')}`,
+        issues,
+      );
   }
 
   let admitted = 0;
@@ -223,12 +349,26 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     const out = rows.map((row) => {
       const best = argmaxRows(row, row.length)[0]!;
       const probabilities = Object.fromEntries(labels.map((l, c) => [l, Number(row[c]!.toFixed(6))]));
-      return { label: labels[best]!, probabilities, ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}) };
+      return {
+        label: labels[best]!,
+        probabilities,
+        ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}),
+      };
     });
     for (const p of out) predictions.inc({ label: p.label });
     if (servingLog) {
       const ts = new Date().toISOString();
-      const records: (ServingRecord & { text_chars: number })[] = out.map((p, i) => ({ ts, route, model: model.name, version: model.version, text_sha256: createHash('sha256').update(texts[i]!).digest('hex'), text: maskPii(texts[i]!), text_chars: texts[i]!.length, ...p, latency_ms: Number(ms.toFixed(2)) }));
+      const records: (ServingRecord & { text_chars: number })[] = out.map((p, i) => ({
+        ts,
+        route,
+        model: model.name,
+        version: model.version,
+        text_sha256: createHash('sha256').update(texts[i]!).digest('hex'),
+        text: maskPii(texts[i]!),
+        text_chars: texts[i]!.length,
+        ...p,
+        latency_ms: Number(ms.toFixed(2)),
+      }));
       servingLog.write(records);
     }
     return { model, out };
@@ -236,7 +376,11 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Conversation classifier', version: o.appVersion ?? '0.1.0', description: 'Scores customer-service texts with the registry\'s champion model.' },
+      info: {
+        title: 'Conversation classifier',
+        version: o.appVersion ?? '0.1.0',
+        description: "Scores customer-service texts with the registry's champion model.",
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -245,29 +389,71 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   const PredictResponse = z.object({
     model: z.object({ name: z.string(), version: z.string() }),
-    predictions: z.array(z.object({ label: z.string(), probabilities: z.record(z.string(), z.number()), bucket: z.enum(['A', 'B', 'C']).optional() })),
+    predictions: z.array(
+      z.object({
+        label: z.string(),
+        probabilities: z.record(z.string(), z.number()),
+        bucket: z.enum(['A', 'B', 'C']).optional(),
+      }),
+    ),
   });
 
   app.get('/ping', { schema: { description: 'Liveness (no auth)', security: [] } }, async () => 'pong\n');
-  app.get('/health', { schema: { description: 'Readiness: 200 once a model is loaded (no auth)', security: [] } }, async (_req, reply) =>
-    o.models.loaded ? { status: 'ok', model: { name: o.models.model.name, version: o.models.model.version, alias: o.models.alias } } : reply.code(503).send({ status: 'loading' }),
+  app.get(
+    '/health',
+    { schema: { description: 'Readiness: 200 once a model is loaded (no auth)', security: [] } },
+    async (_req, reply) =>
+      o.models.loaded
+        ? { status: 'ok', model: { name: o.models.model.name, version: o.models.model.version, alias: o.models.alias } }
+        : reply.code(503).send({ status: 'loading' }),
   );
   app.get('/version', { schema: { description: 'Served model version and app version' } }, async () => {
     if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
     const m = o.models.model;
-    return { app: o.appVersion ?? '0.1.0', model: { name: m.name, alias: m.alias, version: m.version, run_id: m.runId, flavor: m.predictor.flavor, loaded_at: m.loadedAt } };
+    return {
+      app: o.appVersion ?? '0.1.0',
+      model: {
+        name: m.name,
+        alias: m.alias,
+        version: m.version,
+        run_id: m.runId,
+        flavor: m.predictor.flavor,
+        loaded_at: m.loadedAt,
+      },
+    };
   });
-  app.post('/predict', { schema: { description: 'Classify texts; churn tasks also get an action bucket (A: call, B: offer, C: retained)', body: z.toJSONSchema(PredictSchema), response: { 200: z.toJSONSchema(PredictResponse) } } }, async (req: FastifyRequest) => {
-    const parsed = PredictSchema.safeParse(req.body);
-    if (!parsed.success) throw new HttpError(400, 'Body must be {"texts": ["...", ...]}', issuesOf(parsed.error));
-    const { model, out } = await score(parsed.data.texts, '/predict');
-    return { model: { name: model.name, version: model.version }, predictions: out };
-  });
-  app.post('/invocations', { schema: { description: "MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {\"predictions\": [...]}" } }, async (req: FastifyRequest) => {
-    const { out } = await score(invocationTexts(req.body), '/invocations');
-    return { predictions: out };
-  });
-  app.get('/metrics', { schema: { description: 'Prometheus metrics' } }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.post(
+    '/predict',
+    {
+      schema: {
+        description: 'Classify texts; churn tasks also get an action bucket (A: call, B: offer, C: retained)',
+        body: z.toJSONSchema(PredictSchema),
+        response: { 200: z.toJSONSchema(PredictResponse) },
+      },
+    },
+    async (req: FastifyRequest) => {
+      const parsed = PredictSchema.safeParse(req.body);
+      if (!parsed.success) throw new HttpError(400, 'Body must be {"texts": ["...", ...]}', issuesOf(parsed.error));
+      const { model, out } = await score(parsed.data.texts, '/predict');
+      return { model: { name: model.name, version: model.version }, predictions: out };
+    },
+  );
+  app.post(
+    '/invocations',
+    {
+      schema: {
+        description:
+          'MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {"predictions": [...]}',
+      },
+    },
+    async (req: FastifyRequest) => {
+      const { out } = await score(invocationTexts(req.body), '/invocations');
+      return { predictions: out };
+    },
+  );
+  app.get('/metrics', { schema: { description: 'Prometheus metrics' } }, async (_req, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

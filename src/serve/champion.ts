@@ -92,7 +92,14 @@ export class ChampionHolder {
 
   private async loadVersion(mv: ModelVersion): Promise<ServedModel> {
     const dir = await this.cache.fetch(mv);
-    return { name: this.name, alias: this.alias, version: mv.version, runId: mv.run_id!, predictor: await this.load(dir), loadedAt: new Date().toISOString() };
+    return {
+      name: this.name,
+      alias: this.alias,
+      version: mv.version,
+      runId: mv.run_id!,
+      predictor: await this.load(dir),
+      loadedAt: new Date().toISOString(),
+    };
   }
 
   /** Loads the alias's version if it differs from the one served; returns true when it swapped. */
@@ -105,7 +112,10 @@ export class ChampionHolder {
   private async refreshOnce(): Promise<boolean> {
     const mv = await this.client.getModelVersionByAlias(this.name, this.alias);
     if (!mv) {
-      if (!this.current) throw new Error(`models:/${this.name}@${this.alias} is not set. Promote a model first (make promote RUN=... and set @${this.alias}).`);
+      if (!this.current)
+        throw new Error(
+          `models:/${this.name}@${this.alias} is not set. Promote a model first (make promote RUN=... and set @${this.alias}).`,
+        );
       return false;
     }
     // Same version and same run: nothing to do. A version number reused by a recreated registry has another run.
@@ -118,14 +128,20 @@ export class ChampionHolder {
       if (this.inFlight.has(prev)) this.retired.add(prev);
       else await this.release(prev);
     }
-    this.log(prev === undefined ? `serving ${this.name} version ${mv.version} (@${this.alias}, run ${mv.run_id})` : `@${this.alias} moved: ${this.name} version ${prev.version} -> ${mv.version} (run ${mv.run_id})`);
+    this.log(
+      prev === undefined
+        ? `serving ${this.name} version ${mv.version} (@${this.alias}, run ${mv.run_id})`
+        : `@${this.alias} moved: ${this.name} version ${prev.version} -> ${mv.version} (run ${mv.run_id})`,
+    );
     return true;
   }
 
   /** Polls the registry; errors (server briefly down) keep the current model. */
   watch(intervalMs: number): void {
     this.timer = setInterval(() => {
-      this.refresh().catch((err: Error) => this.log(`alias check failed, keeping version ${this.current?.version}: ${err.message}`));
+      this.refresh().catch((err: Error) =>
+        this.log(`alias check failed, keeping version ${this.current?.version}: ${err.message}`),
+      );
     }, intervalMs);
     this.timer.unref();
   }

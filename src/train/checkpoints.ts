@@ -10,7 +10,13 @@ import { readSafetensors, serializeSafetensors, type Tensor } from '../engine/sa
 import type { Params } from '../engine/train-step';
 import type { AdamWState } from './optimizer';
 
-const EpochRecord = z.object({ epoch: z.number(), trainLoss: z.number(), valMacroF1: z.number(), valAccuracy: z.number(), seconds: z.number() });
+const EpochRecord = z.object({
+  epoch: z.number(),
+  trainLoss: z.number(),
+  valMacroF1: z.number(),
+  valAccuracy: z.number(),
+  seconds: z.number(),
+});
 export type EpochRecord = z.infer<typeof EpochRecord>;
 
 export const TrainStateSchema = z.object({
@@ -38,7 +44,8 @@ const writeAtomic = (file: string, data: Buffer | string) => {
   fs.renameSync(`${file}.tmp`, file);
 };
 
-const toTensors = (p: Params, prefix = '') => new Map<string, Tensor>([...p].map(([k, v]) => [prefix + k, { shape: [v.length], data: v }]));
+const toTensors = (p: Params, prefix = '') =>
+  new Map<string, Tensor>([...p].map(([k, v]) => [prefix + k, { shape: [v.length], data: v }]));
 
 export function saveCheckpoint(dir: string, state: TrainState, params: Params, opt: AdamWState): string {
   const name = `ckpt-${state.globalStep}`;
@@ -47,10 +54,14 @@ export function saveCheckpoint(dir: string, state: TrainState, params: Params, o
   fs.mkdirSync(target, { recursive: true });
   fs.writeFileSync(path.join(target, 'weights.safetensors'), serializeSafetensors(toTensors(params)));
   const moments = new Map([...toTensors(opt.m, 'm.'), ...toTensors(opt.v, 'v.')]);
-  fs.writeFileSync(path.join(target, 'optimizer.safetensors'), serializeSafetensors(moments, { step: String(opt.step) }));
+  fs.writeFileSync(
+    path.join(target, 'optimizer.safetensors'),
+    serializeSafetensors(moments, { step: String(opt.step) }),
+  );
   fs.writeFileSync(path.join(target, 'state.json'), JSON.stringify(state));
   writeAtomic(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }));
-  for (const old of fs.readdirSync(dir)) if (old.startsWith('ckpt-') && old !== name) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
+  for (const old of fs.readdirSync(dir))
+    if (old.startsWith('ckpt-') && old !== name) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
   return target;
 }
 
@@ -60,7 +71,9 @@ export function loadCheckpoint(dir: string): { state: TrainState; params: Params
   const { checkpoint } = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { checkpoint: string };
   const at = path.join(dir, checkpoint);
   const state = TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(at, 'state.json'), 'utf8')));
-  const params: Params = new Map([...readSafetensors(path.join(at, 'weights.safetensors')).tensors].map(([k, t]) => [k, t.data]));
+  const params: Params = new Map(
+    [...readSafetensors(path.join(at, 'weights.safetensors')).tensors].map(([k, t]) => [k, t.data]),
+  );
   const o = readSafetensors(path.join(at, 'optimizer.safetensors'));
   const m: Params = new Map();
   const v: Params = new Map();
@@ -85,5 +98,6 @@ export function loadBest(dir: string): Params {
 export function finishCheckpoints(dir: string, state: TrainState): void {
   writeAtomic(path.join(dir, 'final-state.json'), JSON.stringify(state));
   fs.rmSync(path.join(dir, 'latest.json'), { force: true });
-  for (const old of fs.readdirSync(dir)) if (old.startsWith('ckpt-')) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
+  for (const old of fs.readdirSync(dir))
+    if (old.startsWith('ckpt-')) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
 }

@@ -12,7 +12,14 @@ import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
 import { evaluateProbs, type Evaluation } from '../evaluate/metrics';
 import { padBatch, type TextTokenizer } from '../features/tokenize';
-import { buildInferGraph, classifierParamNames, paramLayer, paramShape, type DropoutRates, type Pooling } from '../engine/bert-graph';
+import {
+  buildInferGraph,
+  classifierParamNames,
+  paramLayer,
+  paramShape,
+  type DropoutRates,
+  type Pooling,
+} from '../engine/bert-graph';
 import { loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig } from '../engine/checkpoint';
 import { OrtClassifier, predictEncoded } from '../engine/encoder-onnx';
 import type { SessionOptions } from '../engine/ort-session';
@@ -66,7 +73,16 @@ export const DEFAULT_FINETUNE: FineTuneConfig = {
 
 export type FineTuneEvent =
   | { type: 'start'; totalSteps: number; stepsPerEpoch: number; resumedFromStep?: number }
-  | { type: 'step'; epoch: number; globalStep: number; totalSteps: number; loss: number; lr: number; gradNorm: number; examplesPerSecond: number }
+  | {
+      type: 'step';
+      epoch: number;
+      globalStep: number;
+      totalSteps: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      examplesPerSecond: number;
+    }
   | { type: 'epoch'; record: EpochRecord; validation: Evaluation; improved: boolean }
   | { type: 'checkpoint'; globalStep: number; dir: string }
   | { type: 'early-stop'; epoch: number; bestEpoch: number };
@@ -108,11 +124,18 @@ export interface FineTuneResult {
 }
 
 export function dropoutRates(cfg: EncoderConfig, o?: Partial<DropoutRates>): DropoutRates {
-  return { hidden: o?.hidden ?? cfg.hiddenDropout, attention: o?.attention ?? cfg.attentionDropout, classifier: o?.classifier ?? cfg.hiddenDropout };
+  return {
+    hidden: o?.hidden ?? cfg.hiddenDropout,
+    attention: o?.attention ?? cfg.attentionDropout,
+    classifier: o?.classifier ?? cfg.hiddenDropout,
+  };
 }
 
 /** Parameters that train under the freezing settings. */
-export function trainableParams(cfg: EncoderConfig, c: Pick<FineTuneConfig, 'pooling' | 'freezeEmbeddings' | 'freezeLayers'>): Set<string> {
+export function trainableParams(
+  cfg: EncoderConfig,
+  c: Pick<FineTuneConfig, 'pooling' | 'freezeEmbeddings' | 'freezeLayers'>,
+): Set<string> {
   return new Set(
     classifierParamNames(cfg, c.pooling).filter((n) => {
       const layer = paramLayer(cfg, n);
@@ -123,7 +146,12 @@ export function trainableParams(cfg: EncoderConfig, c: Pick<FineTuneConfig, 'poo
 }
 
 /** Pretrained encoder weights (copied: training mutates them) plus a freshly initialised head, N(0, 0.02) as BERT does. */
-export function initialParams(checkpointDir: string, pooling: Pooling, numLabels: number, seed: number): { config: EncoderConfig; params: Params } {
+export function initialParams(
+  checkpointDir: string,
+  pooling: Pooling,
+  numLabels: number,
+  seed: number,
+): { config: EncoderConfig; params: Params } {
   const { config, weights } = loadEncoderCheckpoint(checkpointDir);
   const rnd = seededRandom(seed ^ 0x5eed);
   const normal = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
@@ -131,16 +159,28 @@ export function initialParams(checkpointDir: string, pooling: Pooling, numLabels
   for (const name of classifierParamNames(config, pooling)) {
     const t = weights.get(name);
     const n = paramShape(config, name, numLabels).reduce((a, b) => a * b, 1);
-    params.set(name, t ? t.data.slice() : name.endsWith('.bias') ? new Float32Array(n) : Float32Array.from({ length: n }, () => 0.02 * normal()));
+    params.set(
+      name,
+      t
+        ? t.data.slice()
+        : name.endsWith('.bias')
+          ? new Float32Array(n)
+          : Float32Array.from({ length: n }, () => 0.02 * normal()),
+    );
   }
   return { config, params };
 }
 
 /** Per-step dropout seed, independent of where a run was resumed. */
-export const noiseSeed = (seed: number, step: number): number => (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
+export const noiseSeed = (seed: number, step: number): number =>
+  (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
 
 /** Order of the training examples in an epoch. */
-export const epochOrder = (n: number, seed: number, epoch: number): number[] => shuffled(Array.from({ length: n }, (_, i) => i), seededRandom(seed * 1009 + epoch * 7919 + 1));
+export const epochOrder = (n: number, seed: number, epoch: number): number[] =>
+  shuffled(
+    Array.from({ length: n }, (_, i) => i),
+    seededRandom(seed * 1009 + epoch * 7919 + 1),
+  );
 
 /** Weighted one-hot targets [batch, k], normalised by the batch's total weight (PyTorch's weighted mean). */
 export function targets(labels: readonly number[], k: number, weights?: readonly number[]): Float32Array {
@@ -153,9 +193,24 @@ export function targets(labels: readonly number[], k: number, weights?: readonly
 
 /** Probabilities for pre-encoded texts, in length-sorted batches (less padding), returned in input order. */
 
-export function fingerprint(inp: Pick<FineTuneInputs, 'checkpointDir' | 'dataDigest' | 'config' | 'labelMap'>, trainSize: number): string {
+export function fingerprint(
+  inp: Pick<FineTuneInputs, 'checkpointDir' | 'dataDigest' | 'config' | 'labelMap'>,
+  trainSize: number,
+): string {
   const { checkpointEverySteps: _c, evalBatchSize: _e, ...determining } = inp.config;
-  return crypto.createHash('sha256').update(JSON.stringify({ c: determining, d: inp.dataDigest ?? '', n: trainSize, ckpt: fs.realpathSync(inp.checkpointDir), labels: inp.labelMap.labels })).digest('hex').slice(0, 16);
+  return crypto
+    .createHash('sha256')
+    .update(
+      JSON.stringify({
+        c: determining,
+        d: inp.dataDigest ?? '',
+        n: trainSize,
+        ckpt: fs.realpathSync(inp.checkpointDir),
+        labels: inp.labelMap.labels,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
@@ -165,25 +220,55 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const encode = (xs: readonly Example[]) => xs.map((e) => tok.encode(e.text, c.maxLength));
   const trainIds = encode(inp.train);
   const valIds = encode(inp.validation);
-  const trainLabels = encodeLabels(inp.train.map((e) => e.label), inp.labelMap);
+  const trainLabels = encodeLabels(
+    inp.train.map((e) => e.label),
+    inp.labelMap,
+  );
   const weights = c.classWeights ? balancedWeights(trainLabels, k) : undefined;
 
   const fp = fingerprint(inp, inp.train.length);
   const opt = new AdamW({ ...DEFAULT_ADAMW, learningRate: c.learningRate, weightDecay: c.weightDecay });
   const resumed = loadCheckpoint(inp.workDir);
-  if (resumed && resumed.state.fingerprint !== fp) throw new Error(`${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`);
+  if (resumed && resumed.state.fingerprint !== fp)
+    throw new Error(
+      `${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`,
+    );
   if (resumed) opt.load(resumed.opt);
   // A resumed run takes its weights from the checkpoint; only a fresh one reads the pretrained weights.
-  const { config: encCfg, params } = resumed ? { config: readEncoderConfig(inp.checkpointDir), params: resumed.params } : initialParams(inp.checkpointDir, c.pooling, k, c.seed);
-  const state: TrainState = resumed?.state ?? { version: 1, fingerprint: fp, epoch: 0, stepInEpoch: 0, globalStep: 0, bestMetric: -1, bestEpoch: -1, badEpochs: 0, stopped: false, history: [], lossCurve: [], trainSeconds: 0, examples: 0 };
+  const { config: encCfg, params } = resumed
+    ? { config: readEncoderConfig(inp.checkpointDir), params: resumed.params }
+    : initialParams(inp.checkpointDir, c.pooling, k, c.seed);
+  const state: TrainState = resumed?.state ?? {
+    version: 1,
+    fingerprint: fp,
+    epoch: 0,
+    stepInEpoch: 0,
+    globalStep: 0,
+    bestMetric: -1,
+    bestEpoch: -1,
+    badEpochs: 0,
+    stopped: false,
+    history: [],
+    lossCurve: [],
+    trainSeconds: 0,
+    examples: 0,
+  };
   const resumedFromStep = resumed ? state.globalStep : undefined;
   /** Validation of the best weights, when this process evaluated them (else recomputed at the end). */
   let bestValidation: Evaluation | undefined;
 
   const trainable = trainableParams(encCfg, c);
-  const step = await TrainStep.create({ config: encCfg, pooling: c.pooling, numLabels: k, trainable, dropout: dropoutRates(encCfg, c.dropout) }, inp.session);
+  const step = await TrainStep.create(
+    { config: encCfg, pooling: c.pooling, numLabels: k, trainable, dropout: dropoutRates(encCfg, c.dropout) },
+    inp.session,
+  );
   const paramShapes = new Map(classifierParamNames(encCfg, c.pooling).map((n) => [n, paramShape(encCfg, n, k)]));
-  const evaluator = await OrtClassifier.create(buildInferGraph({ config: encCfg, pooling: c.pooling, numLabels: k }), encCfg, k, { ...inp.session, paramShapes });
+  const evaluator = await OrtClassifier.create(
+    buildInferGraph({ config: encCfg, pooling: c.pooling, numLabels: k }),
+    encCfg,
+    k,
+    { ...inp.session, paramShapes },
+  );
   const stepsPerEpoch = Math.ceil(inp.train.length / c.batchSize);
   const totalSteps = stepsPerEpoch * c.epochs;
   const warmup = Math.round(c.warmupRatio * totalSteps);
@@ -192,7 +277,11 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const checkpoint = async () => {
     if (pending.length) await inp.logMetrics?.(pending);
     pending = [];
-    inp.onEvent?.({ type: 'checkpoint', globalStep: state.globalStep, dir: saveCheckpoint(inp.workDir, state, params, opt.state) });
+    inp.onEvent?.({
+      type: 'checkpoint',
+      globalStep: state.globalStep,
+      dir: saveCheckpoint(inp.workDir, state, params, opt.state),
+    });
   };
 
   try {
@@ -204,9 +293,23 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
       for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {
         const t0 = Date.now();
         const idx = order.slice(s * c.batchSize, (s + 1) * c.batchSize);
-        const batch = padBatch(idx.map((i) => trainIds[i]!), tok.padId, { maxLength: c.maxLength });
-        const r = await step.run(params, batch, targets(idx.map((i) => trainLabels[i]!), k, weights), noiseSeed(c.seed, state.globalStep));
-        if (!Number.isFinite(r.loss)) throw new Error(`training diverged: loss ${r.loss} at step ${state.globalStep} (lower the learning rate)`);
+        const batch = padBatch(
+          idx.map((i) => trainIds[i]!),
+          tok.padId,
+          { maxLength: c.maxLength },
+        );
+        const r = await step.run(
+          params,
+          batch,
+          targets(
+            idx.map((i) => trainLabels[i]!),
+            k,
+            weights,
+          ),
+          noiseSeed(c.seed, state.globalStep),
+        );
+        if (!Number.isFinite(r.loss))
+          throw new Error(`training diverged: loss ${r.loss} at step ${state.globalStep} (lower the learning rate)`);
         const lr = c.learningRate * linearSchedule(state.globalStep, warmup, totalSteps);
         opt.update(params, r.grads, r.rowGrads, lr, clipScale(r.gradNorm, c.maxGradNorm));
         state.globalStep++;
@@ -218,12 +321,30 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         lossN++;
         state.lossCurve.push([state.globalStep, r.loss]);
         const eps = idx.length / seconds;
-        pending.push({ values: { train_loss: r.loss, learning_rate: lr, grad_norm: r.gradNorm, examples_per_second: eps }, step: state.globalStep });
-        inp.onEvent?.({ type: 'step', epoch: state.epoch, globalStep: state.globalStep, totalSteps, loss: r.loss, lr, gradNorm: r.gradNorm, examplesPerSecond: eps });
-        if (c.checkpointEverySteps > 0 && state.globalStep % c.checkpointEverySteps === 0 && s + 1 < stepsPerEpoch) await checkpoint();
+        pending.push({
+          values: { train_loss: r.loss, learning_rate: lr, grad_norm: r.gradNorm, examples_per_second: eps },
+          step: state.globalStep,
+        });
+        inp.onEvent?.({
+          type: 'step',
+          epoch: state.epoch,
+          globalStep: state.globalStep,
+          totalSteps,
+          loss: r.loss,
+          lr,
+          gradNorm: r.gradNorm,
+          examplesPerSecond: eps,
+        });
+        if (c.checkpointEverySteps > 0 && state.globalStep % c.checkpointEverySteps === 0 && s + 1 < stepsPerEpoch)
+          await checkpoint();
       }
       // End of epoch: validate, keep the best weights, decide on early stopping, checkpoint.
-      const validation = evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, params), inp.validation, inp.labelMap, inp.positiveLabel);
+      const validation = evaluateProbs(
+        await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, params),
+        inp.validation,
+        inp.labelMap,
+        inp.positiveLabel,
+      );
       const improved = validation.macro.f1 > state.bestMetric;
       if (improved) {
         state.bestMetric = validation.macro.f1;
@@ -232,9 +353,23 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         bestValidation = validation;
         saveBest(inp.workDir, params);
       } else state.badEpochs++;
-      const record: EpochRecord = { epoch: state.epoch + 1, trainLoss: lossN ? lossSum / lossN : Number.NaN, valMacroF1: validation.macro.f1, valAccuracy: validation.accuracy, seconds: (Date.now() - epochStart) / 1000 };
+      const record: EpochRecord = {
+        epoch: state.epoch + 1,
+        trainLoss: lossN ? lossSum / lossN : Number.NaN,
+        valMacroF1: validation.macro.f1,
+        valAccuracy: validation.accuracy,
+        seconds: (Date.now() - epochStart) / 1000,
+      };
       state.history.push(record);
-      pending.push({ values: { epoch: record.epoch, val_macro_f1: validation.macro.f1, val_accuracy: validation.accuracy, ...(Number.isFinite(record.trainLoss) ? { train_loss_epoch: record.trainLoss } : {}) }, step: state.globalStep });
+      pending.push({
+        values: {
+          epoch: record.epoch,
+          val_macro_f1: validation.macro.f1,
+          val_accuracy: validation.accuracy,
+          ...(Number.isFinite(record.trainLoss) ? { train_loss_epoch: record.trainLoss } : {}),
+        },
+        step: state.globalStep,
+      });
       inp.onEvent?.({ type: 'epoch', record, validation, improved });
       state.epoch++;
       state.stepInEpoch = 0;
@@ -245,7 +380,14 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
       await checkpoint();
     }
     const best = loadBest(inp.workDir);
-    const validation = bestValidation ?? evaluateProbs(await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, best), inp.validation, inp.labelMap, inp.positiveLabel);
+    const validation =
+      bestValidation ??
+      evaluateProbs(
+        await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, best),
+        inp.validation,
+        inp.labelMap,
+        inp.positiveLabel,
+      );
     return { params: best, encoderConfig: encCfg, state, validation, resumedFromStep };
   } finally {
     await step.release();

@@ -15,7 +15,13 @@ export interface AdamWConfig {
   weightDecay: number;
 }
 
-export const DEFAULT_ADAMW: AdamWConfig = { learningRate: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+export const DEFAULT_ADAMW: AdamWConfig = {
+  learningRate: 5e-5,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+};
 
 /** Biases and LayerNorm weights are not decayed (the usual BERT fine-tuning recipe). */
 export const decays = (name: string): boolean => !name.endsWith('.bias') && !/(^|\.)ln\d?\.weight$/.test(name);
@@ -78,7 +84,15 @@ export class AdamW {
   update(params: Params, grads: Params, rowGrads: ReadonlyMap<string, RowGrads>, lr: number, gradScale = 1): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const t = ++this.step;
-    const k: KernelArgs = { b1: beta1, b2: beta2, decay: 1, stepSize: lr / (1 - beta1 ** t), c2: 1 / Math.sqrt(1 - beta2 ** t), eps, gradScale };
+    const k: KernelArgs = {
+      b1: beta1,
+      b2: beta2,
+      decay: 1,
+      stepSize: lr / (1 - beta1 ** t),
+      c2: 1 / Math.sqrt(1 - beta2 ** t),
+      eps,
+      gradScale,
+    };
     const weights = (name: string) => {
       const w = params.get(name);
       if (!w) throw new Error(`no parameter ${name} to update`);
@@ -94,7 +108,9 @@ export class AdamW {
       const w = weights(name);
       const s = this.slot(name, w.length);
       const width = grad.length / Math.max(1, rows.length);
-      rows.forEach((row, r) => this.kernel.update(w, row * width, grad, r * width, width, s.m + row * width * 4, s.v + row * width * 4, k));
+      rows.forEach((row, r) =>
+        this.kernel.update(w, row * width, grad, r * width, width, s.m + row * width * 4, s.v + row * width * 4, k),
+      );
     }
   }
 
@@ -109,4 +125,5 @@ export class AdamW {
 }
 
 /** The factor that brings a gradient of norm `norm` down to at most `maxNorm` (torch's clip_grad_norm_). */
-export const clipScale = (norm: number, maxNorm: number): number => (maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1);
+export const clipScale = (norm: number, maxNorm: number): number =>
+  maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
-export async function startHttpServer(handler: Handler): Promise<{ url: string; close: () => Promise<void>; requests: string[] }> {
+export async function startHttpServer(
+  handler: Handler,
+): Promise<{ url: string; close: () => Promise<void>; requests: string[] }> {
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);

@@ -7,7 +7,12 @@ import { loadModel, type Predictor } from '../../src/kinds';
  * Downloads a run's logged model and checks that it serves through `flavor`: one probability row
  * per text, each summing to 1. Returns the local folder and the predictor for further checks.
  */
-export async function expectServable(client: MlflowClient, runId: string, flavor: string, destDir: string): Promise<{ dir: string; predictor: Predictor }> {
+export async function expectServable(
+  client: MlflowClient,
+  runId: string,
+  flavor: string,
+  destDir: string,
+): Promise<{ dir: string; predictor: Predictor }> {
   const dir = await client.downloadArtifacts(runId, 'model', path.resolve(destDir));
   const predictor = await loadModel(dir);
   expect(predictor.flavor).toBe(flavor);

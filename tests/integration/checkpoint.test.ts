@@ -7,7 +7,17 @@ describe('the real pretrained checkpoint', () => {
   it('loads all-MiniLM-L6-v2 (BERT key names) into the canonical layout with the expected shapes', () => {
     const cfg = loadConfig();
     const { config, weights } = loadEncoderCheckpoint(path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2'));
-    expect(config).toMatchObject({ family: 'bert', vocabSize: 30522, hidden: 384, layers: 6, heads: 12, intermediate: 1536, maxPositions: 512, typeVocab: 2, layerNormEps: 1e-12 });
+    expect(config).toMatchObject({
+      family: 'bert',
+      vocabSize: 30522,
+      hidden: 384,
+      layers: 6,
+      heads: 12,
+      intermediate: 1536,
+      maxPositions: 512,
+      typeVocab: 2,
+      layerNormEps: 1e-12,
+    });
     for (const name of canonicalNames(config)) expect(weights.has(name), name).toBe(true);
     expect(weights.get('embeddings.word')!.shape).toEqual([30522, 384]);
     expect(weights.get('layers.5.ffn_out.weight')!.shape).toEqual([384, 1536]);

@@ -19,14 +19,23 @@ describe('real datasets through the validated pipeline', () => {
     expect(p.stats.sizes.train + p.stats.sizes.validation).toBe(10003);
     const published = JSON.parse(fs.readFileSync(path.join(raw, 'banking77/categories.json'), 'utf8')) as string[];
     expect([...published].sort()).toEqual([...BANKING77_INTENTS]);
-    expect(p.labelMap.labels).toEqual(['Account & Security', 'Card', 'Payments & Billing', 'Top-up & Cash', 'Transfers']);
+    expect(p.labelMap.labels).toEqual([
+      'Account & Security',
+      'Card',
+      'Payments & Billing',
+      'Top-up & Cash',
+      'Transfers',
+    ]);
   });
 
   it('the chat transcripts quarantine exactly the empty logs, with their row numbers', () => {
     const p = prepareTask(TASKS['conversation-churn'], raw);
     // Independent reference: Python's csv module finds the empty chat_log rows.
-    const script = 'import csv,sys,json\nrows=list(csv.DictReader(open(sys.argv[1],newline="",encoding="utf-8")))\nprint(json.dumps([i+1 for i,r in enumerate(rows) if not r["chat_log"].strip()]))';
-    const expected = JSON.parse(execFileSync(cfg.python, ['-c', script, path.join(raw, 'aws-churn-chatlogs/text.csv')], { encoding: 'utf8' })) as number[];
+    const script =
+      'import csv,sys,json\nrows=list(csv.DictReader(open(sys.argv[1],newline="",encoding="utf-8")))\nprint(json.dumps([i+1 for i,r in enumerate(rows) if not r["chat_log"].strip()]))';
+    const expected = JSON.parse(
+      execFileSync(cfg.python, ['-c', script, path.join(raw, 'aws-churn-chatlogs/text.csv')], { encoding: 'utf8' }),
+    ) as number[];
     expect(expected).toHaveLength(697);
     expect(p.quarantine.map((b) => b.row)).toEqual(expected);
     expect(new Set(p.quarantine.map((b) => b.reason))).toEqual(new Set(['chat_log: chat_log is empty']));

@@ -19,15 +19,45 @@ const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
 const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
 const script = (name: string) => path.join(cfg.root, 'scripts', name);
 const task = 'support-category';
-const args = (workDir: string) => ['--task', task, '--processed-dir', out, '--work-dir', workDir, '--epochs', '2', '--batch-size', '8', '--max-length', '32', '--lr', '1e-4', '--checkpoint-every', '3', '--seed', '7', '--patience', '0'];
+const args = (workDir: string) => [
+  '--task',
+  task,
+  '--processed-dir',
+  out,
+  '--work-dir',
+  workDir,
+  '--epochs',
+  '2',
+  '--batch-size',
+  '8',
+  '--max-length',
+  '32',
+  '--lr',
+  '1e-4',
+  '--checkpoint-every',
+  '3',
+  '--seed',
+  '7',
+  '--patience',
+  '0',
+];
 // Asynchronous, so the test worker stays responsive while training runs.
-const run = async (a: string[]) => (await promisify(execFile)(tsNode, [script('finetune.ts'), ...a], { cwd: cfg.root, env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })).stdout;
+const run = async (a: string[]) =>
+  (
+    await promisify(execFile)(tsNode, [script('finetune.ts'), ...a], {
+      cwd: cfg.root,
+      env,
+      encoding: 'utf8',
+      maxBuffer: 16 * 1024 * 1024,
+    })
+  ).stdout;
 const result = (stdout: string) => {
   const m = /test accuracy (\d+\.\d+)%, macro-F1 (\d\.\d+).*run ([0-9a-f]{32})/.exec(stdout);
   expect(m, stdout).not.toBeNull();
   return { accuracy: Number(m![1]), f1: Number(m![2]), runId: m![3]! };
 };
-const finalState = (workDir: string) => TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(workDir, 'final-state.json'), 'utf8')));
+const finalState = (workDir: string) =>
+  TrainStateSchema.parse(JSON.parse(fs.readFileSync(path.join(workDir, 'final-state.json'), 'utf8')));
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -37,27 +67,72 @@ describe('make finetune (real checkpoint, small data)', () => {
   let uninterrupted: ReturnType<typeof result>;
 
   it('fine-tunes, logs params, curves, evaluation and a servable model to MLflow', async () => {
-    execFileSync(tsNode, [script('prepare-data.ts'), '--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'], { cwd: cfg.root, env, stdio: 'ignore' });
+    execFileSync(
+      tsNode,
+      [script('prepare-data.ts'), '--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'],
+      { cwd: cfg.root, env, stdio: 'ignore' },
+    );
     uninterrupted = result(await run(args(whole)));
     // A finished run keeps its final state, best weights and model, not its resumable checkpoints.
     expect(fs.readdirSync(whole).sort()).toEqual(['best.safetensors', 'final-state.json', 'model', 'run.json']);
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'journal'),
+      log: () => {},
+    });
     const r = await client.getRun(uninterrupted.runId);
     expect(r.info.status).toBe('FINISHED');
     const params = Object.fromEntries(r.data.params.map((p) => [p.key, p.value]));
-    expect(params).toMatchObject({ model: 'bert-finetune', checkpoint: 'all-MiniLM-L6-v2', learning_rate: '0.0001', batch_size: '8', pooling: 'mean', runtime: 'onnxruntime-node' });
+    expect(params).toMatchObject({
+      model: 'bert-finetune',
+      checkpoint: 'all-MiniLM-L6-v2',
+      learning_rate: '0.0001',
+      batch_size: '8',
+      pooling: 'mean',
+      runtime: 'onnxruntime-node',
+    });
     // 48 examples / 8 = 6 steps an epoch, 2 epochs: one train_loss point per step, one validation point per epoch.
-    expect((await client.getMetricHistory(r.info.run_id, 'train_loss')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect((await client.getMetricHistory(r.info.run_id, 'train_loss')).map((m) => m.step)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ]);
     expect((await client.getMetricHistory(r.info.run_id, 'val_macro_f1')).length).toBeGreaterThanOrEqual(2);
     const keys = r.data.metrics.map((m) => m.key);
-    expect(keys).toEqual(expect.arrayContaining(['test_accuracy', 'test_macro_f1', 'test_accuracy_int8', 'int8_accuracy_loss_points', 'train_examples_per_second', 'learning_rate', 'grad_norm']));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'test_accuracy',
+        'test_macro_f1',
+        'test_accuracy_int8',
+        'int8_accuracy_loss_points',
+        'train_examples_per_second',
+        'learning_rate',
+        'grad_norm',
+      ]),
+    );
     const artifacts = (await client.listArtifacts(r.info.run_id, 'model')).map((f) => f.path).sort();
-    expect(artifacts).toEqual(expect.arrayContaining(['model/MLmodel', 'model/hf', 'model/model.onnx', 'model/model.int8.onnx', 'model/label_map.json']));
+    expect(artifacts).toEqual(
+      expect.arrayContaining([
+        'model/MLmodel',
+        'model/hf',
+        'model/model.onnx',
+        'model/model.int8.onnx',
+        'model/label_map.json',
+      ]),
+    );
     const hf = (await client.listArtifacts(r.info.run_id, 'model/hf')).map((f) => path.basename(f.path)).sort();
-    expect(hf).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']);
+    expect(hf).toEqual([
+      'config.json',
+      'model.safetensors',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'vocab.txt',
+    ]);
     // The logged model serves through its flavor.
     const { dir, predictor } = await expectServable(client, r.info.run_id, 'ts_bert', path.join(out, 'dl'));
-    const hfConfig = JSON.parse(fs.readFileSync(path.join(dir, 'hf', 'config.json'), 'utf8')) as { id2label: Record<string, string>; architectures: string[] };
+    const hfConfig = JSON.parse(fs.readFileSync(path.join(dir, 'hf', 'config.json'), 'utf8')) as {
+      id2label: Record<string, string>;
+      architectures: string[];
+    };
     expect(Object.values(hfConfig.id2label)).toEqual(predictor.labels);
     expect(hfConfig.architectures).toEqual(['BertForSequenceClassification']);
     // The Hugging Face folder loads back as a checkpoint: encoder under bert.*, head under classifier.*.
@@ -72,7 +147,8 @@ describe('make finetune (real checkpoint, small data)', () => {
     const child = spawn(tsNode, [script('finetune.ts'), ...args(killed)], { cwd: cfg.root, env, stdio: 'ignore' });
     const pointer = path.join(killed, 'latest.json');
     const deadline = Date.now() + 240_000;
-    while (!fs.existsSync(pointer) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 25));
+    while (!fs.existsSync(pointer) && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 25));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(fs.existsSync(pointer)).toBe(true);
@@ -94,11 +170,17 @@ describe('make finetune (real checkpoint, small data)', () => {
     expect(Math.max(...a.map(([, l], i) => Math.abs(l - b[i]![1])))).toBeLessThan(1e-4);
 
     // The resumed process continued the same MLflow run, and no step was logged twice.
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal2'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'journal2'),
+      log: () => {},
+    });
     const r = await client.getRun(resumed.runId);
     expect(r.info.status).toBe('FINISHED');
     expect(r.data.tags).toContainEqual({ key: 'train.resumed_from_step', value: String(resumedAt) });
-    expect((await client.getMetricHistory(resumed.runId, 'train_loss')).map((m) => m.step).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(
+      (await client.getMetricHistory(resumed.runId, 'train_loss')).map((m) => m.step).sort((x, y) => x - y),
+    ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     await client.close();
   });
 });

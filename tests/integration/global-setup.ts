@@ -28,7 +28,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cfg = mlflowServerConfig(stateDir, { port: await freePort() });
   const { venv } = loadConfig();
   const started = await startServer(cfg, { mlflowBin: path.join(venv, 'bin', 'mlflow') });
-  process.stdout.write(`[integration] mlflow server ${started.url} up in ${(started.startupMs / 1000).toFixed(1)}s (state ${stateDir})\n`);
+  process.stdout.write(
+    `[integration] mlflow server ${started.url} up in ${(started.startupMs / 1000).toFixed(1)}s (state ${stateDir})\n`,
+  );
   project.provide('mlflowUri', started.url);
   project.provide('mlflowStateDir', stateDir);
   return async () => {

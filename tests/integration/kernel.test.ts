@@ -18,14 +18,33 @@ describe('tslab kernel', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-'));
     execFileSync(
       path.join(cfg.venv, 'bin/jupyter'),
-      ['nbconvert', '--to', 'notebook', '--execute', '--output-dir', out, '--output', 'smoke.ipynb', path.join(cfg.root, 'notebooks/00_kernel_smoke.ipynb')],
+      [
+        'nbconvert',
+        '--to',
+        'notebook',
+        '--execute',
+        '--output-dir',
+        out,
+        '--output',
+        'smoke.ipynb',
+        path.join(cfg.root, 'notebooks/00_kernel_smoke.ipynb'),
+      ],
       { stdio: 'pipe' },
     );
     const nb = JSON.parse(fs.readFileSync(path.join(out, 'smoke.ipynb'), 'utf8'));
-    const outputs = nb.cells.flatMap((c: { outputs: unknown[] }) => c.outputs) as { output_type: string; text?: string[]; data?: Record<string, string[]> }[];
-    const stdout = outputs.filter((o) => o.output_type === 'stream').flatMap((o) => o.text ?? []).join('');
+    const outputs = nb.cells.flatMap((c: { outputs: unknown[] }) => c.outputs) as {
+      output_type: string;
+      text?: string[];
+      data?: Record<string, string[]>;
+    }[];
+    const stdout = outputs
+      .filter((o) => o.output_type === 'stream')
+      .flatMap((o) => o.text ?? [])
+      .join('');
     expect(stdout).toContain('hello from tslab 42');
-    const html = outputs.filter((o) => o.output_type === 'display_data').map((o) => (o.data?.['text/html'] ?? []).join(''));
+    const html = outputs
+      .filter((o) => o.output_type === 'display_data')
+      .map((o) => (o.data?.['text/html'] ?? []).join(''));
     expect(html).toContain('<b id="smoke">kernel ok: 42</b>');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
   });

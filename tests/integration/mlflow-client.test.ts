@@ -28,13 +28,22 @@ describe('experiments and runs', () => {
   });
 
   it('withRun sets system tags and ends FINISHED; 5,000 metrics in one call all arrive', async () => {
-    const runId = await withRun(client, { experiment: `exp-${uniq}`, runName: 'bulk', note: 'bulk logging', source: 'notebooks/03_experiments.ipynb' }, async (run) => {
-      await run.logParams({ lr: 3e-5, epochs: 3, model: 'all-MiniLM-L6-v2' });
-      const metrics = Array.from({ length: 5000 }, (_, step) => ({ key: 'train_loss', value: 1 / (step + 1), step, timestamp: 1_700_000_000_000 + step }));
-      const r = await client.logBatch(run.runId, { metrics });
-      expect(r).toEqual({ sent: 5, journaled: 0 });
-      return run.runId;
-    });
+    const runId = await withRun(
+      client,
+      { experiment: `exp-${uniq}`, runName: 'bulk', note: 'bulk logging', source: 'notebooks/03_experiments.ipynb' },
+      async (run) => {
+        await run.logParams({ lr: 3e-5, epochs: 3, model: 'all-MiniLM-L6-v2' });
+        const metrics = Array.from({ length: 5000 }, (_, step) => ({
+          key: 'train_loss',
+          value: 1 / (step + 1),
+          step,
+          timestamp: 1_700_000_000_000 + step,
+        }));
+        const r = await client.logBatch(run.runId, { metrics });
+        expect(r).toEqual({ sent: 5, journaled: 0 });
+        return run.runId;
+      },
+    );
     const history = await client.getMetricHistory(runId, 'train_loss');
     expect(history).toHaveLength(5000);
     expect(new Set(history.map((m) => m.step)).size).toBe(5000);
@@ -42,10 +51,19 @@ describe('experiments and runs', () => {
     const run = await client.getRun(runId);
     expect(run.info.status).toBe('FINISHED');
     const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
-    expect(tags).toMatchObject({ 'mlflow.runName': 'bulk', 'mlflow.source.name': 'notebooks/03_experiments.ipynb', 'mlflow.source.type': 'NOTEBOOK', 'mlflow.note.content': 'bulk logging' });
+    expect(tags).toMatchObject({
+      'mlflow.runName': 'bulk',
+      'mlflow.source.name': 'notebooks/03_experiments.ipynb',
+      'mlflow.source.type': 'NOTEBOOK',
+      'mlflow.note.content': 'bulk logging',
+    });
     expect(tags['mlflow.user']).toBeTruthy();
     expect(tags['mlflow.source.git.commit']).toMatch(/^[0-9a-f]{40}$/); // the tests run inside the project's git checkout
-    expect(Object.fromEntries(run.data.params.map((p) => [p.key, p.value]))).toEqual({ lr: '0.00003', epochs: '3', model: 'all-MiniLM-L6-v2' });
+    expect(Object.fromEntries(run.data.params.map((p) => [p.key, p.value]))).toEqual({
+      lr: '0.00003',
+      epochs: '3',
+      model: 'all-MiniLM-L6-v2',
+    });
   });
 
   it('withRun marks a failing run FAILED with the error, and rethrows', async () => {
@@ -65,32 +83,63 @@ describe('experiments and runs', () => {
   it('searches runs with a filter, ordering and pagination', async () => {
     const exp = await client.getOrCreateExperiment(`search-${uniq}`);
     for (const f1 of [0.7, 0.9, 0.8]) {
-      await withRun(client, { experiment: `search-${uniq}`, runName: `f1-${f1}` }, (run) => run.logMetrics({ val_macro_f1: f1 }).then(() => undefined));
+      await withRun(client, { experiment: `search-${uniq}`, runName: `f1-${f1}` }, (run) =>
+        run.logMetrics({ val_macro_f1: f1 }).then(() => undefined),
+      );
     }
-    const first = await client.searchRuns({ experimentIds: [exp.experiment_id], filter: 'metrics.val_macro_f1 > 0.75', orderBy: ['metrics.val_macro_f1 DESC'], maxResults: 1 });
+    const first = await client.searchRuns({
+      experimentIds: [exp.experiment_id],
+      filter: 'metrics.val_macro_f1 > 0.75',
+      orderBy: ['metrics.val_macro_f1 DESC'],
+      maxResults: 1,
+    });
     expect(first.runs[0]?.info.run_name).toBe('f1-0.9');
     expect(first.nextPageToken).toBeTruthy();
-    const all = await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: 'metrics.val_macro_f1 > 0.75', orderBy: ['metrics.val_macro_f1 DESC'], maxResults: 1 });
+    const all = await client.searchAllRuns({
+      experimentIds: [exp.experiment_id],
+      filter: 'metrics.val_macro_f1 > 0.75',
+      orderBy: ['metrics.val_macro_f1 DESC'],
+      maxResults: 1,
+    });
     expect(all.map((r) => r.info.run_name)).toEqual(['f1-0.9', 'f1-0.8']);
   });
 
   it('records dataset inputs (name, digest, source, schema) with their context', async () => {
     await withRun(client, { experiment: `exp-${uniq}`, runName: 'data' }, async (run) => {
       await run.logInputs([
-        { context: 'train', dataset: { name: 'banking77-train', digest: 'b06e26ac67551395', source_type: 'local', source: JSON.stringify({ uri: 'data/raw/banking77/train.csv' }), schema: JSON.stringify({ mlflow_colspec: [{ type: 'string', name: 'text' }] }) } },
+        {
+          context: 'train',
+          dataset: {
+            name: 'banking77-train',
+            digest: 'b06e26ac67551395',
+            source_type: 'local',
+            source: JSON.stringify({ uri: 'data/raw/banking77/train.csv' }),
+            schema: JSON.stringify({ mlflow_colspec: [{ type: 'string', name: 'text' }] }),
+          },
+        },
       ]);
       const got = await client.getRun(run.runId);
       expect(got.inputs.dataset_inputs).toHaveLength(1);
-      expect(got.inputs.dataset_inputs[0]).toMatchObject({ dataset: { name: 'banking77-train', digest: 'b06e26ac67551395' }, tags: [{ key: 'mlflow.data.context', value: 'train' }] });
+      expect(got.inputs.dataset_inputs[0]).toMatchObject({
+        dataset: { name: 'banking77-train', digest: 'b06e26ac67551395' },
+        tags: [{ key: 'mlflow.data.context', value: 'train' }],
+      });
     });
   });
 
   it('gives a clear error naming the field before sending anything', async () => {
     // A client whose server does not exist: validation must fail first, not the connection.
-    const offline = new MlflowClient({ trackingUri: 'http://127.0.0.1:9', journalDir: path.join(tmp, 'j2'), retry: { retries: 0 }, log: () => {} });
+    const offline = new MlflowClient({
+      trackingUri: 'http://127.0.0.1:9',
+      journalDir: path.join(tmp, 'j2'),
+      retry: { retries: 0 },
+      log: () => {},
+    });
     await expect(offline.logMetric('run', 'bad key!', 1)).rejects.toThrow(MlflowValidationError);
     await expect(offline.logMetric('run', 'loss', Number.NaN)).rejects.toThrow(/"loss".*NaN/);
-    await expect(offline.logParams('run', { notes: 'x'.repeat(6001) })).rejects.toThrow(/param "notes" value is 6001 characters/);
+    await expect(offline.logParams('run', { notes: 'x'.repeat(6001) })).rejects.toThrow(
+      /param "notes" value is 6001 characters/,
+    );
     expect(fs.existsSync(path.join(tmp, 'j2'))).toBe(false); // nothing journaled either
     await offline.close();
   });
@@ -154,9 +203,16 @@ describe('model registry with aliases', () => {
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
         inputExample: [{ text: 'card not arrived' }],
       });
-      expect((await client.listArtifacts(runId, 'model')).map((f) => f.path).sort()).toEqual(['model/MLmodel', 'model/input_example.json', 'model/labels.json']);
+      expect((await client.listArtifacts(runId, 'model')).map((f) => f.path).sort()).toEqual([
+        'model/MLmodel',
+        'model/input_example.json',
+        'model/labels.json',
+      ]);
     });
-    const rm = await client.getOrCreateRegisteredModel(name, { description: 'Banking77 coarse categories', tags: { task: 'support-category' } });
+    const rm = await client.getOrCreateRegisteredModel(name, {
+      description: 'Banking77 coarse categories',
+      tags: { task: 'support-category' },
+    });
     expect((await client.getOrCreateRegisteredModel(name)).name).toBe(rm.name);
     expect(source).toMatch(/^mlflow-artifacts:\/.*\/artifacts\/model$/);
     const v1 = await client.createModelVersion({ name, source, runId, tags: { 'git.commit': 'abc' } });
@@ -164,7 +220,10 @@ describe('model registry with aliases', () => {
     expect([v1.status, v1.version, v2.version]).toEqual(['READY', '1', '2']);
     expect(v1.tags).toContainEqual({ key: 'git.commit', value: 'abc' });
     await client.setModelVersionTag(name, v2.version, 'validation_status', 'approved');
-    expect((await client.getModelVersion(name, v2.version)).tags).toContainEqual({ key: 'validation_status', value: 'approved' });
+    expect((await client.getModelVersion(name, v2.version)).tags).toContainEqual({
+      key: 'validation_status',
+      value: 'approved',
+    });
     expect((await client.getRegisteredModel(name))?.tags).toContainEqual({ key: 'task', value: 'support-category' });
 
     await client.setAlias(name, 'champion', v1.version);
@@ -181,6 +240,10 @@ describe('model registry with aliases', () => {
     expect(readMlmodel(dir)).toMatchObject({ run_id: runId, flavors: { ts_bert: { runtime: 'onnxruntime-node' } } });
     expect(fs.readFileSync(path.join(dir, 'labels.json'), 'utf8')).toBe('["card","billing"]');
     const byVersion = await client.downloadModel(`models:/${name}/1`, path.join(tmp, 'v1'));
-    expect(createHash('sha256').update(fs.readFileSync(path.join(byVersion.dir, 'labels.json'))).digest('hex')).toBe(createHash('sha256').update('["card","billing"]').digest('hex'));
+    expect(
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(byVersion.dir, 'labels.json')))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update('["card","billing"]').digest('hex'));
   });
 });

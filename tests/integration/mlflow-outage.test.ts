@@ -21,7 +21,13 @@ describe('a dead MLflow server loses nothing', () => {
     cfg = mlflowServerConfig(stateDir, { port: await freePort() });
     await startServer(cfg, { mlflowBin });
     const messages: string[] = [];
-    const client = new MlflowClient({ trackingUri: cfg.trackingUri, journalDir: path.join(stateDir, 'journal'), reconnectIntervalMs: 500, retry: { retries: 2, baseDelayMs: 50 }, log: (m) => messages.push(m) });
+    const client = new MlflowClient({
+      trackingUri: cfg.trackingUri,
+      journalDir: path.join(stateDir, 'journal'),
+      reconnectIntervalMs: 500,
+      retry: { retries: 2, baseDelayMs: 50 },
+      log: (m) => messages.push(m),
+    });
     const steps = 60;
     const runId = await withRun(client, { experiment: 'outage', runName: 'killed-mid-training' }, async (run) => {
       await run.logParams({ epochs: 1, batch_size: 16 });
@@ -49,19 +55,34 @@ describe('a dead MLflow server loses nothing', () => {
   });
 
   it('resumes an interrupted run by id: replays what the crashed process journaled, then continues', async () => {
-    const client = new MlflowClient({ trackingUri: cfg.trackingUri, journalDir: path.join(stateDir, 'journal2'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: cfg.trackingUri,
+      journalDir: path.join(stateDir, 'journal2'),
+      log: () => {},
+    });
     const exp = await client.getOrCreateExperiment('outage');
     const run = await client.createRun({ experimentId: exp.experiment_id, runName: 'crashed' });
     await client.logMetrics(run.info.run_id, { loss: 1 }, 0);
     // The "crashed" process had journaled step 1 while the server was away.
-    client.journal.append(run.info.run_id, { op: 'log-batch', body: { metrics: [{ key: 'loss', value: 0.5, step: 1, timestamp: Date.now() }], params: [], tags: [] } });
+    client.journal.append(run.info.run_id, {
+      op: 'log-batch',
+      body: { metrics: [{ key: 'loss', value: 0.5, step: 1, timestamp: Date.now() }], params: [], tags: [] },
+    });
 
-    const fresh = new MlflowClient({ trackingUri: cfg.trackingUri, journalDir: path.join(stateDir, 'journal2'), log: () => {} });
+    const fresh = new MlflowClient({
+      trackingUri: cfg.trackingUri,
+      journalDir: path.join(stateDir, 'journal2'),
+      log: () => {},
+    });
     await withRun(fresh, { experiment: 'outage', resumeRunId: run.info.run_id }, async (r) => {
       await r.logMetrics({ loss: 0.25 }, 2);
     });
     const history = await fresh.getMetricHistory(run.info.run_id, 'loss');
-    expect(history.map((m) => [m.step, m.value]).sort()).toEqual([[0, 1], [1, 0.5], [2, 0.25]]);
+    expect(history.map((m) => [m.step, m.value]).sort()).toEqual([
+      [0, 1],
+      [1, 0.5],
+      [2, 0.25],
+    ]);
     expect((await fresh.getRun(run.info.run_id)).info.status).toBe('FINISHED');
     await client.close();
     await fresh.close();

@@ -18,19 +18,22 @@ beforeAll(async () => {
   const upstream = new URL(inject('mlflowUri'));
   proxy = http.createServer((req, res) => {
     const endpoint = (req.url ?? '').split('?')[0]!;
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => {
-        if (req.method === 'POST' && dropFirst.delete(endpoint)) {
-          dropped.push(endpoint);
-          req.socket.destroy(); // processed upstream, answer lost
-          return;
-        }
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        res.end(Buffer.concat(chunks));
-      });
-    });
+    const forward = http.request(
+      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => {
+          if (req.method === 'POST' && dropFirst.delete(endpoint)) {
+            dropped.push(endpoint);
+            req.socket.destroy(); // processed upstream, answer lost
+            return;
+          }
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          res.end(Buffer.concat(chunks));
+        });
+      },
+    );
     req.pipe(forward);
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
@@ -43,8 +46,17 @@ afterAll(async () => {
 
 describe('retrying calls that create things', () => {
   it('a run whose create response was lost exists once; so does a model version', async () => {
-    const client = new MlflowClient({ trackingUri: proxyUrl, journalDir: path.join(tmp, 'journal'), log: () => {}, retry: { retries: 3, baseDelayMs: 50, maxDelayMs: 200 } });
-    const direct = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal2'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: proxyUrl,
+      journalDir: path.join(tmp, 'journal'),
+      log: () => {},
+      retry: { retries: 3, baseDelayMs: 50, maxDelayMs: 200 },
+    });
+    const direct = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(tmp, 'journal2'),
+      log: () => {},
+    });
     try {
       const exp = await client.getOrCreateExperiment(`retry-${Date.now()}`);
       dropFirst.add('/api/2.0/mlflow/runs/create');
@@ -57,8 +69,16 @@ describe('retrying calls that create things', () => {
       dropFirst.add('/api/2.0/mlflow/registered-models/create');
       await client.getOrCreateRegisteredModel(name);
       dropFirst.add('/api/2.0/mlflow/model-versions/create');
-      const mv = await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId: run.info.run_id });
-      expect(dropped).toEqual(['/api/2.0/mlflow/runs/create', '/api/2.0/mlflow/registered-models/create', '/api/2.0/mlflow/model-versions/create']);
+      const mv = await client.createModelVersion({
+        name,
+        source: `${run.info.artifact_uri}/model`,
+        runId: run.info.run_id,
+      });
+      expect(dropped).toEqual([
+        '/api/2.0/mlflow/runs/create',
+        '/api/2.0/mlflow/registered-models/create',
+        '/api/2.0/mlflow/model-versions/create',
+      ]);
       const versions = await direct.searchModelVersions(`name = '${name}'`);
       expect(versions.map((v) => v.version)).toEqual([mv.version]);
       expect(mv.version).toBe('1');

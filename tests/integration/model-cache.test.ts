@@ -25,7 +25,9 @@ beforeAll(async () => {
   await client.getOrCreateRegisteredModel(name);
   for (const epochs of [2, 3]) {
     const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, { progress: false });
+      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
+        progress: false,
+      });
       return run.runId;
     });
     const run = await client.getRun(runId);
@@ -68,7 +70,7 @@ describe('content-addressed model cache', () => {
     expect(fs.readdirSync(path.dirname(da))).toEqual([path.basename(da)]); // no staging folder left behind
   });
 
-  it('a folder under the right key with another run\'s files, or an edited file, is downloaded again', async () => {
+  it("a folder under the right key with another run's files, or an edited file, is downloaded again", async () => {
     const root = path.join(tmp, 'stale');
     const cache = new ModelCache(client, root);
     const dir = cache.dirFor(mvs[0]!);

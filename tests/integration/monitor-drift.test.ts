@@ -8,7 +8,7 @@ import { cleanText } from '../../src/data/clean';
 import { classWeights, encodeLabels } from '../../src/data/labels';
 import { ingestFile } from '../../src/data/ingest';
 import { prepareTask } from '../../src/data/prepare';
-import { TASKS, type TaskSpec } from '../../src/data/tasks';
+import { TASKS, type AnyTaskSpec } from '../../src/data/tasks';
 import { loadTfidfPredictor, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 import { sampleServed, servedDrift } from '../../src/monitor/served';
 import { buildApp } from '../../src/serve/app';
@@ -21,13 +21,18 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('drift compares like with like', () => {
   it('an unchanged stream of served training texts, sent raw to the server, reports no drift', async () => {
-    const spec: TaskSpec<any> = TASKS['conversation-churn'];
+    const spec: AnyTaskSpec = TASKS['conversation-churn'];
     const prepared = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 400 });
     const train = prepared.splits.train;
     // The raw transcripts of the training rows, as a client would send them.
     const raw = new Map<string, string>();
     for (const file of spec.files) {
-      const res = ingestFile(path.join(cfg.paths.dataRaw, file.path), { schema: spec.schema, maxBadShare: spec.maxBadShare, textFields: spec.textFields, maxTextChars: spec.maxTextChars });
+      const res = ingestFile(path.join(cfg.paths.dataRaw, file.path), {
+        schema: spec.schema,
+        maxBadShare: spec.maxBadShare,
+        textFields: spec.textFields,
+        maxTextChars: spec.maxTextChars,
+      });
       res.rows.forEach((row, i) => {
         const id = `${file.path}#${res.rowNumbers[i]}`;
         raw.set(id, spec.toExample(row, id).text);
@@ -37,19 +42,51 @@ describe('drift compares like with like', () => {
     expect(rawTrain.filter((t, i) => t !== train[i]!.text).length).toBeGreaterThan(train.length / 2); // cleaning changes most of them
 
     const modelDir = path.join(tmp, 'model');
-    const weights = classWeights(encodeLabels(train.map((e) => e.label), prepared.labelMap), prepared.labelMap.labels.length);
+    const weights = classWeights(
+      encodeLabels(
+        train.map((e) => e.label),
+        prepared.labelMap,
+      ),
+      prepared.labelMap.labels.length,
+    );
     saveBaseline(trainBaseline(train, prepared.labelMap, weights, DEFAULT_BASELINE), modelDir);
     const predictor = await loadTfidfPredictor(modelDir);
-    const served = { name: spec.name, alias: 'champion', version: '1', runId: 'r'.repeat(32), predictor, loadedAt: new Date().toISOString() };
-    const models = { name: spec.name, alias: 'champion', loaded: true, reloads: 0, releases: 0, draining: 0, model: served, use: <T>(fn: (m: typeof served) => Promise<T>) => fn(served) };
+    const served = {
+      name: spec.name,
+      alias: 'champion',
+      version: '1',
+      runId: 'r'.repeat(32),
+      predictor,
+      loadedAt: new Date().toISOString(),
+    };
+    const models = {
+      name: spec.name,
+      alias: 'champion',
+      loaded: true,
+      reloads: 0,
+      releases: 0,
+      draining: 0,
+      model: served,
+      use: <T>(fn: (m: typeof served) => Promise<T>) => fn(served),
+    };
     const logDir = path.join(tmp, 'serving');
     const cleaning = spec.cleaning!;
-    const app = await buildApp({ models, tokens: ['t'], positiveLabel: spec.positiveLabel, preprocess: (t) => cleanText(t, cleaning), servingLogDir: logDir });
+    const app = await buildApp({
+      models,
+      tokens: ['t'],
+      positiveLabel: spec.positiveLabel,
+      preprocess: (t) => cleanText(t, cleaning),
+      servingLogDir: logDir,
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
       for (let i = 0; i < rawTrain.length; i += 50) {
-        const r = await request(`${url}/predict`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify({ texts: rawTrain.slice(i, i + 50) }) });
+        const r = await request(`${url}/predict`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+          body: JSON.stringify({ texts: rawTrain.slice(i, i + 50) }),
+        });
         expect(r.statusCode).toBe(200);
         await r.body.dump();
       }

@@ -16,23 +16,46 @@ afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 type Output = { output_type: string; text?: string | string[]; ename?: string };
 // Asynchronous, so the test worker stays responsive while a notebook runs for a minute or more.
 async function execute(nb: string): Promise<Output[]> {
-  await promisify(execFile)(path.join(cfg.venv, 'bin/jupyter'), ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', '--output-dir', out, path.join(cfg.root, 'notebooks', nb)], {
-    env: { ...process.env, NB_SMALL: '1', MLFLOW_TRACKING_URI: inject('mlflowUri') },
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  await promisify(execFile)(
+    path.join(cfg.venv, 'bin/jupyter'),
+    [
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      '--ExecutePreprocessor.timeout=600',
+      '--output-dir',
+      out,
+      path.join(cfg.root, 'notebooks', nb),
+    ],
+    {
+      env: { ...process.env, NB_SMALL: '1', MLFLOW_TRACKING_URI: inject('mlflowUri') },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   const executed = JSON.parse(fs.readFileSync(path.join(out, nb), 'utf8'));
   return executed.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
 }
-const text = (outputs: Output[]) => outputs.filter((o) => o.output_type === 'stream').map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text)).join('');
+const text = (outputs: Output[]) =>
+  outputs
+    .filter((o) => o.output_type === 'stream')
+    .map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text))
+    .join('');
 
 describe('notebooks run headless against MLflow (small-data mode)', () => {
   it('01_eda profiles each task and logs the profile', async () => {
     const outputs = await execute('01_eda.ipynb');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     expect(text(outputs)).toMatch(/conversation-churn: 3333 rows read, 697 quarantined/);
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'j'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j'),
+      log: () => {},
+    });
     const exp = (await client.getExperimentByName('conversation-churn'))!;
-    const [eda] = await client.searchRuns({ experimentIds: [exp.experiment_id], filter: "attributes.run_name = 'eda'" }).then((r) => r.runs);
+    const [eda] = await client
+      .searchRuns({ experimentIds: [exp.experiment_id], filter: "attributes.run_name = 'eda'" })
+      .then((r) => r.runs);
     expect(eda?.data.tags).toContainEqual({ key: 'mlflow.source.name', value: 'notebooks/01_eda.ipynb' });
     expect((await client.listArtifacts(eda!.info.run_id, 'eda')).map((f) => f.path)).toEqual(['eda/profile.html']);
     await client.close();
@@ -49,14 +72,27 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     const chosen = /chosen: (\S+) \(([0-9a-f]{32})\)/.exec(text(outputs));
     expect(chosen).not.toBeNull();
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'j'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j'),
+      log: () => {},
+    });
     const run = await client.getRun(chosen![2]!);
     const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
     expect(tags.chosen).toBe('true');
     const parent = await client.getRun(tags['mlflow.parentRunId']!);
     expect(parent.info.run_name).toMatch(/^compare-/);
-    const siblings = await client.searchAllRuns({ experimentIds: [run.info.experiment_id], filter: `tags.mlflow.parentRunId = '${parent.info.run_id}'` });
-    expect(siblings.map((r) => r.info.run_name).sort()).toEqual(['bert-finetune', 'frozen-encoder', 'tfidf-bigram', 'tfidf-bigram-unweighted', 'tfidf-unigram']);
+    const siblings = await client.searchAllRuns({
+      experimentIds: [run.info.experiment_id],
+      filter: `tags.mlflow.parentRunId = '${parent.info.run_id}'`,
+    });
+    expect(siblings.map((r) => r.info.run_name).sort()).toEqual([
+      'bert-finetune',
+      'frozen-encoder',
+      'tfidf-bigram',
+      'tfidf-bigram-unweighted',
+      'tfidf-unigram',
+    ]);
     for (const s of siblings) {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
       expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');

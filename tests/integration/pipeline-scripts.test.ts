@@ -13,7 +13,12 @@ const cfg = loadConfig();
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-'));
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
 const ts = (script: string, args: string[]) =>
-  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], { cwd: cfg.root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], {
+    cwd: cfg.root,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -22,20 +27,41 @@ describe('make prepare + make baseline (small data)', () => {
     const task = 'conversation-churn';
     const prep = ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', out]);
     expect(prep).toMatch(/conversation-churn: 3333 rows, 697 quarantined -> train 300, validation 264, test 300/);
-    expect(fs.readFileSync(path.join(out, task, 'quarantine.jsonl'), 'utf8').trim().split('\n')).toHaveLength(697);
+    expect(
+      fs
+        .readFileSync(path.join(out, task, 'quarantine.jsonl'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(697);
 
     const trained = ts('train-baseline.ts', ['--task', task, '--epochs', '5', '--processed-dir', out]);
     expect(trained).toMatch(/conversation-churn baseline: test accuracy \d+\.\d+%/);
 
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'journal'),
+      log: () => {},
+    });
     const exp = (await client.getExperimentByName(task))!;
-    const runs = await client.searchAllRuns({ experimentIds: [exp.experiment_id], orderBy: ['attributes.start_time ASC'] });
+    const runs = await client.searchAllRuns({
+      experimentIds: [exp.experiment_id],
+      orderBy: ['attributes.start_time ASC'],
+    });
     const byName: Record<string, Run> = Object.fromEntries(runs.map((r) => [r.info.run_name ?? '', r]));
     const prepRun = byName['prepare-data']!;
     expect(prepRun.info.status).toBe('FINISHED');
-    expect(prepRun.inputs.dataset_inputs.map((d) => d.dataset.name).sort()).toEqual([`${task}-test`, `${task}-train`, `${task}-validation`]);
+    expect(prepRun.inputs.dataset_inputs.map((d) => d.dataset.name).sort()).toEqual([
+      `${task}-test`,
+      `${task}-train`,
+      `${task}-validation`,
+    ]);
     expect(prepRun.data.metrics.find((m) => m.key === 'rows_bad')?.value).toBe(697);
-    expect((await client.listArtifacts(prepRun.info.run_id, 'data')).map((f) => f.path).sort()).toEqual(['data/data_report.html', 'data/label_map.json', 'data/manifest.json', 'data/quarantine.jsonl']);
+    expect((await client.listArtifacts(prepRun.info.run_id, 'data')).map((f) => f.path).sort()).toEqual([
+      'data/data_report.html',
+      'data/label_map.json',
+      'data/manifest.json',
+      'data/quarantine.jsonl',
+    ]);
 
     const base = byName['baseline-tfidf-logreg']!;
     expect(base.info.status).toBe('FINISHED');
@@ -57,10 +83,16 @@ describe('make baseline-frozen (small data)', () => {
     const m = /support-category frozen encoder \+ LR: test accuracy (\d+\.\d+)%.*run ([0-9a-f]{32})/.exec(stdout);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(60); // 5 balanced-ish classes: chance is about 20%
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal2'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'journal2'),
+      log: () => {},
+    });
     const run = await client.getRun(m![2]!);
     expect(run.data.params).toContainEqual({ key: 'runtime', value: 'onnxruntime-node' });
-    expect(run.data.metrics.map((x) => x.key)).toEqual(expect.arrayContaining(['test_macro_f1', 'embed_texts_per_second']));
+    expect(run.data.metrics.map((x) => x.key)).toEqual(
+      expect.arrayContaining(['test_macro_f1', 'embed_texts_per_second']),
+    );
     // The logged model is self-contained and servable through its flavor.
     await expectServable(client, run.info.run_id, 'ts_frozen_encoder', path.join(out, 'frozen-dl'));
     await client.close();

@@ -14,7 +14,8 @@ const installed = checkpointDir(cfg.paths.pretrained, spec.name);
 
 describe('pretrained checkpoint (real weights)', () => {
   it('was installed by make setup with every file matching its pinned hash', async () => {
-    for (const [file, sha] of Object.entries(spec.files)) expect(await sha256File(path.join(installed, file))).toBe(sha);
+    for (const [file, sha] of Object.entries(spec.files))
+      expect(await sha256File(path.join(installed, file))).toBe(sha);
     const config = JSON.parse(fs.readFileSync(path.join(installed, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ model_type: 'bert', hidden_size: 384, num_hidden_layers: 6, vocab_size: 30522 });
   });

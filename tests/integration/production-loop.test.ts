@@ -17,7 +17,12 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'loop-'));
 const task = 'conversation-churn';
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
 const ts = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
-  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], { cwd: cfg.root, env: { ...env, ...extraEnv }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], {
+    cwd: cfg.root,
+    env: { ...env, ...extraEnv },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGTERM');
@@ -33,16 +38,41 @@ describe('production loop end to end', () => {
     const config = path.join(out, 'production', `${task}.json`);
     const state = path.join(out, 'state');
     const cache = path.join(out, 'cache');
-    expect(ts('promote.ts', ['register', '--run', runId, '--config', config, '--state-dir', state])).toMatch(/@challenger/);
+    expect(ts('promote.ts', ['register', '--run', runId, '--config', config, '--state-dir', state])).toMatch(
+      /@challenger/,
+    );
 
     // New labelled data that drifts: transcripts about a new topic (price rise), labelled.
     const incoming = path.join(out, 'incoming');
     fs.mkdirSync(incoming);
     const rows = Array.from({ length: 400 }, (_, i) =>
-      i % 2 ? `"Customer: the price went up again ${i % 9} times, I will cancel and switch to another provider.\nAgent: I understand.",yes` : `"Customer: thanks, the new router ${i % 7} works great and I am happy.\nAgent: Glad to help.",no`,
+      i % 2
+        ? `"Customer: the price went up again ${i % 9} times, I will cancel and switch to another provider.\nAgent: I understand.",yes`
+        : `"Customer: thanks, the new router ${i % 7} works great and I am happy.\nAgent: Glad to help.",no`,
     );
     fs.writeFileSync(path.join(incoming, 'week-1.csv'), `text,label\n${rows.join('\n')}\n,no\n`);
-    const r = spawnSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', config, '--processed-dir', processed, '--incoming', incoming, '--state-dir', state, '--cache-dir', cache, '--min-f1', '0.3', '--tolerance', '0.5'], { cwd: cfg.root, env, encoding: 'utf8' });
+    const r = spawnSync(
+      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+      [
+        path.join(cfg.root, 'scripts/retrain.ts'),
+        'run',
+        '--config',
+        config,
+        '--processed-dir',
+        processed,
+        '--incoming',
+        incoming,
+        '--state-dir',
+        state,
+        '--cache-dir',
+        cache,
+        '--min-f1',
+        '0.3',
+        '--tolerance',
+        '0.5',
+      ],
+      { cwd: cfg.root, env, encoding: 'utf8' },
+    );
     const retrained = r.stdout;
     // A new topic (price rises) appeared: large drift, so the model is retrained and promoted, and the
     // run ends with the alert exit code 2.
@@ -52,59 +82,131 @@ describe('production loop end to end', () => {
     expect(retrained).toMatch(/401 new labelled rows|400 new labelled rows/);
     expect(retrained).toMatch(/1 quarantined/);
     expect(retrained).toMatch(/decision: promoted/);
-    const client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(out, 'journal'), log: () => {} });
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'journal'),
+      log: () => {},
+    });
     const champion = (await client.getModelVersionByAlias(task, 'champion'))!;
 
     // Serve the champion.
     const port = await freePort();
     const servingLog = path.join(out, 'serving');
-    const server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', task, '--port', String(port), '--log-dir', servingLog, '--cache-dir', cache], { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' });
+    const server = spawn(
+      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+      [
+        path.join(cfg.root, 'scripts/serve.ts'),
+        '--task',
+        task,
+        '--port',
+        String(port),
+        '--log-dir',
+        servingLog,
+        '--cache-dir',
+        cache,
+      ],
+      { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' },
+    );
     children.push(server);
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 120; i++) {
-      const ok = await request(`${url}/health`).then((r) => r.body.dump().then(() => r.statusCode === 200)).catch(() => false);
+      const ok = await request(`${url}/health`)
+        .then((r) => r.body.dump().then(() => r.statusCode === 200))
+        .catch(() => false);
       if (ok) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     const headers = { authorization: 'Bearer tok', 'content-type': 'application/json' };
-    const texts = Array.from({ length: 60 }, (_, i) => (i % 3 ? `Customer: the price went up, I want to cancel my plan ${i}` : `Customer: how do I upgrade my phone ${i}? my email is a${i}@example.com`));
+    const texts = Array.from({ length: 60 }, (_, i) =>
+      i % 3
+        ? `Customer: the price went up, I want to cancel my plan ${i}`
+        : `Customer: how do I upgrade my phone ${i}? my email is a${i}@example.com`,
+    );
     const predict = await request(`${url}/predict`, { method: 'POST', headers, body: JSON.stringify({ texts }) });
     const body = (await predict.body.json()) as { model: { version: string }; predictions: { bucket: string }[] };
     expect(predict.statusCode).toBe(200);
     expect(body.model.version).toBe(champion.version);
     expect(new Set(body.predictions.map((p) => p.bucket))).toContain('A');
-    const inv = await request(`${url}/invocations`, { method: 'POST', headers, body: JSON.stringify({ dataframe_records: [{ text: 'cancel my contract' }] }) });
+    const inv = await request(`${url}/invocations`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ dataframe_records: [{ text: 'cancel my contract' }] }),
+    });
     expect(inv.statusCode).toBe(200);
     expect(((await inv.body.json()) as { predictions: unknown[] }).predictions).toHaveLength(1);
     server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
 
     // Monitor: served traffic (mostly the new topic) vs the training data: large drift, alert, exit 2.
-    const m = spawnSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/monitor.ts'), '--task', task, '--log-dir', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')], { cwd: cfg.root, env, encoding: 'utf8' });
-    expect(m.stdout).toMatch(new RegExp(`61 served predictions of ${task} since .*\\(v${champion.version}: 61; 61 compared, 0 of other models skipped, 0 malformed log lines\\): drift large, action retrain_and_alert`));
+    const m = spawnSync(
+      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+      [
+        path.join(cfg.root, 'scripts/monitor.ts'),
+        '--task',
+        task,
+        '--log-dir',
+        servingLog,
+        '--processed-dir',
+        processed,
+        '--out',
+        path.join(out, 'reports'),
+      ],
+      { cwd: cfg.root, env, encoding: 'utf8' },
+    );
+    expect(m.stdout).toMatch(
+      new RegExp(
+        `61 served predictions of ${task} since .*\\(v${champion.version}: 61; 61 compared, 0 of other models skipped, 0 malformed log lines\\): drift large, action retrain_and_alert`,
+      ),
+    );
     expect(m.status, m.stderr).toBe(2);
     expect(m.stderr).toMatch(/ALERT: large drift in conversation-churn's served traffic/);
-    expect(fs.readdirSync(path.join(out, 'reports')).some((f) => f.startsWith('monitor-conversation-churn'))).toBe(true);
+    expect(fs.readdirSync(path.join(out, 'reports')).some((f) => f.startsWith('monitor-conversation-churn'))).toBe(
+      true,
+    );
 
     // Report, mailed to a local SMTP server.
     const mails: string[] = [];
-    const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], onData(stream, _session, cb) {
-      let data = '';
-      stream.on('data', (c: Buffer) => (data += c.toString()));
-      stream.on('end', () => {
-        mails.push(data);
-        cb();
-      });
-    } });
+    const smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onData(stream, _session, cb) {
+        let data = '';
+        stream.on('data', (c: Buffer) => (data += c.toString()));
+        stream.on('end', () => {
+          mails.push(data);
+          cb();
+        });
+      },
+    });
     const smtpPort = await freePort();
     await new Promise<void>((r) => smtp.listen(smtpPort, '127.0.0.1', r));
     try {
       // Asynchronous: the SMTP server lives in this process and must keep answering meanwhile.
-      const { stdout: reported } = await promisify(execFile)(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/report.ts'), '--task', task, '--log-dir', servingLog, '--cache-dir', cache, '--out', path.join(out, 'reports')], {
-        cwd: cfg.root,
-        env: { ...env, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtpPort), REPORT_TO: 'retention@example.com', REPORT_FROM: 'mlops@example.com' },
-        timeout: 120_000,
-      });
+      const { stdout: reported } = await promisify(execFile)(
+        path.join(cfg.root, 'node_modules/.bin/ts-node'),
+        [
+          path.join(cfg.root, 'scripts/report.ts'),
+          '--task',
+          task,
+          '--log-dir',
+          servingLog,
+          '--cache-dir',
+          cache,
+          '--out',
+          path.join(out, 'reports'),
+        ],
+        {
+          cwd: cfg.root,
+          env: {
+            ...env,
+            SMTP_HOST: '127.0.0.1',
+            SMTP_PORT: String(smtpPort),
+            REPORT_TO: 'retention@example.com',
+            REPORT_FROM: 'mlops@example.com',
+          },
+          timeout: 120_000,
+        },
+      );
       expect(reported).toMatch(/61 conversations: A \d+ \(call\), B \d+ \(offer\), C \d+ \(retained\)/);
       expect(reported).toMatch(/mailed to retention@example.com/);
     } finally {
@@ -113,7 +215,14 @@ describe('production loop end to end', () => {
     expect(mails).toHaveLength(1);
     expect(mails[0]).toMatch(/Subject: Churn report conversation-churn/);
     expect(mails[0]).toMatch(/filename=churn-conversation-churn-.*\.csv/);
-    const csv = fs.readFileSync(path.join(out, 'reports', fs.readdirSync(path.join(out, 'reports')).find((f) => f.endsWith('.csv'))!), 'utf8');
+    const csv = fs.readFileSync(
+      path.join(
+        out,
+        'reports',
+        fs.readdirSync(path.join(out, 'reports')).find((f) => f.endsWith('.csv'))!,
+      ),
+      'utf8',
+    );
     expect(csv.split('\n')[0]).toMatch(/^ts,text_sha256,bucket,p_churn/);
     expect(csv).not.toMatch(/a\d+@example\.com/); // the serving log keeps PII masked, so the report does too
 

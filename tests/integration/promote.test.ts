@@ -24,11 +24,22 @@ async function trainedRun(name: string, f1: number, opts: { model?: boolean; fai
     await run.logParams({ model: 'tfidf-logreg', max_length: 64, 'data.digest.train': 'abc123' });
     await run.logMetrics({ val_macro_f1: f1 });
     if (opts.model !== false) {
-      const train = [{ id: '1', text: 'close my account', label: 'churn' }, { id: '2', text: 'card arrived', label: 'other' }];
-      const model = trainBaseline(train, buildLabelMap(['churn', 'other']), [1, 1], { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 }, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 2 } });
+      const train = [
+        { id: '1', text: 'close my account', label: 'churn' },
+        { id: '2', text: 'card arrived', label: 'other' },
+      ];
+      const model = trainBaseline(train, buildLabelMap(['churn', 'other']), [1, 1], {
+        ...DEFAULT_BASELINE,
+        tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 },
+        logreg: { ...DEFAULT_BASELINE.logreg, epochs: 2 },
+      });
       const dir = path.join(tmp, name);
       saveBaseline(model, dir);
-      await client.logModel(run.runId, dir, { artifactPath: 'model', flavors: { ts_tfidf_logreg: { model_file: 'model.json' } }, signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] } });
+      await client.logModel(run.runId, dir, {
+        artifactPath: 'model',
+        flavors: { ts_tfidf_logreg: { model_file: 'model.json' } },
+        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
+      });
     }
   });
   return id;
@@ -51,8 +62,21 @@ describe('promotion from a run to the registry', () => {
     expect(run.info.run_id).toBe(runs.high);
     const { version, config } = await registerRun(client, run, { task, gitCommit: 'deadbeef', metric: 'val_macro_f1' });
     expect((await client.getModelVersionByAlias(task, 'challenger'))?.version).toBe(version.version);
-    expect(version.tags).toEqual(expect.arrayContaining([{ key: 'git.commit', value: 'deadbeef' }, { key: 'source.name', value: 'notebooks/03_experiments.ipynb' }, { key: 'promoted.by', value: 'val_macro_f1' }]));
-    expect(config).toMatchObject({ task, kind: 'tfidf-logreg', model: { name: task, version: version.version, alias: 'challenger', runId: runs.high, flavor: 'ts_tfidf_logreg' }, maxLength: 64, dataDigest: 'abc123', labelMap: { labels: ['churn', 'other'] } });
+    expect(version.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'git.commit', value: 'deadbeef' },
+        { key: 'source.name', value: 'notebooks/03_experiments.ipynb' },
+        { key: 'promoted.by', value: 'val_macro_f1' },
+      ]),
+    );
+    expect(config).toMatchObject({
+      task,
+      kind: 'tfidf-logreg',
+      model: { name: task, version: version.version, alias: 'challenger', runId: runs.high, flavor: 'ts_tfidf_logreg' },
+      maxLength: 64,
+      dataDigest: 'abc123',
+      labelMap: { labels: ['churn', 'other'] },
+    });
     expect(version.tags).toEqual(expect.arrayContaining([{ key: 'kind', value: 'tfidf-logreg' }]));
     const { dir } = await client.downloadModel(`models:/${task}@challenger`, path.join(tmp, 'resolved'));
     expect(fs.existsSync(path.join(dir, 'model.json'))).toBe(true);
@@ -60,23 +84,40 @@ describe('promotion from a run to the registry', () => {
 
   it('refuses runs that are not FINISHED, have no model, or lack the metric, saying which', async () => {
     await expect(chooseRun(client, { task, runId: runs.best })).rejects.toThrow(/has no model/);
-    await expect(chooseRun(client, { task, runId: runs.low, metric: 'test_accuracy' })).rejects.toThrow(/has no metric "test_accuracy"/);
+    await expect(chooseRun(client, { task, runId: runs.low, metric: 'test_accuracy' })).rejects.toThrow(
+      /has no metric "test_accuracy"/,
+    );
     const exp = (await client.getExperimentByName(task))!;
     const running = await client.createRun({ experimentId: exp.experiment_id, runName: 'still-running' });
-    await expect(chooseRun(client, { task, runId: running.info.run_id })).rejects.toThrow(new PromotionError(`Run ${running.info.run_id} is RUNNING; only FINISHED runs can be promoted.`).message);
+    await expect(chooseRun(client, { task, runId: running.info.run_id })).rejects.toThrow(
+      new PromotionError(`Run ${running.info.run_id} is RUNNING; only FINISHED runs can be promoted.`).message,
+    );
     await expect(chooseRun(client, { task, metric: 'nope' })).rejects.toThrow(/No FINISHED run .* "nope"/);
   });
 
-  it('make promote RUN=... registers that run and writes the task\'s validated production config, under the production lock', () => {
+  it("make promote RUN=... registers that run and writes the task's validated production config, under the production lock", () => {
     const configFile = path.join(tmp, 'production', `${task}.json`);
     const stateDir = path.join(tmp, 'state');
     const promote = () =>
-      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), 'register', '--run', runs.low!, '--config', configFile, '--state-dir', stateDir], {
-        cwd: cfg.root,
-        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      execFileSync(
+        path.join(cfg.root, 'node_modules/.bin/ts-node'),
+        [
+          path.join(cfg.root, 'scripts/promote.ts'),
+          'register',
+          '--run',
+          runs.low!,
+          '--config',
+          configFile,
+          '--state-dir',
+          stateDir,
+        ],
+        {
+          cwd: cfg.root,
+          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
     // While a retrain holds the task's lock, promote refuses and registers nothing.
     const held = acquireLock(productionLockFile(stateDir, task), 'retrain');
     let refused = '';
@@ -91,8 +132,13 @@ describe('promotion from a run to the registry', () => {
     expect(fs.existsSync(configFile)).toBe(false);
 
     const out = promote();
-    expect(out).toMatch(new RegExp(`registered run ${runs.low} .* as ${task} version 2; models:/${task}@challenger -> 2`));
-    expect(readProductionConfig(configFile)).toMatchObject({ kind: 'tfidf-logreg', model: { version: '2', runId: runs.low } });
+    expect(out).toMatch(
+      new RegExp(`registered run ${runs.low} .* as ${task} version 2; models:/${task}@challenger -> 2`),
+    );
+    expect(readProductionConfig(configFile)).toMatchObject({
+      kind: 'tfidf-logreg',
+      model: { version: '2', runId: runs.low },
+    });
   });
 
   it('refuses a model no kind can serve, before registering it', async () => {
@@ -102,10 +148,16 @@ describe('promotion from a run to the registry', () => {
       const dir = path.join(tmp, 'foreign');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'label_map.json'), JSON.stringify(buildLabelMap(['a', 'b'])));
-      await client.logModel(run.runId, dir, { artifactPath: 'model', flavors: { sklearn: { pickled_model: 'model.pkl' } }, signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] } });
+      await client.logModel(run.runId, dir, {
+        artifactPath: 'model',
+        flavors: { sklearn: { pickled_model: 'model.pkl' } },
+        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
+      });
     });
     const before = (await client.searchModelVersions(`name = '${task}'`)).length;
-    await expect(registerRun(client, await client.getRun(id), { task })).rejects.toThrow(/cannot be served: no model kind serves the flavors sklearn/);
+    await expect(registerRun(client, await client.getRun(id), { task })).rejects.toThrow(
+      /cannot be served: no model kind serves the flavors sklearn/,
+    );
     expect((await client.searchModelVersions(`name = '${task}'`)).length).toBe(before);
   });
 });
@@ -115,7 +167,13 @@ describe('promote-check on a copy of the project', () => {
     const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-copy-'));
     fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
     fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
-    const run = (cmd: string) => execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], { cwd: cfg.root, env: { ...process.env, PROMOTE_ROOT: copy }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = (cmd: string) =>
+      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
+        cwd: cfg.root,
+        env: { ...process.env, PROMOTE_ROOT: copy },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
 
     expect(run('check')).toMatch(/in sync/);
     const nbFile = path.join(copy, 'notebooks/02_cleaning.ipynb');

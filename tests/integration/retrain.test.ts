@@ -36,7 +36,13 @@ beforeAll(async () => {
   // A promoted champion, as `make promote` leaves it (model name unique per test run).
   const exp = `retrain-${Date.now()}`;
   const runId = await withRun(client, { experiment: exp, runName: 'baseline' }, async (run) => {
-    await runBaseline(spec, { ...data, labelMap: p.labelMap, trainDigest: p.digests.train }, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10 } }, run, { progress: false });
+    await runBaseline(
+      spec,
+      { ...data, labelMap: p.labelMap, trainDigest: p.digests.train },
+      { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10 } },
+      run,
+      { progress: false },
+    );
     return run.runId;
   });
   name = exp;
@@ -50,7 +56,12 @@ afterAll(async () => {
 
 const run = (inputs: Partial<Parameters<typeof retrain>[2]>, opts: Partial<Parameters<typeof retrain>[3]> = {}) =>
   withRun(client, { experiment: name, runName: 'retrain' }, (r) =>
-    retrain(client, r, { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs }, { cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft') }, ...opts }),
+    retrain(
+      client,
+      r,
+      { spec, production, ...data, incoming: [], lastDigest: production.dataDigest, ...inputs },
+      { cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft') }, ...opts },
+    ),
   );
 
 describe('make retrain', () => {
@@ -65,8 +76,14 @@ describe('make retrain', () => {
     const labels = production.labelMap.labels;
     const wrong = (l: string) => labels[(labels.indexOf(l) + 1) % labels.length]!;
     const incoming: Example[] = [
-      ...[0, 1, 2].flatMap((k) => data.train.map((e, i) => ({ id: `flip${k}#${i}`, text: e.text, label: wrong(e.label) }))),
-      ...Array.from({ length: 600 }, (_, i) => ({ id: `off#${i}`, text: `broadband router ${i % 13} drops the wifi signal every ${i % 7} minutes`, label: labels[i % labels.length]! })),
+      ...[0, 1, 2].flatMap((k) =>
+        data.train.map((e, i) => ({ id: `flip${k}#${i}`, text: e.text, label: wrong(e.label) })),
+      ),
+      ...Array.from({ length: 600 }, (_, i) => ({
+        id: `off#${i}`,
+        text: `broadband router ${i % 13} drops the wifi signal every ${i % 7} minutes`,
+        label: labels[i % labels.length]!,
+      })),
     ];
     const before = (await client.getModelVersionByAlias(name, 'champion'))!.version;
     const o = await run({ incoming }, { gate: { minMacroF1: 0.1, tolerance: 0.005 } });
@@ -75,13 +92,20 @@ describe('make retrain', () => {
     expect(o.challengerF1!).toBeLessThan(o.championF1! - 0.005);
     expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(before);
     expect((await client.getModelVersionByAlias(name, 'challenger'))!.version).toBe(o.challengerVersion);
-    const logged = await client.searchAllRuns({ experimentIds: [(await client.getExperimentByName(name))!.experiment_id], filter: "tags.`retrain.decision` = 'registered_not_promoted'" });
+    const logged = await client.searchAllRuns({
+      experimentIds: [(await client.getExperimentByName(name))!.experiment_id],
+      filter: "tags.`retrain.decision` = 'registered_not_promoted'",
+    });
     expect(logged).toHaveLength(1);
     expect(logged[0]!.data.tags.find((t) => t.key === 'retrain.reason')?.value).toMatch(/worse than the champion/);
   });
 
   it('a passing challenger becomes champion, and make rollback restores the previous one', async () => {
-    const incoming: Example[] = data.validation.map((e, i) => ({ ...e, id: `more#${i}`, text: `${e.text} please help` }));
+    const incoming: Example[] = data.validation.map((e, i) => ({
+      ...e,
+      id: `more#${i}`,
+      text: `${e.text} please help`,
+    }));
     const champion = (await client.getModelVersionByAlias(name, 'champion'))!;
     const before = champion.version;
     // A stale cache entry under the champion's key: the rejected (mislabelled) challenger's files. The
@@ -91,8 +115,26 @@ describe('make retrain', () => {
     const staleDir = cache.dirFor(champion);
     fs.rmSync(staleDir, { recursive: true, force: true });
     fs.cpSync(await cache.fetch(rejected), staleDir, { recursive: true });
-    const trueChampionF1 = (await evaluateRegistered(client, new ModelCache(client, path.join(tmp, 'fresh-cache')), name, before, data.test, production.labelMap)).macro.f1;
-    const staleF1 = (await evaluateRegistered(client, new ModelCache(client, path.join(tmp, 'fresh-cache')), name, rejected.version, data.test, production.labelMap)).macro.f1;
+    const trueChampionF1 = (
+      await evaluateRegistered(
+        client,
+        new ModelCache(client, path.join(tmp, 'fresh-cache')),
+        name,
+        before,
+        data.test,
+        production.labelMap,
+      )
+    ).macro.f1;
+    const staleF1 = (
+      await evaluateRegistered(
+        client,
+        new ModelCache(client, path.join(tmp, 'fresh-cache')),
+        name,
+        rejected.version,
+        data.test,
+        production.labelMap,
+      )
+    ).macro.f1;
     expect(Math.abs(trueChampionF1 - staleF1)).toBeGreaterThan(0.05);
 
     const o = await run({ incoming }, { force: true, gate: { minMacroF1: 0.3, tolerance: 0.05 } });
@@ -113,7 +155,16 @@ describe('make retrain', () => {
   it('the CLI refuses to run without a promoted production config', () => {
     let err = '';
     try {
-      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', path.join(tmp, 'missing.json')], { cwd: cfg.root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') } });
+      execFileSync(
+        path.join(cfg.root, 'node_modules/.bin/ts-node'),
+        [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', path.join(tmp, 'missing.json')],
+        {
+          cwd: cfg.root,
+          encoding: 'utf8',
+          stdio: 'pipe',
+          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+        },
+      );
     } catch (e) {
       err = String((e as { stderr: string }).stderr);
     }
@@ -122,10 +173,31 @@ describe('make retrain', () => {
 
   it('the CLI refuses an invalid production config, naming the field', () => {
     const bad = path.join(tmp, 'bad.json');
-    fs.writeFileSync(bad, JSON.stringify({ ...production, kind: 'xgboost', model: { ...production.model, runId: 'nope' } }));
+    fs.writeFileSync(
+      bad,
+      JSON.stringify({ ...production, kind: 'xgboost', model: { ...production.model, runId: 'nope' } }),
+    );
     let err = '';
     try {
-      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--task', task, '--config', bad, '--state-dir', path.join(tmp, 'state')], { cwd: cfg.root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') } });
+      execFileSync(
+        path.join(cfg.root, 'node_modules/.bin/ts-node'),
+        [
+          path.join(cfg.root, 'scripts/retrain.ts'),
+          'run',
+          '--task',
+          task,
+          '--config',
+          bad,
+          '--state-dir',
+          path.join(tmp, 'state'),
+        ],
+        {
+          cwd: cfg.root,
+          encoding: 'utf8',
+          stdio: 'pipe',
+          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+        },
+      );
     } catch (e) {
       err = String((e as { stderr: string }).stderr);
     }
@@ -137,23 +209,62 @@ describe('make retrain', () => {
 
 describe('retrain challengers are of the promoted kind', () => {
   it('a promoted BERT fine-tune is retrained as a BERT fine-tune with its logged hyper-parameters', async () => {
-    const hyper = Object.fromEntries(Object.entries(fineTuneParams(task, 'all-MiniLM-L6-v2', { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 8, maxLength: 32, learningRate: 2e-4, checkpointEverySteps: 0 })).map(([k, v]) => [k, String(v)]));
-    const small = { train: data.train.slice(0, 40), validation: data.validation.slice(0, 40), test: data.test.slice(0, 40), labelMap: production.labelMap };
+    const hyper = Object.fromEntries(
+      Object.entries(
+        fineTuneParams(task, 'all-MiniLM-L6-v2', {
+          ...DEFAULT_FINETUNE,
+          epochs: 1,
+          batchSize: 8,
+          maxLength: 32,
+          learningRate: 2e-4,
+          checkpointEverySteps: 0,
+        }),
+      ).map(([k, v]) => [k, String(v)]),
+    );
+    const small = {
+      train: data.train.slice(0, 40),
+      validation: data.validation.slice(0, 40),
+      test: data.test.slice(0, 40),
+      labelMap: production.labelMap,
+    };
     const runId = await withRun(client, { experiment: name, runName: 'retrain-bert' }, async (r) => {
-      const out = await trainKind(hyper.model!, { spec, data: small, hyper, run: r, paths: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') } });
+      const out = await trainKind(hyper.model!, {
+        spec,
+        data: small,
+        hyper,
+        run: r,
+        paths: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-bert') },
+      });
       expect(out.test.n).toBe(40);
       return r.runId;
     });
     const logged = await client.getRun(runId);
     const params = Object.fromEntries(logged.data.params.map((p) => [p.key, p.value]));
-    expect(params).toMatchObject({ model: 'bert-finetune', epochs: '1', batch_size: '8', max_length: '32', learning_rate: '0.0002' });
+    expect(params).toMatchObject({
+      model: 'bert-finetune',
+      epochs: '1',
+      batch_size: '8',
+      max_length: '32',
+      learning_rate: '0.0002',
+    });
     expect((await client.listArtifacts(runId, 'model')).map((f) => f.path)).toContain('model/model.onnx');
     expect((await client.getMetricHistory(runId, 'train_loss')).length).toBe(5);
   });
 
   it('refuses a model kind it does not know instead of training another kind', async () => {
     const unknown = { ...production, kind: 'xgboost' as never };
-    await expect(withRun(client, { experiment: name, runName: 'retrain-unknown' }, (r) => retrain(client, r, { spec, production: unknown, ...data, incoming: [], lastDigest: null }, { force: true, cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-x') } }))).rejects.toThrow(/unknown model kind "xgboost"/);
-    expect(() => kindById('xgboost')).toThrow(/unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/);
+    await expect(
+      withRun(client, { experiment: name, runName: 'retrain-unknown' }, (r) =>
+        retrain(
+          client,
+          r,
+          { spec, production: unknown, ...data, incoming: [], lastDigest: null },
+          { force: true, cache, challenger: { pretrained: cfg.paths.pretrained, workDir: path.join(tmp, 'ft-x') } },
+        ),
+      ),
+    ).rejects.toThrow(/unknown model kind "xgboost"/);
+    expect(() => kindById('xgboost')).toThrow(
+      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/,
+    );
   });
 });

@@ -34,12 +34,22 @@ beforeAll(async () => {
     const runId = await withRun(client, { experiment: name, runName }, async (run) => {
       await run.client.logModel(run.runId, modelDir, {
         artifactPath: 'model',
-        flavors: { [BERT_FLAVOR]: { hf: 'hf', onnx: 'model.onnx', label_map: 'label_map.json', pooling: 'mean', max_length: 64 } },
+        flavors: {
+          [BERT_FLAVOR]: { hf: 'hf', onnx: 'model.onnx', label_map: 'label_map.json', pooling: 'mean', max_length: 64 },
+        },
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
       });
       return run.runId;
     });
-    versions.push((await client.createModelVersion({ name, source: `${(await client.getRun(runId)).info.artifact_uri}/model`, runId })).version);
+    versions.push(
+      (
+        await client.createModelVersion({
+          name,
+          source: `${(await client.getRun(runId)).info.artifact_uri}/model`,
+          runId,
+        })
+      ).version,
+    );
   }
   await client.setAlias(name, 'champion', versions[0]!);
 });
@@ -49,29 +59,55 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-
 describe('hot swap memory', () => {
   it(`${SWAPS} alias moves keep the server's RSS within 10% of its value after the first swap`, async () => {
     const port = await freePort();
-    server = spawn(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/serve.ts'), '--task', 'support-category', '--model', name, '--port', String(port), '--watch', '0.1', '--log-dir', path.join(tmp, 'serving'), '--cache-dir', path.join(tmp, 'cache')], {
-      cwd: cfg.root,
-      env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), SERVE_TOKENS: 'tok' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    server = spawn(
+      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+      [
+        path.join(cfg.root, 'scripts/serve.ts'),
+        '--task',
+        'support-category',
+        '--model',
+        name,
+        '--port',
+        String(port),
+        '--watch',
+        '0.1',
+        '--log-dir',
+        path.join(tmp, 'serving'),
+        '--cache-dir',
+        path.join(tmp, 'cache'),
+      ],
+      {
+        cwd: cfg.root,
+        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), SERVE_TOKENS: 'tok' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     server.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const url = `http://127.0.0.1:${port}`;
     const headers = { authorization: 'Bearer tok', 'content-type': 'application/json' };
     const version = async () => {
       const r = await request(`${url}/version`, { headers }).catch(() => undefined);
-      return r && r.statusCode === 200 ? ((await r.body.json()) as { model: { version: string } }).model.version : (await r?.body.dump(), undefined);
+      return r && r.statusCode === 200
+        ? ((await r.body.json()) as { model: { version: string } }).model.version
+        : (await r?.body.dump(), undefined);
     };
     const waitFor = async (v: string) => {
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) if ((await version()) === v) return;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50)))
+        if ((await version()) === v) return;
       throw new Error(`server did not switch to version ${v}; stderr:\n${stderr}`);
     };
     const predict = async () => {
-      const r = await request(`${url}/predict`, { method: 'POST', headers, body: JSON.stringify({ texts: Array.from({ length: 16 }, (_, i) => `my card payment ${i} was declined at the shop`) }) });
+      const r = await request(`${url}/predict`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          texts: Array.from({ length: 16 }, (_, i) => `my card payment ${i} was declined at the shop`),
+        }),
+      });
       expect(r.statusCode).toBe(200);
       return ((await r.body.json()) as { model: { version: string } }).model.version;
     };
@@ -90,8 +126,15 @@ describe('hot swap memory', () => {
     expect(Number(/^model_reloads_total (\d+)/m.exec(metrics)?.[1])).toBe(SWAPS);
     expect(Number(/^model_releases_total (\d+)/m.exec(metrics)?.[1])).toBe(SWAPS);
     const mb = (b: number) => (b / 2 ** 20).toFixed(0);
-    process.stdout.write(`[serve-memory] every 5: ${rss.filter((_, i) => i % 5 === 0).map(mb).join(" ")}\n`);
-    process.stdout.write(`[serve-memory] RSS after swap 1: ${mb(rss[0]!)} MB, max ${mb(Math.max(...rss))} MB, after swap ${SWAPS}: ${mb(rss.at(-1)!)} MB\n`);
+    process.stdout.write(
+      `[serve-memory] every 5: ${rss
+        .filter((_, i) => i % 5 === 0)
+        .map(mb)
+        .join(' ')}\n`,
+    );
+    process.stdout.write(
+      `[serve-memory] RSS after swap 1: ${mb(rss[0]!)} MB, max ${mb(Math.max(...rss))} MB, after swap ${SWAPS}: ${mb(rss.at(-1)!)} MB\n`,
+    );
     expect(rss.at(-1)! / rss[0]!).toBeLessThan(1.1);
   });
 });

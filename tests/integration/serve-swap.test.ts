@@ -57,7 +57,10 @@ function gatedLoader(gate: Gate, released: string[]) {
   };
 }
 
-async function serve(holder: ChampionHolder, extra: Partial<Parameters<typeof buildApp>[0]> = {}): Promise<{ app: FastifyInstance; url: string }> {
+async function serve(
+  holder: ChampionHolder,
+  extra: Partial<Parameters<typeof buildApp>[0]> = {},
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = await buildApp({ models: holder, tokens: [TOKEN], batching: { maxBatch: 64, maxWaitMs: 2 }, ...extra });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
@@ -71,7 +74,9 @@ beforeAll(async () => {
   await client.getOrCreateRegisteredModel(name);
   for (const epochs of [2, 4]) {
     const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, { progress: false });
+      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
+        progress: false,
+      });
       return run.runId;
     });
     const run = await client.getRun(runId);
@@ -84,8 +89,17 @@ afterAll(async () => {
 });
 
 const predict = async (url: string, text: string, dispatcher?: Agent) => {
-  const res = await request(`${url}/predict`, { method: 'POST', headers, body: JSON.stringify({ texts: [text] }), dispatcher });
-  return { status: res.statusCode, retryAfter: res.headers['retry-after'], body: (await res.body.json()) as { model?: { version: string } } };
+  const res = await request(`${url}/predict`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ texts: [text] }),
+    dispatcher,
+  });
+  return {
+    status: res.statusCode,
+    retryAfter: res.headers['retry-after'],
+    body: (await res.body.json()) as { model?: { version: string } },
+  };
 };
 
 describe('hot swap', () => {
@@ -93,7 +107,9 @@ describe('hot swap', () => {
     await client.setAlias(name, 'champion', versions[0]!);
     const gate = new Gate();
     const released: string[] = [];
-    const holder = new ChampionHolder(client, name, 'champion', new ModelCache(client, path.join(tmp, 'cache-a')), { load: gatedLoader(gate, released) });
+    const holder = new ChampionHolder(client, name, 'champion', new ModelCache(client, path.join(tmp, 'cache-a')), {
+      load: gatedLoader(gate, released),
+    });
     await holder.refresh();
     const { app, url } = await serve(holder);
     try {
@@ -122,7 +138,9 @@ describe('overload', () => {
   it('2,000 concurrent requests against a queue of 256: each gets 200 or 503 with Retry-After, then the server serves normally', async () => {
     await client.setAlias(name, 'champion', versions[0]!);
     const gate = new Gate();
-    const holder = new ChampionHolder(client, name, 'champion', new ModelCache(client, path.join(tmp, 'cache-b')), { load: gatedLoader(gate, []) });
+    const holder = new ChampionHolder(client, name, 'champion', new ModelCache(client, path.join(tmp, 'cache-b')), {
+      load: gatedLoader(gate, []),
+    });
     await holder.refresh();
     const { app, url } = await serve(holder, { maxQueue: 256 });
     const agent = new Agent({ connections: 2000, pipelining: 1 });
@@ -141,7 +159,10 @@ describe('overload', () => {
       expect(rejected).toBe(1744);
       gate.openNow();
       const answers = await Promise.all(all);
-      const byStatus = answers.reduce<Record<number, number>>((acc, a) => ({ ...acc, [a.status]: (acc[a.status] ?? 0) + 1 }), {});
+      const byStatus = answers.reduce<Record<number, number>>(
+        (acc, a) => ({ ...acc, [a.status]: (acc[a.status] ?? 0) + 1 }),
+        {},
+      );
       expect(byStatus).toEqual({ 200: 256, 503: 1744 });
       expect(answers.filter((a) => a.status === 503).every((a) => a.retryAfter === '1')).toBe(true);
       const after = await Promise.all(Array.from({ length: 20 }, (_, i) => predict(url, `after ${i}`, agent)));

@@ -10,7 +10,7 @@ import { TASKS } from '../../src/data/tasks';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
 import { ChampionHolder } from '../../src/serve/champion';
-import { loadModel, type Predictor } from '../../src/kinds';
+import { loadModel } from '../../src/kinds';
 import { ModelCache } from '../../src/production/model-cache';
 import { servingLogFile } from '../../src/monitor/serving-log';
 import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
@@ -38,7 +38,9 @@ beforeAll(async () => {
   await client.getOrCreateRegisteredModel(name);
   for (const epochs of [3, 6]) {
     const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, { progress: false });
+      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
+        progress: false,
+      });
       return run.runId;
     });
     const run = await client.getRun(runId);
@@ -50,10 +52,20 @@ beforeAll(async () => {
   // A stale cache entry, as an old checkout or a recreated registry leaves it: version 1's cache key
   // holding version 2's files (another run). The server must serve version 1's own model.
   const v1 = await client.getModelVersion(name, versions[0]!);
-  fs.cpSync(await new ModelCache(client, path.join(tmp, 'other-cache')).fetch(await client.getModelVersion(name, versions[1]!)), cache.dirFor(v1), { recursive: true });
+  fs.cpSync(
+    await new ModelCache(client, path.join(tmp, 'other-cache')).fetch(await client.getModelVersion(name, versions[1]!)),
+    cache.dirFor(v1),
+    { recursive: true },
+  );
   holder = new ChampionHolder(client, name, 'champion', cache);
   await holder.refresh();
-  app = await buildApp({ models: holder, tokens: [TOKEN], positiveLabel: 'yes', servingLogDir, batching: { maxBatch: 64, maxWaitMs: 10 } });
+  app = await buildApp({
+    models: holder,
+    tokens: [TOKEN],
+    positiveLabel: 'yes',
+    servingLogDir,
+    batching: { maxBatch: 64, maxWaitMs: 10 },
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   url = `http://127.0.0.1:${addr.port}`;
@@ -66,7 +78,11 @@ afterAll(async () => {
 });
 
 const post = async (route: string, body: unknown, headers: Record<string, string> = auth) => {
-  const res = await request(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await request(`${url}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.statusCode, body: (await res.body.json()) as any };
 };
 const get = async (route: string, headers: Record<string, string> = auth) => {
@@ -77,19 +93,30 @@ const get = async (route: string, headers: Record<string, string> = auth) => {
 describe('model server', () => {
   it('answers /ping and /health without a token, everything else only with a valid one', async () => {
     expect(await get('/ping', {})).toEqual({ status: 200, text: 'pong\n' });
-    expect(JSON.parse((await get('/health', {})).text)).toMatchObject({ status: 'ok', model: { name, version: versions[0] } });
+    expect(JSON.parse((await get('/health', {})).text)).toMatchObject({
+      status: 'ok',
+      model: { name, version: versions[0] },
+    });
     expect((await get('/version', {})).status).toBe(401);
     expect((await get('/version', { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await get('/metrics', {})).status).toBe(401);
-    expect(JSON.parse((await get('/version')).text)).toMatchObject({ model: { name, version: versions[0], flavor: 'ts_tfidf_logreg' } });
+    expect(JSON.parse((await get('/version')).text)).toMatchObject({
+      model: { name, version: versions[0], flavor: 'ts_tfidf_logreg' },
+    });
   });
 
-  it('serves the registry version\'s own model, not a stale cache folder under its key', async () => {
+  it("serves the registry version's own model, not a stale cache folder under its key", async () => {
     expect(JSON.parse((await get('/version')).text).model.run_id).toBe(runIds[0]);
     const own = await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1')));
     const other = await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2')));
-    const texts = ['Customer: I want to cancel my service today, I am leaving.', 'Customer: can I upgrade my data plan?', 'Customer: the bill is wrong again'];
-    const served = (await post('/predict', { texts })).body.predictions.map((p: { probabilities: { yes: number } }) => p.probabilities.yes);
+    const texts = [
+      'Customer: I want to cancel my service today, I am leaving.',
+      'Customer: can I upgrade my data plan?',
+      'Customer: the bill is wrong again',
+    ];
+    const served = (await post('/predict', { texts })).body.predictions.map(
+      (p: { probabilities: { yes: number } }) => p.probabilities.yes,
+    );
     const yes = own.labels.indexOf('yes');
     const expected = Array.from(await own.predictProba(texts)).filter((_, i) => i % own.labels.length === yes);
     const wrong = Array.from(await other.predictProba(texts)).filter((_, i) => i % other.labels.length === yes);
@@ -98,7 +125,9 @@ describe('model server', () => {
   });
 
   it('/predict gives label, probabilities and the churn action bucket', async () => {
-    const r = await post('/predict', { texts: ['Customer: I want to cancel my service today, I am leaving.', 'Customer: can I upgrade my data plan?'] });
+    const r = await post('/predict', {
+      texts: ['Customer: I want to cancel my service today, I am leaving.', 'Customer: can I upgrade my data plan?'],
+    });
     expect(r.status).toBe(200);
     expect(r.body.model).toEqual({ name, version: versions[0] });
     for (const p of r.body.predictions) {
@@ -137,7 +166,8 @@ describe('model server', () => {
       [{ wrong: true }, 400, /scoring formats/],
     ];
     for (const [body, status, message] of cases) {
-      const route = body && typeof body === 'object' && ('instances' in body || 'wrong' in body) ? '/invocations' : '/predict';
+      const route =
+        body && typeof body === 'object' && ('instances' in body || 'wrong' in body) ? '/invocations' : '/predict';
       const r = await post(route, body);
       expect(r.status, JSON.stringify(body).slice(0, 60)).toBe(status);
       expect(r.body.message).toMatch(message);
@@ -149,7 +179,9 @@ describe('model server', () => {
   it('micro-batches concurrent requests', async () => {
     const calls = async () => Number(/prediction_batch_size_count (\d+)/.exec((await get('/metrics')).text)![1]);
     const before = await calls();
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post('/predict', { texts: [`request ${i}: please cancel my contract`] })));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => post('/predict', { texts: [`request ${i}: please cancel my contract`] })),
+    );
     expect(results.every((r) => r.status === 200)).toBe(true);
     const modelCalls = (await calls()) - before;
     expect(modelCalls).toBeGreaterThan(0);
@@ -162,7 +194,11 @@ describe('model server', () => {
     expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/predict"/);
     expect(metrics).toMatch(/predictions_total\{label="(yes|no)"\} \d+/);
     expect(metrics).toMatch(new RegExp(`model_version\\{name="${name}",alias="champion"\\} ${versions[0]}`));
-    const lines = fs.readFileSync(servingLogFile(servingLogDir, new Date()), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(servingLogFile(servingLogDir, new Date()), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const last = lines.at(-1);
     expect(last.text).toBe('Customer: mail me at [EMAIL], I want to cancel');
     expect(last.text_sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -177,13 +213,17 @@ describe('model server', () => {
     const results = await Promise.all(inflight);
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(JSON.parse((await get('/version')).text).model).toMatchObject({ version: versions[1], run_id: runIds[1] });
-    expect(fs.existsSync(path.join(cache.dirFor(await client.getModelVersion(name, versions[1]!)), 'MLmodel'))).toBe(true);
+    expect(fs.existsSync(path.join(cache.dirFor(await client.getModelVersion(name, versions[1]!)), 'MLmodel'))).toBe(
+      true,
+    );
     expect(holder.releases).toBe(1); // version 1's predictor, once its requests were done
   });
 
   it('serves an OpenAPI document', async () => {
     const doc = JSON.parse((await get('/openapi.json')).text);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/predict', '/invocations', '/ping', '/health', '/version', '/metrics']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/predict', '/invocations', '/ping', '/health', '/version', '/metrics']),
+    );
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
   });
 });

@@ -19,7 +19,11 @@ beforeAll(async () => {
 describe('tokenizer parity with the reference implementation (real checkpoint)', () => {
   it(`gives identical ids on all ${fixture.cases.length} fixture sentences, with and without truncation`, () => {
     expect(fixture.cases.length).toBeGreaterThanOrEqual(50);
-    const mismatches = fixture.cases.filter((c) => JSON.stringify(tok.encode(c.text)) !== JSON.stringify(c.ids) || JSON.stringify(tok.encode(c.text, fixture.max_length)) !== JSON.stringify(c.ids_max64));
+    const mismatches = fixture.cases.filter(
+      (c) =>
+        JSON.stringify(tok.encode(c.text)) !== JSON.stringify(c.ids) ||
+        JSON.stringify(tok.encode(c.text, fixture.max_length)) !== JSON.stringify(c.ids_max64),
+    );
     expect(mismatches.map((m) => m.text)).toEqual([]);
   });
 

@@ -8,9 +8,17 @@ import { initialParams, targets, trainableParams, DEFAULT_FINETUNE } from '../..
 
 // Reference: one training step of the real checkpoint in Python transformers + PyTorch autograd
 // (scripts/fixtures/make_training_fixture.py): loss, logits and every parameter's gradient.
-const enc = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/encoder-parity.json'), 'utf8')) as { ids: number[][]; mask: number[][] };
+const enc = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/encoder-parity.json'), 'utf8')) as {
+  ids: number[][];
+  mask: number[][];
+};
 const ref = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/training-parity.json'), 'utf8')) as {
-  labels: number[]; num_labels: number; loss: number; logits: number[][]; grad_norms: Record<string, number>; grad_first: Record<string, number[]>;
+  labels: number[];
+  num_labels: number;
+  loss: number;
+  logits: number[][];
+  grad_norms: Record<string, number>;
+  grad_first: Record<string, number[]>;
 };
 const K = ref.num_labels;
 let step: TrainStep;
@@ -20,12 +28,35 @@ beforeAll(async () => {
   const { config, params } = initialParams(path.join(loadConfig().paths.pretrained, 'all-MiniLM-L6-v2'), 'mean', K, 1);
   // The reference head: a closed formula both sides compute.
   const H = config.hidden;
-  params.set('classifier.weight', Float32Array.from({ length: K * H }, (_, i) => 0.05 * Math.sin(0.37 * i + 1)));
-  params.set('classifier.bias', Float32Array.from({ length: K }, (_, k) => 0.01 * k));
-  step = await TrainStep.create({ config, pooling: 'mean', numLabels: K, trainable: trainableParams(config, DEFAULT_FINETUNE), dropout: { hidden: 0, attention: 0, classifier: 0 } });
+  params.set(
+    'classifier.weight',
+    Float32Array.from({ length: K * H }, (_, i) => 0.05 * Math.sin(0.37 * i + 1)),
+  );
+  params.set(
+    'classifier.bias',
+    Float32Array.from({ length: K }, (_, k) => 0.01 * k),
+  );
+  step = await TrainStep.create({
+    config,
+    pooling: 'mean',
+    numLabels: K,
+    trainable: trainableParams(config, DEFAULT_FINETUNE),
+    dropout: { hidden: 0, attention: 0, classifier: 0 },
+  });
   const B = enc.ids.length;
   const S = enc.ids[0]!.length;
-  out = await step.run(params, { inputIds: Int32Array.from(enc.ids.flat()), attentionMask: Int32Array.from(enc.mask.flat()), tokenTypeIds: new Int32Array(B * S), batchSize: B, seqLen: S }, targets(ref.labels, K), 0);
+  out = await step.run(
+    params,
+    {
+      inputIds: Int32Array.from(enc.ids.flat()),
+      attentionMask: Int32Array.from(enc.mask.flat()),
+      tokenTypeIds: new Int32Array(B * S),
+      batchSize: B,
+      seqLen: S,
+    },
+    targets(ref.labels, K),
+    0,
+  );
 });
 afterAll(() => step.release());
 

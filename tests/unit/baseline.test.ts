@@ -5,9 +5,21 @@ import { describe, expect, it } from 'vitest';
 import { buildLabelMap } from '../../src/data/labels';
 import type { Example } from '../../src/data/tasks';
 import { fitTfidf, TfidfVectorizer } from '../../src/estimators/tfidf';
-import { evaluateBaseline, loadBaseline, predictBaseline, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
+import {
+  evaluateBaseline,
+  loadBaseline,
+  predictBaseline,
+  saveBaseline,
+  trainBaseline,
+  DEFAULT_BASELINE,
+} from '../../src/kinds/tfidf-logreg/model';
 
-const sk = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/tfidf-sklearn.json'), 'utf8')) as { docs: string[]; vocabulary: string[]; idf: number[]; matrix: number[][] };
+const sk = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/tfidf-sklearn.json'), 'utf8')) as {
+  docs: string[];
+  vocabulary: string[];
+  idf: number[];
+  matrix: number[][];
+};
 
 describe('TF-IDF', () => {
   it('matches scikit-learn TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)', () => {
@@ -25,16 +37,24 @@ describe('TF-IDF', () => {
 });
 
 // Three queues with distinctive words, plus noise words shared by all.
-const words: Record<string, string[]> = { card: ['card', 'pin', 'contactless', 'atm'], billing: ['charged', 'fee', 'refund', 'invoice'], account: ['close', 'password', 'verify', 'identity'] };
+const words: Record<string, string[]> = {
+  card: ['card', 'pin', 'contactless', 'atm'],
+  billing: ['charged', 'fee', 'refund', 'invoice'],
+  account: ['close', 'password', 'verify', 'identity'],
+};
 const noise = ['please', 'help', 'my', 'today', 'why', 'the'];
 function synth(n: number, seed: number): Example[] {
   let s = seed;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const labels = Object.keys(words);
   return Array.from({ length: n }, (_, i) => {
     const label = labels[i % labels.length]!;
     const pick = (a: string[]) => a[Math.floor(rnd() * a.length)]!;
-    return { id: `s#${i}`, label, text: [pick(noise), pick(words[label]!), pick(noise), pick(words[label]!), pick(noise)].join(' ') };
+    return {
+      id: `s#${i}`,
+      label,
+      text: [pick(noise), pick(words[label]!), pick(noise), pick(words[label]!), pick(noise)].join(' '),
+    };
   });
 }
 
@@ -42,7 +62,11 @@ describe('TF-IDF + logistic regression baseline', () => {
   const train = synth(300, 1);
   const test = synth(90, 2);
   const map = buildLabelMap(train.map((e) => e.label));
-  const cfg = { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 }, logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10 } };
+  const cfg = {
+    ...DEFAULT_BASELINE,
+    tfidf: { ...DEFAULT_BASELINE.tfidf, minDf: 1 },
+    logreg: { ...DEFAULT_BASELINE.logreg, epochs: 10 },
+  };
 
   it('learns a separable task, with a falling loss', () => {
     const losses: number[] = [];

@@ -8,8 +8,18 @@ import type { EncodedBatch } from '../../src/features/tokenize';
 // A tiny random BERT: every gradient the emitted backward graph returns is checked against central
 // finite differences of the loss the forward graph computes (dropout masks fixed by the noise seed).
 const cfg: EncoderConfig = {
-  family: 'bert', vocabSize: 23, hidden: 8, layers: 2, heads: 2, intermediate: 16, maxPositions: 8, typeVocab: 2,
-  layerNormEps: 1e-12, activation: 'gelu', hiddenDropout: 0.1, attentionDropout: 0.1,
+  family: 'bert',
+  vocabSize: 23,
+  hidden: 8,
+  layers: 2,
+  heads: 2,
+  intermediate: 16,
+  maxPositions: 8,
+  typeVocab: 2,
+  layerNormEps: 1e-12,
+  activation: 'gelu',
+  hiddenDropout: 0.1,
+  attentionDropout: 0.1,
 };
 const K = 3;
 
@@ -20,7 +30,10 @@ function randomParams(pooling: Pooling, seed: number): Params {
   for (const name of classifierParamNames(cfg, pooling)) {
     const n = paramShape(cfg, name, K).reduce((a, b) => a * b, 1);
     const isGamma = /ln\d?\.weight$|ln\.weight$/.test(name);
-    p.set(name, Float32Array.from({ length: n }, () => (isGamma ? 1 + 0.2 * normal() : 0.5 * normal())));
+    p.set(
+      name,
+      Float32Array.from({ length: n }, () => (isGamma ? 1 + 0.2 * normal() : 0.5 * normal())),
+    );
   }
   return p;
 }
@@ -41,7 +54,16 @@ afterAll(async () => Promise.all(steps.map((s) => s.release())));
 
 async function check(pooling: Pooling, dropout: number) {
   const all = classifierParamNames(cfg, pooling);
-  const step = await TrainStep.create({ config: cfg, pooling, numLabels: K, trainable: new Set(all), dropout: { hidden: dropout, attention: dropout, classifier: dropout } }, { threads: 1 });
+  const step = await TrainStep.create(
+    {
+      config: cfg,
+      pooling,
+      numLabels: K,
+      trainable: new Set(all),
+      dropout: { hidden: dropout, attention: dropout, classifier: dropout },
+    },
+    { threads: 1 },
+  );
   steps.push(step);
   const params = randomParams(pooling, 11);
   const base = await step.run(params, batch, target, 99);
@@ -57,7 +79,10 @@ async function check(pooling: Pooling, dropout: number) {
     expect(grad ?? rows, name).toBeDefined();
     const H = cfg.hidden;
     const analytic = rows
-      ? [...rows.rows].reduce((s, row, r) => s + rows.grad.subarray(r * H, (r + 1) * H).reduce((a, g, j) => a + g * dir[row * H + j]!, 0), 0)
+      ? [...rows.rows].reduce(
+          (s, row, r) => s + rows.grad.subarray(r * H, (r + 1) * H).reduce((a, g, j) => a + g * dir[row * H + j]!, 0),
+          0,
+        )
       : grad!.reduce((s, g, i) => s + g * dir[i]!, 0);
     const orig = w.slice();
     w.set(orig.map((v, i) => v + eps * dir[i]!));
@@ -66,12 +91,14 @@ async function check(pooling: Pooling, dropout: number) {
     const minus = (await step.run(params, batch, target, 99)).loss;
     w.set(orig);
     const numeric = (plus - minus) / (2 * eps);
-    if (Math.abs(numeric - analytic) > 2e-3 + 3e-2 * Math.abs(analytic)) failures.push(`${name}: analytic ${analytic.toExponential(4)} vs numeric ${numeric.toExponential(4)}`);
+    if (Math.abs(numeric - analytic) > 2e-3 + 3e-2 * Math.abs(analytic))
+      failures.push(`${name}: analytic ${analytic.toExponential(4)} vs numeric ${numeric.toExponential(4)}`);
   }
   expect(failures).toEqual([]);
   // The reported norm is that of every gradient together.
   let sq = 0;
-  for (const g of [...base.grads.values(), ...[...base.rowGrads.values()].map((r) => r.grad)]) for (const x of g) sq += x * x;
+  for (const g of [...base.grads.values(), ...[...base.rowGrads.values()].map((r) => r.grad)])
+    for (const x of g) sq += x * x;
   expect(base.gradNorm).toBeCloseTo(Math.sqrt(sq), 4);
 }
 
@@ -88,7 +115,16 @@ describe('training graph gradients (finite differences, tiny random BERT)', () =
 
   it('padding positions do not change the loss; the noise seed changes the dropout masks', async () => {
     const all = classifierParamNames(cfg, 'mean');
-    const step = await TrainStep.create({ config: cfg, pooling: 'mean', numLabels: K, trainable: new Set(all), dropout: { hidden: 0.1, attention: 0.1, classifier: 0.1 } }, { threads: 1 });
+    const step = await TrainStep.create(
+      {
+        config: cfg,
+        pooling: 'mean',
+        numLabels: K,
+        trainable: new Set(all),
+        dropout: { hidden: 0.1, attention: 0.1, classifier: 0.1 },
+      },
+      { threads: 1 },
+    );
     steps.push(step);
     const params = randomParams('mean', 3);
     const a = await step.run(params, batch, target, 1);
@@ -104,8 +140,14 @@ describe('training graph gradients (finite differences, tiny random BERT)', () =
     const all = classifierParamNames(cfg, 'cls');
     const trainable = new Set(all.filter((n) => !n.startsWith('embeddings.') && !n.startsWith('layers.0.')));
     const drop = { hidden: 0.1, attention: 0.1, classifier: 0.1 };
-    const full = await TrainStep.create({ config: cfg, pooling: 'cls', numLabels: K, trainable: new Set(all), dropout: drop }, { threads: 1 });
-    const part = await TrainStep.create({ config: cfg, pooling: 'cls', numLabels: K, trainable, dropout: drop }, { threads: 1 });
+    const full = await TrainStep.create(
+      { config: cfg, pooling: 'cls', numLabels: K, trainable: new Set(all), dropout: drop },
+      { threads: 1 },
+    );
+    const part = await TrainStep.create(
+      { config: cfg, pooling: 'cls', numLabels: K, trainable, dropout: drop },
+      { threads: 1 },
+    );
     steps.push(full, part);
     const params = randomParams('cls', 8);
     const f = await full.run(params, batch, target, 4);
@@ -116,7 +158,10 @@ describe('training graph gradients (finite differences, tiny random BERT)', () =
     for (const name of trainable) {
       const a = p.grads.get(name)!;
       const b = f.grads.get(name)!;
-      expect(a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0), name).toBeLessThan(1e-6);
+      expect(
+        a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0),
+        name,
+      ).toBeLessThan(1e-6);
     }
   });
 });

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { cleanText, DEFAULT_CLEANING, luhnValid, maskPii, normaliseSpeakers, removeFillers, removeNonVerbal, turns } from '../../src/data/clean';
+import {
+  cleanText,
+  DEFAULT_CLEANING,
+  luhnValid,
+  maskPii,
+  normaliseSpeakers,
+  removeFillers,
+  removeNonVerbal,
+  turns,
+} from '../../src/data/clean';
 
 describe('PII masking', () => {
   it('masks e-mails, Luhn-valid card numbers and phone numbers', () => {
@@ -9,7 +18,9 @@ describe('PII masking', () => {
   });
 
   it('leaves amounts, dates, short numbers and non-Luhn digit runs that are not phones alone', () => {
-    expect(maskPii('I paid 1,234.56 USD on 2024-03-01, order 12345')).toBe('I paid 1,234.56 USD on 2024-03-01, order 12345');
+    expect(maskPii('I paid 1,234.56 USD on 2024-03-01, order 12345')).toBe(
+      'I paid 1,234.56 USD on 2024-03-01, order 12345',
+    );
     expect(luhnValid('4111111111111111')).toBe(true);
     expect(luhnValid('4111111111111112')).toBe(false);
   });
@@ -17,13 +28,19 @@ describe('PII masking', () => {
 
 describe('speaker tags', () => {
   it('maps variants to Customer/Agent at line starts only', () => {
-    const t = normaliseSpeakers('TelCom Agent: hi\nCUSTOMER:  hello\nrep: ok\nThe agent: said', DEFAULT_CLEANING.speakerMap);
+    const t = normaliseSpeakers(
+      'TelCom Agent: hi\nCUSTOMER:  hello\nrep: ok\nThe agent: said',
+      DEFAULT_CLEANING.speakerMap,
+    );
     expect(t).toBe('Agent: hi\nCustomer: hello\nAgent: ok\nThe agent: said');
     expect(turns(t).map((x) => x.speaker)).toEqual(['Agent', 'Customer', 'Agent', 'Unknown']);
   });
 
   it('starts a new turn where a tag follows the end of a sentence mid-line', () => {
-    const t = normaliseSpeakers('Customer: My number is short. TelCom Agent: Great! the agent: said', DEFAULT_CLEANING.speakerMap);
+    const t = normaliseSpeakers(
+      'Customer: My number is short. TelCom Agent: Great! the agent: said',
+      DEFAULT_CLEANING.speakerMap,
+    );
     expect(t).toBe('Customer: My number is short.\nAgent: Great! the agent: said');
     expect(normaliseSpeakers('\u00A0TelCom Agent: hi', DEFAULT_CLEANING.speakerMap)).toBe('Agent: hi');
   });
@@ -31,7 +48,9 @@ describe('speaker tags', () => {
 
 describe('non-verbal cues and fillers', () => {
   it('removes bracketed cues but keeps other brackets', () => {
-    expect(removeNonVerbal('sure [laughs] it is (inaudible) fine <crosstalk> ok *sighs*')).not.toMatch(/laughs|inaudible|crosstalk|sighs/);
+    expect(removeNonVerbal('sure [laughs] it is (inaudible) fine <crosstalk> ok *sighs*')).not.toMatch(
+      /laughs|inaudible|crosstalk|sighs/,
+    );
     expect(removeNonVerbal('fee (about $3) [ref 12]')).toBe('fee (about $3) [ref 12]');
   });
 
@@ -52,7 +71,15 @@ describe('cleanText', () => {
 
   it('each rule can be switched off', () => {
     const raw = 'Rep: um call 415-555-2671 [laughs]';
-    expect(cleanText(raw, { ...DEFAULT_CLEANING, maskPii: false, normaliseSpeakers: false, removeFillers: false, removeNonVerbal: false })).toBe(raw);
+    expect(
+      cleanText(raw, {
+        ...DEFAULT_CLEANING,
+        maskPii: false,
+        normaliseSpeakers: false,
+        removeFillers: false,
+        removeNonVerbal: false,
+      }),
+    ).toBe(raw);
     expect(cleanText(raw, { ...DEFAULT_CLEANING, lowercase: true })).toBe('agent: call [phone]');
   });
 });

@@ -14,7 +14,15 @@ describe('loadConfig', () => {
   });
 
   it('takes overrides from the environment', () => {
-    const cfg = loadConfig({ MLFLOW_PORT: '5123', PRETRAINED_SOURCE: 'hub', VENV: '/opt/env', MLFLOW_TRACKING_URI: 'http://mlflow.internal:80' }, '/proj');
+    const cfg = loadConfig(
+      {
+        MLFLOW_PORT: '5123',
+        PRETRAINED_SOURCE: 'hub',
+        VENV: '/opt/env',
+        MLFLOW_TRACKING_URI: 'http://mlflow.internal:80',
+      },
+      '/proj',
+    );
     expect(cfg.mlflow.port).toBe(5123);
     expect(cfg.mlflow.trackingUri).toBe('http://mlflow.internal:80');
     expect(cfg.pretrained.source).toBe('hub');

@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { categoricalDrift, domainClassifierAuc, driftReport, ks2samp, numericDrift, wasserstein, DEFAULT_DRIFT_POLICY } from '../../src/monitor/drift';
+import {
+  categoricalDrift,
+  domainClassifierAuc,
+  driftReport,
+  ks2samp,
+  numericDrift,
+  wasserstein,
+  DEFAULT_DRIFT_POLICY,
+} from '../../src/monitor/drift';
 
 // Reference values from SciPy (scripts/fixtures/make_drift_fixture.py).
 const f = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/drift-scipy.json'), 'utf8'));
@@ -56,7 +64,10 @@ describe('categorical drift', () => {
 describe('text drift', () => {
   const ref = Array.from({ length: 200 }, (_, i) => `my card payment ${i % 7} was declined at the shop`);
   const same = Array.from({ length: 200 }, (_, i) => `my card payment ${(i + 3) % 7} was declined at the shop`);
-  const other = Array.from({ length: 200 }, (_, i) => `the router keeps dropping my broadband connection ${i % 5} times a day`);
+  const other = Array.from(
+    { length: 200 },
+    (_, i) => `the router keeps dropping my broadband connection ${i % 5} times a day`,
+  );
 
   it('the domain classifier tells different texts apart (AUC near 1) but not identical ones (near 0.5)', () => {
     expect(domainClassifierAuc(ref, other)).toBeGreaterThan(0.95);
@@ -64,7 +75,10 @@ describe('text drift', () => {
   });
 
   it('maps drift to the policy: none -> no action, large -> retrain and alert', () => {
-    const none = driftReport({ reference: { texts: ref, labels: ref.map(() => 'card') }, current: { texts: same, labels: same.map(() => 'card') } });
+    const none = driftReport({
+      reference: { texts: ref, labels: ref.map(() => 'card') },
+      current: { texts: same, labels: same.map(() => 'card') },
+    });
     expect(none.action).toBe('none');
     const large = driftReport({ reference: { texts: ref }, current: { texts: other } });
     expect(large.level).toBe('large');

@@ -40,13 +40,17 @@ describe('downloadFile', () => {
 
   it('rejects a wrong checksum and leaves neither the file nor a partial', async () => {
     const dest = path.join(tmp, 'bad.bin');
-    await expect(downloadFile(`${srv.url}/big`, dest, { sha256: '0'.repeat(64), progress: false })).rejects.toBeInstanceOf(ChecksumError);
+    await expect(
+      downloadFile(`${srv.url}/big`, dest, { sha256: '0'.repeat(64), progress: false }),
+    ).rejects.toBeInstanceOf(ChecksumError);
     expect(fs.existsSync(dest)).toBe(false);
     expect(fs.existsSync(`${dest}.part`)).toBe(false);
   });
 
   it('reports the HTTP status of a failed request', async () => {
-    await expect(downloadFile(`${srv.url}/missing`, path.join(tmp, 'm'), { progress: false })).rejects.toThrow(/HTTP 404/);
+    await expect(downloadFile(`${srv.url}/missing`, path.join(tmp, 'm'), { progress: false })).rejects.toThrow(
+      /HTTP 404/,
+    );
   });
 });
 
@@ -57,7 +61,9 @@ describe('copyVerified', () => {
     const good = createHash('sha256').update('hello').digest('hex');
     await copyVerified(src, path.join(tmp, 'out', 'dst.txt'), good);
     expect(fs.readFileSync(path.join(tmp, 'out', 'dst.txt'), 'utf8')).toBe('hello');
-    await expect(copyVerified(src, path.join(tmp, 'out', 'bad.txt'), good.replace(/^./, 'f'))).rejects.toThrow(/Checksum mismatch/);
+    await expect(copyVerified(src, path.join(tmp, 'out', 'bad.txt'), good.replace(/^./, 'f'))).rejects.toThrow(
+      /Checksum mismatch/,
+    );
     expect(fs.existsSync(path.join(tmp, 'out', 'bad.txt'))).toBe(false);
   });
 });

@@ -16,17 +16,29 @@ describe('the model-kind registry', () => {
       expect(kindById(k.id)).toBe(k);
       expect(kindOfFlavors(['python_function', k.flavor])).toBe(k);
     }
-    expect(() => kindById('xgboost')).toThrow(/unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/);
+    expect(() => kindById('xgboost')).toThrow(
+      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/,
+    );
     expect(() => kindOfFlavors(['sklearn'])).toThrow(/no model kind serves the flavors sklearn/);
     expect(() => trainKind('xgboost', undefined as never)).toThrow(/unknown model kind "xgboost"/);
   });
 
   it('a serving process loads no training code', () => {
-    const probe = "require('./src/kinds'); require('./src/serve/app'); require('./src/serve/champion'); process.stdout.write(JSON.stringify(Object.keys(require.cache)))";
-    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', probe], { cwd: root, encoding: 'utf8' });
+    const probe =
+      "require('./src/kinds'); require('./src/serve/app'); require('./src/serve/champion'); process.stdout.write(JSON.stringify(Object.keys(require.cache)))";
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', probe], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
-    const loaded = (JSON.parse(r.stdout) as string[]).map((f) => path.relative(root, f)).filter((f) => f.startsWith('src/'));
-    expect(loaded).toEqual(expect.arrayContaining(['src/kinds/index.ts', 'src/kinds/bert/model.ts', 'src/serve/app.ts']));
-    expect(loaded.filter((f) => /^src\/train\/|^src\/kinds\/[^/]+\/train\.ts$|^src\/engine\/train-step\.ts$/.test(f))).toEqual([]);
+    const loaded = (JSON.parse(r.stdout) as string[])
+      .map((f) => path.relative(root, f))
+      .filter((f) => f.startsWith('src/'));
+    expect(loaded).toEqual(
+      expect.arrayContaining(['src/kinds/index.ts', 'src/kinds/bert/model.ts', 'src/serve/app.ts']),
+    );
+    expect(
+      loaded.filter((f) => /^src\/train\/|^src\/kinds\/[^/]+\/train\.ts$|^src\/engine\/train-step\.ts$/.test(f)),
+    ).toEqual([]);
   });
 });

@@ -13,7 +13,17 @@ const deadPid = (): number => {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   return Number(r.stdout); // exited already: its pid is free
 };
-const staleLock = (file: string) => fs.writeFileSync(file, JSON.stringify({ pid: deadPid(), host: os.hostname(), token: 'crashed', purpose: 'retrain', since: '2026-01-01T00:00:00Z' }));
+const staleLock = (file: string) =>
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      pid: deadPid(),
+      host: os.hostname(),
+      token: 'crashed',
+      purpose: 'retrain',
+      since: '2026-01-01T00:00:00Z',
+    }),
+  );
 
 describe('production lock', () => {
   it('is exclusive, names its holder, and is released by its owner', () => {
@@ -37,7 +47,13 @@ describe('production lock', () => {
   it('a release by a former owner does not remove the lock another process holds now', () => {
     const file = path.join(tmp, 'c.lock');
     const mine = acquireLock(file, 'retrain');
-    const theirs = { pid: process.pid, host: os.hostname(), token: 'someone-else', purpose: 'promote', since: new Date().toISOString() };
+    const theirs = {
+      pid: process.pid,
+      host: os.hostname(),
+      token: 'someone-else',
+      purpose: 'promote',
+      since: new Date().toISOString(),
+    };
     fs.writeFileSync(file, JSON.stringify(theirs)); // ours was broken and retaken meanwhile
     mine.release();
     expect(JSON.parse(fs.readFileSync(file, 'utf8')).token).toBe('someone-else');
@@ -47,7 +63,11 @@ describe('production lock', () => {
   it('counts a live process of another user (EPERM) as alive', () => {
     // As an unprivileged user, signalling pid 1 fails with EPERM: the process exists.
     const script = `console.log(JSON.stringify([require('./src/production/lock').processAlive(1), require('./src/production/lock').processAlive(${deadPid()})]))`;
-    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: root, encoding: 'utf8', ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+      ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
+    });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual([true, false]);
     expect(processAlive(process.pid)).toBe(true);
@@ -75,12 +95,18 @@ describe('production lock', () => {
       catch (e) { console.log(e.name); }`;
     const start = String(Date.now() + 1500);
     const outs = await Promise.all(
-      Array.from({ length: 8 }, () => new Promise<string>((resolve) => {
-        const c = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script, start], { cwd: root });
-        let out = '';
-        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        c.on('close', () => resolve(out.trim()));
-      })),
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<string>((resolve) => {
+            const c = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script, start], {
+              cwd: root,
+            });
+            let out = '';
+            c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+            c.on('close', () => resolve(out.trim()));
+          }),
+      ),
     );
     expect(outs.filter((o) => o === 'took')).toHaveLength(1);
     expect(outs.filter((o) => o === 'LockBusyError')).toHaveLength(7);

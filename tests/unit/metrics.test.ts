@@ -5,7 +5,21 @@ import { classificationReport, evaluate, rocAuc } from '../../src/evaluate/metri
 
 // Reference values from scikit-learn (scripts/fixtures/make_metrics_fixture.py).
 const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/metrics-sklearn.json'), 'utf8')) as {
-  cases: { k: number; y_true: number[]; y_pred: number[]; probs: number[]; accuracy: number; precision: number[]; recall: number[]; f1: number[]; support: number[]; macro: number[]; weighted: number[]; roc_auc: number; confusion: number[][] }[];
+  cases: {
+    k: number;
+    y_true: number[];
+    y_pred: number[];
+    probs: number[];
+    accuracy: number;
+    precision: number[];
+    recall: number[];
+    f1: number[];
+    support: number[];
+    macro: number[];
+    weighted: number[];
+    roc_auc: number;
+    confusion: number[][];
+  }[];
 };
 
 describe('evaluate matches scikit-learn', () => {
@@ -21,8 +35,12 @@ describe('evaluate matches scikit-learn', () => {
         expect(pc.f1).toBeCloseTo(c.f1[i]!, 10);
         expect(pc.support).toBe(c.support[i]);
       });
-      expect([e.macro.precision, e.macro.recall, e.macro.f1].map((x) => x.toFixed(10))).toEqual(c.macro.map((x) => x.toFixed(10)));
-      expect([e.weighted.precision, e.weighted.recall, e.weighted.f1].map((x) => x.toFixed(10))).toEqual(c.weighted.map((x) => x.toFixed(10)));
+      expect([e.macro.precision, e.macro.recall, e.macro.f1].map((x) => x.toFixed(10))).toEqual(
+        c.macro.map((x) => x.toFixed(10)),
+      );
+      expect([e.weighted.precision, e.weighted.recall, e.weighted.f1].map((x) => x.toFixed(10))).toEqual(
+        c.weighted.map((x) => x.toFixed(10)),
+      );
       expect(e.rocAuc).toBeCloseTo(c.roc_auc, 10);
     });
   }

@@ -4,7 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunJournal } from '../../src/mlflow';
 
-const batch = (step: number) => ({ op: 'log-batch' as const, body: { metrics: [{ key: 'loss', value: 1 / (step + 1), step, timestamp: step }], params: [], tags: [] } });
+const batch = (step: number) => ({
+  op: 'log-batch' as const,
+  body: { metrics: [{ key: 'loss', value: 1 / (step + 1), step, timestamp: step }], params: [], tags: [] },
+});
 
 describe('RunJournal', () => {
   it('keeps entries in order until acknowledged, then compacts away', () => {

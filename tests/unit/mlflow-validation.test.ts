@@ -36,15 +36,26 @@ describe('validateBatch', () => {
   });
 
   it('rejects a too-long param value and too-long keys', () => {
-    const err = validationError(() => validateBatch({ params: [{ key: 'config', value: 'x'.repeat(LIMITS.maxParamValueLength + 1) }] }));
+    const err = validationError(() =>
+      validateBatch({ params: [{ key: 'config', value: 'x'.repeat(LIMITS.maxParamValueLength + 1) }] }),
+    );
     expect(err.field).toBe('param "config".value');
     expect(err.message).toMatch(/6001 characters.*6000/);
     expect(() => validateBatch({ tags: [{ key: 'k'.repeat(251), value: 'v' }] })).toThrow(/251 characters/);
-    expect(() => validateBatch({ tags: [{ key: 'note', value: 'v'.repeat(LIMITS.maxTagValueLength + 1) }] })).toThrow(/tag "note"/);
+    expect(() => validateBatch({ tags: [{ key: 'note', value: 'v'.repeat(LIMITS.maxTagValueLength + 1) }] })).toThrow(
+      /tag "note"/,
+    );
   });
 
   it('rejects a param given twice with different values', () => {
-    expect(() => validateBatch({ params: [{ key: 'lr', value: '1' }, { key: 'lr', value: '2' }] })).toThrow(/immutable/);
+    expect(() =>
+      validateBatch({
+        params: [
+          { key: 'lr', value: '1' },
+          { key: 'lr', value: '2' },
+        ],
+      }),
+    ).toThrow(/immutable/);
   });
 });
 

@@ -8,7 +8,13 @@ const opts = {
   runId: 'abc123',
   artifactPath: 'model',
   flavors: { ts_bert: { runtime: 'onnxruntime-node', model_file: 'model.onnx' } },
-  signature: { inputs: [{ name: 'text', type: 'string' as const }], outputs: [{ name: 'label', type: 'string' as const }, { name: 'score', type: 'double' as const }] },
+  signature: {
+    inputs: [{ name: 'text', type: 'string' as const }],
+    outputs: [
+      { name: 'label', type: 'string' as const },
+      { name: 'score', type: 'double' as const },
+    ],
+  },
   inputExample: [{ text: 'I want to close my account' }],
   modelUuid: '0b7a6d2c-0000-4000-8000-000000000001',
   now: new Date('2026-11-22T10:00:00.000Z'),
@@ -33,6 +39,9 @@ describe('MLmodel', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmodel-'));
     writeMlmodel(dir, opts);
     expect(readMlmodel(dir)).toEqual(JSON.parse(JSON.stringify(buildMlmodel(opts))));
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'input_example.json'), 'utf8'))).toEqual({ columns: ['text'], data: [['I want to close my account']] });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'input_example.json'), 'utf8'))).toEqual({
+      columns: ['text'],
+      data: [['I want to close my account']],
+    });
   });
 });

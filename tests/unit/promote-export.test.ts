@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkExports, exportNotebooks, notebooksWithOutputs, rewriteImports, splitGenerated, type Notebook } from '../../src/promote/export';
+import {
+  checkExports,
+  exportNotebooks,
+  notebooksWithOutputs,
+  rewriteImports,
+  splitGenerated,
+  type Notebook,
+} from '../../src/promote/export';
 
 const code = (id: string, source: string) => ({ id, cell_type: 'code', source });
 const nb = (cells: Notebook['cells']): Notebook => ({ cells });
@@ -7,7 +14,10 @@ const nb = (cells: Notebook['cells']): Notebook => ({ cells });
 const notebook = nb([
   { id: 'md', cell_type: 'markdown', source: '# Title\n//| export src/nope.ts' },
   code('target', '//| default_exp src/data/things.ts'),
-  code('a', "//| export\nimport { z } from 'zod';\nimport { TASKS } from './src/data/tasks';\n\n/** Doubles. */\nfunction double(n: number): number {\n  return n * 2;\n}\nconst K = 3;\n  const notTopLevel = 1;\n"),
+  code(
+    'a',
+    "//| export\nimport { z } from 'zod';\nimport { TASKS } from './src/data/tasks';\n\n/** Doubles. */\nfunction double(n: number): number {\n  return n * 2;\n}\nconst K = 3;\n  const notTopLevel = 1;\n",
+  ),
   code('scratch', 'console.log(double(2));'),
   code('b', '//| exporti\nconst SECRET = /x/g;\n'),
   code('c', '//| export src/other/mod.ts\ntype Label = string;\ninterface Row { text: string }\n'),
@@ -29,20 +39,36 @@ describe('exportNotebooks', () => {
   });
 
   it('is deterministic: the same notebooks give byte-identical modules', () => {
-    expect(exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }])).toEqual(exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }]));
+    expect(exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }])).toEqual(
+      exportNotebooks([{ path: 'notebooks/02_x.ipynb', notebook }]),
+    );
   });
 
   it('rejects targets outside src/, missing targets, and a module fed by two notebooks', () => {
-    expect(() => exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export ../evil.ts\nconst a = 1;')]) }])).toThrow(/must be a \.ts file under src\//);
-    expect(() => exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export\nconst a = 1;')]) }])).toThrow(/no target/);
+    expect(() =>
+      exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export ../evil.ts\nconst a = 1;')]) }]),
+    ).toThrow(/must be a \.ts file under src\//);
+    expect(() => exportNotebooks([{ path: 'n.ipynb', notebook: nb([code('x', '//| export\nconst a = 1;')]) }])).toThrow(
+      /no target/,
+    );
     const one = nb([code('x', '//| export src/a.ts\nconst a = 1;')]);
-    expect(() => exportNotebooks([{ path: 'n1.ipynb', notebook: one }, { path: 'n2.ipynb', notebook: one }])).toThrow(/exported from both/);
+    expect(() =>
+      exportNotebooks([
+        { path: 'n1.ipynb', notebook: one },
+        { path: 'n2.ipynb', notebook: one },
+      ]),
+    ).toThrow(/exported from both/);
   });
 });
 
 describe('rewriteImports', () => {
   it('makes ./src imports relative to the generated module', () => {
-    expect(rewriteImports("import { a } from './src/data/tasks';\nconst m = await import('./src/mlflow');", 'src/train/x.ts')).toBe("import { a } from '../data/tasks';\nconst m = await import('../mlflow');");
+    expect(
+      rewriteImports(
+        "import { a } from './src/data/tasks';\nconst m = await import('./src/mlflow');",
+        'src/train/x.ts',
+      ),
+    ).toBe("import { a } from '../data/tasks';\nconst m = await import('../mlflow');");
   });
 });
 
@@ -52,15 +78,30 @@ describe('checkExports', () => {
 
   it('passes when files match and names the cell of a hand edit', () => {
     expect(checkExports(modules, (t) => files[t])).toEqual([]);
-    const edited: Record<string, string> = { ...files, 'src/data/things.ts': files['src/data/things.ts']!.replace('return n * 2', 'return n * 3') };
+    const edited: Record<string, string> = {
+      ...files,
+      'src/data/things.ts': files['src/data/things.ts']!.replace('return n * 2', 'return n * 3'),
+    };
     expect(checkExports(modules, (t) => edited[t])).toEqual([
-      { target: 'src/data/things.ts', notebook: 'notebooks/02_x.ipynb', cellId: 'a', message: 'src/data/things.ts differs from notebooks/02_x.ipynb cell a (edited by hand, or the notebook changed since `make promote`)' },
+      {
+        target: 'src/data/things.ts',
+        notebook: 'notebooks/02_x.ipynb',
+        cellId: 'a',
+        message:
+          'src/data/things.ts differs from notebooks/02_x.ipynb cell a (edited by hand, or the notebook changed since `make promote`)',
+      },
     ]);
   });
 
   it('reports a missing module and an orphaned generated file', () => {
-    const problems = checkExports(modules, (t) => (t === 'src/other/mod.ts' ? undefined : files[t]), ['src/data/things.ts', 'src/old.ts']);
-    expect(problems.map((p) => p.message)).toEqual(['src/other/mod.ts is missing; notebooks/02_x.ipynb exports it', 'src/old.ts is marked AUTO-GENERATED but no notebook exports it any more']);
+    const problems = checkExports(modules, (t) => (t === 'src/other/mod.ts' ? undefined : files[t]), [
+      'src/data/things.ts',
+      'src/old.ts',
+    ]);
+    expect(problems.map((p) => p.message)).toEqual([
+      'src/other/mod.ts is missing; notebooks/02_x.ipynb exports it',
+      'src/old.ts is marked AUTO-GENERATED but no notebook exports it any more',
+    ]);
   });
 
   it('splits a generated module back into its cells', () => {
@@ -71,7 +112,14 @@ describe('checkExports', () => {
 describe('notebooksWithOutputs', () => {
   it('flags notebooks committed with outputs or execution counts', () => {
     const clean = nb([{ id: 'a', cell_type: 'code', source: 'x', outputs: [], execution_count: null } as never]);
-    const dirty = nb([{ id: 'a', cell_type: 'code', source: 'x', outputs: [{ output_type: 'stream' }], execution_count: 1 } as never]);
-    expect(notebooksWithOutputs([{ path: 'a.ipynb', notebook: clean }, { path: 'b.ipynb', notebook: dirty }])).toEqual(['b.ipynb']);
+    const dirty = nb([
+      { id: 'a', cell_type: 'code', source: 'x', outputs: [{ output_type: 'stream' }], execution_count: 1 } as never,
+    ]);
+    expect(
+      notebooksWithOutputs([
+        { path: 'a.ipynb', notebook: clean },
+        { path: 'b.ipynb', notebook: dirty },
+      ]),
+    ).toEqual(['b.ipynb']);
   });
 });

@@ -3,18 +3,38 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { churnCsv, csvTextCell } from '../../src/report/churn';
-import { Reservoir, servingLogFile, servingLogFiles, ServingLogWriter, streamServingLog, type ServingRecord } from '../../src/monitor/serving-log';
+import {
+  Reservoir,
+  servingLogFile,
+  servingLogFiles,
+  ServingLogWriter,
+  streamServingLog,
+  type ServingRecord,
+} from '../../src/monitor/serving-log';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serving-log-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const record = (ts: string, model: string, text = 'my card was declined'): ServingRecord => ({ ts, route: '/predict', model, version: '3', text_sha256: 'a'.repeat(64), text, label: 'card', probabilities: { card: 0.9, other: 0.1 }, latency_ms: 1.5 });
+const record = (ts: string, model: string, text = 'my card was declined'): ServingRecord => ({
+  ts,
+  route: '/predict',
+  model,
+  version: '3',
+  text_sha256: 'a'.repeat(64),
+  text,
+  label: 'card',
+  probabilities: { card: 0.9, other: 0.1 },
+  latency_ms: 1.5,
+});
 
 describe('serving log', () => {
   it('rotates daily (UTC) and streams back, in order, only the asked model and period; torn lines are counted', async () => {
     const dir = path.join(tmp, 'rotate');
     const w = new ServingLogWriter(dir);
-    w.write([record('2026-11-29T23:59:59.000Z', 'a'), record('2026-11-29T23:59:59.500Z', 'b')], new Date('2026-11-29T23:59:59Z'));
+    w.write(
+      [record('2026-11-29T23:59:59.000Z', 'a'), record('2026-11-29T23:59:59.500Z', 'b')],
+      new Date('2026-11-29T23:59:59Z'),
+    );
     w.write([record('2026-11-30T00:00:01.000Z', 'a', 'second day')], new Date('2026-11-30T00:00:01Z'));
     await w.close();
     expect(fs.readdirSync(dir).sort()).toEqual(['predictions-2026-11-29.jsonl', 'predictions-2026-11-30.jsonl']);
@@ -23,7 +43,9 @@ describe('serving log', () => {
     const r = await streamServingLog(dir, { model: 'a' }, (rec) => seen.push(rec.text));
     expect(seen).toEqual(['my card was declined', 'second day']);
     expect(r).toEqual({ records: 2, malformed: 1, otherModels: 1 });
-    expect(servingLogFiles(dir, new Date('2026-11-30T08:00:00Z')).map((f) => path.basename(f))).toEqual(['predictions-2026-11-30.jsonl']);
+    expect(servingLogFiles(dir, new Date('2026-11-30T08:00:00Z')).map((f) => path.basename(f))).toEqual([
+      'predictions-2026-11-30.jsonl',
+    ]);
     const since: string[] = [];
     await streamServingLog(dir, { model: 'a', since: new Date('2026-11-30T00:00:00Z') }, (rec) => since.push(rec.text));
     expect(since).toEqual(['second day']);
@@ -43,7 +65,7 @@ describe('serving log', () => {
 
   it('a reservoir keeps a uniform sample of a stream longer than it holds', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const counts = new Array<number>(10).fill(0);
     for (let trial = 0; trial < 2000; trial++) {
       const r = new Reservoir<number>(10, random);
@@ -59,9 +81,19 @@ describe('serving log', () => {
 describe('churn report CSV', () => {
   it('escapes text cells that a spreadsheet would evaluate as a formula', () => {
     expect(csvTextCell('=HYPERLINK("http://x","y")')).toBe(`"'=HYPERLINK(""http://x"",""y"")"`);
-    for (const lead of ['+', '-', '@', '\t', '\r']) expect(csvTextCell(`${lead}1+1`).startsWith(`"'${lead}`)).toBe(true);
+    for (const lead of ['+', '-', '@', '\t', '\r'])
+      expect(csvTextCell(`${lead}1+1`).startsWith(`"'${lead}`)).toBe(true);
     expect(csvTextCell('cancel my contract')).toBe('"cancel my contract"');
-    const csv = churnCsv([{ ts: '2026-11-30T00:00:00Z', text_sha256: 'a'.repeat(64), bucket: 'A', p_churn: 0.9, label: 'yes', top_phrases: [{ phrase: '=cmd|/c calc!A1', impact: 0.5 }] }]);
+    const csv = churnCsv([
+      {
+        ts: '2026-11-30T00:00:00Z',
+        text_sha256: 'a'.repeat(64),
+        bucket: 'A',
+        p_churn: 0.9,
+        label: 'yes',
+        top_phrases: [{ phrase: '=cmd|/c calc!A1', impact: 0.5 }],
+      },
+    ]);
     expect(csv.split('\n')[1]).toContain(`"'=cmd|/c calc!A1"`);
     expect(csv).not.toMatch(/,=/);
   });

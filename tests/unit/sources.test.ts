@@ -49,7 +49,9 @@ describe('fetchDataset', () => {
     const shared = path.join(tmp, 'shared');
     fs.mkdirSync(path.join(shared, 'tiny'), { recursive: true });
     fs.writeFileSync(path.join(shared, 'tiny', 'train.csv'), content + 'tampered,row\n');
-    await expect(fetchDataset(tinyDataset('http://127.0.0.1:9'), { sharedDir: shared, rawDir: path.join(tmp, 'raw') })).rejects.toThrow(/Checksum mismatch/);
+    await expect(
+      fetchDataset(tinyDataset('http://127.0.0.1:9'), { sharedDir: shared, rawDir: path.join(tmp, 'raw') }),
+    ).rejects.toThrow(/Checksum mismatch/);
   });
 
   it('downloads from the public source (here a mirror on loopback) when no shared copy exists', async () => {
@@ -59,7 +61,11 @@ describe('fetchDataset', () => {
     });
     try {
       const ds = tinyDataset('https://raw.githubusercontent.com/owner/repo/abc');
-      const r = await fetchDataset(ds, { sharedDir: path.join(tmp, 'none'), rawDir: path.join(tmp, 'raw'), mirror: srv.url });
+      const r = await fetchDataset(ds, {
+        sharedDir: path.join(tmp, 'none'),
+        rawDir: path.join(tmp, 'raw'),
+        mirror: srv.url,
+      });
       expect(r.from).toBe('download');
       expect(srv.requests).toEqual(['GET /owner/repo/abc/data/train.csv']);
       expect(fs.readFileSync(path.join(tmp, 'raw', 'tiny', 'train.csv'), 'utf8')).toBe(content);
@@ -70,7 +76,9 @@ describe('fetchDataset', () => {
 
   it('fails with a clear error naming both places when neither works', async () => {
     const ds = tinyDataset('http://127.0.0.1:9/owner/repo/abc');
-    const err = await fetchDataset(ds, { sharedDir: path.join(tmp, 'none'), rawDir: path.join(tmp, 'raw') }).catch((e: Error) => e);
+    const err = await fetchDataset(ds, { sharedDir: path.join(tmp, 'none'), rawDir: path.join(tmp, 'raw') }).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     const msg = (err as Error).message;
     expect(msg).toContain(`Dataset "tiny" is not in ${path.join(tmp, 'none', 'tiny')}`);

@@ -6,7 +6,13 @@ describe('task catalog', () => {
     const all = Object.values(BANKING77_COARSE).flat();
     expect(all).toHaveLength(77);
     expect(new Set(all).size).toBe(77);
-    expect(Object.keys(BANKING77_COARSE)).toEqual(['Card', 'Payments & Billing', 'Transfers', 'Top-up & Cash', 'Account & Security']);
+    expect(Object.keys(BANKING77_COARSE)).toEqual([
+      'Card',
+      'Payments & Billing',
+      'Transfers',
+      'Top-up & Cash',
+      'Account & Security',
+    ]);
     expect(INTENT_TO_COARSE.terminate_account).toBe('Account & Security');
     expect(BANKING77_INTENTS).toHaveLength(77);
   });

@@ -18,7 +18,14 @@ import type { Predictor } from '../types';
  * Writes a servable model folder from the trained weights: hf/ (Hugging Face files), model.onnx
  * (fp32) and, when asked, model.int8.onnx, plus label_map.json.
  */
-export function saveBertModel(dir: string, baseCheckpointDir: string, config: EncoderConfig, params: Params, meta: ClassifierMeta, quantize: boolean): { fp32: string; int8?: string } {
+export function saveBertModel(
+  dir: string,
+  baseCheckpointDir: string,
+  config: EncoderConfig,
+  params: Params,
+  meta: ClassifierMeta,
+  quantize: boolean,
+): { fp32: string; int8?: string } {
   const numLabels = meta.labelMap.labels.length;
   saveHfClassifier(path.join(dir, 'hf'), baseCheckpointDir, config, params, meta);
   const weights = shapedWeights(config, params, numLabels);
@@ -30,7 +37,17 @@ export function saveBertModel(dir: string, baseCheckpointDir: string, config: En
 }
 
 /** Loads a folder written by saveBertModel as a text -> probabilities function. */
-export async function loadBertModel(dir: string, onnxFile = 'model.onnx', session?: SessionOptions): Promise<{ labels: string[]; maxLength: number; pooling: Pooling; predictProba: (texts: readonly string[]) => Promise<Float32Array>; release: () => Promise<void> }> {
+export async function loadBertModel(
+  dir: string,
+  onnxFile = 'model.onnx',
+  session?: SessionOptions,
+): Promise<{
+  labels: string[];
+  maxLength: number;
+  pooling: Pooling;
+  predictProba: (texts: readonly string[]) => Promise<Float32Array>;
+  release: () => Promise<void>;
+}> {
   const hf = path.join(dir, 'hf');
   const { config, meta } = readClassifierMeta(hf);
   const tokenizer = await TextTokenizer.fromDir(hf);
@@ -39,16 +56,28 @@ export async function loadBertModel(dir: string, onnxFile = 'model.onnx', sessio
     labels: meta.labelMap.labels,
     maxLength: meta.maxLength,
     pooling: meta.pooling,
-    predictProba: (texts) => predictEncoded(clf, texts.map((t) => tokenizer.encode(t, meta.maxLength)), tokenizer.padId, meta.maxLength, 32),
+    predictProba: (texts) =>
+      predictEncoded(
+        clf,
+        texts.map((t) => tokenizer.encode(t, meta.maxLength)),
+        tokenizer.padId,
+        meta.maxLength,
+        32,
+      ),
     release: () => clf.release(),
   };
 }
-
 
 export const BERT_FLAVOR = 'ts_bert';
 
 /** The ts_bert flavor's predictor: the ONNX graph the run chose (int8 when its measured accuracy loss was small enough). */
 export async function loadBertPredictor(dir: string, flavorConfig: Record<string, unknown>): Promise<Predictor> {
   const m = await loadBertModel(dir, typeof flavorConfig.onnx === 'string' ? flavorConfig.onnx : 'model.onnx');
-  return { kind: 'bert-finetune', flavor: BERT_FLAVOR, labels: m.labels, predictProba: m.predictProba, release: m.release };
+  return {
+    kind: 'bert-finetune',
+    flavor: BERT_FLAVOR,
+    labels: m.labels,
+    predictProba: m.predictProba,
+    release: m.release,
+  };
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { PreparedData } from '../../data/prepare';
-import type { TaskSpec } from '../../data/tasks';
+import type { AnyTaskSpec } from '../../data/tasks';
 import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { TextTokenizer } from '../../features/tokenize';
@@ -17,7 +17,13 @@ import { POOLINGS, type Pooling } from '../../engine/bert-graph';
 import { OrtClassifier, predictEncoded } from '../../engine/encoder-onnx';
 import type { SessionOptions } from '../../engine/ort-session';
 import { finishCheckpoints } from '../../train/checkpoints';
-import { DEFAULT_FINETUNE, fineTune, type FineTuneConfig, type FineTuneEvent, type FineTuneResult } from '../../train/finetune';
+import {
+  DEFAULT_FINETUNE,
+  fineTune,
+  type FineTuneConfig,
+  type FineTuneEvent,
+  type FineTuneResult,
+} from '../../train/finetune';
 import { checkpointOf, type TrainRequest } from '../types';
 import { BERT_FLAVOR, saveBertModel } from './model';
 
@@ -46,7 +52,12 @@ export interface BertRunResult extends FineTuneResult {
   modelDir: string;
 }
 
-export function fineTuneParams(task: string, checkpoint: string, c: FineTuneConfig, trainDigest?: string): Record<string, string | number | boolean> {
+export function fineTuneParams(
+  task: string,
+  checkpoint: string,
+  c: FineTuneConfig,
+  trainDigest?: string,
+): Record<string, string | number | boolean> {
   return {
     model: 'bert-finetune',
     task,
@@ -75,21 +86,48 @@ export function fineTuneParams(task: string, checkpoint: string, c: FineTuneConf
 /** The inverse of `fineTuneParams`: a run's logged params back to a fine-tuning config (retraining). */
 export function fineTuneConfigFromParams(params: Record<string, string>): FineTuneConfig {
   const D = DEFAULT_FINETUNE;
-  const num = (k: string, d: number) => (params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d);
+  const num = (k: string, d: number) =>
+    params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d;
   const bool = (k: string, d: boolean) => (params[k] === undefined ? d : params[k] === 'true');
   const pooling = POOLINGS.includes(params.pooling as Pooling) ? (params.pooling as Pooling) : D.pooling;
-  const dropout = { hidden: params.dropout_hidden, attention: params.dropout_attention, classifier: params.dropout_classifier };
+  const dropout = {
+    hidden: params.dropout_hidden,
+    attention: params.dropout_attention,
+    classifier: params.dropout_classifier,
+  };
   return {
     ...D,
-    maxLength: num('max_length', D.maxLength), batchSize: num('batch_size', D.batchSize), epochs: num('epochs', D.epochs), learningRate: num('learning_rate', D.learningRate),
-    weightDecay: num('weight_decay', D.weightDecay), warmupRatio: num('warmup_ratio', D.warmupRatio), maxGradNorm: num('max_grad_norm', D.maxGradNorm), pooling,
-    classWeights: bool('class_weights', D.classWeights), freezeEmbeddings: bool('freeze_embeddings', D.freezeEmbeddings), freezeLayers: num('freeze_layers', D.freezeLayers),
-    patience: num('patience', D.patience), seed: num('seed', D.seed),
-    ...(Object.values(dropout).some((v) => v !== undefined) ? { dropout: Object.fromEntries(Object.entries(dropout).filter(([, v]) => v !== undefined).map(([k, v]) => [k, Number(v)])) } : {}),
+    maxLength: num('max_length', D.maxLength),
+    batchSize: num('batch_size', D.batchSize),
+    epochs: num('epochs', D.epochs),
+    learningRate: num('learning_rate', D.learningRate),
+    weightDecay: num('weight_decay', D.weightDecay),
+    warmupRatio: num('warmup_ratio', D.warmupRatio),
+    maxGradNorm: num('max_grad_norm', D.maxGradNorm),
+    pooling,
+    classWeights: bool('class_weights', D.classWeights),
+    freezeEmbeddings: bool('freeze_embeddings', D.freezeEmbeddings),
+    freezeLayers: num('freeze_layers', D.freezeLayers),
+    patience: num('patience', D.patience),
+    seed: num('seed', D.seed),
+    ...(Object.values(dropout).some((v) => v !== undefined)
+      ? {
+          dropout: Object.fromEntries(
+            Object.entries(dropout)
+              .filter(([, v]) => v !== undefined)
+              .map(([k, v]) => [k, Number(v)]),
+          ),
+        }
+      : {}),
   };
 }
 
-export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: BertRunOptions, run?: ActiveRun): Promise<BertRunResult> {
+export async function runFineTune(
+  spec: AnyTaskSpec,
+  data: PreparedData,
+  o: BertRunOptions,
+  run?: ActiveRun,
+): Promise<BertRunResult> {
   await run?.logParams(fineTuneParams(spec.name, o.checkpointName, o.config, data.trainDigest));
   const result = await fineTune({
     checkpointDir: o.checkpointDir,
@@ -105,14 +143,25 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
     logMetrics: run
       ? async (entries) => {
           const timestamp = Date.now();
-          await run.client.logBatch(run.runId, { metrics: entries.flatMap((e) => Object.entries(e.values).map(([key, value]) => ({ key, value, step: e.step, timestamp }))) });
+          await run.client.logBatch(run.runId, {
+            metrics: entries.flatMap((e) =>
+              Object.entries(e.values).map(([key, value]) => ({ key, value, step: e.step, timestamp })),
+            ),
+          });
         }
       : undefined,
     onEvent: o.onEvent,
   });
   const modelDir = path.join(o.workDir, 'model');
   fs.rmSync(modelDir, { recursive: true, force: true });
-  const files = saveBertModel(modelDir, o.checkpointDir, result.encoderConfig, result.params, { pooling: o.config.pooling, maxLength: o.config.maxLength, labelMap: data.labelMap }, o.quantize ?? true);
+  const files = saveBertModel(
+    modelDir,
+    o.checkpointDir,
+    result.encoderConfig,
+    result.params,
+    { pooling: o.config.pooling, maxLength: o.config.maxLength, labelMap: data.labelMap },
+    o.quantize ?? true,
+  );
 
   const testIds = data.test.map((e) => o.tokenizer.encode(e.text, o.config.maxLength));
   const k = data.labelMap.labels.length;
@@ -121,7 +170,10 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
     try {
       const t0 = Date.now();
       const probs = await predictEncoded(clf, testIds, o.tokenizer.padId, o.config.maxLength, 32);
-      return { ev: evaluateProbs(probs, data.test, data.labelMap, spec.positiveLabel), seconds: (Date.now() - t0) / 1000 };
+      return {
+        ev: evaluateProbs(probs, data.test, data.labelMap, spec.positiveLabel),
+        seconds: (Date.now() - t0) / 1000,
+      };
     } finally {
       await clf.release();
     }
@@ -133,20 +185,35 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
   const inferenceExamplesPerSecond = data.test.length / (served === 'model.int8.onnx' ? int8! : fp32).seconds;
 
   if (run) {
-    await run.logMetrics({
-      ...evaluationMetrics(result.validation, 'val_'),
-      ...evaluationMetrics(fp32.ev, 'test_'),
-      ...(int8 ? { test_accuracy_int8: int8.ev.accuracy, test_macro_f1_int8: int8.ev.macro.f1, int8_accuracy_loss_points: int8Loss! } : {}),
-      best_epoch: result.state.bestEpoch + 1,
-      train_seconds: result.state.trainSeconds,
-      train_examples_per_second: result.state.examples / Math.max(1e-9, result.state.trainSeconds),
-      test_examples_per_second_fp32: data.test.length / fp32.seconds,
-      ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
-    }, result.state.globalStep);
-    await run.setTags({ 'model.served_graph': served, ...(result.resumedFromStep !== undefined ? { 'train.resumed_from_step': String(result.resumedFromStep) } : {}) });
+    await run.logMetrics(
+      {
+        ...evaluationMetrics(result.validation, 'val_'),
+        ...evaluationMetrics(fp32.ev, 'test_'),
+        ...(int8
+          ? {
+              test_accuracy_int8: int8.ev.accuracy,
+              test_macro_f1_int8: int8.ev.macro.f1,
+              int8_accuracy_loss_points: int8Loss!,
+            }
+          : {}),
+        best_epoch: result.state.bestEpoch + 1,
+        train_seconds: result.state.trainSeconds,
+        train_examples_per_second: result.state.examples / Math.max(1e-9, result.state.trainSeconds),
+        test_examples_per_second_fp32: data.test.length / fp32.seconds,
+        ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
+      },
+      result.state.globalStep,
+    );
+    await run.setTags({
+      'model.served_graph': served,
+      ...(result.resumedFromStep !== undefined ? { 'train.resumed_from_step': String(result.resumedFromStep) } : {}),
+    });
     const curve = { x: result.state.lossCurve.map(([s]) => s), y: result.state.lossCurve.map(([, l]) => l) };
     await run.logText(evaluationJson(fp32.ev), 'eval/evaluation_test.json');
-    await run.logText(evaluationHtml(`${spec.name}: fine-tuned ${o.checkpointName} (test, fp32)`, fp32.ev, curve), 'eval/evaluation_test.html');
+    await run.logText(
+      evaluationHtml(`${spec.name}: fine-tuned ${o.checkpointName} (test, fp32)`, fp32.ev, curve),
+      'eval/evaluation_test.html',
+    );
     if (int8) await run.logText(evaluationJson(int8.ev), 'eval/evaluation_test_int8.json');
     await run.logText(JSON.stringify(result.state.history, null, 2), 'eval/epochs.json');
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
@@ -154,8 +221,25 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
       fs.cpSync(modelDir, staging, { recursive: true });
       await run.client.logModel(run.runId, staging, {
         artifactPath: 'model',
-        flavors: { [BERT_FLAVOR]: { hf: 'hf', onnx: served, onnx_fp32: 'model.onnx', ...(files.int8 ? { onnx_int8: 'model.int8.onnx' } : {}), label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: o.config.pooling, max_length: o.config.maxLength } },
-        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        flavors: {
+          [BERT_FLAVOR]: {
+            hf: 'hf',
+            onnx: served,
+            onnx_fp32: 'model.onnx',
+            ...(files.int8 ? { onnx_int8: 'model.int8.onnx' } : {}),
+            label_map: 'label_map.json',
+            runtime: 'onnxruntime-node',
+            pooling: o.config.pooling,
+            max_length: o.config.maxLength,
+          },
+        },
+        signature: {
+          inputs: [{ name: 'text', type: 'string' }],
+          outputs: [
+            { name: 'label', type: 'string' },
+            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
+          ],
+        },
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {
@@ -169,6 +253,12 @@ export async function runFineTune(spec: TaskSpec<any>, data: PreparedData, o: Be
 /** A retraining challenger: the promoted run's fine-tuning recipe (its params) on new data. */
 export async function trainFromParams(req: TrainRequest): Promise<BertRunResult> {
   const { name, dir } = checkpointOf(req);
-  const o = { tokenizer: await TextTokenizer.fromDir(dir), checkpointDir: dir, checkpointName: name, workDir: req.paths.workDir, config: fineTuneConfigFromParams(req.hyper) };
+  const o = {
+    tokenizer: await TextTokenizer.fromDir(dir),
+    checkpointDir: dir,
+    checkpointName: name,
+    workDir: req.paths.workDir,
+    config: fineTuneConfigFromParams(req.hyper),
+  };
   return runFineTune(req.spec, req.data, o, req.run);
 }

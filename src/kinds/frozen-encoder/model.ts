@@ -20,12 +20,26 @@ export interface EmbedOptions {
 }
 
 /** L2-normalised mean-pooled embeddings, in the order of `texts`. */
-export async function embedTexts(tok: TextTokenizer, enc: OrtEncoder, texts: readonly string[], o: EmbedOptions): Promise<Float32Array[]> {
+export async function embedTexts(
+  tok: TextTokenizer,
+  enc: OrtEncoder,
+  texts: readonly string[],
+  o: EmbedOptions,
+): Promise<Float32Array[]> {
   const encoded = texts.map((t) => tok.encode(t, o.maxLength));
   const out = new Array<Float32Array>(texts.length);
   let done = 0;
-  for (const idx of lengthSortedBatches(encoded.map((e) => e.length), o.batchSize)) {
-    const res = await enc.run(padBatch(idx.map((i) => encoded[i]!), tok.padId, { maxLength: o.maxLength }));
+  for (const idx of lengthSortedBatches(
+    encoded.map((e) => e.length),
+    o.batchSize,
+  )) {
+    const res = await enc.run(
+      padBatch(
+        idx.map((i) => encoded[i]!),
+        tok.padId,
+        { maxLength: o.maxLength },
+      ),
+    );
     idx.forEach((i, r) => {
       const v = res.meanPooled.slice(r * res.hidden, (r + 1) * res.hidden);
       const norm = Math.hypot(...v) || 1;
@@ -49,10 +63,20 @@ export interface FrozenEncoderModel {
 const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
 
 /** A self-contained model folder: the encoder's Hugging Face files under encoder/, the head and the label map. */
-export function saveFrozenModel(model: FrozenEncoderModel, checkpointDir: string, maxLength: number, dir: string): void {
+export function saveFrozenModel(
+  model: FrozenEncoderModel,
+  checkpointDir: string,
+  maxLength: number,
+  dir: string,
+): void {
   fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
-  for (const f of ENCODER_FILES) if (fs.existsSync(path.join(checkpointDir, f))) fs.copyFileSync(path.join(checkpointDir, f), path.join(dir, 'encoder', f));
-  fs.writeFileSync(path.join(dir, 'head.json'), JSON.stringify({ kind: model.kind, maxLength, pooling: 'mean', logreg: logRegToJson(model.logreg) }));
+  for (const f of ENCODER_FILES)
+    if (fs.existsSync(path.join(checkpointDir, f)))
+      fs.copyFileSync(path.join(checkpointDir, f), path.join(dir, 'encoder', f));
+  fs.writeFileSync(
+    path.join(dir, 'head.json'),
+    JSON.stringify({ kind: model.kind, maxLength, pooling: 'mean', logreg: logRegToJson(model.logreg) }),
+  );
   fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(model.labelMap, null, 2)}\n`);
 }
 
@@ -60,7 +84,10 @@ export const FROZEN_FLAVOR = 'ts_frozen_encoder';
 
 /** Loads a folder written by saveFrozenModel as a predictor (one ONNX Runtime session, released by `release`). */
 export async function loadFrozenPredictor(dir: string): Promise<Predictor> {
-  const head = JSON.parse(fs.readFileSync(path.join(dir, 'head.json'), 'utf8')) as { maxLength: number; logreg: LogRegJson };
+  const head = JSON.parse(fs.readFileSync(path.join(dir, 'head.json'), 'utf8')) as {
+    maxLength: number;
+    logreg: LogRegJson;
+  };
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
   const encoder = await OrtEncoder.fromCheckpoint(path.join(dir, 'encoder'));
@@ -69,7 +96,11 @@ export async function loadFrozenPredictor(dir: string): Promise<Predictor> {
     kind: 'frozen-encoder-logreg',
     flavor: FROZEN_FLAVOR,
     labels: labelMap.labels,
-    predictProba: async (texts) => predictProba(logreg, (await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 })).map(dense)),
+    predictProba: async (texts) =>
+      predictProba(
+        logreg,
+        (await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 })).map(dense),
+      ),
     release: () => encoder.release(),
   };
 }

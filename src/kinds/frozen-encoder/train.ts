@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeLabels, type LabelMap } from '../../data/labels';
 import type { PreparedData } from '../../data/prepare';
-import type { Example, TaskSpec } from '../../data/tasks';
+import type { AnyTaskSpec, Example } from '../../data/tasks';
 import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { TextTokenizer } from '../../features/tokenize';
@@ -17,13 +17,30 @@ import { DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions } from '.
 import { checkpointOf, type TrainRequest } from '../types';
 import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
 
-export function trainFrozenHead(embeddings: Float32Array[], train: readonly Example[], labelMap: LabelMap, classWeights: number[] | undefined, opts: LogRegOptions = { ...DEFAULT_LOGREG, epochs: 40, learningRate: 0.01, l2: 0 }): FrozenEncoderModel {
-  const ys = encodeLabels(train.map((e) => e.label), labelMap);
-  const logreg = trainLogReg(embeddings.map(dense), ys, embeddings[0]!.length, labelMap.labels.length, { ...opts, classWeights });
+export function trainFrozenHead(
+  embeddings: Float32Array[],
+  train: readonly Example[],
+  labelMap: LabelMap,
+  classWeights: number[] | undefined,
+  opts: LogRegOptions = { ...DEFAULT_LOGREG, epochs: 40, learningRate: 0.01, l2: 0 },
+): FrozenEncoderModel {
+  const ys = encodeLabels(
+    train.map((e) => e.label),
+    labelMap,
+  );
+  const logreg = trainLogReg(embeddings.map(dense), ys, embeddings[0]!.length, labelMap.labels.length, {
+    ...opts,
+    classWeights,
+  });
   return { kind: 'frozen-encoder-logreg', labelMap, logreg };
 }
 
-export function evaluateFrozenHead(m: FrozenEncoderModel, embeddings: Float32Array[], examples: readonly Example[], positiveLabel?: string): Evaluation {
+export function evaluateFrozenHead(
+  m: FrozenEncoderModel,
+  embeddings: Float32Array[],
+  examples: readonly Example[],
+  positiveLabel?: string,
+): Evaluation {
   return evaluateProbs(predictProba(m.logreg, embeddings.map(dense)), examples, m.labelMap, positiveLabel);
 }
 
@@ -48,11 +65,32 @@ export interface FrozenRunResult {
 }
 
 /** One tracked frozen-encoder experiment (shared by `make baseline-frozen` and notebooks/03_experiments). */
-export async function runFrozenEncoder(spec: TaskSpec<any>, data: PreparedData, o: FrozenRunOptions, run?: ActiveRun): Promise<FrozenRunResult> {
+export async function runFrozenEncoder(
+  spec: AnyTaskSpec,
+  data: PreparedData,
+  o: FrozenRunOptions,
+  run?: ActiveRun,
+): Promise<FrozenRunResult> {
   const head = { ...DEFAULT_LOGREG, epochs: o.epochs, learningRate: 0.01, l2: 0 };
-  await run?.logParams({ model: 'frozen-encoder-logreg', task: spec.name, checkpoint: o.checkpointName, max_length: o.maxLength, pooling: 'mean', epochs: head.epochs, learning_rate: head.learningRate, runtime: 'onnxruntime-node', ...(data.trainDigest ? { 'data.digest.train': data.trainDigest.slice(0, 32) } : {}) });
+  await run?.logParams({
+    model: 'frozen-encoder-logreg',
+    task: spec.name,
+    checkpoint: o.checkpointName,
+    max_length: o.maxLength,
+    pooling: 'mean',
+    epochs: head.epochs,
+    learning_rate: head.learningRate,
+    runtime: 'onnxruntime-node',
+    ...(data.trainDigest ? { 'data.digest.train': data.trainDigest.slice(0, 32) } : {}),
+  });
   const t0 = Date.now();
-  const embed = (split: string, xs: readonly Example[]) => embedTexts(o.tokenizer, o.encoder, xs.map((e) => e.text), { maxLength: o.maxLength, batchSize: 32, onProgress: (d, t) => o.onProgress?.(split, d, t) });
+  const embed = (split: string, xs: readonly Example[]) =>
+    embedTexts(
+      o.tokenizer,
+      o.encoder,
+      xs.map((e) => e.text),
+      { maxLength: o.maxLength, batchSize: 32, onProgress: (d, t) => o.onProgress?.(split, d, t) },
+    );
   const tr = await embed('train', data.train);
   const va = await embed('validation', data.validation);
   const te = await embed('test', data.test);
@@ -64,16 +102,40 @@ export async function runFrozenEncoder(spec: TaskSpec<any>, data: PreparedData, 
   const test = evaluateFrozenHead(model, te, data.test, spec.positiveLabel);
   const texts = tr.length + va.length + te.length;
   if (run) {
-    await run.logMetrics({ ...evaluationMetrics(validation, 'val_'), ...evaluationMetrics(test, 'test_'), embed_seconds: embedSeconds, embed_texts_per_second: texts / embedSeconds, train_seconds: trainSeconds });
+    await run.logMetrics({
+      ...evaluationMetrics(validation, 'val_'),
+      ...evaluationMetrics(test, 'test_'),
+      embed_seconds: embedSeconds,
+      embed_texts_per_second: texts / embedSeconds,
+      train_seconds: trainSeconds,
+    });
     await run.logText(evaluationJson(test), 'eval/evaluation_test.json');
-    await run.logText(evaluationHtml(`${spec.name}: frozen encoder + logistic regression (test)`, test), 'eval/evaluation_test.html');
+    await run.logText(
+      evaluationHtml(`${spec.name}: frozen encoder + logistic regression (test)`, test),
+      'eval/evaluation_test.html',
+    );
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'frozen-model-'));
     try {
       saveFrozenModel(model, o.checkpointDir, o.maxLength, tmp);
       await run.client.logModel(run.runId, tmp, {
         artifactPath: 'model',
-        flavors: { [FROZEN_FLAVOR]: { encoder: 'encoder', head: 'head.json', label_map: 'label_map.json', runtime: 'onnxruntime-node', pooling: 'mean', max_length: o.maxLength } },
-        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        flavors: {
+          [FROZEN_FLAVOR]: {
+            encoder: 'encoder',
+            head: 'head.json',
+            label_map: 'label_map.json',
+            runtime: 'onnxruntime-node',
+            pooling: 'mean',
+            max_length: o.maxLength,
+          },
+        },
+        signature: {
+          inputs: [{ name: 'text', type: 'string' }],
+          outputs: [
+            { name: 'label', type: 'string' },
+            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
+          ],
+        },
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {
@@ -88,7 +150,14 @@ export async function trainFromParams(req: TrainRequest): Promise<FrozenRunResul
   const { name, dir } = checkpointOf(req);
   const encoder = await OrtEncoder.fromCheckpoint(dir);
   try {
-    const o = { tokenizer: await TextTokenizer.fromDir(dir), encoder, checkpointName: name, checkpointDir: dir, maxLength: Number(req.hyper.max_length ?? 64), epochs: Number(req.hyper.epochs ?? 40) };
+    const o = {
+      tokenizer: await TextTokenizer.fromDir(dir),
+      encoder,
+      checkpointName: name,
+      checkpointDir: dir,
+      maxLength: Number(req.hyper.max_length ?? 64),
+      epochs: Number(req.hyper.epochs ?? 40),
+    };
     return await runFrozenEncoder(req.spec, req.data, o, req.run);
   } finally {
     await encoder.release();

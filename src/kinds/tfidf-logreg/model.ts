@@ -8,7 +8,17 @@ import type { LabelMap } from '../../data/labels';
 import { encodeLabels } from '../../data/labels';
 import type { Example } from '../../data/tasks';
 import { evaluate, type Evaluation } from '../../evaluate/metrics';
-import { argmaxRows, DEFAULT_LOGREG, logRegFromJson, logRegToJson, predictProba, trainLogReg, type EpochLog, type LogRegOptions, type LogRegState } from '../../estimators/logreg';
+import {
+  argmaxRows,
+  DEFAULT_LOGREG,
+  logRegFromJson,
+  logRegToJson,
+  predictProba,
+  trainLogReg,
+  type EpochLog,
+  type LogRegOptions,
+  type LogRegState,
+} from '../../estimators/logreg';
 import type { Predictor } from '../types';
 import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../../estimators/tfidf';
 
@@ -28,24 +38,59 @@ export interface BaselineModel {
   logreg: LogRegState;
 }
 
-export function trainBaseline(train: readonly Example[], labelMap: LabelMap, classWeights: number[], cfg: BaselineConfig = DEFAULT_BASELINE, onEpoch?: (e: EpochLog) => void): BaselineModel {
-  const tfidf = fitTfidf(train.map((e) => e.text), cfg.tfidf);
+export function trainBaseline(
+  train: readonly Example[],
+  labelMap: LabelMap,
+  classWeights: number[],
+  cfg: BaselineConfig = DEFAULT_BASELINE,
+  onEpoch?: (e: EpochLog) => void,
+): BaselineModel {
+  const tfidf = fitTfidf(
+    train.map((e) => e.text),
+    cfg.tfidf,
+  );
   const vec = new TfidfVectorizer(tfidf);
   const xs = train.map((e) => vec.transform(e.text));
-  const ys = encodeLabels(train.map((e) => e.label), labelMap);
-  const logreg = trainLogReg(xs, ys, vec.size, labelMap.labels.length, { ...cfg.logreg, classWeights: cfg.useClassWeights ? classWeights : undefined }, onEpoch);
+  const ys = encodeLabels(
+    train.map((e) => e.label),
+    labelMap,
+  );
+  const logreg = trainLogReg(
+    xs,
+    ys,
+    vec.size,
+    labelMap.labels.length,
+    { ...cfg.logreg, classWeights: cfg.useClassWeights ? classWeights : undefined },
+    onEpoch,
+  );
   return { kind: 'tfidf-logreg', labelMap, tfidf, logreg };
 }
 
-export function predictBaseline(model: BaselineModel, texts: readonly string[]): { probs: Float32Array; predictions: number[] } {
+export function predictBaseline(
+  model: BaselineModel,
+  texts: readonly string[],
+): { probs: Float32Array; predictions: number[] } {
   const vec = new TfidfVectorizer(model.tfidf);
-  const probs = predictProba(model.logreg, texts.map((t) => vec.transform(t)));
+  const probs = predictProba(
+    model.logreg,
+    texts.map((t) => vec.transform(t)),
+  );
   return { probs, predictions: argmaxRows(probs, model.labelMap.labels.length) };
 }
 
-export function evaluateBaseline(model: BaselineModel, examples: readonly Example[], positiveLabel?: string): Evaluation & { probs: Float32Array; predictions: number[] } {
-  const { probs, predictions } = predictBaseline(model, examples.map((e) => e.text));
-  const yTrue = encodeLabels(examples.map((e) => e.label), model.labelMap);
+export function evaluateBaseline(
+  model: BaselineModel,
+  examples: readonly Example[],
+  positiveLabel?: string,
+): Evaluation & { probs: Float32Array; predictions: number[] } {
+  const { probs, predictions } = predictBaseline(
+    model,
+    examples.map((e) => e.text),
+  );
+  const yTrue = encodeLabels(
+    examples.map((e) => e.label),
+    model.labelMap,
+  );
   const pos = positiveLabel !== undefined ? model.labelMap.label2id[positiveLabel] : undefined;
   return { ...evaluate(yTrue, predictions, model.labelMap.labels, probs, pos), probs, predictions };
 }
@@ -53,18 +98,32 @@ export function evaluateBaseline(model: BaselineModel, examples: readonly Exampl
 /** Writes model.json (weights as base64 float32) and label_map.json into `dir`. */
 export function saveBaseline(model: BaselineModel, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ kind: model.kind, tfidf: model.tfidf, logreg: logRegToJson(model.logreg) }));
+  fs.writeFileSync(
+    path.join(dir, 'model.json'),
+    JSON.stringify({ kind: model.kind, tfidf: model.tfidf, logreg: logRegToJson(model.logreg) }),
+  );
   fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(model.labelMap, null, 2)}\n`);
 }
 
 export function loadBaseline(dir: string): BaselineModel {
   const raw = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-  return { kind: 'tfidf-logreg', labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')), tfidf: raw.tfidf, logreg: logRegFromJson(raw.logreg) };
+  return {
+    kind: 'tfidf-logreg',
+    labelMap: JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')),
+    tfidf: raw.tfidf,
+    logreg: logRegFromJson(raw.logreg),
+  };
 }
 
 export const TFIDF_FLAVOR = 'ts_tfidf_logreg';
 
 export async function loadTfidfPredictor(dir: string): Promise<Predictor> {
   const model = loadBaseline(dir);
-  return { kind: 'tfidf-logreg', flavor: TFIDF_FLAVOR, labels: model.labelMap.labels, predictProba: async (texts) => predictBaseline(model, texts).probs, release: async () => {} };
+  return {
+    kind: 'tfidf-logreg',
+    flavor: TFIDF_FLAVOR,
+    labels: model.labelMap.labels,
+    predictProba: async (texts) => predictBaseline(model, texts).probs,
+    release: async () => {},
+  };
 }

@@ -7,14 +7,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { classWeights, encodeLabels, type LabelMap } from '../../data/labels';
+import { classWeights, encodeLabels } from '../../data/labels';
 import type { PreparedData } from '../../data/prepare';
-import type { Example, TaskSpec } from '../../data/tasks';
+import type { AnyTaskSpec } from '../../data/tasks';
 import { evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import type { ActiveRun } from '../../mlflow';
 import type { TrainRequest } from '../types';
-import { DEFAULT_BASELINE, evaluateBaseline, saveBaseline, TFIDF_FLAVOR, trainBaseline, type BaselineConfig, type BaselineModel } from './model';
+import {
+  DEFAULT_BASELINE,
+  evaluateBaseline,
+  saveBaseline,
+  TFIDF_FLAVOR,
+  trainBaseline,
+  type BaselineConfig,
+  type BaselineModel,
+} from './model';
 
 export interface BaselineRunResult {
   model: BaselineModel;
@@ -24,7 +32,11 @@ export interface BaselineRunResult {
   trainSeconds: number;
 }
 
-export function baselineParams(task: string, config: BaselineConfig, trainDigest?: string): Record<string, string | number | boolean> {
+export function baselineParams(
+  task: string,
+  config: BaselineConfig,
+  trainDigest?: string,
+): Record<string, string | number | boolean> {
   return {
     model: 'tfidf-logreg',
     task,
@@ -41,11 +53,28 @@ export function baselineParams(task: string, config: BaselineConfig, trainDigest
   };
 }
 
-export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, config: BaselineConfig, run?: ActiveRun, opts: { progress?: boolean } = {}): Promise<BaselineRunResult> {
+export async function runBaseline(
+  spec: AnyTaskSpec,
+  data: PreparedData,
+  config: BaselineConfig,
+  run?: ActiveRun,
+  opts: { progress?: boolean } = {},
+): Promise<BaselineRunResult> {
   await run?.logParams(baselineParams(spec.name, config, data.trainDigest));
-  const weights = classWeights(encodeLabels(data.train.map((e) => e.label), data.labelMap), data.labelMap.labels.length);
+  const weights = classWeights(
+    encodeLabels(
+      data.train.map((e) => e.label),
+      data.labelMap,
+    ),
+    data.labelMap.labels.length,
+  );
   const showBar = opts.progress ?? process.stderr.isTTY;
-  const bar = showBar ? new SingleBar({ format: `  ${spec.name} [{bar}] epoch {value}/{total} loss {loss}`, stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar = showBar
+    ? new SingleBar(
+        { format: `  ${spec.name} [{bar}] epoch {value}/{total} loss {loss}`, stream: process.stderr },
+        Presets.shades_classic,
+      )
+    : undefined;
   bar?.start(config.logreg.epochs, 0, { loss: '-' });
   const curve = { x: [] as number[], y: [] as number[] };
   const t0 = Date.now();
@@ -59,20 +88,43 @@ export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, confi
   const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
   const test = evaluateBaseline(model, data.test, spec.positiveLabel);
   if (run) {
-    await run.client.logBatch(run.runId, { metrics: curve.y.map((value, i) => ({ key: 'train_loss', value, step: curve.x[i]!, timestamp: Date.now() })) });
-    await run.logMetrics({ ...evaluationMetrics(validation, 'val_'), ...evaluationMetrics(test, 'test_'), train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
+    await run.client.logBatch(run.runId, {
+      metrics: curve.y.map((value, i) => ({ key: 'train_loss', value, step: curve.x[i]!, timestamp: Date.now() })),
+    });
+    await run.logMetrics({
+      ...evaluationMetrics(validation, 'val_'),
+      ...evaluationMetrics(test, 'test_'),
+      train_seconds: trainSeconds,
+      num_features: model.tfidf.vocabulary.length,
+    });
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
     try {
       fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
-      fs.writeFileSync(path.join(tmp, 'evaluation_test.html'), evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, curve));
+      fs.writeFileSync(
+        path.join(tmp, 'evaluation_test.html'),
+        evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, curve),
+      );
       await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
       await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
       const modelDir = path.join(tmp, 'model');
       saveBaseline(model, modelDir);
       await run.client.logModel(run.runId, modelDir, {
         artifactPath: 'model',
-        flavors: { [TFIDF_FLAVOR]: { loader_module: 'src/kinds/tfidf-logreg/model', loader: 'loadTfidfPredictor', model_file: 'model.json', label_map: 'label_map.json' } },
-        signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }, ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))] },
+        flavors: {
+          [TFIDF_FLAVOR]: {
+            loader_module: 'src/kinds/tfidf-logreg/model',
+            loader: 'loadTfidfPredictor',
+            model_file: 'model.json',
+            label_map: 'label_map.json',
+          },
+        },
+        signature: {
+          inputs: [{ name: 'text', type: 'string' }],
+          outputs: [
+            { name: 'label', type: 'string' },
+            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
+          ],
+        },
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {
@@ -84,11 +136,24 @@ export async function runBaseline(spec: TaskSpec<any>, data: PreparedData, confi
 
 /** The inverse of `baselineParams`: a run's logged params back to a training config. */
 export function baselineConfigFromParams(params: Record<string, string>): BaselineConfig {
-  const num = (k: string, d: number) => (params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d);
+  const num = (k: string, d: number) =>
+    params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d;
   const [lo, hi] = (params.ngram_range ?? '1-2').split('-').map(Number);
   return {
-    tfidf: { ...DEFAULT_BASELINE.tfidf, ngramRange: [lo ?? 1, hi ?? lo ?? 2], minDf: num('min_df', DEFAULT_BASELINE.tfidf.minDf), sublinearTf: params.sublinear_tf !== 'false' },
-    logreg: { ...DEFAULT_BASELINE.logreg, epochs: num('epochs', DEFAULT_BASELINE.logreg.epochs), batchSize: num('batch_size', DEFAULT_BASELINE.logreg.batchSize), learningRate: num('learning_rate', DEFAULT_BASELINE.logreg.learningRate), l2: num('l2', DEFAULT_BASELINE.logreg.l2), seed: num('seed', DEFAULT_BASELINE.logreg.seed) },
+    tfidf: {
+      ...DEFAULT_BASELINE.tfidf,
+      ngramRange: [lo ?? 1, hi ?? lo ?? 2],
+      minDf: num('min_df', DEFAULT_BASELINE.tfidf.minDf),
+      sublinearTf: params.sublinear_tf !== 'false',
+    },
+    logreg: {
+      ...DEFAULT_BASELINE.logreg,
+      epochs: num('epochs', DEFAULT_BASELINE.logreg.epochs),
+      batchSize: num('batch_size', DEFAULT_BASELINE.logreg.batchSize),
+      learningRate: num('learning_rate', DEFAULT_BASELINE.logreg.learningRate),
+      l2: num('l2', DEFAULT_BASELINE.logreg.l2),
+      seed: num('seed', DEFAULT_BASELINE.logreg.seed),
+    },
     useClassWeights: params.class_weights !== 'false',
   };
 }
