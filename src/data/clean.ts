@@ -88,7 +88,9 @@ export function maskPii(text: string): string {
  * then gets its own line); "the agent: said" mid-sentence is left alone.
  */
 export function normaliseSpeakers(text: string, speakerMap: CleaningConfig['speakerMap']): string {
-  const names = Object.keys(speakerMap).sort((a, b) => b.length - a.length).map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/ /g, '\\s+'));
+  const names = Object.keys(speakerMap)
+    .sort((a, b) => b.length - a.length)
+    .map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/ /g, '\\s+'));
   const canonical = (name: string) => speakerMap[name.toLowerCase().replace(/\s+/g, ' ')] ?? name;
   const atStart = new RegExp(`^[^\\S\\n]*(${names.join('|')})[^\\S\\n]*:[^\\S\\n]*`, 'gim');
   const afterSentence = new RegExp(`([.!?])[^\\S\\n]+(${names.join('|')})[^\\S\\n]*:[^\\S\\n]*`, 'gi');
@@ -112,7 +114,9 @@ export function turns(text: string): { speaker: 'Customer' | 'Agent' | 'Unknown'
 // cell clean-11
 // ---- non-verbal cues and fillers -----------------------------------------------------------
 
-const CUES = 'laughs?|laughter|laughing|chuckles?|sighs?|coughs?|inaudible|unintelligible|crosstalk|silence|pause|noise|background noise|music|hold music|static|beep|clears throat|cries|crying';
+const CUES =
+  'laughs?|laughter|laughing|chuckles?|sighs?|coughs?|inaudible|unintelligible|crosstalk|silence|pause|noise|' +
+  'background noise|music|hold music|static|beep|clears throat|cries|crying';
 const NON_VERBAL = [
   new RegExp(`\\[(?:${CUES})[^\\]]{0,30}\\]`, 'gi'),
   new RegExp(`\\((?:${CUES})[^)]{0,30}\\)`, 'gi'),
@@ -135,13 +139,24 @@ const DISCOURSE_START = /(^[ \t]*|[.!?][ \t]+|:[ \t]*)(?:you know|i mean|like),[
 
 // cell clean-14
 export function removeFillers(text: string): string {
-  return text.replace(HESITATION, ' ').replace(DISCOURSE_MID, ' ').replace(DISCOURSE_END, '').replace(DISCOURSE_START, '$1');
+  return text
+    .replace(HESITATION, ' ')
+    .replace(DISCOURSE_MID, ' ')
+    .replace(DISCOURSE_END, '')
+    .replace(DISCOURSE_START, '$1');
 }
 
 export function normaliseWhitespace(text: string): string {
   return text
     .split('\n')
-    .map((l) => l.replace(/[ \t\u00A0]+/g, ' ').replace(/\s+([,.;!?])/g, '$1').replace(/([,;])\1+/g, '$1').replace(/^[\s,;]+/, '').trim())
+    .map((l) =>
+      l
+        .replace(/[ \t\u00A0]+/g, ' ')
+        .replace(/\s+([,.;!?])/g, '$1')
+        .replace(/([,;])\1+/g, '$1')
+        .replace(/^[\s,;]+/, '')
+        .trim(),
+    )
     .filter(Boolean)
     .join('\n');
 }

@@ -34,7 +34,8 @@ export class TooManyBadRowsError extends Error {
     readonly sample: BadRow[],
   ) {
     super(
-      `${file}: ${(badShare * 100).toFixed(1)}% of rows are invalid (limit ${(maxBadShare * 100).toFixed(1)}%). First problems:\n` +
+      `${file}: ${(badShare * 100).toFixed(1)}% of rows are invalid ` +
+        `(limit ${(maxBadShare * 100).toFixed(1)}%). First problems:\n` +
         sample.map((b) => `  row ${b.row} (line ${b.line}): ${b.reason}`).join('\n'),
     );
     this.name = 'TooManyBadRowsError';

@@ -88,7 +88,8 @@ export function prepareTask(spec: AnyTaskSpec, rawDir: string, opts: PrepareOpti
   const badShare = rowsRead ? quarantine.length / rowsRead : 0;
   if (badShare > spec.maxBadShare) {
     throw new Error(
-      `${spec.name}: ${quarantine.length} of ${rowsRead} rows are invalid (${(badShare * 100).toFixed(1)}%, limit ${spec.maxBadShare * 100}%)`,
+      `${spec.name}: ${quarantine.length} of ${rowsRead} rows are invalid (${(badShare * 100).toFixed(1)}%, limit ` +
+        `${spec.maxBadShare * 100}%)`,
     );
   }
 

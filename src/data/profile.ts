@@ -21,10 +21,14 @@ export function profileColumns(rows: readonly Record<string, unknown>[], topN = 
     const values = rows.map((r) => r[column]);
     const present = values.filter((v) => v !== undefined && v !== null && v !== '');
     const types = new Set(present.map((v) => typeof v));
-    const type = present.length === 0 ? 'empty' : types.size > 1 ? 'mixed' : ([...types][0] as 'number' | 'string' | 'boolean');
+    const only = [...types][0] as 'number' | 'string' | 'boolean';
+    const type = present.length === 0 ? 'empty' : types.size > 1 ? 'mixed' : only;
     const counts = new Map<string, number>();
     for (const v of present) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
-    const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, topN).map(([value, count]) => ({ value, count }));
+    const top = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, topN)
+      .map(([value, count]) => ({ value, count }));
     const nums = type === 'number' ? (present as number[]) : [];
     return {
       column,
@@ -32,7 +36,9 @@ export function profileColumns(rows: readonly Record<string, unknown>[], topN = 
       count: rows.length,
       missing: rows.length - present.length,
       distinct: counts.size,
-      ...(nums.length ? { min: Math.min(...nums), max: Math.max(...nums), mean: nums.reduce((a, b) => a + b, 0) / nums.length } : {}),
+      ...(nums.length
+        ? { min: Math.min(...nums), max: Math.max(...nums), mean: nums.reduce((a, b) => a + b, 0) / nums.length }
+        : {}),
       top,
     };
   });
@@ -44,7 +50,19 @@ export function profileHtml(title: string, profile: ColumnProfile[]): string {
   const esc = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
   const fmt = (x?: number) => (x === undefined ? '' : Number.isInteger(x) ? String(x) : x.toFixed(2));
   const rows = profile
-    .map((p) => `<tr><td>${esc(p.column)}</td><td>${p.type}</td><td>${p.count}</td><td>${p.missing}</td><td>${p.distinct}</td><td>${fmt(p.min)}</td><td>${fmt(p.mean)}</td><td>${fmt(p.max)}</td><td>${esc(p.top.map((t) => `${t.value.slice(0, 40)} (${t.count})`).join(', '))}</td></tr>`)
+    .map((p) => {
+      const top = esc(p.top.map((t) => `${t.value.slice(0, 40)} (${t.count})`).join(', '));
+      const cells = [esc(p.column), p.type, p.count, p.missing, p.distinct, fmt(p.min), fmt(p.mean), fmt(p.max), top];
+      return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+    })
     .join('');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px}</style></head><body><h1>${esc(title)}</h1><table><tr><th>column</th><th>type</th><th>rows</th><th>missing</th><th>distinct</th><th>min</th><th>mean</th><th>max</th><th>most frequent</th></tr>${rows}</table></body></html>`;
+  const style =
+    'body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}' +
+    'td,th{border:1px solid #ddd;padding:4px 8px}';
+  const columns = ['column', 'type', 'rows', 'missing', 'distinct', 'min', 'mean', 'max', 'most frequent'];
+  const head = columns.map((h) => `<th>${h}</th>`).join('');
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title><style>${style}</style></head>` +
+    `<body><h1>${esc(title)}</h1><table><tr>${head}</tr>${rows}</table></body></html>`
+  );
 }

@@ -16,6 +16,8 @@ export interface DatasetSource {
 }
 
 const GITHUB_RAW = 'https://raw.githubusercontent.com';
+/** The pinned commit of aws-samples/churn-prediction-with-text-and-interpretability the chat logs come from. */
+const AWS_CHURN_COMMIT = '646dfcc72a838b4449bc4e314dfc67596a892652';
 
 export const DATASETS: DatasetSource[] = [
   {
@@ -43,7 +45,7 @@ export const DATASETS: DatasetSource[] = [
   {
     name: 'aws-churn-chatlogs',
     license: 'MIT-0',
-    baseUrl: `${GITHUB_RAW}/aws-samples/churn-prediction-with-text-and-interpretability/646dfcc72a838b4449bc4e314dfc67596a892652`,
+    baseUrl: `${GITHUB_RAW}/aws-samples/churn-prediction-with-text-and-interpretability/${AWS_CHURN_COMMIT}`,
     files: [
       {
         name: 'text.csv',
@@ -110,21 +112,22 @@ export async function fetchDataset(ds: DatasetSource, opts: FetchDataOptions): P
     try {
       await downloadFile(url, path.join(dir, f.name), { sha256: f.sha256, timeoutMs: 120_000 });
     } catch (err) {
-      failures.push(
-        `  ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
-      );
+      const cause = (err as Error).cause;
+      failures.push(`  ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}`);
     }
   }
   if (failures.length > 0) {
     throw new Error(
       `Dataset "${ds.name}" is not in ${sharedDir} and could not be downloaded:\n${failures.join('\n')}\n` +
-        `Fix: put the files (${ds.files.map((f) => f.name).join(', ')}) in ${sharedDir}, set SHARED_DATA_DIR to a folder that has them, ` +
+        `Fix: put the files (${ds.files.map((f) => f.name).join(', ')}) in ${sharedDir}, ` +
+        'set SHARED_DATA_DIR to a folder that has them, ' +
         `or set DATA_MIRROR to a reachable copy of ${GITHUB_RAW}.`,
     );
   }
   fs.writeFileSync(
     path.join(dir, 'PROVENANCE.md'),
-    `# ${ds.name}\n- Source: ${ds.baseUrl}\n- License: ${ds.license}\n- Files: ${ds.files.map((f) => `${f.name} (sha256 ${f.sha256})`).join(', ')}\n`,
+    `# ${ds.name}\n- Source: ${ds.baseUrl}\n- License: ${ds.license}\n` +
+      `- Files: ${ds.files.map((f) => `${f.name} (sha256 ${f.sha256})`).join(', ')}\n`,
   );
   return { name: ds.name, from: 'download', dir };
 }

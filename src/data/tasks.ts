@@ -226,7 +226,8 @@ export const TASKS = {
     split: SPLIT,
     positiveLabel: 'yes',
     notes:
-      'Synthetic (GPT-2) transcripts whose labels leak through keywords (upgrade/cancel): a pipeline test, not evidence.',
+      'Synthetic (GPT-2) transcripts whose labels leak through keywords (upgrade/cancel): a pipeline test, not ' +
+      'evidence.',
   } satisfies TaskSpec<ChatlogRow>,
 } as const;
 

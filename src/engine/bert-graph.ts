@@ -111,7 +111,10 @@ export interface TrainGraph {
   params: string[];
   /** Trainable parameters with a `grad.<name>` output (embedding tables excluded: see embeddingsGrad). */
   gradOutputs: string[];
-  /** When the embedding tables train: output `grad.embeddings` [batch*seq, hidden], the gradient of their sum per token. */
+  /**
+   * When the embedding tables train: output `grad.embeddings` [batch*seq, hidden], the gradient of
+   * their sum per token.
+   */
   embeddingsGrad: boolean;
   noise: NoiseSite[];
 }

@@ -250,7 +250,7 @@ export class Graph {
     ]);
   }
 
-  /** Mean over the sequence axis of h [batch, seq, hidden], counting only positions where mask3 [batch, seq, 1] is 1. */
+  /** Mean over the sequence axis of h [batch, seq, hidden], counting positions where mask3 [batch, seq, 1] is 1. */
   maskedMean(h: Name, mask3: Name): Name {
     const axis = this.ints([1]);
     const count = this.op('Max', [

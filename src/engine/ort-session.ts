@@ -36,7 +36,8 @@ export async function createSession(model: Buffer | string, o: SessionOptions = 
     if (!ep) throw err;
     throw new Error(
       `ONNX Runtime could not start the "${ep}" execution provider (${(err as Error).message.split('\n')[0]}). ` +
-        'On a GPU host with CUDA 12 and cuDNN 9, install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (it downloads the provider), or train on the CPU (--execution-provider cpu).',
+        'On a GPU host with CUDA 12 and cuDNN 9, install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild ' +
+        'onnxruntime-node` (it downloads the provider), or train on the CPU (--execution-provider cpu).',
     );
   }
 }

@@ -66,7 +66,8 @@ export function parseSafetensors(buf: Buffer): {
     const count = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(count);
     if (dtype === 'F32') {
-      data.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4))); // little-endian host
+      // little-endian host
+      data.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4)));
     } else if (dtype === 'F16') {
       for (let i = 0; i < count; i++) data[i] = f16ToF32(bytes.readUInt16LE(i * 2));
     } else if (dtype === 'BF16') {
@@ -112,7 +113,8 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Rec
   let pos = 8 + head.length;
   for (const name of names) {
     const t = tensors.get(name)!;
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, pos); // little-endian hosts (x86-64, arm64)
+    // little-endian hosts (x86-64, arm64)
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, pos);
     pos += t.data.byteLength;
   }
   return out;

@@ -122,7 +122,7 @@ export function classificationReport(e: Evaluation): string {
   const w = Math.max(12, ...e.labels.map((l) => l.length));
   const f = (x: number) => x.toFixed(4).padStart(10);
   const lines = [
-    `${''.padStart(w)} ${'precision'.padStart(10)}${'recall'.padStart(10)}${'f1-score'.padStart(10)}${'support'.padStart(10)}`,
+    `${''.padStart(w)} ${['precision', 'recall', 'f1-score', 'support'].map((h) => h.padStart(10)).join('')}`,
     '',
   ];
   for (const c of e.perClass)
@@ -132,7 +132,8 @@ export function classificationReport(e: Evaluation): string {
     `${'macro avg'.padStart(w)} ${f(e.macro.precision)}${f(e.macro.recall)}${f(e.macro.f1)}${String(e.n).padStart(10)}`,
   );
   lines.push(
-    `${'weighted avg'.padStart(w)} ${f(e.weighted.precision)}${f(e.weighted.recall)}${f(e.weighted.f1)}${String(e.n).padStart(10)}`,
+    `${'weighted avg'.padStart(w)} ` +
+      `${f(e.weighted.precision)}${f(e.weighted.recall)}${f(e.weighted.f1)}${String(e.n).padStart(10)}`,
   );
   if (e.rocAuc !== undefined) lines.push(`${'roc auc'.padStart(w)} ${''.padStart(20)}${f(e.rocAuc)}`);
   return `${lines.join('\n')}\n`;

@@ -4,7 +4,17 @@ import { reportHtml } from '../plots/html';
 import { classificationReport, type Evaluation } from './metrics';
 
 export function evaluationJson(e: Evaluation): string {
-  return `${JSON.stringify({ accuracy: e.accuracy, macro: e.macro, weighted: e.weighted, roc_auc: e.rocAuc ?? null, per_class: e.perClass, labels: e.labels, confusion: e.confusion, n: e.n }, null, 2)}\n`;
+  const doc = {
+    accuracy: e.accuracy,
+    macro: e.macro,
+    weighted: e.weighted,
+    roc_auc: e.rocAuc ?? null,
+    per_class: e.perClass,
+    labels: e.labels,
+    confusion: e.confusion,
+    n: e.n,
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 export function evaluationHtml(title: string, e: Evaluation, lossCurve?: { x: number[]; y: number[] }): string {

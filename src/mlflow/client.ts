@@ -343,7 +343,8 @@ export class MlflowClient {
         this.offline.set(runId, true);
         this.lastReconnect.set(runId, Date.now());
         this.log(
-          `server unreachable (${(err as Error).message}); keeping run ${runId}'s data in ${this.journal.file(runId)} until it is back`,
+          `server unreachable (${(err as Error).message}); keeping run ${runId}'s data in ` +
+            `${this.journal.file(runId)} until it is back`,
         );
         return { sent: i, journaled: ops.length - i };
       }

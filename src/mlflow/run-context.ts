@@ -131,7 +131,8 @@ export async function withRun<T>(
     // an unreachable one is not: the data waits in the journal.
     if (!isTransient(err)) throw outcome.ok ? err : outcome.error;
     process.stderr.write(
-      `[mlflow] run ${active.runId}: server still unreachable; its data is safe in ${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`,
+      `[mlflow] run ${active.runId}: server still unreachable; its data is safe in ` +
+        `${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`,
     );
   }
   if (!outcome.ok) throw outcome.error;

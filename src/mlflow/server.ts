@@ -181,7 +181,8 @@ async function waitHealthy(cfg: MlflowServerConfig, pid: number, timeoutMs: numb
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(
-    `mlflow server did not answer ${url}/health within ${timeoutMs / 1000}s. Last lines of ${logFile}:\n${tail(logFile)}`,
+    `mlflow server did not answer ${url}/health within ${timeoutMs / 1000}s. Last lines of ` +
+      `${logFile}:\n${tail(logFile)}`,
   );
 }
 

@@ -45,7 +45,8 @@ export function validateKey(
   if (norm !== key || norm === '.' || norm.startsWith('..') || norm.startsWith('/')) {
     throw new MlflowValidationError(
       field,
-      `${kind} key "${key}" would resolve to the path "${norm}" (no leading or trailing "/", "//", "." or ".." segments)`,
+      `${kind} key "${key}" would resolve to the path "${norm}" (no leading or trailing "/", "//", "." or ".." ` +
+        `segments)`,
     );
   }
 }
@@ -55,7 +56,8 @@ export function validateMetric(m: Metric, field = `metric "${m.key}"`): void {
   if (typeof m.value !== 'number' || !Number.isFinite(m.value)) {
     throw new MlflowValidationError(
       `${field}.value`,
-      `metric "${m.key}" has value ${String(m.value)}; only finite numbers are logged (NaN/Infinity usually mean a diverged loss)`,
+      `metric "${m.key}" has value ${String(m.value)}; only finite numbers are logged (NaN/Infinity usually mean a ` +
+        `diverged loss)`,
     );
   }
   if (!Number.isInteger(m.timestamp) || m.timestamp < 0)
@@ -74,7 +76,8 @@ export function validateParam(p: Param): void {
   if (p.value.length > LIMITS.maxParamValueLength) {
     throw new MlflowValidationError(
       `param "${p.key}".value`,
-      `param "${p.key}" value is ${p.value.length} characters; MLflow allows at most ${LIMITS.maxParamValueLength} (log long values as an artifact)`,
+      `param "${p.key}" value is ${p.value.length} characters; MLflow allows at most ${LIMITS.maxParamValueLength} ` +
+        `(log long values as an artifact)`,
     );
   }
 }

@@ -22,7 +22,9 @@ export function monitorHtml(
   return reportHtml(`Monitoring: ${task}`, [
     {
       heading: 'Verdict',
-      text: `Drift level ${drift.level.toUpperCase()}, action: ${drift.action}. ${drift.reason}. Reference ${drift.referenceRows} training rows, current ${drift.currentRows} served predictions.`,
+      text:
+        `Drift level ${drift.level.toUpperCase()}, action: ${drift.action}. ${drift.reason}. Reference ` +
+        `${drift.referenceRows} training rows, current ${drift.currentRows} served predictions.`,
     },
     {
       heading: 'Features',

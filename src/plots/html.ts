@@ -50,14 +50,17 @@ export function reportHtml(title: string, sections: ReportSection[], opts: { inl
       if (s.figure) {
         parts.push(`<div id="fig${i}" class="fig"></div>`);
         parts.push(
-          `<script>Plotly.newPlot('fig${i}', ${JSON.stringify(s.figure.data)}, ${JSON.stringify({ margin: { t: 40 }, ...s.figure.layout })}, {responsive: true});</script>`,
+          `<script>Plotly.newPlot('fig${i}', ${JSON.stringify(s.figure.data)}, ` +
+            `${JSON.stringify({ margin: { t: 40 }, ...s.figure.layout })}, {responsive: true});</script>`,
         );
       }
       return `<section>${parts.join('\n')}</section>`;
     })
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}.fig{height:420px}</style>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}
+td:first-child,th:first-child{text-align:left}.fig{height:420px}</style>
 ${script}</head><body><h1>${escapeHtml(title)}</h1>
 ${body}
 </body></html>

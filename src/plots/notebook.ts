@@ -8,19 +8,30 @@ import type { FineTuneEvent } from '../train/finetune';
 import { escapeHtml, type Figure } from './html';
 
 export function plotlyBootstrap(): string {
-  return `<script>${fs.readFileSync(require.resolve('plotly.js-dist-min/plotly.min.js'), 'utf8')}</script><span style="color:#888">plotly ready</span>`;
+  return (
+    `<script>${fs.readFileSync(require.resolve('plotly.js-dist-min/plotly.min.js'), 'utf8')}</script><span ` +
+    `style="color:#888">plotly ready</span>`
+  );
 }
 
 export function figureHtml(fig: Figure, height = 420): string {
   const id = `fig-${randomUUID()}`;
-  return `<div id="${id}" style="height:${height}px"></div><script>Plotly.newPlot('${id}', ${JSON.stringify(fig.data)}, ${JSON.stringify({ margin: { t: 40 }, ...fig.layout })}, {responsive: true});</script>`;
+  return (
+    `<div id="${id}" style="height:${height}px"></div><script>Plotly.newPlot('${id}', ` +
+    `${JSON.stringify(fig.data)}, ${JSON.stringify({ margin: { t: 40 }, ...fig.layout })}, ` +
+    `{responsive: true});</script>`
+  );
 }
 
 export function tableHtml(columns: string[], rows: (string | number)[][]): string {
-  const cell = (v: string | number) =>
-    `<td style="text-align:left;white-space:pre-wrap">${escapeHtml(typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v))}</td>`;
-  return `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('')}</tbody></table>`;
+  const text = (v: string | number) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : String(v));
+  const cell = (v: string | number) => `<td style="text-align:left;white-space:pre-wrap">${escapeHtml(text(v))}</td>`;
+  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('');
+  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
+
+const EPOCH_COLUMNS = ['epoch', 'train loss', 'val accuracy', 'val macro-F1', 'seconds', ''];
 
 /**
  * A live view of a fine-tuning run for notebooks: returns an event handler that re-renders one HTML
@@ -38,8 +49,10 @@ export function fineTuneProgress(render: (html: string) => void, minIntervalMs =
     lastDraw = Date.now();
     const pct = total ? (100 * step) / total : 0;
     render(
-      `<div style="font-family:monospace"><div style="background:#eee;width:420px;height:10px"><div style="background:#1f77b4;width:${pct.toFixed(1)}%;height:10px"></div></div>` +
-        `<div>step ${step}/${total} ${escapeHtml(last)}</div>${epochs.length ? tableHtml(['epoch', 'train loss', 'val accuracy', 'val macro-F1', 'seconds', ''], epochs) : ''}</div>`,
+      `<div style="font-family:monospace"><div style="background:#eee;width:420px;height:10px">` +
+        `<div style="background:#1f77b4;width:${pct.toFixed(1)}%;height:10px"></div></div>` +
+        `<div>step ${step}/${total} ${escapeHtml(last)}</div>` +
+        `${epochs.length ? tableHtml(EPOCH_COLUMNS, epochs) : ''}</div>`,
     );
   };
   return (e) => {
@@ -50,7 +63,9 @@ export function fineTuneProgress(render: (html: string) => void, minIntervalMs =
       draw(true);
     } else if (e.type === 'step') {
       step = e.globalStep;
-      last = `| epoch ${e.epoch + 1} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | ${e.examplesPerSecond.toFixed(1)} ex/s`;
+      last =
+        `| epoch ${e.epoch + 1} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | ` +
+        `${e.examplesPerSecond.toFixed(1)} ex/s`;
       draw(step === total);
     } else if (e.type === 'epoch') {
       epochs.push([

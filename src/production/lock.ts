@@ -127,7 +127,8 @@ export function acquireLock(file: string, purpose: string): Lock {
         ? `${held.purpose}, pid ${held.pid} on ${held.host}, since ${held.since}`
         : 'a process that is taking it now';
       throw new LockBusyError(
-        `${path.basename(file)} is held (${who}); not starting a second one. If that process is gone, it is taken over automatically.`,
+        `${path.basename(file)} is held (${who}); not starting a second one. If that process is gone, it is taken ` +
+          `over automatically.`,
       );
     }
     breakStale(file, held);

@@ -35,7 +35,8 @@ export class ModelCacheError extends Error {
 export function cacheKey(mv: Pick<ModelVersion, 'run_id' | 'source' | 'name' | 'version'>): string {
   if (!mv.run_id)
     throw new ModelCacheError(
-      `models:/${mv.name}/${mv.version} is not tied to a run (source ${mv.source}); only run-logged models can be verified and cached`,
+      `models:/${mv.name}/${mv.version} is not tied to a run (source ${mv.source}); only run-logged models can be ` +
+        `verified and cached`,
     );
   return `${mv.run_id}-${createHash('sha256').update(mv.source).digest('hex').slice(0, 12)}`;
 }
@@ -116,7 +117,8 @@ export class ModelCache {
       const problem = verifyCachedModel(dir, runId);
       if (!problem) return dir;
       this.log(
-        `model cache: ${path.relative(this.root, dir)} is not models:/${mv.name}/${mv.version} (${problem}); downloading it again`,
+        `model cache: ${path.relative(this.root, dir)} is not models:/${mv.name}/${mv.version} (${problem}); ` +
+          `downloading it again`,
       );
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -127,7 +129,8 @@ export class ModelCache {
       const mlRun = readMlmodel(downloaded).run_id;
       if (mlRun !== runId)
         throw new ModelCacheError(
-          `models:/${mv.name}/${mv.version}: the registry names run ${runId} but the artifact's MLmodel names run ${String(mlRun)}; refusing to use it`,
+          `models:/${mv.name}/${mv.version}: the registry names run ${runId} but the artifact's MLmodel names run ` +
+            `${String(mlRun)}; refusing to use it`,
         );
       const files = Object.fromEntries(
         listFiles(downloaded).map((f) => [

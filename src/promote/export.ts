@@ -39,7 +39,8 @@ const DIRECTIVE = /^\/\/\|\s*(default_exp|export|exporti)\b\s*(\S+)?\s*$/;
 const DECLARATION = /^(?:async\s+function|function\*?|const|let|class|abstract\s+class|interface|type|enum)\s/;
 
 export const headerFor = (notebook: string): string =>
-  `// AUTO-GENERATED from ${notebook} - edit the notebook, then run \`make promote\`.\n// Checked by \`make promote-check\`: hand edits to this file are reported.\n`;
+  `// AUTO-GENERATED from ${notebook} - edit the notebook, then run \`make promote\`.\n// Checked by \`make ` +
+  `promote-check\`: hand edits to this file are reported.\n`;
 
 const sourceText = (c: NotebookCell): string => (Array.isArray(c.source) ? c.source.join('') : c.source);
 
@@ -167,7 +168,8 @@ export function checkExports(
         notebook: mod.notebook,
         cellId: bad.cellId,
         message: onDisk.has(bad.cellId)
-          ? `${mod.target} differs from ${mod.notebook} cell ${bad.cellId} (edited by hand, or the notebook changed since \`make promote\`)`
+          ? `${mod.target} differs from ${mod.notebook} cell ${bad.cellId} (edited by hand, or the notebook changed ` +
+            `since \`make promote\`)`
           : `${mod.target} lacks ${mod.notebook} cell ${bad.cellId} (new or re-ordered export cell)`,
       });
     } else {

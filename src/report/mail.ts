@@ -11,7 +11,10 @@ export interface SmtpSettings {
   to: string[];
 }
 
-/** SMTP settings from SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, REPORT_FROM, REPORT_TO; undefined when SMTP_HOST is unset. */
+/**
+ * SMTP settings from SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, REPORT_FROM, REPORT_TO;
+ * undefined when SMTP_HOST is unset.
+ */
 export function smtpFromEnv(env: NodeJS.ProcessEnv = process.env): SmtpSettings | undefined {
   if (!env.SMTP_HOST) return undefined;
   const to = (env.REPORT_TO ?? '')

@@ -1,7 +1,8 @@
 /**
  * The scheduled retrain: new labelled data from data/incoming/ -> (skip if the data digest is
  * unchanged) -> drift gate against the training reference -> train a challenger with the promoted
- * recipe of the task's production config -> score challenger and champion through their registered artifacts on the same held-out set ->
+ * recipe of the task's production config -> score challenger and champion through their registered
+ * artifacts on the same held-out set ->
  * promote only if the validation criteria pass. Every decision is logged to MLflow with its reason.
  * Steps are pure functions plus one orchestrator whose side effects are the registry and files.
  */
@@ -45,7 +46,9 @@ export function gate(challenger: number, champion: number | undefined, p: GatePo
   if (champion !== undefined && challenger < champion - p.tolerance) {
     return {
       promote: false,
-      reason: `challenger macro-F1 ${challenger.toFixed(4)} is worse than the champion's ${champion.toFixed(4)} by more than ${p.tolerance}`,
+      reason:
+        `challenger macro-F1 ${challenger.toFixed(4)} is worse than the champion's ${champion.toFixed(4)} by ` +
+        `more than ${p.tolerance}`,
     };
   }
   return {
@@ -140,7 +143,8 @@ export async function evaluateRegistered(
     const probs = await predictor.predictProba(test.map((e) => e.text));
     if (predictor.labels.join('\n') !== labelMap.labels.join('\n'))
       throw new Error(
-        `${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has [${labelMap.labels.join(', ')}]`,
+        `${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has ` +
+          `[${labelMap.labels.join(', ')}]`,
       );
     const preds = argmaxRows(probs, predictor.labels.length);
     const yTrue = encodeLabels(

@@ -105,7 +105,8 @@ export function invocationTexts(body: unknown): string[] {
   if (!parsed.success) {
     throw new HttpError(
       400,
-      'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": ["text"], "data": [["..."]]}}, {"dataframe_records": [{"text": "..."}]}, {"instances": ["..."]} or {"inputs": ["..."]}',
+      'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": ["text"], "data": [["..."]]}}, ' +
+        '{"dataframe_records": [{"text": "..."}]}, {"instances": ["..."]} or {"inputs": ["..."]}',
     );
   }
   const b = parsed.data;
@@ -245,29 +246,23 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     if (err instanceof HttpError && err.statusCode === 503)
       return reply.code(503).header('retry-after', '1').send({ error: 'Service Unavailable', message: err.message });
     if (err instanceof HttpError)
-      return reply
-        .code(err.statusCode)
-        .send({
-          error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request',
-          message: err.message,
-          ...(err.issues ? { issues: err.issues } : {}),
-        });
+      return reply.code(err.statusCode).send({
+        error: err.statusCode === 413 ? 'Payload Too Large' : 'Bad Request',
+        message: err.message,
+        ...(err.issues ? { issues: err.issues } : {}),
+      });
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      return reply
-        .code(413)
-        .send({
-          error: 'Payload Too Large',
-          message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request`,
-        });
+      return reply.code(413).send({
+        error: 'Payload Too Large',
+        message: `Body over ${o.bodyLimitBytes} bytes; send fewer texts per request`,
+      });
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.code(415).send({ error: 'Unsupported Media Type', message: 'Send Content-Type: application/json' });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
-      return reply
-        .code(err.statusCode)
-        .send({
-          error: 'Bad Request',
-          message: err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Empty JSON body' : `Invalid request: ${err.message}`,
-        });
+      return reply.code(err.statusCode).send({
+        error: 'Bad Request',
+        message: err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Empty JSON body' : `Invalid request: ${err.message}`,
+      });
     app.log.error(err);
     return reply.code(500).send({ error: 'Internal Server Error', message: 'Prediction failed; see the server log' });
   });
@@ -443,7 +438,8 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     {
       schema: {
         description:
-          'MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {"predictions": [...]}',
+          'MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {"predictions": ' +
+          '[...]}',
       },
     },
     async (req: FastifyRequest) => {

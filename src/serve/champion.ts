@@ -114,7 +114,8 @@ export class ChampionHolder {
     if (!mv) {
       if (!this.current)
         throw new Error(
-          `models:/${this.name}@${this.alias} is not set. Promote a model first (make promote RUN=... and set @${this.alias}).`,
+          `models:/${this.name}@${this.alias} is not set. Promote a model first (make promote RUN=... and set ` +
+            `@${this.alias}).`,
         );
       return false;
     }

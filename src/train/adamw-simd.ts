@@ -56,7 +56,8 @@ const i32add = [0x6a];
 function kernelBody(): number[] {
   // Params 0-4: w g m v n (i32); 5-11: b1 b2 decay stepSize c2 eps gs (f32).
   const [W, G, M, Vv, N, B1, B2, DEC, STEP, C2, EPS, GS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  // Locals: 12 i (byte offset), 13 end4, 14 endAll (i32); 15 a1, 16 a2 (f32); 17 g, 18 m, 19 v (v128); 20 gs, 21 mm, 22 vv (f32 for the tail).
+  // Locals: 12 i (byte offset), 13 end4, 14 endAll (i32); 15 a1, 16 a2 (f32); 17 g, 18 m, 19 v (v128);
+  // 20 gs, 21 mm, 22 vv (f32 for the tail).
   const [I, END4, END, A1, A2, VG, VM, VV, SG, SM, SV] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
   const at = (base: number) => [...get(base), ...get(I), ...i32add];
   const splat = (l: number) => [...get(l), ...V.splat];

@@ -145,7 +145,10 @@ export function trainableParams(
   );
 }
 
-/** Pretrained encoder weights (copied: training mutates them) plus a freshly initialised head, N(0, 0.02) as BERT does. */
+/**
+ * Pretrained encoder weights (copied: training mutates them) plus a freshly initialised head,
+ * N(0, 0.02) as BERT does.
+ */
 export function initialParams(
   checkpointDir: string,
   pooling: Pooling,
@@ -231,7 +234,8 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const resumed = loadCheckpoint(inp.workDir);
   if (resumed && resumed.state.fingerprint !== fp)
     throw new Error(
-      `${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with --fresh (make finetune ARGS=--fresh) or choose another --work-dir`,
+      `${inp.workDir} holds a checkpoint of a different run (settings, data or base model differ); start over with ` +
+        `--fresh (make finetune ARGS=--fresh) or choose another --work-dir`,
     );
   if (resumed) opt.load(resumed.opt);
   // A resumed run takes its weights from the checkpoint; only a fresh one reads the pretrained weights.

@@ -70,7 +70,10 @@ export async function loadBertModel(
 
 export const BERT_FLAVOR = 'ts_bert';
 
-/** The ts_bert flavor's predictor: the ONNX graph the run chose (int8 when its measured accuracy loss was small enough). */
+/**
+ * The ts_bert flavor's predictor: the ONNX graph the run chose (int8 when its measured accuracy loss
+ * was small enough).
+ */
 export async function loadBertPredictor(dir: string, flavorConfig: Record<string, unknown>): Promise<Predictor> {
   const m = await loadBertModel(dir, typeof flavorConfig.onnx === 'string' ? flavorConfig.onnx : 'model.onnx');
   return {
