@@ -108,11 +108,15 @@ export async function withRun<T>(
     });
   }
   const active = new ActiveRun(client, run);
-  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+  // Plain variables, not a union narrowed across try/catch: tslab's TypeScript 5.0 does not narrow that.
+  let failed = false;
+  let failure: unknown;
+  let value: T | undefined;
   try {
-    outcome = { ok: true, value: await fn(active) };
+    value = await fn(active);
   } catch (err) {
-    outcome = { ok: false, error: err };
+    failed = true;
+    failure = err;
     const e = err instanceof Error ? err : new Error(String(err));
     await client
       .setTags(active.runId, {
@@ -122,19 +126,19 @@ export async function withRun<T>(
       })
       .catch(() => undefined);
   }
-  const status: RunStatus = outcome.ok ? 'FINISHED' : 'FAILED';
+  const status: RunStatus = failed ? 'FAILED' : 'FINISHED';
   await client.endRun(active.runId, status);
   try {
     await client.flush(active.runId);
   } catch (err) {
     // A server that answers with an error is a failure of the run (the run's own error, if any, comes first);
     // an unreachable one is not: the data waits in the journal.
-    if (!isTransient(err)) throw outcome.ok ? err : outcome.error;
+    if (!isTransient(err)) throw failed ? failure : err;
     process.stderr.write(
       `[mlflow] run ${active.runId}: server still unreachable; its data is safe in ` +
         `${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`,
     );
   }
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
+  if (failed) throw failure;
+  return value as T;
 }
