@@ -41,6 +41,7 @@ program
   .option('--task <name>', 'task (default: the only promoted task)')
   .option('--config <file>', 'production config written by make promote (default: config/production/<task>.json)')
   .option('--incoming <dir>', 'new labelled data (default data/incoming/<task>)')
+  .option('--quarantine-dir <dir>', 'where bad incoming rows are reported (default data/quarantine/incoming/<task>)')
   .option('--processed-dir <dir>', 'prepared data (make prepare)', cfg.paths.processed)
   .option('--state-dir <dir>', 'production lock and last-digest state', cfg.paths.productionState)
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
@@ -56,6 +57,7 @@ program
     (
       opts: TaskOptions & {
         incoming?: string;
+        quarantineDir?: string;
         processedDir: string;
         cacheDir: string;
         force?: boolean;
@@ -80,7 +82,7 @@ program
             const incoming = ingestIncoming(
               incomingDir,
               production.labelMap,
-              path.join(cfg.root, 'data', 'quarantine', 'incoming', task),
+              opts.quarantineDir ?? path.join(cfg.root, 'data', 'quarantine', 'incoming', task),
             );
             log(
               `==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incoming.examples.length} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incoming.files.length} files, ${incoming.bad} quarantined)`,

@@ -29,7 +29,12 @@ async function execute(nb: string): Promise<Output[]> {
       path.join(cfg.root, 'notebooks', nb),
     ],
     {
-      env: { ...process.env, NB_SMALL: '1', MLFLOW_TRACKING_URI: inject('mlflowUri') },
+      env: {
+        ...process.env,
+        NB_SMALL: '1',
+        NB_WORK_DIR: path.join(out, 'trained'),
+        MLFLOW_TRACKING_URI: inject('mlflowUri'),
+      },
       maxBuffer: 64 * 1024 * 1024,
     },
   );

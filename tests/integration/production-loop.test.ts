@@ -62,6 +62,8 @@ describe('production loop end to end', () => {
         processed,
         '--incoming',
         incoming,
+        '--quarantine-dir',
+        path.join(out, 'quarantine'),
         '--state-dir',
         state,
         '--cache-dir',
