@@ -8,6 +8,7 @@ import type { PreparedData } from '../data/prepare';
 import type { AnyTaskSpec } from '../data/tasks';
 import type { Evaluation } from '../evaluate/metrics';
 import type { ActiveRun } from '../mlflow';
+import type { ModelSignature } from '../mlflow/mlmodel';
 
 /** Value of the `model` run param; also the `kind` recorded in a production config. */
 export type KindId = 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune';
@@ -55,4 +56,12 @@ export function checkpointOf(req: TrainRequest): { name: string; dir: string } {
   const name = req.hyper.checkpoint;
   if (!name) throw new Error(`the promoted ${req.hyper.model ?? ''} run has no checkpoint param: cannot retrain it`);
   return { name, dir: path.join(req.paths.pretrained, name) };
+}
+
+/** The MLmodel signature every kind shares: a text in; the label and one probability per class out. */
+export function classifierSignature(labels: readonly string[]): ModelSignature {
+  return {
+    inputs: [{ name: 'text', type: 'string' }],
+    outputs: [{ name: 'label', type: 'string' }, ...labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))],
+  };
 }

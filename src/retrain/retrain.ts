@@ -263,27 +263,7 @@ export async function retrain(
   }
   const g = gate(challengerF1, championF1, opts.gate ?? DEFAULT_GATE);
   const alert = drift?.action === 'retrain_and_alert';
-  if (!g.promote) {
-    await client.setAlias(name, 'challenger', challenger.version);
-    await client.setModelVersionTag(name, challenger.version, 'validation_status', 'rejected');
-    return decide({
-      decision: 'registered_not_promoted',
-      reason: g.reason,
-      digest,
-      drift,
-      challengerVersion: challenger.version,
-      championVersion: champion?.version,
-      challengerF1,
-      championF1,
-      alert,
-    });
-  }
-  if (champion) await client.setAlias(name, 'previous-champion', champion.version); // for make rollback
-  await client.setAlias(name, 'champion', challenger.version);
-  await client.setModelVersionTag(name, challenger.version, 'validation_status', 'approved');
-  return decide({
-    decision: 'promoted',
-    reason: `${g.reason}${alert ? '; drift is large: the model needs new experimentation' : ''}`,
+  const scored = {
     digest,
     drift,
     challengerVersion: challenger.version,
@@ -291,7 +271,17 @@ export async function retrain(
     challengerF1,
     championF1,
     alert,
-  });
+  };
+  if (!g.promote) {
+    await client.setAlias(name, 'challenger', challenger.version);
+    await client.setModelVersionTag(name, challenger.version, 'validation_status', 'rejected');
+    return decide({ decision: 'registered_not_promoted', reason: g.reason, ...scored });
+  }
+  if (champion) await client.setAlias(name, 'previous-champion', champion.version); // for make rollback
+  await client.setAlias(name, 'champion', challenger.version);
+  await client.setModelVersionTag(name, challenger.version, 'validation_status', 'approved');
+  const note = alert ? '; drift is large: the model needs new experimentation' : '';
+  return decide({ decision: 'promoted', reason: `${g.reason}${note}`, ...scored });
 }
 
 /** make rollback: @champion goes back to @previous-champion (and the two swap, so rollback is undoable). */

@@ -24,7 +24,7 @@ import {
   type FineTuneEvent,
   type FineTuneResult,
 } from '../../train/finetune';
-import { checkpointOf, type TrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TrainRequest } from '../types';
 import { BERT_FLAVOR, saveBertModel } from './model';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
@@ -233,13 +233,7 @@ export async function runFineTune(
             max_length: o.config.maxLength,
           },
         },
-        signature: {
-          inputs: [{ name: 'text', type: 'string' }],
-          outputs: [
-            { name: 'label', type: 'string' },
-            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
-          ],
-        },
+        signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {

@@ -14,7 +14,7 @@ import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
 import { DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
-import { checkpointOf, type TrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TrainRequest } from '../types';
 import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
 
 export function trainFrozenHead(
@@ -129,13 +129,7 @@ export async function runFrozenEncoder(
             max_length: o.maxLength,
           },
         },
-        signature: {
-          inputs: [{ name: 'text', type: 'string' }],
-          outputs: [
-            { name: 'label', type: 'string' },
-            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
-          ],
-        },
+        signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {

@@ -13,7 +13,7 @@ import type { AnyTaskSpec } from '../../data/tasks';
 import { evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import type { ActiveRun } from '../../mlflow';
-import type { TrainRequest } from '../types';
+import { classifierSignature, type TrainRequest } from '../types';
 import {
   DEFAULT_BASELINE,
   evaluateBaseline,
@@ -118,13 +118,7 @@ export async function runBaseline(
             label_map: 'label_map.json',
           },
         },
-        signature: {
-          inputs: [{ name: 'text', type: 'string' }],
-          outputs: [
-            { name: 'label', type: 'string' },
-            ...data.labelMap.labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
-          ],
-        },
+        signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
     } finally {
