@@ -2,16 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import { prepareTask } from '../../src/data/prepare';
-import { TASKS } from '../../src/data/tasks';
-import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
-import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
-import { MlflowClient, withRun, type ModelVersion } from '../../src/mlflow';
+import { MlflowClient, type ModelVersion } from '../../src/mlflow';
 import { readMlmodel } from '../../src/mlflow/mlmodel';
 import { cacheKey, ModelCache, verifyCachedModel } from '../../src/production/model-cache';
+import { registerBaselines } from '../helpers/registry';
 
-const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'model-cache-'));
 const name = `churn-intent-cache-${Date.now()}`;
 let client: MlflowClient;
@@ -19,20 +14,7 @@ const mvs: ModelVersion[] = [];
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
-  const spec = TASKS['churn-intent'];
-  const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 150 });
-  const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
-  await client.getOrCreateRegisteredModel(name);
-  for (const epochs of [2, 3]) {
-    const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
-        progress: false,
-      });
-      return run.runId;
-    });
-    const run = await client.getRun(runId);
-    mvs.push(await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId }));
-  }
+  mvs.push(...(await registerBaselines(client, name, 'churn-intent', [2, 3], 150)));
 });
 afterAll(async () => {
   await client.close();

@@ -4,20 +4,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../../src/config';
-import { prepareTask } from '../../src/data/prepare';
-import { TASKS } from '../../src/data/tasks';
 import { loadModel, type Predictor } from '../../src/kinds';
-import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
-import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
-import { MlflowClient, withRun } from '../../src/mlflow';
+import { MlflowClient } from '../../src/mlflow';
 import { ModelCache } from '../../src/production/model-cache';
 import { buildApp } from '../../src/serve/app';
 import { ChampionHolder } from '../../src/serve/champion';
+import { registerBaselines } from '../helpers/registry';
 
 // Hot swaps, overload and serving-log faults, on a real registry with two versions of a model.
 // A gate in front of the real predictor holds requests "in flight" for as long as a test needs.
-const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-swap-'));
 const name = `support-category-swap-${Date.now()}`;
 const TOKEN = 'tok';
@@ -68,20 +63,7 @@ async function serve(
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
-  const spec = TASKS['support-category'];
-  const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 200 });
-  const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
-  await client.getOrCreateRegisteredModel(name);
-  for (const epochs of [2, 4]) {
-    const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
-        progress: false,
-      });
-      return run.runId;
-    });
-    const run = await client.getRun(runId);
-    versions.push((await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId })).version);
-  }
+  versions.push(...(await registerBaselines(client, name, 'support-category', [2, 4], 200)).map((v) => v.version));
 });
 afterAll(async () => {
   await client.close();

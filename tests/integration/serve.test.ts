@@ -4,19 +4,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../../src/config';
-import { prepareTask } from '../../src/data/prepare';
-import { TASKS } from '../../src/data/tasks';
-import { MlflowClient, withRun } from '../../src/mlflow';
+import { MlflowClient } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
 import { ChampionHolder } from '../../src/serve/champion';
 import { loadModel } from '../../src/kinds';
 import { ModelCache } from '../../src/production/model-cache';
 import { servingLogFile } from '../../src/monitor/serving-log';
-import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
-import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
+import { registerBaselines } from '../helpers/registry';
 
-const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-it-'));
 const name = `conversation-churn-serve-${Date.now()}`;
 const TOKEN = 's3cret-token';
@@ -32,20 +27,9 @@ let cache: ModelCache;
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
-  const spec = TASKS['conversation-churn'];
-  const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 300 });
-  const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
-  await client.getOrCreateRegisteredModel(name);
-  for (const epochs of [3, 6]) {
-    const runId = await withRun(client, { experiment: name, runName: `baseline-${epochs}` }, async (run) => {
-      await runBaseline(spec, data, { ...DEFAULT_BASELINE, logreg: { ...DEFAULT_BASELINE.logreg, epochs } }, run, {
-        progress: false,
-      });
-      return run.runId;
-    });
-    const run = await client.getRun(runId);
-    runIds.push(runId);
-    versions.push((await client.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, runId })).version);
+  for (const mv of await registerBaselines(client, name, 'conversation-churn', [3, 6], 300)) {
+    runIds.push(mv.run_id!);
+    versions.push(mv.version);
   }
   await client.setAlias(name, 'champion', versions[0]!);
   cache = new ModelCache(client, path.join(tmp, 'cache'));
