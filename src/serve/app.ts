@@ -152,14 +152,15 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   });
   const requests = new Counter({
     name: 'http_requests_total',
-    help: 'Requests by route and status',
-    labelNames: ['route', 'status'],
+    help: 'Requests by route, method and status',
+    labelNames: ['route', 'method', 'status'],
     registers: [registry],
   });
+  // By model version too, so counts of two versions never mix after a hot swap.
   const predictions = new Counter({
     name: 'predictions_total',
-    help: 'Predictions by class',
-    labelNames: ['label'],
+    help: 'Predictions by model, version and predicted class',
+    labelNames: ['model', 'version', 'label'],
     registers: [registry],
   });
   new Gauge({
@@ -177,22 +178,26 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });
-  new Gauge({
-    name: 'model_reloads_total',
-    help: 'Hot reloads since start',
-    registers: [registry],
-    collect() {
-      this.set(o.models.reloads);
-    },
-  });
-  new Gauge({
-    name: 'model_releases_total',
-    help: 'Replaced models whose sessions were released after their last request',
-    registers: [registry],
-    collect() {
-      this.set(o.models.releases);
-    },
-  });
+  // Counters that follow the holder's own counts (only ever growing), read at scrape time.
+  const followCount = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+  };
+  followCount('model_reloads_total', 'Hot reloads since start', () => o.models.reloads);
+  followCount(
+    'model_releases_total',
+    'Replaced models whose sessions were released after their last request',
+    () => o.models.releases,
+  );
   new Gauge({
     name: 'models_draining',
     help: 'Replaced models still finishing requests that started on them',
@@ -220,13 +225,15 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     latency.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    requests.inc({ route, status: String(reply.statusCode) });
+    requests.inc({ route, method: req.method, status: String(reply.statusCode) });
   });
 
   // ---- auth ----
-  const open = new Set(['/ping', '/health']);
+  // Liveness, readiness and the API docs (Swagger UI and its assets) are public; everything else needs a token.
+  const open = new Set(['/ping', '/health', '/openapi.json', '/docs']);
+  const isOpen = (url: string) => open.has(url) || url.startsWith('/docs/');
   app.addHook('onRequest', async (req, reply) => {
-    if (o.tokens.length === 0 || open.has(req.url.split('?')[0]!)) return;
+    if (o.tokens.length === 0 || isOpen(req.url.split('?')[0]!)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m)
@@ -350,7 +357,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
         ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}),
       };
     });
-    for (const p of out) predictions.inc({ label: p.label });
+    for (const p of out) predictions.inc({ model: model.name, version: model.version, label: p.label });
     if (servingLog) {
       const ts = new Date().toISOString();
       const records: (ServingRecord & { text_chars: number })[] = out.map((p, i) => ({
@@ -374,8 +381,15 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       info: {
         title: 'Conversation classifier',
         version: o.appVersion ?? '0.1.0',
-        description: "Scores customer-service texts with the registry's champion model.",
+        description:
+          "Scores customer-service texts with the registry's champion model. Send `Authorization: Bearer <token>` " +
+          '(tokens: SERVE_TOKENS or .cache/serve-token) to every route but /ping, /health and these docs.',
       },
+      tags: [
+        { name: 'scoring', description: 'Predictions' },
+        { name: 'model', description: 'What is served' },
+        { name: 'operations', description: 'Liveness, readiness and Prometheus metrics' },
+      ],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -392,38 +406,81 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       }),
     ),
   });
+  const ErrorResponse = z.object({
+    error: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  });
+  const errorJson = (description: string) => ({ description, ...z.toJSONSchema(ErrorResponse) });
+  const errors = {
+    400: errorJson('Invalid input (the message names the bad item)'),
+    401: errorJson('Missing or invalid bearer token'),
+    413: errorJson('Body over 1 MB or more texts than the per-request limit'),
+    503: errorJson('No model loaded yet, or the scoring queue is full (retry after Retry-After seconds)'),
+  };
+  const example = { texts: ['my card was declined at the shop', 'how do I close my account?'] };
+  const predictExample = {
+    model: { name: 'support-category', version: '3' },
+    predictions: [{ label: 'card', probabilities: { card: 0.97, account: 0.01, payments: 0.02 } }],
+  };
 
-  app.get('/ping', { schema: { description: 'Liveness (no auth)', security: [] } }, async () => 'pong\n');
+  app.get(
+    '/ping',
+    { schema: { tags: ['operations'], summary: 'Liveness', description: 'Always "pong" (no auth)', security: [] } },
+    async () => 'pong\n',
+  );
   app.get(
     '/health',
-    { schema: { description: 'Readiness: 200 once a model is loaded (no auth)', security: [] } },
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness',
+        description: '200 once a model is loaded, 503 before (no auth)',
+        security: [],
+      },
+    },
     async (_req, reply) =>
       o.models.loaded
         ? { status: 'ok', model: { name: o.models.model.name, version: o.models.model.version, alias: o.models.alias } }
         : reply.code(503).send({ status: 'loading' }),
   );
-  app.get('/version', { schema: { description: 'Served model version and app version' } }, async () => {
-    if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
-    const m = o.models.model;
-    return {
-      app: o.appVersion ?? '0.1.0',
-      model: {
-        name: m.name,
-        alias: m.alias,
-        version: m.version,
-        run_id: m.runId,
-        flavor: m.predictor.flavor,
-        loaded_at: m.loadedAt,
+  app.get(
+    '/version',
+    {
+      schema: {
+        tags: ['model'],
+        summary: 'Served model',
+        description: 'Registered model name, alias, version, run id and flavor of the model answering now',
+        response: { 401: errors[401], 503: errors[503] },
       },
-    };
-  });
+    },
+    async () => {
+      if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
+      const m = o.models.model;
+      return {
+        app: o.appVersion ?? '0.1.0',
+        model: {
+          name: m.name,
+          alias: m.alias,
+          version: m.version,
+          run_id: m.runId,
+          flavor: m.predictor.flavor,
+          loaded_at: m.loadedAt,
+        },
+      };
+    },
+  );
   app.post(
     '/predict',
     {
       schema: {
-        description: 'Classify texts; churn tasks also get an action bucket (A: call, B: offer, C: retained)',
-        body: z.toJSONSchema(PredictSchema),
-        response: { 200: z.toJSONSchema(PredictResponse) },
+        tags: ['scoring'],
+        summary: 'Classify texts',
+        description:
+          "Label and class probabilities per text, cleaned with the task's rules first; churn tasks also get an " +
+          'action bucket (A: p >= 0.7, call them; B: p >= 0.4, offer a discount; C: retained). At most 256 texts.',
+        body: { ...z.toJSONSchema(PredictSchema), examples: [example] },
+        response: { 200: { ...z.toJSONSchema(PredictResponse), examples: [predictExample] }, ...errors },
       },
     },
     async (req: FastifyRequest) => {
@@ -437,9 +494,19 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     '/invocations',
     {
       schema: {
+        tags: ['scoring'],
+        summary: "MLflow's scoring protocol",
         description:
-          'MLflow scoring protocol: dataframe_split, dataframe_records, instances or inputs; answers {"predictions": ' +
-          '[...]}',
+          'The request formats of `mlflow models serve`: dataframe_split, dataframe_records, instances or inputs, ' +
+          'each with one text per row (a string, or an object with a "text" field); answers {"predictions": [...]}',
+        body: {
+          ...z.toJSONSchema(InvocationsSchema),
+          examples: [
+            { dataframe_split: { columns: ['text'], data: [['my card was declined']] } },
+            { inputs: ['hello'] },
+          ],
+        },
+        response: { 200: z.toJSONSchema(z.object({ predictions: PredictResponse.shape.predictions })), ...errors },
       },
     },
     async (req: FastifyRequest) => {
@@ -447,8 +514,17 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       return { predictions: out };
     },
   );
-  app.get('/metrics', { schema: { description: 'Prometheus metrics' } }, async (_req, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        description: 'Latency, requests, predictions by model version and class, reloads, queue, serving-log errors',
+        response: { 401: errors[401] },
+      },
+    },
+    async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

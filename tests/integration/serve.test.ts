@@ -75,8 +75,16 @@ const get = async (route: string, headers: Record<string, string> = auth) => {
 };
 
 describe('model server', () => {
-  it('answers /ping and /health without a token, everything else only with a valid one', async () => {
+  it('answers /ping, /health and the API docs without a token, everything else only with a valid one', async () => {
     expect(await get('/ping', {})).toEqual({ status: 200, text: 'pong\n' });
+    // Swagger UI opens in a browser: its page, its assets and the OpenAPI document need no token.
+    const docs = await get('/docs/', {});
+    expect(docs.status).toBe(200);
+    const assets = [...docs.text.matchAll(/(?:src|href)="\.?\/?([^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const a of assets) expect((await get(`/docs/${a.replace(/^docs\//, '')}`, {})).status, a).toBe(200);
+    expect((await get('/openapi.json', {})).status).toBe(200);
+    expect((await post('/predict', { texts: ['x'] }, {})).status).toBe(401);
     expect(JSON.parse((await get('/health', {})).text)).toMatchObject({
       status: 'ok',
       model: { name, version: versions[0] },
@@ -176,7 +184,11 @@ describe('model server', () => {
     await post('/predict', { texts: ['Customer: mail me at jane@example.com, I want to cancel'] });
     const metrics = (await get('/metrics')).text;
     expect(metrics).toMatch(/http_request_duration_seconds_bucket\{.*route="\/predict"/);
-    expect(metrics).toMatch(/predictions_total\{label="(yes|no)"\} \d+/);
+    expect(metrics).toMatch(
+      new RegExp(`predictions_total\\{model="${name}",version="${versions[0]}",label="(yes|no)"\\} \\d+`),
+    );
+    expect(metrics).toMatch(/http_requests_total\{route="\/predict",method="POST",status="200"\} \d+/);
+    expect(metrics).toMatch(/# TYPE model_reloads_total counter/);
     expect(metrics).toMatch(new RegExp(`model_version\\{name="${name}",alias="champion"\\} ${versions[0]}`));
     const lines = fs
       .readFileSync(servingLogFile(servingLogDir, new Date()), 'utf8')
@@ -209,5 +221,15 @@ describe('model server', () => {
       expect.arrayContaining(['/predict', '/invocations', '/ping', '/health', '/version', '/metrics']),
     );
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
+    const predict = doc.paths['/predict'].post;
+    expect(predict).toMatchObject({ tags: ['scoring'], summary: 'Classify texts' });
+    expect(Object.keys(predict.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '413', '503']));
+    expect(predict.requestBody.content['application/json'].schema.properties.texts.type).toBe('array');
+    const invocations = doc.paths['/invocations'].post;
+    expect(invocations.requestBody.content['application/json'].schema.anyOf).toHaveLength(4);
+    expect(doc.paths['/ping'].get.security).toEqual([]);
+    expect(
+      new Set(Object.values(doc.paths).flatMap((p: any) => Object.values(p).flatMap((op: any) => op.tags ?? []))),
+    ).toEqual(new Set(['scoring', 'model', 'operations']));
   });
 });
