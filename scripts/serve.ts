@@ -116,7 +116,11 @@ const program = new Command('serve')
           log(
             `bearer token (from ${path.relative(cfg.root, generated)}): curl -H "Authorization: Bearer $(cat ${path.relative(cfg.root, generated)})" -H 'content-type: application/json' -d '{"texts":["my card was charged twice"]}' ${url}/predict`,
           );
+        // Once: Ctrl-C reaches this process from the terminal and again through the relay that started it.
+        let stopping = false;
         const stop = async () => {
+          if (stopping) return;
+          stopping = true;
           await app.close();
           await holder.close();
           await client.close();
