@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -152,22 +152,23 @@ describe('make retrain', () => {
     expect(gate(0.8, 0.9, { minMacroF1: 0.6, tolerance: 0.02 }).promote).toBe(false);
   });
 
+  /** Runs `make retrain`'s script, expecting it to fail; returns its stderr. */
+  const retrainCliError = (args: string[]): string => {
+    const r = spawnSync(
+      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+      [path.join(cfg.root, 'scripts/retrain.ts'), 'run', ...args],
+      {
+        cwd: cfg.root,
+        encoding: 'utf8',
+        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
+      },
+    );
+    expect(r.status).toBe(1);
+    return r.stderr;
+  };
+
   it('the CLI refuses to run without a promoted production config', () => {
-    let err = '';
-    try {
-      execFileSync(
-        path.join(cfg.root, 'node_modules/.bin/ts-node'),
-        [path.join(cfg.root, 'scripts/retrain.ts'), 'run', '--config', path.join(tmp, 'missing.json')],
-        {
-          cwd: cfg.root,
-          encoding: 'utf8',
-          stdio: 'pipe',
-          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-        },
-      );
-    } catch (e) {
-      err = String((e as { stderr: string }).stderr);
-    }
+    const err = retrainCliError(['--config', path.join(tmp, 'missing.json')]);
     expect(err).toMatch(/missing\.json does not exist\. Promote a run first/);
   });
 
@@ -177,30 +178,7 @@ describe('make retrain', () => {
       bad,
       JSON.stringify({ ...production, kind: 'xgboost', model: { ...production.model, runId: 'nope' } }),
     );
-    let err = '';
-    try {
-      execFileSync(
-        path.join(cfg.root, 'node_modules/.bin/ts-node'),
-        [
-          path.join(cfg.root, 'scripts/retrain.ts'),
-          'run',
-          '--task',
-          task,
-          '--config',
-          bad,
-          '--state-dir',
-          path.join(tmp, 'state'),
-        ],
-        {
-          cwd: cfg.root,
-          encoding: 'utf8',
-          stdio: 'pipe',
-          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-        },
-      );
-    } catch (e) {
-      err = String((e as { stderr: string }).stderr);
-    }
+    const err = retrainCliError(['--task', task, '--config', bad, '--state-dir', path.join(tmp, 'state')]);
     expect(err).toMatch(/bad\.json is not a valid production config/);
     expect(err).toMatch(/kind: /);
     expect(err).toMatch(/model\.runId: .*run id/);
