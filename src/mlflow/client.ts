@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { isTransient, MlflowApiError, MlflowValidationError } from './errors';
 import { RunJournal, type JournalOp } from './journal';
-import { writeMlmodel, type MlmodelOptions } from './mlmodel';
+import { readMlmodel, writeMlmodel, type MlmodelOptions } from './mlmodel';
 import {
   ExperimentSchema,
   FileInfoSchema,
@@ -491,10 +491,36 @@ export class MlflowClient {
    * time) and uploads the folder to `<artifactPath>/`. Returns the source URI for `createModelVersion`.
    */
   async logModel(runId: string, localDir: string, opts: Omit<MlmodelOptions, 'runId'>): Promise<string> {
-    writeMlmodel(localDir, { ...opts, runId });
+    writeMlmodel(localDir, { mlflowVersion: await this.serverVersion(), ...opts, runId });
     await this.logArtifacts(runId, localDir, opts.artifactPath);
     const run = await this.getRun(runId);
+    // The UI shows a logged folder as a model (schema, "make predictions" snippet) only when the run's
+    // mlflow.log-model.history tag lists it, as MLflow's own log_model does.
+    const mlmodel = readMlmodel(localDir);
+    const entry = { ...mlmodel, signature: undefined, saved_input_example_info: undefined };
+    const key = 'mlflow.log-model.history';
+    let history: unknown[] = [];
+    try {
+      const prev = JSON.parse(run.data.tags.find((t) => t.key === key)?.value ?? '[]') as unknown;
+      if (Array.isArray(prev)) history = prev;
+    } catch {
+      /* a malformed history is replaced */
+    }
+    await this.setTags(runId, { [key]: JSON.stringify([...history, entry]) });
     return `${run.info.artifact_uri.replace(/\/+$/, '')}/${opts.artifactPath}`;
+  }
+
+  private version: Promise<string | undefined> | undefined;
+  /** The tracking server's MLflow version (GET /version), undefined when it does not say. */
+  serverVersion(): Promise<string | undefined> {
+    this.version ??= (async () => {
+      let text = '';
+      await this.http.download('/version', async (body) => {
+        for await (const chunk of body) text += String(chunk);
+      });
+      return /^\d+\.\d+[\w.+-]*$/.test(text.trim()) ? text.trim() : undefined;
+    })().catch(() => undefined);
+    return this.version;
   }
 
   async listArtifacts(runId: string, artifactPath = ''): Promise<FileInfo[]> {

@@ -30,6 +30,8 @@ export interface MlmodelOptions {
   metadata?: Record<string, string>;
   modelUuid?: string;
   now?: Date;
+  /** MLflow version the model is logged with (the tracking server's); pyfunc loaders compare it with theirs. */
+  mlflowVersion?: string;
 }
 
 const specJson = (cols: ColumnSpec[]): string =>
@@ -43,6 +45,7 @@ export function buildMlmodel(opts: MlmodelOptions): Record<string, unknown> {
   return {
     artifact_path: opts.artifactPath,
     flavors: opts.flavors,
+    ...(opts.mlflowVersion ? { mlflow_version: opts.mlflowVersion } : {}),
     model_uuid: (opts.modelUuid ?? randomUUID()).replace(/-/g, ''),
     run_id: opts.runId,
     ...(opts.inputExample

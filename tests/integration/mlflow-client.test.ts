@@ -209,6 +209,16 @@ describe('model registry with aliases', () => {
         'model/labels.json',
       ]);
     });
+    // As MLflow's own log_model leaves it: the UI lists the folder as a model of the run.
+    const tags = Object.fromEntries((await client.getRun(runId)).data.tags.map((t) => [t.key, t.value]));
+    const history = JSON.parse(tags['mlflow.log-model.history']!);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({
+      run_id: runId,
+      artifact_path: 'model',
+      flavors: { ts_bert: { runtime: 'onnxruntime-node' } },
+    });
+    expect(history[0].mlflow_version).toMatch(/^3\.\d+\.\d+/); // the tracking server's version, also in MLmodel
     const rm = await client.getOrCreateRegisteredModel(name, {
       description: 'Banking77 coarse categories',
       tags: { task: 'support-category' },
