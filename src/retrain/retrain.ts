@@ -14,7 +14,7 @@ import { ingestFile, writeQuarantine } from '../data/ingest';
 import { encodeLabels, type LabelMap } from '../data/labels';
 import type { AnyTaskSpec, Example } from '../data/tasks';
 import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
-import type { ActiveRun, MlflowClient } from '../mlflow';
+import type { ActiveRun, MlflowClient, ModelVersion } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
 import { argmaxRows } from '../estimators/logreg';
 import { kindById, loadModel, type TrainPaths } from '../kinds';
@@ -130,22 +130,20 @@ export interface RetrainOutcome {
  * served graph, not with an fp32 model still in memory), on the held-out rows `test`.
  */
 export async function evaluateRegistered(
-  client: MlflowClient,
   cache: ModelCache,
-  name: string,
-  version: string,
+  mv: ModelVersion,
   test: readonly Example[],
   labelMap: LabelMap,
   positive?: string,
 ): Promise<Evaluation> {
-  const predictor = await loadModel(await cache.fetch(await client.getModelVersion(name, version)));
+  const predictor = await loadModel(await cache.fetch(mv));
   try {
-    const probs = await predictor.predictProba(test.map((e) => e.text));
     if (predictor.labels.join('\n') !== labelMap.labels.join('\n'))
       throw new Error(
-        `${name} version ${version} predicts labels [${predictor.labels.join(', ')}], the task has ` +
+        `${mv.name} version ${mv.version} predicts labels [${predictor.labels.join(', ')}], the task has ` +
           `[${labelMap.labels.join(', ')}]`,
       );
+    const probs = await predictor.predictProba(test.map((e) => e.text));
     const preds = argmaxRows(probs, predictor.labels.length);
     const yTrue = encodeLabels(
       test.map((e) => e.label),
@@ -248,15 +246,14 @@ export async function retrain(
   });
 
   // The gate: both models scored the same way, through their registered artifacts, on the same rows.
-  const score = (version: string) =>
-    evaluateRegistered(client, opts.cache, name, version, inp.test, labelMap, inp.spec.positiveLabel);
-  const challengerEval = await score(challenger.version);
+  const score = (mv: ModelVersion) => evaluateRegistered(opts.cache, mv, inp.test, labelMap, inp.spec.positiveLabel);
+  const challengerEval = await score(challenger);
   const challengerF1 = challengerEval.macro.f1;
   await run.logMetrics(evaluationMetrics(challengerEval, 'challenger_test_'));
   const champion = await client.getModelVersionByAlias(name, 'champion');
   let championF1: number | undefined;
   if (champion) {
-    const ev = await score(champion.version);
+    const ev = await score(champion);
     championF1 = ev.macro.f1;
     await run.logMetrics(evaluationMetrics(ev, 'champion_test_'));
     await run.setTags({ 'retrain.champion_run_id': champion.run_id ?? '' });

@@ -117,20 +117,16 @@ describe('make retrain', () => {
     fs.cpSync(await cache.fetch(rejected), staleDir, { recursive: true });
     const trueChampionF1 = (
       await evaluateRegistered(
-        client,
         new ModelCache(client, path.join(tmp, 'fresh-cache')),
-        name,
-        before,
+        await client.getModelVersion(name, before),
         data.test,
         production.labelMap,
       )
     ).macro.f1;
     const staleF1 = (
       await evaluateRegistered(
-        client,
         new ModelCache(client, path.join(tmp, 'fresh-cache')),
-        name,
-        rejected.version,
+        rejected,
         data.test,
         production.labelMap,
       )
