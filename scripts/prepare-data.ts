@@ -10,6 +10,9 @@ import { loadConfig } from '../src/config';
 import { prepareTask, SPLITS, writePrepared } from '../src/data/prepare';
 import { dataReportHtml, datasetInputs, preparationMetrics, preparationParams } from '../src/data/tracking';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
+import { isTabularTask, TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
+import { featureTableInputs, prepareTabular, writeFeatureTable } from '../src/data/feature-table';
+import { profileColumns, profileHtml } from '../src/data/profile';
 import { MlflowClient, withRun } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
 
@@ -18,7 +21,11 @@ const program = new Command('prepare-data')
   .description(
     'Validate, clean and split the datasets for each task into data/processed/<task>/ and log the data stage to MLflow.',
   )
-  .addOption(new Option('--task <names...>', 'tasks to prepare').choices(TASK_NAMES).default(TASK_NAMES))
+  .addOption(
+    new Option('--task <names...>', 'tasks to prepare')
+      .choices([...TASK_NAMES, ...TABULAR_TASK_NAMES])
+      .default([...TASK_NAMES, ...TABULAR_TASK_NAMES]),
+  )
   .option('--seed <n>', "split seed (default: the task's)", (v) => Number.parseInt(v, 10))
   .option(
     '--max-per-split <n>',
@@ -32,6 +39,10 @@ const program = new Command('prepare-data')
     runMain(async () => {
       const client = opts.mlflow ? MlflowClient.fromEnv({ journalDir: cfg.paths.journal }) : undefined;
       for (const name of opts.task) {
+        if (isTabularTask(name)) {
+          await prepareTabularTask(name, opts, client);
+          continue;
+        }
         const spec = taskSpec(name);
         const t0 = Date.now();
         const prepared = prepareTask(spec, cfg.paths.dataRaw, { seed: opts.seed, maxPerSplit: opts.maxPerSplit });
@@ -75,4 +86,64 @@ const program = new Command('prepare-data')
       await client?.close();
     }),
   );
+/** The tabular data stage: validated rows -> feature table (digest-versioned) + quarantine, logged like the text tasks. */
+async function prepareTabularTask(
+  name: string,
+  opts: { seed?: number; maxPerSplit?: number; processedDir: string },
+  client: MlflowClient | undefined,
+): Promise<void> {
+  const spec = tabularTaskSpec(name);
+  const t0 = Date.now();
+  const table = prepareTabular(spec, cfg.paths.dataRaw, { seed: opts.seed, maxPerSplit: opts.maxPerSplit });
+  const files = writeFeatureTable(table, path.join(path.resolve(opts.processedDir), name));
+  const s = table.stats;
+  log(
+    `==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`,
+  );
+  if (s.rowsBad)
+    log(
+      `    quarantine: ${path.relative(cfg.root, files.quarantine)} (${Object.entries(s.badReasons)
+        .map(([r, n]) => `${n} x ${r}`)
+        .join('; ')}; rows ${table.quarantine
+        .slice(0, 5)
+        .map((b) => b.row)
+        .join(', ')}${table.quarantine.length > 5 ? ', ...' : ''})`,
+    );
+  log(`    feature table ${path.relative(cfg.root, files.table)}, digest ${table.digest.slice(0, 12)}...`);
+  if (!client) return;
+  const runId = await withRun(
+    client,
+    {
+      experiment: name,
+      runName: 'prepare-data',
+      source: 'scripts/prepare-data.ts',
+      tags: { stage: 'data', 'data.digest.train': table.digest },
+    },
+    async (run) => {
+      await run.logParams({
+        task: name,
+        dataset: spec.dataset,
+        seed: table.seed,
+        validation_share: spec.split.validationShare,
+        test_share: spec.split.testShare,
+        max_bad_share: spec.maxBadShare,
+        columns: spec.columns.length,
+      });
+      await run.logMetrics({
+        rows_read: s.rowsRead,
+        rows_bad: s.rowsBad,
+        bad_share: s.rowsRead ? s.rowsBad / s.rowsRead : 0,
+        ...Object.fromEntries(SPLITS.map((x) => [`n_${x}`, s.sizes[x]])),
+        positive_share: table.rows.filter((r) => r.label === spec.positiveLabel).length / table.rows.length,
+      });
+      await run.logInputs(featureTableInputs(spec, table, files.table, cfg.root));
+      for (const f of [files.manifest, files.labelMap, files.quarantine]) await run.logArtifact(f, 'data');
+      const profile = profileColumns(table.rows.map((r) => ({ ...r.features, [spec.labelColumn]: r.label })));
+      await run.logText(profileHtml(`Feature table profile: ${name}`, profile), 'data/profile.html');
+      return run.runId;
+    },
+  );
+  log(`    MLflow run ${runId}`);
+}
+
 program.parse();

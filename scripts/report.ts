@@ -8,11 +8,13 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
 import { taskSpec } from '../src/data/tasks';
+import { textPredictor } from '../src/kinds';
 import { MlflowClient } from '../src/mlflow';
 import { streamServingLog, type ServingRecord } from '../src/monitor/serving-log';
 import { ModelCache } from '../src/production/model-cache';
-import { churnCsv, churnHtml, occlusion, type ChurnRow } from '../src/report/churn';
+import { churnCsv, churnHtml, CONVERSATIONS, CUSTOMERS, occlusion, type ChurnRow } from '../src/report/churn';
 import { mailReport, smtpFromEnv } from '../src/report/mail';
 import { ChampionHolder } from '../src/serve/champion';
 import { log, runMain } from '../src/cli/progress';
@@ -34,10 +36,13 @@ const program = new Command('report')
   .option('--out <dir>', 'output folder', path.join(cfg.root, 'reports'))
   .action((opts: { task: string; model?: string; logDir: string; cacheDir: string; days: number; out: string }) =>
     runMain(async () => {
-      const spec = taskSpec(opts.task);
-      if (!spec.positiveLabel)
-        throw new Error(`${opts.task} is not a churn task (no positive label); use conversation-churn or churn-intent`);
-      const positive = spec.positiveLabel;
+      const tabular = isTabularTask(opts.task);
+      const spec = tabular ? undefined : taskSpec(opts.task);
+      const positive = tabular ? tabularTaskSpec(opts.task).positiveLabel : spec!.positiveLabel;
+      if (!positive)
+        throw new Error(
+          `${opts.task} is not a churn task (no positive label); use conversation-churn, churn-intent or telco-churn`,
+        );
       const since = new Date(Date.now() - opts.days * 86_400_000);
       const modelName = opts.model ?? opts.task;
       const bucketed: ServingRecord[] = [];
@@ -53,34 +58,56 @@ const program = new Command('report')
         log,
       });
       await holder.refresh();
-      const predictor = holder.model.predictor;
-      const pos = predictor.labels.indexOf(positive);
-      const cleaning = spec.cleaning;
-      const score = async (texts: string[]) => {
-        const probs = await predictor.predictProba(cleaning ? texts.map((t) => cleanText(t, cleaning)) : texts);
-        return texts.map((_, i) => probs[i * predictor.labels.length + pos]!);
-      };
       const rows: ChurnRow[] = [];
-      for (const r of bucketed) {
-        rows.push({
-          ts: r.ts,
-          text_sha256: r.text_sha256,
-          bucket: r.bucket!,
-          p_churn: r.probabilities[positive] ?? 0,
-          label: r.label,
-          top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text, score),
-        });
+      const served = holder.model.predictor;
+      if (served.input === 'record') {
+        // Tabular: the features whose actual value pushed p(churn) up the most over their typical value.
+        for (const r of bucketed) {
+          const drivers =
+            r.bucket === 'C' || !r.features
+              ? []
+              : (await served.explain([r.features]))[0]!
+                  .filter((a) => a.effect > 0)
+                  .slice(0, 3)
+                  .map((a) => ({ phrase: `${a.column} = ${a.value}`, impact: a.effect, group: a.column }));
+          rows.push({
+            ts: r.ts,
+            ref: r.record_id ?? '',
+            bucket: r.bucket!,
+            p_churn: r.probabilities[positive] ?? 0,
+            label: r.label,
+            top_phrases: drivers,
+          });
+        }
+      } else {
+        const predictor = textPredictor(served);
+        const pos = predictor.labels.indexOf(positive);
+        const cleaning = spec?.cleaning;
+        const score = async (texts: string[]) => {
+          const probs = await predictor.predictProba(cleaning ? texts.map((t) => cleanText(t, cleaning)) : texts);
+          return texts.map((_, i) => probs[i * predictor.labels.length + pos]!);
+        };
+        for (const r of bucketed) {
+          rows.push({
+            ts: r.ts,
+            ref: r.text_sha256 ?? '',
+            bucket: r.bucket!,
+            p_churn: r.probabilities[positive] ?? 0,
+            label: r.label,
+            top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text ?? '', score),
+          });
+        }
       }
       const period = { from: since.toISOString().slice(0, 10), to: new Date().toISOString().slice(0, 10) };
       fs.mkdirSync(opts.out, { recursive: true });
       const base = path.join(opts.out, `churn-${opts.task}-${period.to}`);
-      const html = churnHtml(opts.task, period, bucketed, rows);
+      const html = churnHtml(opts.task, period, bucketed, rows, tabular ? CUSTOMERS : CONVERSATIONS);
       const csv = churnCsv(rows);
       fs.writeFileSync(`${base}.html`, html);
       fs.writeFileSync(`${base}.csv`, csv);
       const counts = (b: string) => rows.filter((r) => r.bucket === b).length;
       log(
-        `==> ${rows.length} conversations: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`,
+        `==> ${rows.length} ${tabular ? 'customers' : 'conversations'}: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`,
       );
       log(`report: ${path.relative(cfg.root, base)}.html and .csv`);
       const smtp = smtpFromEnv();

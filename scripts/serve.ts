@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';
@@ -84,7 +85,7 @@ const program = new Command('serve')
     }) =>
       runMain(async () => {
         const task = resolveTask(cfg.paths.productionConfigs, opts.task);
-        const spec = taskSpec(task);
+        const spec = isTabularTask(task) ? undefined : taskSpec(task);
         const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
         const holder = new ChampionHolder(
           client,
@@ -96,11 +97,11 @@ const program = new Command('serve')
         await holder.refresh();
         holder.watch(opts.watch * 1000);
         const { tokens, generated } = readTokens();
-        const cleaning = spec.cleaning;
+        const cleaning = spec?.cleaning;
         const app = await buildApp({
           models: holder,
           tokens,
-          positiveLabel: spec.positiveLabel,
+          positiveLabel: spec ? spec.positiveLabel : tabularTaskSpec(task).positiveLabel,
           preprocess: cleaning ? (t) => cleanText(t, cleaning) : undefined,
           maxBatchTexts: opts.maxBatch,
           maxQueue: opts.maxQueue,

@@ -11,6 +11,8 @@ export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   threads?: number;
   executionProviders?: string[];
+  /** Only errors in ONNX Runtime's log (skl2onnx graphs declare label shapes ORT warns about on every run). */
+  quiet?: boolean;
 }
 
 function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
@@ -18,6 +20,7 @@ function sessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOpt
     intraOpNumThreads: o.threads ?? os.availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    ...(o.quiet ? { logSeverityLevel: 3 as const } : {}),
     executionProviders: (o.executionProviders ?? ['cpu']) as ort.InferenceSession.SessionOptions['executionProviders'],
   };
 }

@@ -10,10 +10,21 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { BERT_FLAVOR, loadBertPredictor } from './bert/model';
 import { FROZEN_FLAVOR, loadFrozenPredictor } from './frozen-encoder/model';
+import { loadTabularPredictor, TABULAR_FLAVOR } from './tabular/model';
 import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
 import type { KindId, ModelKind, Predictor } from './types';
 
-export type { KindId, ModelKind, Predictor, TrainPaths, TrainRequest } from './types';
+export type {
+  Attribution,
+  KindId,
+  ModelKind,
+  Predictor,
+  RecordPredictor,
+  TextPredictor,
+  TrainPaths,
+  TrainRequest,
+} from './types';
+export { InputKindError, textPredictor } from './types';
 
 export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
   'tfidf-logreg': {
@@ -33,6 +44,12 @@ export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
     flavor: BERT_FLAVOR,
     description: 'fine-tuned BERT-family encoder + classification head (ONNX graphs)',
     load: loadBertPredictor,
+  },
+  'tabular-onnx': {
+    id: 'tabular-onnx',
+    flavor: TABULAR_FLAVOR,
+    description: 'promoted feature transform + logistic regression, random forest or LightGBM, as ONNX',
+    load: loadTabularPredictor,
   },
 });
 

@@ -6,6 +6,7 @@
 import { kindById } from './index';
 import { trainFromParams as trainBert } from './bert/train';
 import { trainFromParams as trainFrozen } from './frozen-encoder/train';
+import { trainFromParams as trainTabular } from './tabular/train';
 import { trainFromParams as trainTfidf } from './tfidf-logreg/train';
 import type { KindId, Trainer, TrainRequest } from './types';
 
@@ -13,6 +14,7 @@ const TRAINERS: Readonly<Record<KindId, Trainer>> = Object.freeze({
   'tfidf-logreg': trainTfidf,
   'frozen-encoder-logreg': trainFrozen,
   'bert-finetune': trainBert,
+  'tabular-onnx': trainTabular,
 });
 
 /** Trains a model of kind `id` (an unknown kind is an error naming the known ones). */

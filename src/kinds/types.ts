@@ -5,22 +5,67 @@
  */
 import path from 'node:path';
 import type { PreparedData } from '../data/prepare';
+import type { ColumnDecl, FeatureRecord, TabularTaskSpec } from '../data/tabular';
+import type { TabularData } from './tabular/train';
 import type { AnyTaskSpec } from '../data/tasks';
 import type { Evaluation } from '../evaluate/metrics';
 import type { ActiveRun } from '../mlflow';
 import type { ModelSignature } from '../mlflow/mlmodel';
 
 /** Value of the `model` run param; also the `kind` recorded in a production config. */
-export type KindId = 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune';
+export type KindId = 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune' | 'tabular-onnx';
 
-export interface Predictor {
+interface PredictorBase {
   kind: KindId;
   flavor: string;
   labels: string[];
-  /** Row-major [texts.length, labels.length]. */
-  predictProba(texts: readonly string[]): Promise<Float32Array>;
   /** Frees native resources (ONNX Runtime sessions); the predictor must not be used after. */
   release(): Promise<void>;
+}
+
+/** A model that scores texts (the conversation kinds). */
+export interface TextPredictor extends PredictorBase {
+  input: 'text';
+  /** Row-major [texts.length, labels.length]. */
+  predictProba(texts: readonly string[]): Promise<Float32Array>;
+}
+
+/** One input column's share of a prediction: how much p(positive) drops when it takes its typical value. */
+export interface Attribution {
+  column: string;
+  value: string | number;
+  /** Typical training value it was replaced with. */
+  reference: string | number;
+  /** p(positive) with the actual value minus p(positive) with the reference: > 0 pushed towards positive. */
+  effect: number;
+}
+
+/** A model that scores records of named feature columns (the tabular kinds). */
+export interface RecordPredictor extends PredictorBase {
+  input: 'record';
+  /** The input columns, as the model was trained on them (the serving schema). */
+  columns: readonly ColumnDecl[];
+  positiveLabel: string;
+  /** The column that identifies a row (a customer id): echoed and logged when a request sends it, never a feature. */
+  idColumn?: string;
+  /** Validates one input row; issues name the column. */
+  parseRecord(value: unknown): { record: FeatureRecord } | { issues: { path: string; message: string }[] };
+  /** Row-major [records.length, labels.length]. */
+  predictProba(records: readonly FeatureRecord[]): Promise<Float32Array>;
+  /** Per record, the columns by |effect| (largest first). */
+  explain(records: readonly FeatureRecord[]): Promise<Attribution[][]>;
+}
+
+export type Predictor = TextPredictor | RecordPredictor;
+
+export class InputKindError extends Error {
+  override name = 'InputKindError';
+}
+
+/** The predictor as a text model, or a clear error for a model that takes records. */
+export function textPredictor(p: Predictor): TextPredictor {
+  if (p.input !== 'text') throw new InputKindError(`a ${p.kind} model scores records of feature columns, not texts`);
+  return p;
 }
 
 export interface TrainPaths {
@@ -28,6 +73,8 @@ export interface TrainPaths {
   pretrained: string;
   /** Work folder for resumable fine-tuning checkpoints. */
   workDir: string;
+  /** The venv's Python, for the tabular learners (default: the project's). */
+  python?: string;
 }
 
 /** Everything a kind needs to train a challenger from a promoted run's params, logged into `run`. */
@@ -38,6 +85,8 @@ export interface TrainRequest {
   hyper: Record<string, string>;
   run: ActiveRun;
   paths: TrainPaths;
+  /** Tabular kinds: the task and its feature table (text kinds read `data`). */
+  tabular?: { spec: TabularTaskSpec; data: TabularData; tableFile: string };
 }
 
 export interface ModelKind {

@@ -51,7 +51,7 @@ export function monitorHtml(
     {
       heading: 'Text length',
       figure: histogramFigure(
-        { training: words(reference.texts), served: words(records.map((r) => r.text)) },
+        { training: words(reference.texts), served: words(records.map((r) => r.text ?? '')) },
         'Words per text',
         'words',
       ),

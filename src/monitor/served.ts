@@ -51,7 +51,7 @@ export function servedDrift(
   const reference = { texts: train.map((e) => e.text), labels: train.map((e) => e.label) };
   const current = {
     texts: servedAsTrained(
-      served.map((r) => r.text),
+      served.map((r) => r.text ?? ''),
       cleaning,
     ),
     labels: served.map((r) => r.label),

@@ -14,8 +14,13 @@ export const ServingRecordSchema = z.object({
   route: z.string(),
   model: z.string(),
   version: z.string(),
-  text_sha256: z.string(),
-  text: z.string(),
+  /** Text models: the request text's hash and its PII-masked text. */
+  text_sha256: z.string().optional(),
+  text: z.string().optional(),
+  /** Tabular models: the validated feature record. */
+  features: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  /** Tabular models: the row's id (e.g. customerID) when the request sent it. */
+  record_id: z.string().optional(),
   label: z.string(),
   probabilities: z.record(z.string(), z.number()),
   bucket: z.enum(['A', 'B', 'C']).optional(),

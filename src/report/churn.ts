@@ -1,16 +1,28 @@
 /**
  * The weekly churn report (pure parts): conversations per action bucket (A: call them, B: offer a
  * discount, C: retained), counts over time, and the phrases that drove each churn prediction,
- * found by occlusion (drop each phrase, re-score, see how much p(churn) falls).
+ * found by occlusion (drop each phrase, re-score, see how much p(churn) falls), or for tabular
+ * models the features that did (each set to its typical value in turn, see src/kinds/tabular/model.ts).
  */
 import { reportHtml } from '../plots/html';
 import { countsPerDay, type ServingRecord } from '../monitor/serving-log';
 
 export interface Attribution {
+  /** A phrase of the conversation, or `column = value` for a tabular model. */
   phrase: string;
-  /** p(churn) with the phrase minus p(churn) without it. */
+  /** p(churn) with the phrase minus p(churn) without it (with the value minus with the typical value). */
   impact: number;
+  /** What the report sums over: the phrase (lowercased) by default, the column for features. */
+  group?: string;
 }
+
+/** What a report is about: conversations (text models) or customers (tabular models). */
+export interface ReportSubject {
+  unit: 'conversations' | 'customers';
+  drivers: 'phrases' | 'features';
+}
+export const CONVERSATIONS: ReportSubject = { unit: 'conversations', drivers: 'phrases' };
+export const CUSTOMERS: ReportSubject = { unit: 'customers', drivers: 'features' };
 
 /** Splits a conversation into phrases: turns, then sentences within them. */
 export function phrases(text: string): string[] {
@@ -42,7 +54,8 @@ export async function occlusion(
 
 export interface ChurnRow {
   ts: string;
-  text_sha256: string;
+  /** The conversation's text hash, or the customer id a tabular request sent. */
+  ref: string;
   bucket: 'A' | 'B' | 'C';
   p_churn: number;
   label: string;
@@ -60,11 +73,9 @@ export function csvTextCell(s: string): string {
 
 export function churnCsv(rows: ChurnRow[]): string {
   const q = csvTextCell;
-  const lines = [
-    'ts,text_sha256,bucket,p_churn,label,top_phrase_1,impact_1,top_phrase_2,impact_2,top_phrase_3,impact_3',
-  ];
+  const lines = ['ts,ref,bucket,p_churn,label,top_driver_1,impact_1,top_driver_2,impact_2,top_driver_3,impact_3'];
   for (const r of rows) {
-    const cells = [r.ts, r.text_sha256, r.bucket, r.p_churn.toFixed(4), q(r.label)];
+    const cells = [r.ts, q(r.ref), r.bucket, r.p_churn.toFixed(4), q(r.label)];
     for (let i = 0; i < 3; i++)
       cells.push(q(r.top_phrases[i]?.phrase ?? ''), r.top_phrases[i] ? r.top_phrases[i]!.impact.toFixed(4) : '');
     lines.push(cells.join(','));
@@ -77,7 +88,10 @@ export function churnHtml(
   period: { from: string; to: string },
   records: ServingRecord[],
   rows: ChurnRow[],
+  subject: ReportSubject = CONVERSATIONS,
 ): string {
+  const unit = subject.unit;
+  const Unit = unit[0]!.toUpperCase() + unit.slice(1);
   const count = (b: string) => records.filter((r) => r.bucket === b).length;
   const perDay = countsPerDay(
     records.filter((r) => r.bucket),
@@ -87,7 +101,7 @@ export function churnHtml(
   const phraseCounts = new Map<string, { n: number; impact: number }>();
   for (const r of rows.filter((x) => x.bucket === 'A')) {
     for (const a of r.top_phrases) {
-      const key = a.phrase.toLowerCase();
+      const key = a.group ?? a.phrase.toLowerCase();
       const v = phraseCounts.get(key) ?? { n: 0, impact: 0 };
       phraseCounts.set(key, { n: v.n + 1, impact: v.impact + a.impact });
     }
@@ -97,7 +111,7 @@ export function churnHtml(
     {
       heading: 'Action buckets',
       table: {
-        columns: ['bucket', 'meaning', 'conversations'],
+        columns: ['bucket', 'meaning', unit],
         rows: [
           ['A', 'very likely to churn: call them', count('A')],
           ['B', 'on the fence: offer a discount', count('B')],
@@ -106,7 +120,7 @@ export function churnHtml(
       },
     },
     {
-      heading: 'Conversations per day',
+      heading: `${Unit} scored per day`,
       figure: {
         data: Object.entries(perDay.series).map(([b, y]) => ({ type: 'bar', name: `bucket ${b}`, x: perDay.days, y })),
         layout: { barmode: 'stack' },
@@ -114,20 +128,28 @@ export function churnHtml(
     },
     {
       heading: 'What drove the bucket-A predictions',
-      text: 'Phrases whose removal lowered p(churn) the most (occlusion), summed over bucket-A conversations.',
+      text:
+        subject.drivers === 'phrases'
+          ? 'Phrases whose removal lowered p(churn) the most (occlusion), summed over bucket-A conversations.'
+          : 'Features whose actual value raised p(churn) the most over their typical training value (baseline ' +
+            'substitution, one feature at a time), summed over bucket-A customers.',
       table: {
-        columns: ['phrase', 'conversations', 'total impact on p(churn)'],
+        columns: [subject.drivers === 'phrases' ? 'phrase' : 'feature', unit, 'total impact on p(churn)'],
         rows: topPhrases.map(([p, v]) => [p, v.n, v.impact]),
       },
     },
     {
-      heading: 'Bucket A conversations',
+      heading: `Bucket A ${unit}`,
       table: {
-        columns: ['time', 'p(churn)', 'top phrases'],
+        columns: [subject.unit === 'customers' ? 'customer' : 'time', 'p(churn)', `top ${subject.drivers}`],
         rows: rows
           .filter((r) => r.bucket === 'A')
           .slice(0, 50)
-          .map((r) => [r.ts, r.p_churn, r.top_phrases.map((a) => `${a.phrase} (+${a.impact.toFixed(2)})`).join(' | ')]),
+          .map((r) => [
+            subject.unit === 'customers' ? r.ref : r.ts,
+            r.p_churn,
+            r.top_phrases.map((a) => `${a.phrase} (+${a.impact.toFixed(2)})`).join(' | '),
+          ]),
       },
     },
   ]);

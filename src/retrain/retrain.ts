@@ -17,7 +17,7 @@ import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metric
 import type { ActiveRun, MlflowClient, ModelVersion } from '../mlflow';
 import { driftReport, type DriftPolicy, type DriftReport } from '../monitor/drift';
 import { argmaxRows } from '../estimators/logreg';
-import { kindById, loadModel, type TrainPaths } from '../kinds';
+import { kindById, loadModel, textPredictor, type TrainPaths } from '../kinds';
 import { trainKind } from '../kinds/training';
 import type { ProductionConfig } from '../production/config';
 import type { ModelCache } from '../production/model-cache';
@@ -143,7 +143,7 @@ export async function evaluateRegistered(
         `${mv.name} version ${mv.version} predicts labels [${predictor.labels.join(', ')}], the task has ` +
           `[${labelMap.labels.join(', ')}]`,
       );
-    const probs = await predictor.predictProba(test.map((e) => e.text));
+    const probs = await textPredictor(predictor).predictProba(test.map((e) => e.text));
     const preds = argmaxRows(probs, predictor.labels.length);
     const yTrue = encodeLabels(
       test.map((e) => e.label),

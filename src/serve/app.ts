@@ -12,6 +12,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { maskPii } from '../data/clean';
+import type { FeatureRecord } from '../data/tabular';
+import type { RecordPredictor } from '../kinds';
 import { argmaxRows } from '../estimators/logreg';
 import { ServingLogWriter, type ServingRecord } from '../monitor/serving-log';
 import { MicroBatcher, type BatcherOptions } from './batcher';
@@ -94,6 +96,7 @@ const InvocationsSchema = z.union([
   z.object({ inputs: z.union([z.array(textItem), z.object({ text: z.array(z.string()) })]) }).strict(),
 ]);
 const PredictSchema = z.object({ texts: z.array(z.string()) }).strict();
+const PredictRecordsSchema = z.object({ records: z.array(z.unknown()) }).strict();
 
 function issuesOf(err: z.ZodError): { path: string; message: string }[] {
   return err.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
@@ -126,6 +129,69 @@ export function invocationTexts(body: unknown): string[] {
   const inputs = b.inputs;
   return Array.isArray(inputs) ? inputs.map((r, i) => asText(r, `inputs[${i}]`)) : inputs.text;
 }
+
+/** One row of a tabular scoring request, as it arrived, with where it was in the body (for error messages). */
+interface RowAt {
+  value: unknown;
+  where: string;
+}
+
+/** The rows of an MLflow scoring request for a tabular model: objects keyed by column (any of the four formats). */
+export function invocationRows(body: unknown): RowAt[] {
+  const parsed = InvocationsSchema.safeParse(body);
+  if (!parsed.success)
+    throw new HttpError(
+      400,
+      'Body must be one of MLflow\'s scoring formats: {"dataframe_split": {"columns": [...], "data": [[...]]}}, ' +
+        '{"dataframe_records": [{column: value, ...}]}, {"instances": [{...}]} or {"inputs": [{...}]}',
+    );
+  const b = parsed.data;
+  if ('dataframe_split' in b) {
+    const cols = b.dataframe_split.columns;
+    if (!cols) throw new HttpError(400, 'dataframe_split needs "columns" (the feature column names) for this model');
+    return b.dataframe_split.data.map((row, i) => {
+      if (row.length !== cols.length)
+        throw new HttpError(400, `dataframe_split.data[${i}]: ${row.length} values for ${cols.length} columns`);
+      return { value: Object.fromEntries(cols.map((c, j) => [c, row[j]])), where: `dataframe_split.data[${i}]` };
+    });
+  }
+  if ('dataframe_records' in b)
+    return b.dataframe_records.map((value, i) => ({ value, where: `dataframe_records[${i}]` }));
+  if ('instances' in b) return b.instances.map((value, i) => ({ value, where: `instances[${i}]` }));
+  if (Array.isArray(b.inputs)) return b.inputs.map((value, i) => ({ value, where: `inputs[${i}]` }));
+  throw new HttpError(400, 'inputs must be a list of records ({column: value}) for this model');
+}
+
+/** Validates rows against the model's columns; every problem names its row and column. */
+export function parseRecords(
+  predictor: RecordPredictor,
+  rows: readonly RowAt[],
+): { records: FeatureRecord[]; ids: (string | undefined)[] } {
+  const issues: { path: string; message: string }[] = [];
+  const records: FeatureRecord[] = [];
+  const ids: (string | undefined)[] = [];
+  for (const row of rows) {
+    const r = predictor.parseRecord(row.value);
+    const id = predictor.idColumn ? (row.value as Record<string, unknown> | null)?.[predictor.idColumn] : undefined;
+    ids.push(typeof id === 'string' || typeof id === 'number' ? String(id).slice(0, 200) : undefined);
+    if ('record' in r) records.push(r.record);
+    else issues.push(...r.issues.map((i) => ({ path: `${row.where}.${i.path}`, message: i.message })));
+  }
+  if (issues.length)
+    throw new HttpError(
+      400,
+      `Invalid records: ${issues
+        .slice(0, 5)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; ')}${issues.length > 5 ? ` (and ${issues.length - 5} more)` : ''}`,
+      issues,
+    );
+  return { records, ids };
+}
+
+/** What one request scores: texts for a text model, validated records for a tabular one. */
+type ScoreInputs =
+  { kind: 'text'; texts: string[] } | { kind: 'record'; records: FeatureRecord[]; ids: (string | undefined)[] };
 
 export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   const o = {
@@ -276,13 +342,19 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   // ---- scoring ----
   // One batcher per served model, so a batch never mixes requests that started on different versions.
-  const batchers = new WeakMap<ServedModel, MicroBatcher>();
-  const batcherFor = (model: ServedModel): MicroBatcher => {
+  const batchers = new WeakMap<ServedModel, MicroBatcher<string | FeatureRecord>>();
+  const batcherFor = (model: ServedModel): MicroBatcher<string | FeatureRecord> => {
     let b = batchers.get(model);
     if (!b) {
-      b = new MicroBatcher(async (texts) => {
-        batchSizes.observe(texts.length);
-        return { probs: await model.predictor.predictProba(texts), width: model.predictor.labels.length };
+      const p = model.predictor;
+      b = new MicroBatcher<string | FeatureRecord>(async (items) => {
+        batchSizes.observe(items.length);
+        // A model's batcher only ever receives its own input kind (see inputsFor).
+        const probs =
+          p.input === 'text'
+            ? await p.predictProba(items as readonly string[])
+            : await p.predictProba(items as readonly FeatureRecord[]);
+        return { probs, width: p.labels.length };
       }, o.batching);
       batchers.set(model, b);
     }
@@ -323,9 +395,47 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       );
   }
 
+  function checkCount(n: number): void {
+    if (n === 0) throw new HttpError(400, 'No records given');
+    if (n > o.maxBatchTexts)
+      throw new HttpError(413, `${n} records in one request; the limit is ${o.maxBatchTexts}. Split the batch.`);
+  }
+
+  /** Reads a request body as the inputs of `model`'s kind (texts or records), validated. */
+  function inputsFor(model: ServedModel, body: unknown, route: '/predict' | '/invocations'): ScoreInputs {
+    const p = model.predictor;
+    if (p.input === 'text') {
+      let texts: string[];
+      if (route === '/invocations') texts = invocationTexts(body);
+      else {
+        const parsed = PredictSchema.safeParse(body);
+        if (!parsed.success) throw new HttpError(400, 'Body must be {"texts": ["...", ...]}', issuesOf(parsed.error));
+        texts = parsed.data.texts;
+      }
+      checkTexts(texts);
+      return { kind: 'text', texts };
+    }
+    let rows: RowAt[];
+    if (route === '/invocations') rows = invocationRows(body);
+    else {
+      const parsed = PredictRecordsSchema.safeParse(body);
+      if (!parsed.success)
+        throw new HttpError(
+          400,
+          `This model scores records: the body must be {"records": [{${p.columns
+            .slice(0, 2)
+            .map((c) => `"${c.name}": ...`)
+            .join(', ')}, ...}]}`,
+          issuesOf(parsed.error),
+        );
+      rows = parsed.data.records.map((value, i) => ({ value, where: `records[${i}]` }));
+    }
+    checkCount(rows.length);
+    return { kind: 'record', ...parseRecords(p, rows) };
+  }
+
   let admitted = 0;
-  async function score(texts: string[], route: string) {
-    checkTexts(texts);
+  async function score(body: unknown, route: '/predict' | '/invocations') {
     if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
     if (admitted >= o.maxQueue) {
       rejected.inc();
@@ -335,23 +445,29 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     queueDepth.set(admitted);
     try {
       // The request runs on the model current now, which stays loaded until it is done, even across a swap.
-      return await o.models.use((model) => scoreOn(model, texts, route));
+      // Parsed against that model's inputs, so a request never mixes a text body with a tabular model.
+      return await o.models.use((model) => scoreOn(model, inputsFor(model, body, route), route));
     } finally {
       admitted--;
       queueDepth.set(admitted);
     }
   }
 
-  async function scoreOn(model: ServedModel, texts: string[], route: string) {
+  async function scoreOn(model: ServedModel, inputs: ScoreInputs, route: string) {
     const t0 = performance.now();
-    const rows = await batcherFor(model).submit(o.preprocess ? texts.map(o.preprocess) : texts);
+    const texts = inputs.kind === 'text' ? inputs.texts : [];
+    const rows = await batcherFor(model).submit(
+      inputs.kind === 'record' ? inputs.records : o.preprocess ? texts.map(o.preprocess) : texts,
+    );
     const ms = performance.now() - t0;
     const labels = model.predictor.labels;
     const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;
-    const out = rows.map((row) => {
+    const out = rows.map((row, i) => {
       const best = argmaxRows(row, row.length)[0]!;
       const probabilities = Object.fromEntries(labels.map((l, c) => [l, Number(row[c]!.toFixed(6))]));
+      const id = inputs.kind === 'record' ? inputs.ids[i] : undefined;
       return {
+        ...(id !== undefined ? { id } : {}),
         label: labels[best]!,
         probabilities,
         ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}),
@@ -360,14 +476,18 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     for (const p of out) predictions.inc({ model: model.name, version: model.version, label: p.label });
     if (servingLog) {
       const ts = new Date().toISOString();
-      const records: (ServingRecord & { text_chars: number })[] = out.map((p, i) => ({
+      const records: (ServingRecord & { text_chars?: number })[] = out.map((p, i) => ({
         ts,
         route,
         model: model.name,
         version: model.version,
-        text_sha256: createHash('sha256').update(texts[i]!).digest('hex'),
-        text: maskPii(texts[i]!),
-        text_chars: texts[i]!.length,
+        ...(inputs.kind === 'text'
+          ? {
+              text_sha256: createHash('sha256').update(texts[i]!).digest('hex'),
+              text: maskPii(texts[i]!),
+              text_chars: texts[i]!.length,
+            }
+          : { features: { ...inputs.records[i]! }, ...(p.id !== undefined ? { record_id: p.id } : {}) }),
         ...p,
         latency_ms: Number(ms.toFixed(2)),
       }));
@@ -400,6 +520,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     model: z.object({ name: z.string(), version: z.string() }),
     predictions: z.array(
       z.object({
+        id: z.string().optional().describe("tabular models: the record's id column, when sent"),
         label: z.string(),
         probabilities: z.record(z.string(), z.number()),
         bucket: z.enum(['A', 'B', 'C']).optional(),
@@ -419,6 +540,9 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     503: errorJson('No model loaded yet, or the scoring queue is full (retry after Retry-After seconds)'),
   };
   const example = { texts: ['my card was declined at the shop', 'how do I close my account?'] };
+  const recordsExample = {
+    records: [{ customerID: '7590-VHVEG', tenure: 1, Contract: 'Month-to-month', MonthlyCharges: 29.85, '...': '...' }],
+  };
   const predictExample = {
     model: { name: 'support-category', version: '3' },
     predictions: [{ label: 'card', probabilities: { card: 0.97, account: 0.01, payments: 0.02 } }],
@@ -477,16 +601,19 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
         tags: ['scoring'],
         summary: 'Classify texts',
         description:
-          "Label and class probabilities per text, cleaned with the task's rules first; churn tasks also get an " +
-          'action bucket (A: p >= 0.7, call them; B: p >= 0.4, offer a discount; C: retained). At most 256 texts.',
-        body: { ...z.toJSONSchema(PredictSchema), examples: [example] },
+          "Label and class probabilities per text (cleaned with the task's rules first), or per record for a " +
+          'tabular model (its feature columns, checked against the model signature; a wrong or missing column is a ' +
+          '400 that names it). Churn tasks also get an action bucket (A: p >= 0.7, call them; B: p >= 0.4, offer ' +
+          'a discount; C: retained). At most 256 texts or records.',
+        body: {
+          ...z.toJSONSchema(z.union([PredictSchema, PredictRecordsSchema])),
+          examples: [example, recordsExample],
+        },
         response: { 200: { ...z.toJSONSchema(PredictResponse), examples: [predictExample] }, ...errors },
       },
     },
     async (req: FastifyRequest) => {
-      const parsed = PredictSchema.safeParse(req.body);
-      if (!parsed.success) throw new HttpError(400, 'Body must be {"texts": ["...", ...]}', issuesOf(parsed.error));
-      const { model, out } = await score(parsed.data.texts, '/predict');
+      const { model, out } = await score(req.body, '/predict');
       return { model: { name: model.name, version: model.version }, predictions: out };
     },
   );
@@ -497,20 +624,22 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
         tags: ['scoring'],
         summary: "MLflow's scoring protocol",
         description:
-          'The request formats of `mlflow models serve`: dataframe_split, dataframe_records, instances or inputs, ' +
-          'each with one text per row (a string, or an object with a "text" field); answers {"predictions": [...]}',
+          'The request formats of `mlflow models serve`: dataframe_split, dataframe_records, instances or inputs. ' +
+          'Text models: one text per row (a string, or an object with a "text" field). Tabular models: one record ' +
+          'per row with the feature columns of the model signature. Answers {"predictions": [...]}',
         body: {
           ...z.toJSONSchema(InvocationsSchema),
           examples: [
             { dataframe_split: { columns: ['text'], data: [['my card was declined']] } },
             { inputs: ['hello'] },
+            { dataframe_records: [{ tenure: 1, Contract: 'Month-to-month', MonthlyCharges: 29.85, '...': '...' }] },
           ],
         },
         response: { 200: z.toJSONSchema(z.object({ predictions: PredictResponse.shape.predictions })), ...errors },
       },
     },
     async (req: FastifyRequest) => {
-      const { out } = await score(invocationTexts(req.body), '/invocations');
+      const { out } = await score(req.body, '/invocations');
       return { predictions: out };
     },
   );

@@ -8,26 +8,27 @@ export interface BatcherOptions {
   maxWaitMs: number;
 }
 
-interface Pending {
-  texts: readonly string[];
+interface Pending<I> {
+  texts: readonly I[];
   resolve: (rows: Float32Array[]) => void;
   reject: (err: unknown) => void;
 }
 
-export class MicroBatcher {
-  private queue: Pending[] = [];
+/** Batches inputs of type I: texts for text models, feature records for tabular ones. */
+export class MicroBatcher<I = string> {
+  private queue: Pending<I>[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
   private running = Promise.resolve();
   batches = 0;
 
   constructor(
-    private readonly score: (texts: readonly string[]) => Promise<{ probs: Float32Array; width: number }>,
+    private readonly score: (texts: readonly I[]) => Promise<{ probs: Float32Array; width: number }>,
     private readonly opts: BatcherOptions,
   ) {}
 
   /** Resolves with one probability row per text. */
-  submit(texts: readonly string[]): Promise<Float32Array[]> {
+  submit(texts: readonly I[]): Promise<Float32Array[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ texts, resolve, reject });
       this.queued += texts.length;

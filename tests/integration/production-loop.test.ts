@@ -225,7 +225,7 @@ describe('production loop end to end', () => {
       ),
       'utf8',
     );
-    expect(csv.split('\n')[0]).toMatch(/^ts,text_sha256,bucket,p_churn/);
+    expect(csv.split('\n')[0]).toMatch(/^ts,ref,bucket,p_churn/);
     expect(csv).not.toMatch(/a\d+@example\.com/); // the serving log keeps PII masked, so the report does too
 
     // All of it is in MLflow.

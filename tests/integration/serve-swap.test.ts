@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { FastifyInstance } from 'fastify';
-import { loadModel, type Predictor } from '../../src/kinds';
+import { loadModel, textPredictor, type Predictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
 import { ModelCache } from '../../src/production/model-cache';
 import { buildApp } from '../../src/serve/app';
@@ -37,10 +37,10 @@ class Gate {
 /** The real predictor of a folder, behind a gate, recording when it is released. */
 function gatedLoader(gate: Gate, released: string[]) {
   return async (dir: string): Promise<Predictor> => {
-    const p = await loadModel(dir);
+    const p = textPredictor(await loadModel(dir));
     return {
       ...p,
-      predictProba: async (texts) => {
+      predictProba: async (texts: readonly string[]) => {
         await gate.pass();
         return p.predictProba(texts);
       },

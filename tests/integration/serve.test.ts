@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { MlflowClient } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
 import { ChampionHolder } from '../../src/serve/champion';
-import { loadModel } from '../../src/kinds';
+import { loadModel, textPredictor } from '../../src/kinds';
 import { ModelCache } from '../../src/production/model-cache';
 import { servingLogFile } from '../../src/monitor/serving-log';
 import { registerBaselines } from '../helpers/registry';
@@ -99,8 +99,8 @@ describe('model server', () => {
 
   it("serves the registry version's own model, not a stale cache folder under its key", async () => {
     expect(JSON.parse((await get('/version')).text).model.run_id).toBe(runIds[0]);
-    const own = await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1')));
-    const other = await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2')));
+    const own = textPredictor(await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1'))));
+    const other = textPredictor(await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2'))));
     const texts = [
       'Customer: I want to cancel my service today, I am leaving.',
       'Customer: can I upgrade my data plan?',

@@ -40,14 +40,14 @@ describe('serving log', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['predictions-2026-11-29.jsonl', 'predictions-2026-11-30.jsonl']);
     fs.appendFileSync(servingLogFile(dir, new Date('2026-11-30T12:00:00Z')), '{"ts": "2026-11-30T00:00:02Z", "tor');
     const seen: string[] = [];
-    const r = await streamServingLog(dir, { model: 'a' }, (rec) => seen.push(rec.text));
+    const r = await streamServingLog(dir, { model: 'a' }, (rec) => seen.push(rec.text!));
     expect(seen).toEqual(['my card was declined', 'second day']);
     expect(r).toEqual({ records: 2, malformed: 1, otherModels: 1 });
     expect(servingLogFiles(dir, new Date('2026-11-30T08:00:00Z')).map((f) => path.basename(f))).toEqual([
       'predictions-2026-11-30.jsonl',
     ]);
     const since: string[] = [];
-    await streamServingLog(dir, { model: 'a', since: new Date('2026-11-30T00:00:00Z') }, (rec) => since.push(rec.text));
+    await streamServingLog(dir, { model: 'a', since: new Date('2026-11-30T00:00:00Z') }, (rec) => since.push(rec.text!));
     expect(since).toEqual(['second day']);
   });
 
@@ -87,7 +87,7 @@ describe('churn report CSV', () => {
     const csv = churnCsv([
       {
         ts: '2026-11-30T00:00:00Z',
-        text_sha256: 'a'.repeat(64),
+        ref: 'a'.repeat(64),
         bucket: 'A',
         p_churn: 0.9,
         label: 'yes',

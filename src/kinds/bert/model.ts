@@ -12,7 +12,7 @@ import { OrtClassifier, predictEncoded } from '../../engine/encoder-onnx';
 import { readClassifierMeta, saveHfClassifier, type ClassifierMeta } from '../../engine/hf-classifier';
 import type { SessionOptions } from '../../engine/ort-session';
 import type { Params } from '../../engine/train-step';
-import type { Predictor } from '../types';
+import type { TextPredictor } from '../types';
 
 /**
  * Writes a servable model folder from the trained weights: hf/ (Hugging Face files), model.onnx
@@ -74,9 +74,10 @@ export const BERT_FLAVOR = 'ts_bert';
  * The ts_bert flavor's predictor: the ONNX graph the run chose (int8 when its measured accuracy loss
  * was small enough).
  */
-export async function loadBertPredictor(dir: string, flavorConfig: Record<string, unknown>): Promise<Predictor> {
+export async function loadBertPredictor(dir: string, flavorConfig: Record<string, unknown>): Promise<TextPredictor> {
   const m = await loadBertModel(dir, typeof flavorConfig.onnx === 'string' ? flavorConfig.onnx : 'model.onnx');
   return {
+    input: 'text',
     kind: 'bert-finetune',
     flavor: BERT_FLAVOR,
     labels: m.labels,

@@ -11,7 +11,7 @@ import { OrtEncoder } from '../../engine/encoder-onnx';
 import { TOKENIZER_FILES } from '../../engine/hf-classifier';
 import { logRegFromJson, logRegToJson, predictProba, type LogRegJson, type LogRegState } from '../../estimators/logreg';
 import type { SparseVector } from '../../estimators/tfidf';
-import type { Predictor } from '../types';
+import type { TextPredictor } from '../types';
 
 export interface EmbedOptions {
   maxLength: number;
@@ -83,7 +83,7 @@ export function saveFrozenModel(
 export const FROZEN_FLAVOR = 'ts_frozen_encoder';
 
 /** Loads a folder written by saveFrozenModel as a predictor (one ONNX Runtime session, released by `release`). */
-export async function loadFrozenPredictor(dir: string): Promise<Predictor> {
+export async function loadFrozenPredictor(dir: string): Promise<TextPredictor> {
   const head = JSON.parse(fs.readFileSync(path.join(dir, 'head.json'), 'utf8')) as {
     maxLength: number;
     logreg: LogRegJson;
@@ -93,6 +93,7 @@ export async function loadFrozenPredictor(dir: string): Promise<Predictor> {
   const encoder = await OrtEncoder.fromCheckpoint(path.join(dir, 'encoder'));
   const logreg = logRegFromJson(head.logreg);
   return {
+    input: 'text',
     kind: 'frozen-encoder-logreg',
     flavor: FROZEN_FLAVOR,
     labels: labelMap.labels,

@@ -19,7 +19,7 @@ import {
   type LogRegOptions,
   type LogRegState,
 } from '../../estimators/logreg';
-import type { Predictor } from '../types';
+import type { TextPredictor } from '../types';
 import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../../estimators/tfidf';
 
 export interface BaselineConfig {
@@ -117,9 +117,10 @@ export function loadBaseline(dir: string): BaselineModel {
 
 export const TFIDF_FLAVOR = 'ts_tfidf_logreg';
 
-export async function loadTfidfPredictor(dir: string): Promise<Predictor> {
+export async function loadTfidfPredictor(dir: string): Promise<TextPredictor> {
   const model = loadBaseline(dir);
   return {
+    input: 'text',
     kind: 'tfidf-logreg',
     flavor: TFIDF_FLAVOR,
     labels: model.labelMap.labels,

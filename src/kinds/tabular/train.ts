@@ -1,0 +1,413 @@
+/**
+ * Training of the tabular kind: k-fold comparison of the candidates (make compare), the refit of
+ * each on the whole training pool, its ONNX graph checked against the library's own probabilities,
+ * and the MLflow record: a parent run with the comparison table, one child run per candidate with
+ * its model. A retraining challenger refits the promoted candidate's recipe on the new feature table.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../config';
+import { digestRows, featureTableInputs, type FeatureRow } from '../../data/feature-table';
+import type { LabelMap } from '../../data/labels';
+import type { TabularTaskSpec } from '../../data/tabular';
+import { evaluate, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import { evaluationJson } from '../../evaluate/report';
+import { applyFeatureTransform, fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
+import type { ActiveRun, MlflowClient } from '../../mlflow';
+import { withRun } from '../../mlflow';
+import { reportHtml, type Figure } from '../../plots/html';
+import { runLearners, type LearnerCandidate } from '../../tabular/bridge';
+import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from '../../tabular/compare';
+import type { RecordPredictor, TrainRequest } from '../types';
+import { loadTabularPredictor, saveTabularModel, tabularFlavor, tabularSignature } from './model';
+
+export interface TabularData {
+  rows: readonly FeatureRow[];
+  labelMap: LabelMap;
+  /** Digest of the feature table the rows come from. */
+  digest: string;
+}
+
+export interface CompareOptions {
+  spec: TabularTaskSpec;
+  data: TabularData;
+  candidates: readonly LearnerCandidate[];
+  folds: number;
+  seed: number;
+  python: string;
+  /** Where the model folders of the candidates are kept (a temp dir by default). */
+  workDir?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface CandidateOutcome {
+  summary: CandidateSummary;
+  /** Test split, scored by ONNX Runtime through the served predictor. */
+  test: Evaluation;
+  /** Largest |p(ONNX Runtime) - p(training library)| over the test split. */
+  parityMaxAbsDiff: number;
+  fullFitSeconds: number;
+  /** LightGBM: thresholds moved to float32 before export, and the largest change to a prediction that made (0). */
+  thresholdsMoved?: number;
+  roundingMaxChange?: number;
+  modelDir: string;
+}
+
+export interface Comparison {
+  outcomes: CandidateOutcome[];
+  best: CandidateOutcome;
+  table: { columns: string[]; rows: string[][] };
+  versions: Record<string, string>;
+  nPool: number;
+  nTest: number;
+}
+
+/** The rows cross-validated and refitted on (train + validation), and the held-out test rows. */
+export function poolAndTest(rows: readonly FeatureRow[]): { pool: FeatureRow[]; test: FeatureRow[] } {
+  return { pool: rows.filter((r) => r.split !== 'test'), test: rows.filter((r) => r.split === 'test') };
+}
+
+/**
+ * Cross-validates every candidate and refits each on the whole pool. The transform is fitted once on
+ * the pool: it only standardises numbers and one-hots declared categories (no target encoding), so the
+ * folds share nothing but column means and scales.
+ */
+export async function compareTabular(o: CompareOptions): Promise<Comparison> {
+  const { pool, test } = poolAndTest(o.data.rows);
+  if (pool.length === 0 || test.length === 0)
+    throw new Error(`${o.spec.name}: the feature table has no train or test rows`);
+  const derived = TASK_DERIVED_FEATURES[o.spec.name] ?? [];
+  const transform = fitFeatureTransform(
+    pool.map((r) => r.features),
+    o.spec.columns,
+    derived,
+  );
+  const y = pool.map((r) => (r.label === o.spec.positiveLabel ? 1 : 0));
+  const folds = stratifiedFolds(
+    pool.map((r) => r.label),
+    o.folds,
+    o.seed,
+  );
+  const workDir = o.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'compare-'));
+  const result = await runLearners(
+    {
+      xTrain: applyFeatureTransform(
+        transform,
+        pool.map((r) => r.features),
+      ),
+      nFeatures: transform.outputs.length,
+      yTrain: y,
+      folds,
+      score: [
+        {
+          name: 'test',
+          x: applyFeatureTransform(
+            transform,
+            test.map((r) => r.features),
+          ),
+        },
+      ],
+      candidates: [...o.candidates],
+      seed: o.seed,
+    },
+    { python: o.python, workDir: path.join(workDir, 'bridge'), onProgress: o.onProgress },
+  );
+  const outcomes: CandidateOutcome[] = [];
+  for (const c of result.candidates) {
+    const modelDir = path.join(workDir, c.name, 'model');
+    saveTabularModel(modelDir, c.onnx!, {
+      transform,
+      labelMap: o.data.labelMap,
+      positiveLabel: o.spec.positiveLabel,
+      estimator: c.estimator,
+      idColumn: o.spec.idColumn,
+    });
+    const predictor = await loadTabularPredictor(modelDir);
+    try {
+      const probs = await predictor.predictProba(test.map((r) => r.features));
+      const pos = o.data.labelMap.label2id[o.spec.positiveLabel]!;
+      const served = test.map((_, i) => probs[2 * i + pos]!);
+      const library = c.scores!.test!;
+      const parityMaxAbsDiff = Math.max(...served.map((p, i) => Math.abs(p - library[i]!)));
+      outcomes.push({
+        summary: summarise(c, y, folds),
+        test: evaluateRows(predictor, probs, test, o.data.labelMap),
+        parityMaxAbsDiff,
+        fullFitSeconds: c.full_fit_seconds ?? NaN,
+        ...(c.thresholds_moved !== undefined
+          ? { thresholdsMoved: c.thresholds_moved, roundingMaxChange: c.rounding_max_change ?? NaN }
+          : {}),
+        modelDir,
+      });
+    } finally {
+      await predictor.release();
+    }
+  }
+  const best = [...outcomes].sort((a, b) => b.summary.mean.roc_auc - a.summary.mean.roc_auc)[0]!;
+  return {
+    outcomes,
+    best,
+    table: comparisonTable(outcomes.map((x) => x.summary)),
+    versions: result.versions,
+    nPool: pool.length,
+    nTest: test.length,
+  };
+}
+
+function evaluateRows(
+  predictor: RecordPredictor,
+  probs: Float32Array,
+  rows: readonly FeatureRow[],
+  labelMap: LabelMap,
+): Evaluation {
+  const k = predictor.labels.length;
+  const yTrue = rows.map((r) => labelMap.label2id[r.label]!);
+  const yPred = rows.map((_, i) => (probs[i * k + 1]! > probs[i * k]! ? 1 : 0));
+  return evaluate(yTrue, yPred, labelMap.labels, probs, labelMap.label2id[predictor.positiveLabel]);
+}
+
+/** Mean AUC with its sd as error bars, one bar per candidate: the picture of the comparison. */
+export function comparisonFigure(outcomes: readonly CandidateOutcome[]): Figure {
+  const sorted = [...outcomes].sort((a, b) => b.summary.mean.roc_auc - a.summary.mean.roc_auc);
+  return {
+    data: [
+      {
+        type: 'bar',
+        x: sorted.map((o) => o.summary.name),
+        y: sorted.map((o) => o.summary.mean.roc_auc),
+        error_y: { type: 'data', array: sorted.map((o) => o.summary.sd.roc_auc), visible: true },
+        text: sorted.map((o) => o.summary.mean.roc_auc.toFixed(4)),
+        textposition: 'outside',
+        name: 'cross-validated ROC AUC',
+      },
+    ],
+    layout: {
+      title: { text: 'Cross-validated ROC AUC (mean ± sd over folds)' },
+      yaxis: { title: { text: 'ROC AUC' }, range: [0.5, 1] },
+      xaxis: { title: { text: 'model' } },
+      margin: { t: 50, b: 60 },
+    },
+  };
+}
+
+export function comparisonHtml(spec: TabularTaskSpec, c: Comparison, folds: number): string {
+  return reportHtml(`Model comparison: ${spec.name}`, [
+    {
+      heading: `${folds}-fold cross-validation on ${c.nPool} customers (train + validation)`,
+      text:
+        `Positive class "${spec.positiveLabel}", threshold 0.5 for F1, recall, precision and accuracy. ` +
+        `Best: ${c.best.summary.name}.`,
+      table: c.table,
+    },
+    { heading: 'ROC AUC by model', figure: comparisonFigure(c.outcomes) },
+    {
+      heading: `Held-out test split (${c.nTest} customers), scored by ONNX Runtime`,
+      table: {
+        columns: ['model', 'test AUC', 'test F1 (positive)', 'test accuracy', 'max |ONNX - library|', 'refit (s)'],
+        rows: c.outcomes.map((o) => [
+          o.summary.name,
+          o.test.rocAuc ?? NaN,
+          o.test.perClass.find((p) => p.label === spec.positiveLabel)?.f1 ?? NaN,
+          o.test.accuracy,
+          o.parityMaxAbsDiff.toExponential(2),
+          o.fullFitSeconds,
+        ]),
+      },
+    },
+    {
+      heading: 'Libraries',
+      table: { columns: ['package', 'version'], rows: Object.entries(c.versions) },
+    },
+  ]);
+}
+
+/** Params of a candidate's child run: the kind, the learner and its hyper-parameters (the recipe retrain reuses). */
+export function candidateParams(
+  spec: TabularTaskSpec,
+  cand: Pick<CandidateSummary, 'estimator' | 'params' | 'name'>,
+  extra: { folds: number; seed: number; digest: string },
+): Record<string, string | number | boolean> {
+  return {
+    model: 'tabular-onnx',
+    task: spec.name,
+    candidate: cand.name,
+    estimator: cand.estimator,
+    ...Object.fromEntries(Object.entries(cand.params).map(([k, v]) => [`hp.${k}`, v])),
+    cv_folds: extra.folds,
+    seed: extra.seed,
+    derived_features: (TASK_DERIVED_FEATURES[spec.name] ?? []).join(','),
+    'data.digest.train': extra.digest,
+  };
+}
+
+/** The candidate a run's params describe (the inverse of `candidateParams`). */
+export function candidateFromParams(params: Record<string, string>): LearnerCandidate {
+  const estimator = params.estimator as LearnerCandidate['estimator'];
+  if (!['logistic_regression', 'random_forest', 'lightgbm'].includes(estimator))
+    throw new Error(`the run's estimator param is "${params.estimator ?? '(none)'}", not a tabular learner`);
+  const hp: LearnerCandidate['params'] = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (!k.startsWith('hp.')) continue;
+    hp[k.slice(3)] =
+      v === 'true' ? true : v === 'false' ? false : Number.isFinite(Number(v)) && v.trim() !== '' ? Number(v) : v;
+  }
+  return { name: params.candidate ?? estimator, estimator, params: hp };
+}
+
+export async function logCandidate(
+  run: ActiveRun,
+  spec: TabularTaskSpec,
+  data: TabularData,
+  o: CandidateOutcome,
+  extra: { folds: number; seed: number; tableFile: string; root: string },
+): Promise<void> {
+  await run.logParams(candidateParams(spec, o.summary, { ...extra, digest: data.digest }));
+  const cv: Record<string, number> = {};
+  for (const [m, v] of Object.entries(o.summary.mean)) cv[`cv_${m}_mean`] = v;
+  for (const [m, v] of Object.entries(o.summary.sd)) cv[`cv_${m}_sd`] = v;
+  await run.logMetrics({
+    ...cv,
+    ...evaluationMetrics(o.test, 'test_'),
+    test_f1_positive: o.test.perClass.find((p) => p.label === spec.positiveLabel)?.f1 ?? NaN,
+    onnx_parity_max_abs_diff: o.parityMaxAbsDiff,
+    refit_seconds: o.fullFitSeconds,
+    ...(o.thresholdsMoved !== undefined
+      ? { onnx_thresholds_moved: o.thresholdsMoved, onnx_rounding_max_change: o.roundingMaxChange ?? NaN }
+      : {}),
+  });
+  // Per-fold values as steps, so the UI's chart shows the spread across folds.
+  await run.client.logBatch(run.runId, {
+    metrics: o.summary.folds.map((f, i) => ({ key: 'fold_roc_auc', value: f.roc_auc, step: i, timestamp: Date.now() })),
+  });
+  await run.logInputs(featureTableInputs(spec, data, extra.tableFile, extra.root));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'candidate-'));
+  try {
+    fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(o.test));
+    await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const transform = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'feature_transform.json'), 'utf8'));
+  const example = data.rows.slice(0, 2).map((r) => ({ ...r.features }));
+  await run.client.logModel(run.runId, o.modelDir, {
+    artifactPath: 'model',
+    flavors: { ts_tabular_onnx: tabularFlavor(o.summary.estimator) },
+    signature: tabularSignature(transform, data.labelMap.labels),
+    inputExample: example,
+  });
+}
+
+export interface LoggedComparison {
+  comparison: Comparison;
+  parentRunId: string;
+  childRunIds: Record<string, string>;
+}
+
+/** make compare: the comparison, logged as a parent run (table, figure) with one child run per candidate. */
+export async function compareAndLog(
+  client: MlflowClient,
+  o: CompareOptions & { tableFile: string; root: string; source?: string },
+): Promise<LoggedComparison> {
+  const childRunIds: Record<string, string> = {};
+  let comparison: Comparison | undefined;
+  const parentRunId = await withRun(
+    client,
+    {
+      experiment: o.spec.name,
+      runName: `compare-${o.folds}fold`,
+      source: o.source,
+      tags: { stage: 'compare', 'data.digest.train': o.data.digest },
+      note:
+        `${o.folds}-fold comparison of ${o.candidates.map((c) => c.name).join(', ')} ` +
+        `on the ${o.spec.name} feature table.`,
+    },
+    async (parent) => {
+      await parent.logParams({
+        task: o.spec.name,
+        cv_folds: o.folds,
+        seed: o.seed,
+        candidates: o.candidates.map((c) => c.name).join(','),
+        'data.digest.train': o.data.digest,
+      });
+      await parent.logInputs(featureTableInputs(o.spec, o.data, o.tableFile, o.root));
+      const c = await compareTabular(o);
+      comparison = c;
+      for (const out of c.outcomes) {
+        childRunIds[out.summary.name] = await withRun(
+          client,
+          {
+            experiment: o.spec.name,
+            runName: out.summary.name,
+            parentRunId: parent.runId,
+            source: o.source,
+            tags: { stage: 'compare', 'data.digest.train': o.data.digest },
+          },
+          async (run) => {
+            await logCandidate(run, o.spec, o.data, out, {
+              folds: o.folds,
+              seed: o.seed,
+              tableFile: o.tableFile,
+              root: o.root,
+            });
+            return run.runId;
+          },
+        );
+      }
+      await parent.logMetrics({
+        best_cv_roc_auc_mean: c.best.summary.mean.roc_auc,
+        best_cv_roc_auc_sd: c.best.summary.sd.roc_auc,
+        best_test_roc_auc: c.best.test.rocAuc ?? NaN,
+      });
+      await parent.setTags({
+        'compare.best': c.best.summary.name,
+        'compare.best_run_id': childRunIds[c.best.summary.name]!,
+      });
+      await parent.logText(comparisonHtml(o.spec, c, o.folds), 'compare/comparison.html');
+      await parent.logText(
+        JSON.stringify(
+          {
+            columns: c.table.columns,
+            rows: c.table.rows,
+            summaries: c.outcomes.map((x) => x.summary),
+            versions: c.versions,
+          },
+          null,
+          1,
+        ),
+        'compare/comparison.json',
+      );
+      return parent.runId;
+    },
+  );
+  return { comparison: comparison!, parentRunId, childRunIds };
+}
+
+/** Checks that rows are the feature table they claim to be (its digest), before training on them. */
+export function assertTableDigest(data: TabularData): void {
+  const actual = digestRows(data.rows);
+  if (actual !== data.digest)
+    throw new Error(
+      `feature rows have digest ${actual.slice(0, 12)}..., not the table's ${data.digest.slice(0, 12)}...`,
+    );
+}
+
+/** A retraining challenger: the promoted candidate's recipe (estimator, hyper-parameters) on the new feature table. */
+export async function trainFromParams(req: TrainRequest): Promise<{ test: Evaluation }> {
+  if (!req.tabular)
+    throw new Error('a tabular challenger trains on a feature table: give TrainRequest.tabular (readFeatureTable)');
+  const { spec, data, tableFile } = req.tabular;
+  assertTableDigest(data);
+  const folds = Number(req.hyper.cv_folds ?? 5);
+  const seed = Number(req.hyper.seed ?? 0);
+  const c = await compareTabular({
+    spec,
+    data,
+    candidates: [candidateFromParams(req.hyper)],
+    folds,
+    seed,
+    python: req.paths.python ?? loadConfig().python,
+  });
+  await logCandidate(req.run, spec, data, c.best, { folds, seed, tableFile, root: loadConfig().root });
+  return { test: c.best.test };
+}
