@@ -16,7 +16,10 @@ export async function expectServable(
   const dir = await client.downloadArtifacts(runId, 'model', path.resolve(destDir));
   const predictor = await loadModel(dir);
   expect(predictor.flavor).toBe(flavor);
-  const probs = await textPredictor(predictor).predictProba(['my card was charged twice', 'how do I verify my identity?']);
+  const probs = await textPredictor(predictor).predictProba([
+    'my card was charged twice',
+    'how do I verify my identity?',
+  ]);
   expect(probs).toHaveLength(2 * predictor.labels.length);
   expect(Array.from(probs.subarray(0, predictor.labels.length)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   return { dir, predictor };

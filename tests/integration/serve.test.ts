@@ -99,8 +99,12 @@ describe('model server', () => {
 
   it("serves the registry version's own model, not a stale cache folder under its key", async () => {
     expect(JSON.parse((await get('/version')).text).model.run_id).toBe(runIds[0]);
-    const own = textPredictor(await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1'))));
-    const other = textPredictor(await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2'))));
+    const own = textPredictor(
+      await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1'))),
+    );
+    const other = textPredictor(
+      await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2'))),
+    );
     const texts = [
       'Customer: I want to cancel my service today, I am leaving.',
       'Customer: can I upgrade my data plan?',

@@ -47,7 +47,9 @@ describe('serving log', () => {
       'predictions-2026-11-30.jsonl',
     ]);
     const since: string[] = [];
-    await streamServingLog(dir, { model: 'a', since: new Date('2026-11-30T00:00:00Z') }, (rec) => since.push(rec.text!));
+    await streamServingLog(dir, { model: 'a', since: new Date('2026-11-30T00:00:00Z') }, (rec) =>
+      since.push(rec.text!),
+    );
     expect(since).toEqual(['second day']);
   });
 
