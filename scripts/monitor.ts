@@ -12,7 +12,12 @@ import { loadConfig } from '../src/config';
 import { readPrepared } from '../src/data/prepare';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient, withRun } from '../src/mlflow';
-import { monitorHtml } from '../src/monitor/monitor-report';
+import { monitorHtml, tabularMonitorHtml } from '../src/monitor/monitor-report';
+import type { DriftReport } from '../src/monitor/drift';
+import { isMissingIssue, tabularDriftReport } from '../src/monitor/tabular-drift';
+import { streamRejected } from '../src/monitor/serving-log';
+import { readFeatureTable, referenceMissing, rowsOf } from '../src/data/feature-table';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
 import { sampleServed, servedDrift } from '../src/monitor/served';
 import { resolveTask } from '../src/production/config';
 import { log, runMain } from '../src/cli/progress';
@@ -55,7 +60,6 @@ const program = new Command('monitor')
     }) =>
       runMain(async () => {
         const task = resolveTask(cfg.paths.productionConfigs, opts.task);
-        const spec = taskSpec(task);
         const model = opts.model ?? task;
         const since = new Date(Date.now() - opts.days * 86_400_000);
         const served = await sampleServed(opts.logDir, { model, since }, opts.maxRows);
@@ -63,12 +67,44 @@ const program = new Command('monitor')
           throw new Error(
             `no predictions of ${model} in the last ${opts.days} days in ${opts.logDir}${served.otherModels ? ` (${served.otherModels} of other models)` : ''}`,
           );
-        const ref = readPrepared(path.join(path.resolve(opts.processedDir), task)).train;
-        const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
-        const drift = servedDrift(ref, served.records, spec.cleaning);
+        const dataDir = path.join(path.resolve(opts.processedDir), task);
+        let drift: DriftReport;
+        let html: string;
+        let referenceRows: number;
+        if (isTabularTask(task)) {
+          // Tabular: every input column, the predicted labels and the missing-value shares.
+          const tspec = tabularTaskSpec(task);
+          const train = rowsOf(readFeatureTable(dataDir).rows, 'train');
+          const reference = { records: train.map((r) => r.features), labels: train.map((r) => r.label) };
+          const rejected = { rows: 0, missing: {} as Record<string, number> };
+          await streamRejected(opts.logDir, { model, since }, (r) => {
+            rejected.rows++;
+            for (const i of r.issues)
+              if (isMissingIssue(i.message)) rejected.missing[i.column] = (rejected.missing[i.column] ?? 0) + 1;
+          });
+          if (rejected.rows) log(`    ${rejected.rows} rejected rows of ${model} (missing or invalid columns)`);
+          drift = tabularDriftReport({
+            columns: tspec.columns,
+            reference: { ...reference, missing: referenceMissing(dataDir, tspec.columns) },
+            current: {
+              records: served.records.flatMap((r) => (r.features ? [r.features] : [])),
+              labels: served.records.map((r) => r.label),
+              missing: { rows: served.total + rejected.rows, missing: rejected.missing },
+            },
+          });
+          html = tabularMonitorHtml(task, drift, tspec.columns, reference, served.records);
+          referenceRows = train.length;
+        } else {
+          const spec = taskSpec(task);
+          const ref = readPrepared(dataDir).train;
+          const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
+          drift = servedDrift(ref, served.records, spec.cleaning);
+          html = monitorHtml(task, drift, reference, served.records);
+          referenceRows = ref.length;
+        }
         fs.mkdirSync(opts.out, { recursive: true });
         const file = path.join(opts.out, `monitor-${task}-${new Date().toISOString().slice(0, 10)}.html`);
-        fs.writeFileSync(file, monitorHtml(task, drift, reference, served.records));
+        fs.writeFileSync(file, html);
         const versions = Object.entries(served.perVersion)
           .map(([v, n]) => `v${v}: ${n}`)
           .join(', ');
@@ -77,7 +113,7 @@ const program = new Command('monitor')
         );
         for (const f of drift.features)
           log(
-            `    ${f.feature.padEnd(18)} ${f.test.padEnd(22)} ${f.statistic.toFixed(4)}${f.pValue !== undefined ? ` p=${f.pValue.toExponential(2)}` : ''}${f.psi !== undefined ? ` psi=${f.psi.toFixed(3)}` : ''} ${f.drifted ? 'DRIFT' : 'ok'}`,
+            `    ${f.feature.padEnd(24)} ${f.test.padEnd(22)} ${f.statistic.toFixed(4)}${f.pValue !== undefined ? ` p=${f.pValue.toExponential(2)}` : ''}${f.psi !== undefined ? ` psi=${f.psi.toFixed(3)}` : ''} ${f.drifted ? 'DRIFT' : 'ok'}`,
           );
         log(`report: ${path.relative(cfg.root, file)}`);
         if (opts.mlflow) {
@@ -96,7 +132,7 @@ const program = new Command('monitor')
                 model,
                 served_rows: served.total,
                 compared_rows: served.records.length,
-                reference_rows: reference.texts.length,
+                reference_rows: referenceRows,
                 served_versions: Object.keys(served.perVersion).join(','),
               });
               await run.logMetrics({

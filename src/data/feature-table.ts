@@ -193,3 +193,25 @@ export function featureTableInputs(
     };
   });
 }
+
+/** Raw rows read and rows quarantined for a missing or blank value, per column (the reference missing shares). */
+export function referenceMissing(
+  dir: string,
+  columns: readonly { name: string }[],
+): { rows: number; missing: Record<string, number> } {
+  const files = featureTableFiles(dir);
+  const manifest = JSON.parse(fs.readFileSync(files.manifest, 'utf8')) as { rowsRead: number };
+  const missing: Record<string, number> = {};
+  const lines = fs.existsSync(files.quarantine)
+    ? fs.readFileSync(files.quarantine, 'utf8').split('\n').filter(Boolean)
+    : [];
+  for (const line of lines) {
+    const bad = JSON.parse(line) as BadRow;
+    for (const part of bad.reason.split('; ')) {
+      const [column, message] = [part.slice(0, part.indexOf(': ')), part.slice(part.indexOf(': ') + 2)];
+      if (columns.some((c) => c.name === column) && (message === 'missing' || message.startsWith('blank')))
+        missing[column] = (missing[column] ?? 0) + 1;
+    }
+  }
+  return { rows: manifest.rowsRead, missing };
+}

@@ -2,6 +2,7 @@
 import { histogramFigure, labelDistributionFigure } from '../plots/figures';
 import { reportHtml } from '../plots/html';
 import { analyze } from '../estimators/tfidf';
+import type { ColumnDecl, FeatureRecord } from '../data/tabular';
 import type { DriftReport } from './drift';
 import { countsPerDay, type ServingRecord } from './serving-log';
 
@@ -55,6 +56,79 @@ export function monitorHtml(
         'Words per text',
         'words',
       ),
+    },
+    {
+      heading: 'Predictions per day',
+      figure: {
+        data: Object.entries(perDay.series).map(([label, y]) => ({ type: 'bar', name: label, x: perDay.days, y })),
+        layout: { barmode: 'stack', title: { text: 'Served predictions per day' } },
+      },
+    },
+  ]);
+}
+
+/** The monitoring report of a tabular model: every feature's test, and a chart per drifted feature. */
+export function tabularMonitorHtml(
+  task: string,
+  drift: DriftReport,
+  columns: readonly ColumnDecl[],
+  reference: { records: readonly FeatureRecord[]; labels: readonly string[] },
+  records: readonly ServingRecord[],
+): string {
+  const shares = (xs: readonly string[]) =>
+    xs.reduce<Record<string, number>>((acc, x) => ((acc[x] = (acc[x] ?? 0) + 1 / xs.length), acc), {});
+  const served = records.flatMap((r) => (r.features ? [r.features] : []));
+  const drifted = columns.filter((c) => drift.features.some((f) => f.feature === c.name && f.drifted));
+  const perDay = countsPerDay(
+    records,
+    (r) => r.ts,
+    (r) => r.label,
+  );
+  return reportHtml(`Monitoring: ${task}`, [
+    {
+      heading: 'Verdict',
+      text:
+        `Drift level ${drift.level.toUpperCase()}, action: ${drift.action}. ${drift.reason}. Reference ` +
+        `${drift.referenceRows} training rows, current ${drift.currentRows} served records.`,
+    },
+    {
+      heading: 'Features',
+      table: {
+        columns: ['feature', 'test', 'statistic', 'p-value', 'threshold', 'PSI', 'drifted'],
+        rows: drift.features.map((f) => [
+          f.feature,
+          f.test,
+          f.statistic,
+          f.pValue ?? '',
+          f.threshold,
+          f.psi ?? '',
+          f.drifted ? 'yes' : 'no',
+        ]),
+      },
+    },
+    ...drifted.map((c) => ({
+      heading: `Drifted: ${c.name}`,
+      figure:
+        c.type === 'number'
+          ? histogramFigure(
+              {
+                training: reference.records.map((r) => Number(r[c.name])),
+                served: served.map((r) => Number(r[c.name])),
+              },
+              c.name,
+              c.name,
+            )
+          : labelDistributionFigure({
+              training: shares(reference.records.map((r) => String(r[c.name]))),
+              served: shares(served.map((r) => String(r[c.name]))),
+            }),
+    })),
+    {
+      heading: 'Predicted labels (served) vs training labels',
+      figure: labelDistributionFigure({
+        training: shares(reference.labels),
+        served: shares(records.map((r) => r.label)),
+      }),
     },
     {
       heading: 'Predictions per day',

@@ -28,10 +28,25 @@ export const ServingRecordSchema = z.object({
 });
 export type ServingRecord = z.infer<typeof ServingRecordSchema>;
 
-const DAY_FILE = /^predictions-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+/**
+ * A tabular row a request sent that could not be scored (a missing or wrong column): kept in
+ * `rejected-YYYY-MM-DD.jsonl` beside the predictions, so monitoring can see the share of missing values
+ * in what clients send, which the predictions alone (all valid) never show.
+ */
+export const RejectedRowSchema = z.object({
+  ts: z.string(),
+  route: z.string(),
+  model: z.string(),
+  version: z.string(),
+  issues: z.array(z.object({ column: z.string(), message: z.string() })),
+});
+export type RejectedRow = z.infer<typeof RejectedRowSchema>;
 
-export const servingLogFile = (dir: string, day: Date): string =>
-  path.join(dir, `predictions-${day.toISOString().slice(0, 10)}.jsonl`);
+export type LogKind = 'predictions' | 'rejected';
+const dayFile = (kind: LogKind) => new RegExp(`^${kind}-(\\d{4}-\\d{2}-\\d{2})\\.jsonl$`);
+
+export const servingLogFile = (dir: string, day: Date, kind: LogKind = 'predictions'): string =>
+  path.join(dir, `${kind}-${day.toISOString().slice(0, 10)}.jsonl`);
 
 /**
  * Appends records to the day's file, opening the next day's file at midnight UTC. A failing write
@@ -47,6 +62,7 @@ export class ServingLogWriter {
   constructor(
     readonly dir: string,
     private readonly onError: (err: Error) => void = () => {},
+    private readonly kind: LogKind = 'predictions',
   ) {}
 
   private fail(err: Error): void {
@@ -67,7 +83,7 @@ export class ServingLogWriter {
       this.fail(err as Error);
       return undefined;
     }
-    const stream = fs.createWriteStream(servingLogFile(this.dir, now), { flags: 'a' });
+    const stream = fs.createWriteStream(servingLogFile(this.dir, now, this.kind), { flags: 'a' });
     stream.on('error', (err) => {
       if (this.stream === stream) this.fail(err);
     });
@@ -76,7 +92,7 @@ export class ServingLogWriter {
     return stream;
   }
 
-  write(records: readonly ServingRecord[], now = new Date()): void {
+  write(records: readonly (ServingRecord | RejectedRow)[], now = new Date()): void {
     if (records.length === 0) return;
     try {
       this.open(now)?.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
@@ -93,14 +109,14 @@ export class ServingLogWriter {
 }
 
 /** The log files to read: a single file, or a folder's day files from `since` on (oldest first). */
-export function servingLogFiles(location: string, since?: Date): string[] {
+export function servingLogFiles(location: string, since?: Date, kind: LogKind = 'predictions'): string[] {
   if (!fs.existsSync(location))
     throw new Error(`${location} does not exist: nothing has been served yet (make serve writes it)`);
   if (!fs.statSync(location).isDirectory()) return [location];
   const from = since?.toISOString().slice(0, 10) ?? '';
   return fs
     .readdirSync(location)
-    .map((f) => DAY_FILE.exec(f))
+    .map((f) => dayFile(kind).exec(f))
     .filter((m): m is RegExpExecArray => m !== null && m[1]! >= from)
     .map((m) => path.join(location, m[0]))
     .sort();
@@ -116,21 +132,40 @@ export interface ServingLogFilter {
  * Streams the records that pass the filter to `onRecord`; malformed lines are counted, not fatal
  * (the log is append-only, a crash can leave a torn last line).
  */
-export async function streamServingLog(
+export function streamServingLog(
   location: string,
   filter: ServingLogFilter,
   onRecord: (r: ServingRecord) => void,
 ): Promise<{ records: number; malformed: number; otherModels: number }> {
+  return streamLog(servingLogFiles(location, filter.since), ServingRecordSchema, filter, onRecord);
+}
+
+/** Streams the rejected rows of a log folder (none when the folder has no rejected-*.jsonl yet). */
+export function streamRejected(
+  location: string,
+  filter: ServingLogFilter,
+  onRow: (r: RejectedRow) => void,
+): Promise<{ records: number; malformed: number; otherModels: number }> {
+  const files = fs.statSync(location).isDirectory() ? servingLogFiles(location, filter.since, 'rejected') : [];
+  return streamLog(files, RejectedRowSchema, filter, onRow);
+}
+
+async function streamLog<T extends { model: string; ts: string }>(
+  files: readonly string[],
+  schema: z.ZodType<T>,
+  filter: ServingLogFilter,
+  onRecord: (r: T) => void,
+): Promise<{ records: number; malformed: number; otherModels: number }> {
   let records = 0;
   let malformed = 0;
   let otherModels = 0;
-  for (const file of servingLogFiles(location, filter.since)) {
+  for (const file of files) {
     const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line.trim()) continue;
-      let r: ServingRecord;
+      let r: T;
       try {
-        r = ServingRecordSchema.parse(JSON.parse(line));
+        r = schema.parse(JSON.parse(line));
       } catch {
         malformed++;
         continue;

@@ -166,6 +166,7 @@ export function invocationRows(body: unknown): RowAt[] {
 export function parseRecords(
   predictor: RecordPredictor,
   rows: readonly RowAt[],
+  onRejected?: (issues: { column: string; message: string }[]) => void,
 ): { records: FeatureRecord[]; ids: (string | undefined)[] } {
   const issues: { path: string; message: string }[] = [];
   const records: FeatureRecord[] = [];
@@ -174,8 +175,12 @@ export function parseRecords(
     const r = predictor.parseRecord(row.value);
     const id = predictor.idColumn ? (row.value as Record<string, unknown> | null)?.[predictor.idColumn] : undefined;
     ids.push(typeof id === 'string' || typeof id === 'number' ? String(id).slice(0, 200) : undefined);
-    if ('record' in r) records.push(r.record);
-    else issues.push(...r.issues.map((i) => ({ path: `${row.where}.${i.path}`, message: i.message })));
+    if ('record' in r) {
+      records.push(r.record);
+      continue;
+    }
+    onRejected?.(r.issues.map((i) => ({ column: i.path, message: i.message })));
+    issues.push(...r.issues.map((i) => ({ path: `${row.where}.${i.path}`, message: i.message })));
   }
   if (issues.length)
     throw new HttpError(
@@ -366,8 +371,20 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
         app.log.error(`serving log write failed: ${err.message}`);
       })
     : undefined;
+  // Tabular rows that could not be scored, beside the predictions: monitoring reads their missing columns.
+  const rejectedLog = o.servingLogDir
+    ? new ServingLogWriter(
+        o.servingLogDir,
+        (err) => {
+          logErrors.inc();
+          app.log.error(`rejected-rows log write failed: ${err.message}`);
+        },
+        'rejected',
+      )
+    : undefined;
   app.addHook('onClose', async () => {
     await servingLog?.close();
+    await rejectedLog?.close();
   });
 
   function checkTexts(texts: string[]): void {
@@ -431,7 +448,13 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       rows = parsed.data.records.map((value, i) => ({ value, where: `records[${i}]` }));
     }
     checkCount(rows.length);
-    return { kind: 'record', ...parseRecords(p, rows) };
+    const ts = new Date().toISOString();
+    return {
+      kind: 'record',
+      ...parseRecords(p, rows, (issues) =>
+        rejectedLog?.write([{ ts, route, model: model.name, version: model.version, issues }]),
+      ),
+    };
   }
 
   let admitted = 0;

@@ -1,0 +1,213 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
+import { loadConfig } from '../../src/config';
+import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
+import { loadModel, type RecordPredictor } from '../../src/kinds';
+import { MlflowClient } from '../../src/mlflow';
+import { freePort } from '../../src/mlflow/server';
+
+// The tabular loop through the command-line entry points, on the real Telco data and the real server:
+// prepare (feature table) -> compare (Python learners -> ONNX) -> promote -> serve records -> monitor -> report.
+const cfg = loadConfig();
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tabular-loop-'));
+const task = 'telco-churn';
+const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
+const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
+const ts = (script: string, args: string[]) =>
+  execFileSync(tsNode, [path.join(cfg.root, 'scripts', script), ...args], {
+    cwd: cfg.root,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+const children: ReturnType<typeof spawn>[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGTERM');
+  fs.rmSync(out, { recursive: true, force: true });
+});
+
+describe('tabular churn end to end', () => {
+  it('compare -> promote -> serve records -> monitor flags the shifted feature -> report names the drivers', async () => {
+    const processed = path.join(out, 'processed');
+    const prepared = ts('prepare-data.ts', ['--task', task, '--processed-dir', processed]);
+    expect(prepared).toMatch(/telco-churn: 7043 rows, 11 quarantined/);
+    expect(prepared).toMatch(/11 x TotalCharges: blank .*rows 489, 754/);
+
+    const compared = ts('compare.ts', ['--task', task, '--folds', '3', '--processed-dir', processed]);
+    for (const name of ['logistic_regression', 'random_forest', 'lightgbm']) {
+      expect(compared).toMatch(new RegExp(`^${name} +0\\.8\\d{3} ± 0\\.0\\d{3}`, 'm'));
+      // ONNX Runtime's probabilities equal the training library's (bar: 1e-5).
+      const diff = Number(
+        new RegExp(`${name}: test AUC [\\d.]+, ONNX vs library max \\|diff\\| (\\S+)`).exec(compared)![1],
+      );
+      expect(diff).toBeLessThan(1e-5);
+    }
+    const best = /promote it: make promote RUN=([0-9a-f]{32})/.exec(compared)![1]!;
+
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j'),
+      log: () => {},
+    });
+    const bestRun = await client.getRun(best);
+    const parentId = bestRun.data.tags.find((t) => t.key === 'mlflow.parentRunId')!.value;
+    const exp = (await client.getExperimentByName(task))!;
+    const childRuns = await client.searchAllRuns({
+      experimentIds: [exp.experiment_id],
+      filter: `tags.mlflow.parentRunId = '${parentId}'`,
+    });
+    expect(childRuns.map((r) => r.info.run_name).sort()).toEqual(['lightgbm', 'logistic_regression', 'random_forest']);
+    expect((await client.listArtifacts(parentId, 'compare')).map((f) => f.path).sort()).toEqual([
+      'compare/comparison.html',
+      'compare/comparison.json',
+    ]);
+    expect(bestRun.inputs?.dataset_inputs?.map((d) => d.dataset.name).sort()).toEqual([
+      'telco-churn-features-test',
+      'telco-churn-features-train',
+      'telco-churn-features-validation',
+    ]);
+
+    const config = path.join(out, 'production', `${task}.json`);
+    const cache = path.join(out, 'cache');
+    ts('promote.ts', [
+      'register',
+      '--run',
+      best,
+      '--alias',
+      'champion',
+      '--config',
+      config,
+      '--state-dir',
+      path.join(out, 'state'),
+    ]);
+
+    const port = await freePort();
+    const servingLog = path.join(out, 'serving');
+    const server = spawn(
+      tsNode,
+      [
+        path.join(cfg.root, 'scripts/serve.ts'),
+        '--task',
+        task,
+        '--port',
+        String(port),
+        '--log-dir',
+        servingLog,
+        '--cache-dir',
+        cache,
+      ],
+      { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' },
+    );
+    children.push(server);
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 120; i++) {
+      const ok = await request(`${url}/health`)
+        .then((r) => r.body.dump().then(() => r.statusCode === 200))
+        .catch(() => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const post = async (route: string, body: unknown) => {
+      const r = await request(`${url}${route}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: r.statusCode, body: (await r.body.json()) as Record<string, any> };
+    };
+
+    // The test customers, with one feature shifted: every one of them is now male.
+    const test = rowsOf(readFeatureTable(path.join(processed, task)).rows, 'test');
+    const records: Record<string, string | number>[] = test.map((r) => ({
+      customerID: r.id,
+      ...r.features,
+      gender: 'Male',
+    }));
+    const local = (await loadModel(
+      await client.downloadArtifacts(best, 'model', path.join(out, 'local')),
+    )) as RecordPredictor;
+    const expected = await local.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
+    const first = await post('/invocations', { dataframe_records: records.slice(0, 5) });
+    expect(first.status).toBe(200);
+    first.body.predictions.forEach((p: { id: string; probabilities: { yes: number } }, i: number) => {
+      expect(p.id).toBe(records[i]!.customerID);
+      expect(p.probabilities.yes).toBeCloseTo(expected[2 * i + local.labels.indexOf('yes')]!, 5);
+    });
+    for (let i = 5; i < records.length; i += 200) {
+      const r = await post('/predict', { records: records.slice(i, i + 200) });
+      expect(r.status).toBe(200);
+    }
+    const columns = Object.keys(records[0]!);
+    const split = await post('/invocations', {
+      dataframe_split: { columns, data: [columns.map((c) => records[0]![c])] },
+    });
+    expect(split.body.predictions[0].probabilities).toEqual(first.body.predictions[0].probabilities);
+
+    // A wrong type and a missing column: 400, naming the column (and the row).
+    const { Contract: _c, ...noContract } = records[0]!;
+    const bad = await post('/invocations', { dataframe_records: [{ ...records[0], tenure: 'twelve' }, noContract] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/dataframe_records\[0\]\.tenure: must be a number \(got "twelve"\)/);
+    expect(bad.body.message).toMatch(/dataframe_records\[1\]\.Contract: missing/);
+    expect((await post('/predict', { texts: ['cancel my contract'] })).status).toBe(400);
+    server.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+
+    const m = spawnSync(
+      tsNode,
+      [
+        path.join(cfg.root, 'scripts/monitor.ts'),
+        '--task',
+        task,
+        '--log-dir',
+        servingLog,
+        '--processed-dir',
+        processed,
+        '--out',
+        path.join(out, 'reports'),
+      ],
+      { cwd: cfg.root, env, encoding: 'utf8' },
+    );
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(new RegExp(`${test.length + 1} served predictions of ${task}`));
+    expect(m.stdout).toMatch(/2 rejected rows/);
+    const lines = m.stdout
+      .split('\n')
+      .filter((l) => /^\s{4}\S+\s+(ks|chi2|wasserstein_normed|jensen_shannon)\s/.test(l));
+    const flagged = lines.filter((l) => / DRIFT$/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+    expect(flagged).toEqual(['gender']);
+    expect(lines.length).toBeGreaterThanOrEqual(20); // every input column and the predicted labels
+
+    const reported = ts('report.ts', [
+      '--task',
+      task,
+      '--log-dir',
+      servingLog,
+      '--cache-dir',
+      cache,
+      '--out',
+      path.join(out, 'reports'),
+    ]);
+    expect(reported).toMatch(new RegExp(`${test.length + 1} customers: A \\d+ \\(call\\)`));
+    const csvFile = fs
+      .readdirSync(path.join(out, 'reports'))
+      .find((f) => f.startsWith('churn-') && f.endsWith('.csv'))!;
+    const csv = fs
+      .readFileSync(path.join(out, 'reports', csvFile), 'utf8')
+      .trim()
+      .split('\n');
+    const bucketA = csv.filter((l) => l.split(',')[2] === 'A');
+    expect(bucketA.length).toBeGreaterThan(10);
+    // Each bucket-A customer is named by id and comes with the features that drove the prediction.
+    for (const l of bucketA)
+      expect(l).toMatch(/^[^,]+,"\d{4}-[A-Z]{5}",A,0\.\d+,"yes","(Contract|tenure|InternetService|\w+) = /);
+    expect(fs.readFileSync(path.join(out, 'reports', csvFile.replace('.csv', '.html')), 'utf8')).toMatch(
+      /Features whose actual value raised p\(churn\)/,
+    );
+    await client.close();
+  });
+});
