@@ -131,6 +131,15 @@ describe('tabular churn end to end', () => {
       await client.downloadArtifacts(best, 'model', path.join(out, 'local')),
     )) as RecordPredictor;
     const expected = await local.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
+    // Attributions mean what they say: setting a column to its typical value changes p(yes) by its effect.
+    const { customerID: _id, ...risky } = records.find((r) => r.Contract === 'Month-to-month' && Number(r.tenure) < 6)!;
+    const [drivers] = await local.explain([risky]);
+    const yes = local.labels.indexOf('yes');
+    const pOf = async (r: Record<string, string | number>) => (await local.predictProba([r]))[yes]!;
+    for (const d of drivers!.slice(0, 3))
+      expect(d.effect).toBeCloseTo((await pOf(risky)) - (await pOf({ ...risky, [d.column]: d.reference })), 6);
+    expect(drivers![0]!.effect).toBeGreaterThan(0.01);
+    expect(Math.abs(drivers![0]!.effect)).toBeGreaterThanOrEqual(Math.abs(drivers![drivers!.length - 1]!.effect));
     const first = await post('/invocations', { dataframe_records: records.slice(0, 5) });
     expect(first.status).toBe(200);
     first.body.predictions.forEach((p: { id: string; probabilities: { yes: number } }, i: number) => {
