@@ -26,7 +26,7 @@ help: ## list the targets
 setup: venv node kernel weights data ## install everything: Python venv, npm packages, tslab kernel, model weights, data
 	@echo "==> setup complete. Next: make mlflow-up && make lab"
 
-venv: $(STAMPS)/venv ## Python venv (.venv) with MLflow + Jupyter from the pinned requirements.txt
+venv: $(STAMPS)/venv ## Python venv (.venv): MLflow, Jupyter and the tabular learners (LightGBM, scikit-learn, ONNX exporters), pinned in requirements.txt
 $(STAMPS)/venv: requirements.txt
 	@echo "==> Python venv $(VENV) from requirements.txt"
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -175,10 +175,11 @@ format: $(STAMPS)/node ## rewrite the hand-written TypeScript in Prettier's form
 typecheck: ## TypeScript strict type check
 	@node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json  # not .bin/tsc: tslab ships an older tsc under that name
 
-lock-python: ## re-resolve requirements.txt from the four top-level Python packages
+lock-python: ## re-resolve requirements.txt from the top-level Python packages
 	@rm -rf .cache/lockvenv && python3 -m venv .cache/lockvenv
-	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0
-	@{ head -3 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
+	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0 \
+	  lightgbm==4.7.0 onnxmltools==1.16.0 skl2onnx==1.20.0
+	@{ head -4 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
 
 clean: ## remove caches (keeps venv, node_modules, data, weights, MLflow state)
 	rm -rf .cache dist
