@@ -81,3 +81,29 @@ export function curvesFigure(
     layout: { title: { text: title }, xaxis: { title: { text: xTitle } } },
   };
 }
+
+/** Correlation heatmap: a diverging scale centred on 0, each cell labelled with its coefficient. */
+export function correlationFigure(
+  names: readonly string[],
+  matrix: readonly (readonly number[])[],
+  title: string,
+): Figure {
+  return {
+    data: [
+      {
+        type: 'heatmap',
+        x: names,
+        y: names,
+        z: matrix,
+        zmin: -1,
+        zmax: 1,
+        colorscale: 'RdBu',
+        reversescale: true,
+        text: matrix.map((row) => row.map((v) => v.toFixed(2))),
+        texttemplate: '%{text}',
+        hovertemplate: '%{y} vs %{x}: %{z:.3f}<extra></extra>',
+      },
+    ],
+    layout: { title: { text: title }, xaxis: { automargin: true }, yaxis: { automargin: true, autorange: 'reversed' } },
+  };
+}

@@ -52,6 +52,9 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     const outputs = await execute('01_eda.ipynb');
     expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
     expect(text(outputs)).toMatch(/conversation-churn: 3333 rows read, 697 quarantined/);
+    // The tabular section: quarantined rows by number, computed conclusions.
+    expect(text(outputs)).toMatch(/telco-churn: 7043 rows read, 11 quarantined \(rows 489, 754, /);
+    expect(text(outputs)).toMatch(/strongest single signal: Contract \(Month-to-month: \d+\.\d%, Two year: \d\.\d%\)/);
     const client = new MlflowClient({
       trackingUri: inject('mlflowUri'),
       journalDir: path.join(out, 'j'),
@@ -102,6 +105,26 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
       expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');
     }
+    await client.close();
+  });
+
+  it('05_tabular compares the tabular learners in MLflow, with ONNX parity', async () => {
+    const outputs = await execute('05_tabular.ipynb');
+    expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
+    const printed = text(outputs);
+    for (const name of ['logistic_regression', 'random_forest', 'lightgbm']) {
+      const diff = new RegExp(`${name}: test AUC 0\\.\\d+, ONNX vs library max \\|diff\\| (\\S+), run`).exec(printed);
+      expect(Number(diff?.[1])).toBeLessThan(1e-5);
+    }
+    const parent = /parent run ([0-9a-f]{32})/.exec(printed)![1]!;
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j5'),
+      log: () => {},
+    });
+    const run = await client.getRun(parent);
+    expect(run.data.tags).toContainEqual({ key: 'mlflow.source.name', value: 'notebooks/05_tabular.ipynb' });
+    expect(run.data.metrics.find((m) => m.key === 'best_cv_roc_auc_mean')!.value).toBeGreaterThan(0.75);
     await client.close();
   });
 });

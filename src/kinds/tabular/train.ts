@@ -15,7 +15,7 @@ import { evaluate, evaluationMetrics, type Evaluation } from '../../evaluate/met
 import { evaluationJson } from '../../evaluate/report';
 import { applyFeatureTransform, fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
 import type { ActiveRun, MlflowClient } from '../../mlflow';
-import { withRun } from '../../mlflow';
+import { withRun } from '../../mlflow/run-context';
 import { reportHtml, type Figure } from '../../plots/html';
 import { runLearners, type LearnerCandidate } from '../../tabular/bridge';
 import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from '../../tabular/compare';
