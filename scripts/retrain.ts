@@ -12,7 +12,17 @@ import { MlflowClient, withRun } from '../src/mlflow';
 import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
 import { productionLockFile, withLock } from '../src/production/lock';
 import { ModelCache } from '../src/production/model-cache';
-import { DEFAULT_GATE, ingestIncoming, retrain, rollback } from '../src/retrain/retrain';
+import {
+  DEFAULT_GATE,
+  ingestIncoming,
+  retrainWith,
+  rollback,
+  textRetrainData,
+  type RetrainData,
+} from '../src/retrain/retrain';
+import { ingestIncomingTabular, tabularRetrainData } from '../src/retrain/tabular';
+import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
@@ -36,7 +46,7 @@ function taskConfig(opts: TaskOptions): { task: string; file: string } {
 program
   .command('run', { isDefault: true })
   .description(
-    'retrain the production model on the prepared data plus data/incoming/<task>/*.csv|jsonl (columns text,label); exit 2 on a drift alert',
+    "retrain the production model on the prepared data plus data/incoming/<task>/*.csv|jsonl (text tasks: columns text,label; tabular tasks: the raw file's columns); exit 2 on a drift alert",
   )
   .option('--task <name>', 'task (default: the only promoted task)')
   .option('--config <file>', 'production config written by make promote (default: config/production/<task>.json)')
@@ -70,22 +80,47 @@ program
         const stateDir = path.resolve(opts.stateDir);
         await withLock(productionLockFile(stateDir, task), 'retrain', async () => {
           const production = readProductionConfig(file); // under the lock: promote cannot change it meanwhile
-          const spec = taskSpec(task);
+          const tabular = isTabularTask(task);
           const stateFile = path.join(stateDir, `${task}.json`);
           const state = fs.existsSync(stateFile)
             ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { lastDigest?: string; inProgressRunId?: string })
             : {};
           const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
           try {
-            const data = readPrepared(path.join(path.resolve(opts.processedDir), task));
+            const dataDir = path.join(path.resolve(opts.processedDir), task);
             const incomingDir = opts.incoming ?? path.join(cfg.root, 'data', 'incoming', task);
-            const incoming = ingestIncoming(
-              incomingDir,
-              production.labelMap,
-              opts.quarantineDir ?? path.join(cfg.root, 'data', 'quarantine', 'incoming', task),
-            );
+            const quarantineDir = opts.quarantineDir ?? path.join(cfg.root, 'data', 'quarantine', 'incoming', task);
+            const lastDigest = state.lastDigest ?? production.dataDigest;
+            // Text tasks: prepared splits + incoming texts; tabular tasks: the feature table + incoming customers.
+            let retrainData: RetrainData;
+            let incomingCount: { rows: number; files: number; bad: number };
+            if (tabular) {
+              const incoming = ingestIncomingTabular(incomingDir, tabularTaskSpec(task), quarantineDir);
+              incomingCount = { rows: incoming.rows.length, files: incoming.files.length, bad: incoming.bad };
+              retrainData = tabularRetrainData({
+                spec: tabularTaskSpec(task),
+                production,
+                table: readFeatureTable(dataDir),
+                tableFile: featureTableFiles(dataDir).table,
+                incoming,
+                lastDigest,
+              });
+            } else {
+              const data = readPrepared(dataDir);
+              const incoming = ingestIncoming(incomingDir, production.labelMap, quarantineDir);
+              incomingCount = { rows: incoming.examples.length, files: incoming.files.length, bad: incoming.bad };
+              retrainData = textRetrainData({
+                spec: taskSpec(task),
+                production,
+                train: data.train,
+                validation: data.validation,
+                test: data.test,
+                incoming: incoming.examples,
+                lastDigest,
+              });
+            }
             log(
-              `==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incoming.examples.length} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incoming.files.length} files, ${incoming.bad} quarantined)`,
+              `==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incomingCount.rows} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incomingCount.files} files, ${incomingCount.bad} quarantined)`,
             );
             const cache = new ModelCache(client, opts.cacheDir, log);
             // A crashed retrain left its run id: continue that run instead of opening a new one.
@@ -101,16 +136,7 @@ program
               async (run) => {
                 fs.mkdirSync(stateDir, { recursive: true });
                 fs.writeFileSync(stateFile, JSON.stringify({ ...state, inProgressRunId: run.runId }));
-                const inputs = {
-                  spec,
-                  production,
-                  train: data.train,
-                  validation: data.validation,
-                  test: data.test,
-                  incoming: incoming.examples,
-                  lastDigest: state.lastDigest ?? production.dataDigest,
-                };
-                return retrain(client, run, inputs, {
+                return retrainWith(client, run, retrainData, {
                   force: opts.force,
                   gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance },
                   cache,

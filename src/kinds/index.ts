@@ -22,6 +22,8 @@ export type {
   RecordPredictor,
   TextPredictor,
   TrainPaths,
+  TabularTrainRequest,
+  TextTrainRequest,
   TrainRequest,
 } from './types';
 export { InputKindError, textPredictor } from './types';

@@ -77,17 +77,27 @@ export interface TrainPaths {
   python?: string;
 }
 
-/** Everything a kind needs to train a challenger from a promoted run's params, logged into `run`. */
-export interface TrainRequest {
-  spec: AnyTaskSpec;
-  data: PreparedData;
+interface TrainRequestBase {
   /** The promoted run's logged params (the recipe). */
   hyper: Record<string, string>;
   run: ActiveRun;
   paths: TrainPaths;
-  /** Tabular kinds: the task and its feature table (text kinds read `data`). */
-  tabular?: { spec: TabularTaskSpec; data: TabularData; tableFile: string };
 }
+
+/** Everything a text kind needs to train a challenger from a promoted run's params, logged into `run`. */
+export interface TextTrainRequest extends TrainRequestBase {
+  input: 'text';
+  spec: AnyTaskSpec;
+  data: PreparedData;
+}
+
+/** A tabular kind's: the task and its feature table (training checks the table's digest). */
+export interface TabularTrainRequest extends TrainRequestBase {
+  input: 'record';
+  tabular: { spec: TabularTaskSpec; data: TabularData; tableFile: string };
+}
+
+export type TrainRequest = TextTrainRequest | TabularTrainRequest;
 
 export interface ModelKind {
   id: KindId;
@@ -101,7 +111,7 @@ export interface ModelKind {
 export type Trainer = (req: TrainRequest) => Promise<{ test: Evaluation }>;
 
 /** The pretrained checkpoint a promoted run was trained from (its `checkpoint` param). */
-export function checkpointOf(req: TrainRequest): { name: string; dir: string } {
+export function checkpointOf(req: TextTrainRequest): { name: string; dir: string } {
   const name = req.hyper.checkpoint;
   if (!name) throw new Error(`the promoted ${req.hyper.model ?? ''} run has no checkpoint param: cannot retrain it`);
   return { name, dir: path.join(req.paths.pretrained, name) };

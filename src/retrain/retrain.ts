@@ -161,19 +161,80 @@ export async function evaluateRegistered(
   }
 }
 
-/** One retrain, logged into `run`. */
-export async function retrain(
+/**
+ * What a retrain needs from a task's data, whatever its kind (texts or feature records): the digest of
+ * the new training set, the drift of the incoming rows, a challenger trained with the promoted recipe,
+ * and a registered version scored on the held-out rows.
+ */
+export interface RetrainData {
+  task: string;
+  production: ProductionConfig;
+  /** Digest of the training set the challenger would train on (reference + incoming). */
+  digest: string;
+  incomingRows: number;
+  lastDigest: string | null;
+  drift(policy?: DriftPolicy): DriftReport | undefined;
+  trainChallenger(run: ActiveRun, paths: TrainPaths): Promise<void>;
+  evaluate(cache: ModelCache, mv: ModelVersion): Promise<Evaluation>;
+}
+
+/** The retrain data of a text task. */
+export function textRetrainData(inp: RetrainInputs): RetrainData {
+  const trainSet = [...inp.train, ...inp.incoming];
+  const digest = digestExamples(trainSet);
+  const labelMap = inp.production.labelMap;
+  return {
+    task: inp.spec.name,
+    production: inp.production,
+    digest,
+    incomingRows: inp.incoming.length,
+    lastDigest: inp.lastDigest,
+    drift: (policy) =>
+      inp.incoming.length > 0
+        ? driftReport(
+            {
+              reference: { texts: inp.train.map((e) => e.text), labels: inp.train.map((e) => e.label) },
+              current: { texts: inp.incoming.map((e) => e.text), labels: inp.incoming.map((e) => e.label) },
+            },
+            policy,
+          )
+        : undefined,
+    trainChallenger: async (run, paths) => {
+      await trainKind(kindById(inp.production.kind).id, {
+        input: 'text',
+        spec: inp.spec,
+        data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest },
+        hyper: inp.production.hyperparameters,
+        run,
+        paths,
+      });
+    },
+    evaluate: (cache, mv) => evaluateRegistered(cache, mv, inp.test, labelMap, inp.spec.positiveLabel),
+  };
+}
+
+/** One retrain of a text task, logged into `run`. */
+export function retrain(
   client: MlflowClient,
   run: ActiveRun,
   inp: RetrainInputs,
   opts: RetrainOptions,
 ): Promise<RetrainOutcome> {
+  return retrainWith(client, run, textRetrainData(inp), opts);
+}
+
+/** One retrain of any task, logged into `run`. */
+export async function retrainWith(
+  client: MlflowClient,
+  run: ActiveRun,
+  inp: RetrainData,
+  opts: RetrainOptions,
+): Promise<RetrainOutcome> {
   const name = inp.production.model.name;
-  const trainSet = [...inp.train, ...inp.incoming];
-  const digest = digestExamples(trainSet);
+  const digest = inp.digest;
   await run.logParams({
-    task: inp.spec.name,
-    incoming_rows: inp.incoming.length,
+    task: inp.task,
+    incoming_rows: inp.incomingRows,
     data_digest: digest.slice(0, 32),
     force: Boolean(opts.force),
   });
@@ -193,16 +254,7 @@ export async function retrain(
       alert: false,
     });
   }
-  const drift =
-    inp.incoming.length > 0
-      ? driftReport(
-          {
-            reference: { texts: inp.train.map((e) => e.text), labels: inp.train.map((e) => e.label) },
-            current: { texts: inp.incoming.map((e) => e.text), labels: inp.incoming.map((e) => e.label) },
-          },
-          opts.drift,
-        )
-      : undefined;
+  const drift = inp.drift(opts.drift);
   if (drift) {
     await run.logMetrics(
       Object.fromEntries(
@@ -228,15 +280,8 @@ export async function retrain(
   }
 
   // Train the challenger with the promoted code path and the production hyper-parameters.
-  const labelMap = inp.production.labelMap;
   const kind = kindById(inp.production.kind);
-  await trainKind(kind.id, {
-    spec: inp.spec,
-    data: { train: trainSet, validation: inp.validation, test: inp.test, labelMap, trainDigest: digest },
-    hyper: inp.production.hyperparameters,
-    run,
-    paths: opts.challenger,
-  });
+  await inp.trainChallenger(run, opts.challenger);
   const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const challenger = await client.createModelVersion({
     name,
@@ -246,7 +291,7 @@ export async function retrain(
   });
 
   // The gate: both models scored the same way, through their registered artifacts, on the same rows.
-  const score = (mv: ModelVersion) => evaluateRegistered(opts.cache, mv, inp.test, labelMap, inp.spec.positiveLabel);
+  const score = (mv: ModelVersion) => inp.evaluate(opts.cache, mv);
   const challengerEval = await score(challenger);
   const challengerF1 = challengerEval.macro.f1;
   await run.logMetrics(evaluationMetrics(challengerEval, 'challenger_test_'));

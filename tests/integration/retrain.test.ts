@@ -203,6 +203,7 @@ describe('retrain challengers are of the promoted kind', () => {
     };
     const runId = await withRun(client, { experiment: name, runName: 'retrain-bert' }, async (r) => {
       const out = await trainKind(hyper.model!, {
+        input: 'text',
         spec,
         data: small,
         hyper,
@@ -238,7 +239,7 @@ describe('retrain challengers are of the promoted kind', () => {
       ),
     ).rejects.toThrow(/unknown model kind "xgboost"/);
     expect(() => kindById('xgboost')).toThrow(
-      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune\)/,
+      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune, tabular-onnx\)/,
     );
   });
 });

@@ -85,6 +85,39 @@ describe('tabular churn end to end', () => {
       path.join(out, 'state'),
     ]);
 
+    // Scheduled retrain: 300 new customers (and one with a blank TotalCharges) join the training split;
+    // the promoted recipe is refitted and gated against the champion on the same test rows.
+    const incoming = path.join(out, 'incoming');
+    fs.mkdirSync(incoming);
+    const rawLines = fs
+      .readFileSync(path.join(cfg.paths.dataRaw, 'telco-churn/Telco-Customer-Churn.csv'), 'utf8')
+      .split('\n');
+    const fresh = rawLines.slice(1, 301).map((l) => `new-${l}`);
+    const blank = rawLines[489]!.replace(/^/, 'new-');
+    fs.writeFileSync(path.join(incoming, 'week-1.csv'), [rawLines[0], ...fresh, blank].join('\n') + '\n');
+    const retrained = ts('retrain.ts', [
+      'run',
+      '--config',
+      config,
+      '--processed-dir',
+      processed,
+      '--incoming',
+      incoming,
+      '--quarantine-dir',
+      path.join(out, 'quarantine'),
+      '--state-dir',
+      path.join(out, 'state'),
+      '--cache-dir',
+      cache,
+      '--force',
+    ]);
+    expect(retrained).toMatch(/300 new labelled rows .*\(1 files, 1 quarantined\)/);
+    expect(retrained).toMatch(/decision: (promoted|registered_not_promoted)/);
+    expect(retrained).toMatch(/challenger version 2 \(test macro-F1 0\.[67]\d+\), champion 1 \(0\.[67]\d+\)/);
+    expect(fs.readFileSync(path.join(out, 'quarantine', 'week-1.csv.quarantine.jsonl'), 'utf8')).toMatch(
+      /"row":301,.*TotalCharges: blank/,
+    );
+
     const port = await freePort();
     const servingLog = path.join(out, 'serving');
     const server = spawn(
@@ -128,7 +161,11 @@ describe('tabular churn end to end', () => {
       gender: 'Male',
     }));
     const local = (await loadModel(
-      await client.downloadArtifacts(best, 'model', path.join(out, 'local')),
+      await client.downloadArtifacts(
+        (await client.getModelVersionByAlias(task, 'champion'))!.run_id!,
+        'model',
+        path.join(out, 'local'),
+      ),
     )) as RecordPredictor;
     const expected = await local.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
     // Attributions mean what they say: setting a column to its typical value changes p(yes) by its effect.

@@ -24,7 +24,7 @@ import {
   type FineTuneEvent,
   type FineTuneResult,
 } from '../../train/finetune';
-import { checkpointOf, classifierSignature, type TrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
 import { BERT_FLAVOR, saveBertModel } from './model';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
@@ -245,7 +245,7 @@ export async function runFineTune(
 }
 
 /** A retraining challenger: the promoted run's fine-tuning recipe (its params) on new data. */
-export async function trainFromParams(req: TrainRequest): Promise<BertRunResult> {
+export async function trainFromParams(req: TextTrainRequest): Promise<BertRunResult> {
   const { name, dir } = checkpointOf(req);
   const o = {
     tokenizer: await TextTokenizer.fromDir(dir),

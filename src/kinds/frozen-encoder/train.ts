@@ -14,7 +14,7 @@ import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
 import { DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
-import { checkpointOf, classifierSignature, type TrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
 import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
 
 export function trainFrozenHead(
@@ -140,7 +140,7 @@ export async function runFrozenEncoder(
 }
 
 /** A retraining challenger: the promoted run's checkpoint, max length and head epochs on new data. */
-export async function trainFromParams(req: TrainRequest): Promise<FrozenRunResult> {
+export async function trainFromParams(req: TextTrainRequest): Promise<FrozenRunResult> {
   const { name, dir } = checkpointOf(req);
   const encoder = await OrtEncoder.fromCheckpoint(dir);
   try {

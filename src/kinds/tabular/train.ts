@@ -19,7 +19,7 @@ import { withRun } from '../../mlflow/run-context';
 import { reportHtml, type Figure } from '../../plots/html';
 import { runLearners, type LearnerCandidate } from '../../tabular/bridge';
 import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from '../../tabular/compare';
-import type { RecordPredictor, TrainRequest } from '../types';
+import type { RecordPredictor, TabularTrainRequest } from '../types';
 import { loadTabularPredictor, saveTabularModel, tabularFlavor, tabularSignature } from './model';
 
 export interface TabularData {
@@ -393,9 +393,7 @@ export function assertTableDigest(data: TabularData): void {
 }
 
 /** A retraining challenger: the promoted candidate's recipe (estimator, hyper-parameters) on the new feature table. */
-export async function trainFromParams(req: TrainRequest): Promise<{ test: Evaluation }> {
-  if (!req.tabular)
-    throw new Error('a tabular challenger trains on a feature table: give TrainRequest.tabular (readFeatureTable)');
+export async function trainFromParams(req: TabularTrainRequest): Promise<{ test: Evaluation }> {
   const { spec, data, tableFile } = req.tabular;
   assertTableDigest(data);
   const folds = Number(req.hyper.cv_folds ?? 5);

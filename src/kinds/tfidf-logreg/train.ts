@@ -13,7 +13,7 @@ import type { AnyTaskSpec } from '../../data/tasks';
 import { evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import type { ActiveRun } from '../../mlflow';
-import { classifierSignature, type TrainRequest } from '../types';
+import { classifierSignature, type TextTrainRequest } from '../types';
 import {
   DEFAULT_BASELINE,
   evaluateBaseline,
@@ -153,6 +153,6 @@ export function baselineConfigFromParams(params: Record<string, string>): Baseli
 }
 
 /** A retraining challenger: the promoted run's recipe (its params) on new data. */
-export function trainFromParams(req: TrainRequest): Promise<BaselineRunResult> {
+export function trainFromParams(req: TextTrainRequest): Promise<BaselineRunResult> {
   return runBaseline(req.spec, req.data, baselineConfigFromParams(req.hyper), req.run, { progress: false });
 }
