@@ -10,6 +10,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { BERT_FLAVOR, loadBertPredictor } from './bert/model';
 import { FROZEN_FLAVOR, loadFrozenPredictor } from './frozen-encoder/model';
+import { HYBRID_FLAVOR, loadHybridPredictor } from './hybrid/model';
 import { loadTabularPredictor, TABULAR_FLAVOR } from './tabular/model';
 import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
 import type { KindId, ModelKind, Predictor } from './types';
@@ -52,6 +53,12 @@ export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
     flavor: TABULAR_FLAVOR,
     description: 'promoted feature transform + logistic regression, random forest or LightGBM, as ONNX',
     load: loadTabularPredictor,
+  },
+  'hybrid-frozen-logreg': {
+    id: 'hybrid-frozen-logreg',
+    flavor: HYBRID_FLAVOR,
+    description: 'frozen encoder embedding of the conversation + account features, one logistic-regression head',
+    load: loadHybridPredictor,
   },
 });
 

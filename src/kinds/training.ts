@@ -6,6 +6,7 @@
 import { kindById } from './index';
 import { trainFromParams as trainBert } from './bert/train';
 import { trainFromParams as trainFrozen } from './frozen-encoder/train';
+import { trainFromParams as trainHybrid } from './hybrid/train';
 import { trainFromParams as trainTabular } from './tabular/train';
 import { trainFromParams as trainTfidf } from './tfidf-logreg/train';
 import type { KindId, TabularTrainRequest, TextTrainRequest, Trainer, TrainRequest } from './types';
@@ -29,6 +30,7 @@ const TRAINERS: Readonly<Record<KindId, Trainer>> = Object.freeze({
   'frozen-encoder-logreg': forText(trainFrozen),
   'bert-finetune': forText(trainBert),
   'tabular-onnx': forRecords(trainTabular),
+  'hybrid-frozen-logreg': forRecords(trainHybrid),
 });
 
 /** Trains a model of kind `id` (an unknown kind is an error naming the known ones). */

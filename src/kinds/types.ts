@@ -13,7 +13,8 @@ import type { ActiveRun } from '../mlflow';
 import type { ModelSignature } from '../mlflow/mlmodel';
 
 /** Value of the `model` run param; also the `kind` recorded in a production config. */
-export type KindId = 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune' | 'tabular-onnx';
+export type KindId =
+  'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune' | 'tabular-onnx' | 'hybrid-frozen-logreg';
 
 interface PredictorBase {
   kind: KindId;

@@ -239,7 +239,7 @@ describe('retrain challengers are of the promoted kind', () => {
       ),
     ).rejects.toThrow(/unknown model kind "xgboost"/);
     expect(() => kindById('xgboost')).toThrow(
-      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune, tabular-onnx\)/,
+      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune, tabular-onnx, hybrid-frozen-logreg\)/,
     );
   });
 });

@@ -9,7 +9,13 @@ const root = path.resolve(__dirname, '../..');
 describe('the model-kind registry', () => {
   it('declares each kind once, with its own id and flavor, and refuses unknown ones with the known list', () => {
     const kinds = Object.values(MODEL_KINDS);
-    expect(kinds.map((k) => k.id)).toEqual(['tfidf-logreg', 'frozen-encoder-logreg', 'bert-finetune', 'tabular-onnx']);
+    expect(kinds.map((k) => k.id)).toEqual([
+      'tfidf-logreg',
+      'frozen-encoder-logreg',
+      'bert-finetune',
+      'tabular-onnx',
+      'hybrid-frozen-logreg',
+    ]);
     expect(new Set(kinds.map((k) => k.flavor)).size).toBe(kinds.length);
     for (const k of kinds) {
       expect(MODEL_KINDS[k.id]).toBe(k);
@@ -17,7 +23,7 @@ describe('the model-kind registry', () => {
       expect(kindOfFlavors(['python_function', k.flavor])).toBe(k);
     }
     expect(() => kindById('xgboost')).toThrow(
-      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune, tabular-onnx\)/,
+      /unknown model kind "xgboost" \(known: tfidf-logreg, frozen-encoder-logreg, bert-finetune, tabular-onnx, hybrid-frozen-logreg\)/,
     );
     expect(() => kindOfFlavors(['sklearn'])).toThrow(/no model kind serves the flavors sklearn/);
     expect(() => trainKind('xgboost', undefined as never)).toThrow(/unknown model kind "xgboost"/);

@@ -60,7 +60,7 @@ export interface FrozenEncoderModel {
   logreg: LogRegState;
 }
 
-const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
+export const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
 
 /** A self-contained model folder: the encoder's Hugging Face files under encoder/, the head and the label map. */
 export function saveFrozenModel(

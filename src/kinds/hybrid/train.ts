@@ -1,0 +1,88 @@
+/**
+ * Training of the hybrid kind on frozen embeddings: embed every conversation once, fit the promoted
+ * feature transform on the account records, and a logistic regression on the joint vector.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LabelMap } from '../../data/labels';
+import { classWeights, encodeLabels } from '../../data/labels';
+import type { FeatureRecord, TabularTaskSpec } from '../../data/tabular';
+import { OrtEncoder } from '../../engine/encoder-onnx';
+import { DEFAULT_LOGREG, logRegToJson, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
+import { fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
+import { TextTokenizer } from '../../features/tokenize';
+import { embedTexts, ENCODER_FILES } from '../frozen-encoder/model';
+import type { TabularTrainRequest } from '../types';
+import { jointRows, type HybridHead } from './model';
+
+/** One customer: the conversation and the account record, with the label. */
+export interface HybridRow {
+  text: string;
+  features: FeatureRecord;
+  label: string;
+}
+
+export interface HybridTrainOptions {
+  spec: TabularTaskSpec;
+  labelMap: LabelMap;
+  /** The pretrained checkpoint (copied into the model folder, so it is served on its own). */
+  checkpointDir: string;
+  maxLength?: number;
+  textColumn?: string;
+  logreg?: LogRegOptions;
+}
+
+/** Trains the head and writes a self-contained model folder into `dir` (encoder/, head, transform, labels). */
+export async function trainHybrid(train: readonly HybridRow[], o: HybridTrainOptions, dir: string): Promise<void> {
+  const maxLength = o.maxLength ?? 128;
+  const tokenizer = await TextTokenizer.fromDir(o.checkpointDir);
+  const encoder = await OrtEncoder.fromCheckpoint(o.checkpointDir);
+  let emb: Float32Array[];
+  try {
+    emb = await embedTexts(
+      tokenizer,
+      encoder,
+      train.map((r) => r.text),
+      { maxLength, batchSize: 32 },
+    );
+  } finally {
+    await encoder.release();
+  }
+  const records = train.map((r) => r.features);
+  const transform = fitFeatureTransform(records, o.spec.columns, TASK_DERIVED_FEATURES[o.spec.name] ?? []);
+  const ys = encodeLabels(
+    train.map((r) => r.label),
+    o.labelMap,
+  );
+  const xs = jointRows(emb, transform, records);
+  const logreg = trainLogReg(xs, ys, emb[0]!.length + transform.outputs.length, o.labelMap.labels.length, {
+    ...(o.logreg ?? { ...DEFAULT_LOGREG, epochs: 60, learningRate: 0.02, l2: 0 }),
+    classWeights: classWeights(ys, o.labelMap.labels.length),
+  });
+  fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
+  for (const f of ENCODER_FILES)
+    if (fs.existsSync(path.join(o.checkpointDir, f)))
+      fs.copyFileSync(path.join(o.checkpointDir, f), path.join(dir, 'encoder', f));
+  const head: HybridHead = {
+    maxLength,
+    textColumn: o.textColumn ?? 'text',
+    positiveLabel: o.spec.positiveLabel,
+    logreg: logRegToJson(logreg),
+  };
+  fs.writeFileSync(path.join(dir, 'head.json'), JSON.stringify(head));
+  fs.writeFileSync(path.join(dir, 'feature_transform.json'), `${JSON.stringify(transform, null, 1)}\n`);
+  fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(o.labelMap, null, 2)}\n`);
+}
+
+/**
+ * Retraining needs transcripts joined to account records, which no dataset of this project has (the
+ * feature table holds accounts only): refuse with that reason rather than train on half the input.
+ */
+export function trainFromParams(_req: TabularTrainRequest): Promise<never> {
+  return Promise.reject(
+    new Error(
+      'a hybrid model retrains on conversations joined to account records; the feature table has accounts only. ' +
+        'Train it with trainHybrid on your joined data.',
+    ),
+  );
+}
