@@ -622,7 +622,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     {
       schema: {
         tags: ['scoring'],
-        summary: 'Classify texts',
+        summary: 'Classify texts or records',
         description:
           "Label and class probabilities per text (cleaned with the task's rules first), or per record for a " +
           'tabular model (its feature columns, checked against the model signature; a wrong or missing column is a ' +

@@ -226,9 +226,12 @@ describe('model server', () => {
     );
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
     const predict = doc.paths['/predict'].post;
-    expect(predict).toMatchObject({ tags: ['scoring'], summary: 'Classify texts' });
+    expect(predict).toMatchObject({ tags: ['scoring'], summary: 'Classify texts or records' });
     expect(Object.keys(predict.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '413', '503']));
-    expect(predict.requestBody.content['application/json'].schema.properties.texts.type).toBe('array');
+    // Texts for text models, records of feature columns for tabular ones.
+    const bodies = predict.requestBody.content['application/json'].schema.anyOf;
+    expect(bodies.map((b: { required: string[] }) => b.required)).toEqual([['texts'], ['records']]);
+    expect(bodies[0].properties.texts.type).toBe('array');
     const invocations = doc.paths['/invocations'].post;
     expect(invocations.requestBody.content['application/json'].schema.anyOf).toHaveLength(4);
     expect(doc.paths['/ping'].get.security).toEqual([]);
