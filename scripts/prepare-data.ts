@@ -49,15 +49,7 @@ const program = new Command('prepare-data')
         const dir = path.join(path.resolve(opts.processedDir), name);
         const files = writePrepared(prepared, dir);
         const s = prepared.stats;
-        log(
-          `==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`,
-        );
-        if (s.rowsBad)
-          log(
-            `    quarantine: ${path.relative(cfg.root, files.quarantine)} (${Object.entries(s.badReasons)
-              .map(([r, n]) => `${n} x ${r}`)
-              .join('; ')})`,
-          );
+        logStage(name, s, files.quarantine, prepared.quarantine, t0);
         log(`    train digest ${prepared.digests.train.slice(0, 12)}..., labels: ${prepared.labelMap.labels.length}`);
         if (!client) continue;
         const runId = await withRun(
@@ -97,18 +89,7 @@ async function prepareTabularTask(
   const table = prepareTabular(spec, cfg.paths.dataRaw, { seed: opts.seed, maxPerSplit: opts.maxPerSplit });
   const files = writeFeatureTable(table, path.join(path.resolve(opts.processedDir), name));
   const s = table.stats;
-  log(
-    `==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`,
-  );
-  if (s.rowsBad)
-    log(
-      `    quarantine: ${path.relative(cfg.root, files.quarantine)} (${Object.entries(s.badReasons)
-        .map(([r, n]) => `${n} x ${r}`)
-        .join('; ')}; rows ${table.quarantine
-        .slice(0, 5)
-        .map((b) => b.row)
-        .join(', ')}${table.quarantine.length > 5 ? ', ...' : ''})`,
-    );
+  logStage(name, s, files.quarantine, table.quarantine, t0);
   log(`    feature table ${path.relative(cfg.root, files.table)}, digest ${table.digest.slice(0, 12)}...`);
   if (!client) return;
   const runId = await withRun(
@@ -144,6 +125,28 @@ async function prepareTabularTask(
     },
   );
   log(`    MLflow run ${runId}`);
+}
+
+/** What the data stage says about a task: rows, quarantine (reasons and the first row numbers), split sizes. */
+function logStage(
+  name: string,
+  s: { rowsRead: number; rowsBad: number; badReasons: Record<string, number>; sizes: Record<string, number> },
+  quarantineFile: string,
+  quarantine: readonly { row: number }[],
+  t0: number,
+): void {
+  log(
+    `==> ${name}: ${s.rowsRead} rows, ${s.rowsBad} quarantined -> ${SPLITS.map((x) => `${x} ${s.sizes[x]}`).join(', ')} (${Date.now() - t0} ms)`,
+  );
+  if (s.rowsBad)
+    log(
+      `    quarantine: ${path.relative(cfg.root, quarantineFile)} (${Object.entries(s.badReasons)
+        .map(([r, n]) => `${n} x ${r}`)
+        .join('; ')}; rows ${quarantine
+        .slice(0, 5)
+        .map((b) => b.row)
+        .join(', ')}${quarantine.length > 5 ? ', ...' : ''})`,
+    );
 }
 
 program.parse();

@@ -1,31 +1,19 @@
 /** The monitoring report (pure): drift of served traffic against the training reference, as HTML. */
 import { histogramFigure, labelDistributionFigure } from '../plots/figures';
-import { reportHtml } from '../plots/html';
+import { reportHtml, type ReportSection } from '../plots/html';
 import { analyze } from '../estimators/tfidf';
 import type { ColumnDecl, FeatureRecord } from '../data/tabular';
 import type { DriftReport } from './drift';
 import { countsPerDay, type ServingRecord } from './serving-log';
 
-export function monitorHtml(
-  task: string,
-  drift: DriftReport,
-  reference: { texts: string[]; labels: string[] },
-  records: ServingRecord[],
-): string {
-  const shares = (xs: string[]) =>
-    xs.reduce<Record<string, number>>((acc, x) => ((acc[x] = (acc[x] ?? 0) + 1 / xs.length), acc), {});
-  const words = (ts: string[]) => ts.map((t) => analyze(t, [1, 1]).length);
-  const perDay = countsPerDay(
-    records,
-    (r) => r.ts,
-    (r) => r.label,
-  );
-  return reportHtml(`Monitoring: ${task}`, [
+/** The verdict and the table of every feature's test: the top of both monitoring reports. */
+function verdictSections(drift: DriftReport, current: string): ReportSection[] {
+  return [
     {
       heading: 'Verdict',
       text:
         `Drift level ${drift.level.toUpperCase()}, action: ${drift.action}. ${drift.reason}. Reference ` +
-        `${drift.referenceRows} training rows, current ${drift.currentRows} served predictions.`,
+        `${drift.referenceRows} training rows, current ${drift.currentRows} ${current}.`,
     },
     {
       heading: 'Features',
@@ -42,6 +30,25 @@ export function monitorHtml(
         ]),
       },
     },
+  ];
+}
+
+export function monitorHtml(
+  task: string,
+  drift: DriftReport,
+  reference: { texts: string[]; labels: string[] },
+  records: ServingRecord[],
+): string {
+  const shares = (xs: string[]) =>
+    xs.reduce<Record<string, number>>((acc, x) => ((acc[x] = (acc[x] ?? 0) + 1 / xs.length), acc), {});
+  const words = (ts: string[]) => ts.map((t) => analyze(t, [1, 1]).length);
+  const perDay = countsPerDay(
+    records,
+    (r) => r.ts,
+    (r) => r.label,
+  );
+  return reportHtml(`Monitoring: ${task}`, [
+    ...verdictSections(drift, 'served predictions'),
     {
       heading: 'Predicted labels (served) vs training labels',
       figure: labelDistributionFigure({
@@ -85,27 +92,7 @@ export function tabularMonitorHtml(
     (r) => r.label,
   );
   return reportHtml(`Monitoring: ${task}`, [
-    {
-      heading: 'Verdict',
-      text:
-        `Drift level ${drift.level.toUpperCase()}, action: ${drift.action}. ${drift.reason}. Reference ` +
-        `${drift.referenceRows} training rows, current ${drift.currentRows} served records.`,
-    },
-    {
-      heading: 'Features',
-      table: {
-        columns: ['feature', 'test', 'statistic', 'p-value', 'threshold', 'PSI', 'drifted'],
-        rows: drift.features.map((f) => [
-          f.feature,
-          f.test,
-          f.statistic,
-          f.pValue ?? '',
-          f.threshold,
-          f.psi ?? '',
-          f.drifted ? 'yes' : 'no',
-        ]),
-      },
-    },
+    ...verdictSections(drift, 'served records'),
     ...drifted.map((c) => ({
       heading: `Drifted: ${c.name}`,
       figure:

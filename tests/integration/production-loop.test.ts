@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
+import { startServeProcess } from '../helpers/serve-process';
 
 // The whole loop through the command-line entry points, small data, against the real server:
 // prepare -> baseline -> promote -> retrain (drifted data) -> serve the champion -> monitor -> report (mailed).
@@ -92,32 +93,12 @@ describe('production loop end to end', () => {
     const champion = (await client.getModelVersionByAlias(task, 'champion'))!;
 
     // Serve the champion.
-    const port = await freePort();
     const servingLog = path.join(out, 'serving');
-    const server = spawn(
-      path.join(cfg.root, 'node_modules/.bin/ts-node'),
-      [
-        path.join(cfg.root, 'scripts/serve.ts'),
-        '--task',
-        task,
-        '--port',
-        String(port),
-        '--log-dir',
-        servingLog,
-        '--cache-dir',
-        cache,
-      ],
-      { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' },
-    );
+    const { url, server } = await startServeProcess(['--task', task, '--log-dir', servingLog, '--cache-dir', cache], {
+      ...env,
+      SERVE_TOKENS: 'tok',
+    });
     children.push(server);
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 120; i++) {
-      const ok = await request(`${url}/health`)
-        .then((r) => r.body.dump().then(() => r.statusCode === 200))
-        .catch(() => false);
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
     const headers = { authorization: 'Bearer tok', 'content-type': 'application/json' };
     const texts = Array.from({ length: 60 }, (_, i) =>
       i % 3

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config';
 import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
-import { freePort } from '../../src/mlflow/server';
+import { startServeProcess } from '../helpers/serve-process';
 
 // The tabular loop through the command-line entry points, on the real Telco data and the real server:
 // prepare (feature table) -> compare (Python learners -> ONNX) -> promote -> serve records -> monitor -> report.
@@ -118,32 +118,12 @@ describe('tabular churn end to end', () => {
       /"row":301,.*TotalCharges: blank/,
     );
 
-    const port = await freePort();
     const servingLog = path.join(out, 'serving');
-    const server = spawn(
-      tsNode,
-      [
-        path.join(cfg.root, 'scripts/serve.ts'),
-        '--task',
-        task,
-        '--port',
-        String(port),
-        '--log-dir',
-        servingLog,
-        '--cache-dir',
-        cache,
-      ],
-      { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' },
-    );
+    const { url, server } = await startServeProcess(['--task', task, '--log-dir', servingLog, '--cache-dir', cache], {
+      ...env,
+      SERVE_TOKENS: 'tok',
+    });
     children.push(server);
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 120; i++) {
-      const ok = await request(`${url}/health`)
-        .then((r) => r.body.dump().then(() => r.statusCode === 200))
-        .catch(() => false);
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
     const post = async (route: string, body: unknown) => {
       const r = await request(`${url}${route}`, {
         method: 'POST',
