@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
+import { runScript } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
 
 // The whole loop through the command-line entry points, small data, against the real server:
@@ -18,12 +19,7 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'loop-'));
 const task = 'conversation-churn';
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
 const ts = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
-  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], {
-    cwd: cfg.root,
-    env: { ...env, ...extraEnv },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  runScript(script, args, { ...env, ...extraEnv });
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGTERM');

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import type { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config';
 import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
+import { runScript, spawnScript } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
 
 // The tabular loop through the command-line entry points, on the real Telco data and the real server:
@@ -16,14 +17,7 @@ const cfg = loadConfig();
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tabular-loop-'));
 const task = 'telco-churn';
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
-const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
-const ts = (script: string, args: string[]) =>
-  execFileSync(tsNode, [path.join(cfg.root, 'scripts', script), ...args], {
-    cwd: cfg.root,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+const ts = (script: string, args: string[]) => runScript(script, args, env);
 const children: ReturnType<typeof spawn>[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGTERM');
@@ -183,20 +177,10 @@ describe('tabular churn end to end', () => {
     server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
 
-    const m = spawnSync(
-      tsNode,
-      [
-        path.join(cfg.root, 'scripts/monitor.ts'),
-        '--task',
-        task,
-        '--log-dir',
-        servingLog,
-        '--processed-dir',
-        processed,
-        '--out',
-        path.join(out, 'reports'),
-      ],
-      { cwd: cfg.root, env, encoding: 'utf8' },
+    const m = spawnScript(
+      'monitor.ts',
+      ['--task', task, '--log-dir', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')],
+      env,
     );
     expect(m.status, m.stderr).toBe(0);
     expect(m.stdout).toMatch(new RegExp(`${test.length + 1} served predictions of ${task}`));
