@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -85,6 +85,9 @@ finetune: $(STAMPS)/node ## fine-tune the pretrained BERT checkpoint (TASK=suppo
 
 compare: $(STAMPS)/node ## tabular task (TASK=telco-churn): k-fold comparison of logistic regression, random forest, LightGBM -> MLflow parent + child runs (ARGS='--folds 10')
 	@$(TS) scripts/compare.ts $(if $(TASK),--task $(TASK)) $(ARGS)
+
+score: $(STAMPS)/node ## batch-score a tabular task's feature table with its champion (TASK=telco-churn) -> reports/scores-<task>-<date>.csv
+	@$(TS) scripts/score.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 
 baseline-frozen: $(STAMPS)/node ## frozen pretrained encoder (ONNX Runtime) + logistic regression (TASK=support-intent), logged to MLflow
 	@$(TS) scripts/train-frozen-encoder.ts $(if $(TASK),--task $(TASK))

@@ -218,6 +218,30 @@ describe('tabular churn end to end', () => {
     expect(fs.readFileSync(path.join(out, 'reports', csvFile.replace('.csv', '.html')), 'utf8')).toMatch(
       /Features whose actual value raised p\(churn\)/,
     );
+
+    // Batch scoring of the feature table (digest-checked) with the champion: every test customer, bucketed.
+    const scored = ts('score.ts', [
+      '--task',
+      task,
+      '--split',
+      'test',
+      '--processed-dir',
+      processed,
+      '--cache-dir',
+      cache,
+      '--out',
+      path.join(out, 'scores'),
+    ]);
+    expect(scored).toMatch(new RegExp(`${test.length} customers scored with telco-churn v1 \\(@champion`));
+    const scores = fs
+      .readFileSync(path.join(out, 'scores', fs.readdirSync(path.join(out, 'scores'))[0]!), 'utf8')
+      .trim()
+      .split('\n');
+    expect(scores[0]).toBe('id,split,p_churn,bucket,driver_1,driver_2,driver_3');
+    expect(scores).toHaveLength(test.length + 1);
+    expect(
+      scores.filter((l) => /^"[^"]+",test,0\.\d{4},A,"\w+ = [^"]+ \(\+0\.\d{3}\)"/.test(l)).length,
+    ).toBeGreaterThan(10);
     await client.close();
   });
 });
