@@ -96,9 +96,9 @@ prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clea
 	@$(TS) scripts/prepare-data.ts $(if $(TASK),--task $(TASK)) $(if $(SMALL_DATA),--max-per-split $(SMALL_DATA))
 
 ## ---- promotion -------------------------------------------------------------------------
-promote: $(STAMPS)/node ## notebook cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger (ALIAS=champion for a first deployment)
+promote: $(STAMPS)/node ## notebook cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger (ALIAS=champion for a first deployment; refuses a run made with other notebook code unless FORCE=1)
 	@$(TS) scripts/promote.ts export
-	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)) $(if $(ALIAS),--alias $(ALIAS)),true)
+	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)) $(if $(ALIAS),--alias $(ALIAS)) $(if $(FORCE),--force),true)
 
 promote-check: $(STAMPS)/node ## fail when src/ generated modules and their notebooks disagree (names the cell)
 	@$(TS) scripts/promote.ts check

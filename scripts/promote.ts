@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config';
 import { checkExports, notebooksWithOutputs } from '../src/promote/export';
 import { exportsOf, generatedFiles, readNotebooks, writeExports } from '../src/promote/notebooks';
 import { chooseRun, registerRun } from '../src/promote/register';
+import { exportsDigest } from '../src/promote/provenance';
 import { productionConfigFile, writeProductionConfig } from '../src/production/config';
 import { productionLockFile, withLock } from '../src/production/lock';
 import { MlflowClient } from '../src/mlflow';
@@ -74,50 +75,62 @@ program
   .option('--metric <name>', 'promote the FINISHED run with the highest value of this metric')
   .option('--task <name>', "task = experiment = registered model name (default: the run's experiment)")
   .option('--alias <alias>', 'alias to set', 'challenger')
+  .option('--force', "register even when the run's exported notebook code differs from the working tree's (FORCE=1)")
   .option('--config <file>', 'where to write the production config (default: config/production/<task>.json)')
   .option(
     '--state-dir <dir>',
     'where the production lock lives (shared with make retrain and make rollback)',
     cfg.paths.productionState,
   )
-  .action((opts: { run?: string; metric?: string; task?: string; alias: string; config?: string; stateDir: string }) =>
-    runMain(async () => {
-      const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
-      try {
-        let task = opts.task;
-        if (!task && opts.run)
-          task = (await client.getExperiment((await client.getRun(opts.run)).info.experiment_id)).name;
-        if (!task) throw new Error('Give TASK=<task> with METRIC=..., or RUN=<run id>.');
-        const run = await chooseRun(client, { task, runId: opts.run, metric: opts.metric });
-        let gitCommit: string | undefined;
+  .action(
+    (opts: {
+      run?: string;
+      metric?: string;
+      task?: string;
+      alias: string;
+      config?: string;
+      stateDir: string;
+      force?: boolean;
+    }) =>
+      runMain(async () => {
+        const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
         try {
-          gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], {
-            cwd: cfg.root,
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'ignore'],
-          }).trim();
-        } catch {
-          gitCommit = undefined;
-        }
-        const file = opts.config ?? productionConfigFile(cfg.paths.productionConfigs, task);
-        const t = task;
-        await withLock(productionLockFile(path.resolve(opts.stateDir), t), 'promote', async () => {
-          const { version, config } = await registerRun(client, run, {
-            task: t,
-            alias: opts.alias,
-            gitCommit,
-            metric: opts.metric,
+          let task = opts.task;
+          if (!task && opts.run)
+            task = (await client.getExperiment((await client.getRun(opts.run)).info.experiment_id)).name;
+          if (!task) throw new Error('Give TASK=<task> with METRIC=..., or RUN=<run id>.');
+          const run = await chooseRun(client, { task, runId: opts.run, metric: opts.metric });
+          let gitCommit: string | undefined;
+          try {
+            gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], {
+              cwd: cfg.root,
+              encoding: 'utf8',
+              stdio: ['ignore', 'pipe', 'ignore'],
+            }).trim();
+          } catch {
+            gitCommit = undefined;
+          }
+          const file = opts.config ?? productionConfigFile(cfg.paths.productionConfigs, task);
+          const t = task;
+          await withLock(productionLockFile(path.resolve(opts.stateDir), t), 'promote', async () => {
+            const { version, config } = await registerRun(client, run, {
+              task: t,
+              alias: opts.alias,
+              gitCommit,
+              metric: opts.metric,
+              currentExports: exportsDigest(exportsOf(cfg.root)),
+              force: opts.force,
+            });
+            writeProductionConfig(file, config);
+            log(
+              `registered run ${run.info.run_id} (${run.info.run_name ?? ''}, ${config.kind}) as ${t} version ${version.version}; models:/${t}@${opts.alias} -> ${version.version}`,
+            );
+            log(`wrote ${path.relative(cfg.root, file)}`);
           });
-          writeProductionConfig(file, config);
-          log(
-            `registered run ${run.info.run_id} (${run.info.run_name ?? ''}, ${config.kind}) as ${t} version ${version.version}; models:/${t}@${opts.alias} -> ${version.version}`,
-          );
-          log(`wrote ${path.relative(cfg.root, file)}`);
-        });
-      } finally {
-        await client.close();
-      }
-    }),
+        } finally {
+          await client.close();
+        }
+      }),
   );
 
 program.parse();

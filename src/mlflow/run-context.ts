@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { LogResult, MlflowClient, DatasetInput } from './client';
 import { isTransient } from './errors';
 import type { Run, RunStatus } from './schemas';
+import { exportsOf } from '../promote/notebooks';
+import { exportsDigest, exportsTags } from '../promote/provenance';
 
 export interface RunOptions {
   experiment: string;
@@ -68,7 +70,16 @@ function gitCommit(cwd: string): string | undefined {
   }
 }
 
-/** MLflow's reserved tags for a run started from `source`. */
+/** The digest of what the notebooks under `cwd` export (the code a run used); none outside a project. */
+function exportedCode(cwd: string): Record<string, string> {
+  try {
+    return exportsTags(exportsDigest(exportsOf(cwd)));
+  } catch {
+    return {};
+  }
+}
+
+/** MLflow's reserved tags for a run started from `source`, and the digest of the exported notebook code. */
 export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string, string> {
   const source =
     opts.source ??
@@ -76,6 +87,7 @@ export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string
     (process.argv[1] ? path.relative(cwd, process.argv[1]) : 'unknown');
   const commit = gitCommit(cwd);
   return {
+    ...exportedCode(cwd),
     'mlflow.source.name': source,
     'mlflow.source.type': source.endsWith('.ipynb') ? 'NOTEBOOK' : 'LOCAL',
     'mlflow.user': process.env.MLFLOW_USER ?? os.userInfo().username,

@@ -33,7 +33,13 @@ export const ProductionConfigSchema = z.object({
   labelMap: LabelMapSchema,
   dataDigest: z.string().nullable(),
   metrics: z.record(z.string(), z.number()),
-  provenance: z.object({ notebook: z.string().nullable(), gitCommit: z.string().nullable(), promotedAt: z.string() }),
+  provenance: z.object({
+    notebook: z.string().nullable(),
+    gitCommit: z.string().nullable(),
+    /** Digest of the notebooks' exported code the run was made with (see src/promote/provenance.ts). */
+    exportsDigest: z.string().nullable().optional(),
+    promotedAt: z.string(),
+  }),
 });
 export type ProductionConfig = z.infer<typeof ProductionConfigSchema>;
 

@@ -10,6 +10,7 @@ import type { LabelMap } from '../data/labels';
 import { readModelFolder } from '../kinds';
 import type { MlflowClient, ModelVersion, Run } from '../mlflow';
 import type { ProductionConfig } from '../production/config';
+import { changedModules, EXPORTS_DIGEST_TAG, EXPORTS_MODULES_TAG, type ExportsDigest } from './provenance';
 
 export class PromotionError extends Error {
   override name = 'PromotionError';
@@ -70,15 +71,48 @@ export interface Registration {
   config: ProductionConfig;
 }
 
+/** Refuses a run whose exported notebook code differs from the notebooks in the working tree now. */
+function assertSameExports(run: Run, tags: Record<string, string>, current: ExportsDigest): void {
+  const id = run.info.run_id;
+  const recorded = tags[EXPORTS_DIGEST_TAG];
+  if (!recorded)
+    throw new PromotionError(
+      `Run ${id} does not record which notebook code it ran (no ${EXPORTS_DIGEST_TAG} tag), so it cannot be ` +
+        'checked against the notebooks now. Re-run it, or register it anyway with FORCE=1.',
+    );
+  if (recorded === current.digest) return;
+  let modules: Record<string, string> = {};
+  try {
+    modules = JSON.parse(tags[EXPORTS_MODULES_TAG] ?? '{}') as Record<string, string>;
+  } catch {
+    /* listed as all changed below */
+  }
+  const changed = changedModules(modules, current);
+  throw new PromotionError(
+    `Run ${id} was made with other notebook code than the working tree has now ` +
+      `(changed since: ${changed.join(', ') || 'unknown modules'}). Its model would be registered next to code that ` +
+      'did not produce it. Re-run the notebook (or script) and promote that run, or use FORCE=1 to register anyway.',
+  );
+}
+
 /** Checks the run's model (a kind this project serves, with a label map), registers it and sets `alias`. */
 export async function registerRun(
   client: MlflowClient,
   run: Run,
-  opts: { task: string; alias?: string; gitCommit?: string; metric?: string },
+  opts: {
+    task: string;
+    alias?: string;
+    gitCommit?: string;
+    metric?: string;
+    /** The notebooks' exports now: the run must have been made with the same (unless `force`). */
+    currentExports?: ExportsDigest;
+    force?: boolean;
+  },
 ): Promise<Registration> {
   const alias = opts.alias ?? 'challenger';
   const tags = tagsOf(run);
   const params = paramsOf(run);
+  if (opts.currentExports && !opts.force) assertSameExports(run, tags, opts.currentExports);
   // Read the model before registering it, so a model no kind can serve is never registered.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-'));
   let kind: ReturnType<typeof readModelFolder>['kind'];
@@ -110,6 +144,7 @@ export async function registerRun(
       kind: kind.id,
       'git.commit': opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? 'unknown',
       'source.name': tags['mlflow.source.name'] ?? 'unknown',
+      'exports.digest': tags[EXPORTS_DIGEST_TAG] ?? 'unknown',
       ...(opts.metric ? { 'promoted.by': opts.metric, 'promoted.value': String(metricOf(run, opts.metric)) } : {}),
     },
   });
@@ -135,6 +170,7 @@ export async function registerRun(
     provenance: {
       notebook: tags['mlflow.source.name'] ?? null,
       gitCommit: opts.gitCommit ?? tags['mlflow.source.git.commit'] ?? null,
+      exportsDigest: tags[EXPORTS_DIGEST_TAG] ?? null,
       promotedAt: new Date().toISOString(),
     },
   };

@@ -7,6 +7,9 @@ import { loadConfig } from '../../src/config';
 import { buildLabelMap } from '../../src/data/labels';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { chooseRun, PromotionError, registerRun } from '../../src/promote/register';
+import { exportsOf, readNotebooks } from '../../src/promote/notebooks';
+import { exportNotebooks } from '../../src/promote/export';
+import { exportsDigest, EXPORTS_DIGEST_TAG } from '../../src/promote/provenance';
 import { readProductionConfig } from '../../src/production/config';
 import { acquireLock, productionLockFile } from '../../src/production/lock';
 import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
@@ -197,5 +200,42 @@ describe('promote-check on a copy of the project', () => {
     expect(run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
     expect(fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8')).toBe(first);
     fs.rmSync(copy, { recursive: true, force: true });
+  });
+
+  it('refuses a run made with other notebook code than the working tree has, unless forced; tags the version', async () => {
+    const run = await client.getRun(runs.low!);
+    const now = exportsDigest(exportsOf(cfg.root));
+    // Every run records the digest of the exported cells it ran with.
+    expect(run.data.tags).toContainEqual({ key: EXPORTS_DIGEST_TAG, value: now.digest });
+    // The notebooks as they would be after one exported cell of 02_cleaning changed.
+    const edited = readNotebooks(cfg.root).map((nb) =>
+      nb.path !== 'notebooks/02_cleaning.ipynb'
+        ? nb
+        : {
+            ...nb,
+            notebook: {
+              ...nb.notebook,
+              cells: nb.notebook.cells.map((c) =>
+                c.id === 'clean-02' ? { ...c, source: `${[c.source].flat().join('')}\n// a changed rule\n` } : c,
+              ),
+            },
+          },
+    );
+    const later = exportsDigest(exportNotebooks(edited));
+    expect(later.digest).not.toBe(now.digest);
+    await expect(registerRun(client, run, { task, currentExports: later })).rejects.toThrow(
+      /made with other notebook code than the working tree has now \(changed since: src\/data\/clean\.ts\).*FORCE=1/,
+    );
+    const forced = await registerRun(client, run, { task, currentExports: later, force: true });
+    expect(forced.version.tags).toContainEqual({ key: 'exports.digest', value: now.digest });
+    expect(forced.config.provenance.exportsDigest).toBe(now.digest);
+    const same = await registerRun(client, run, { task, currentExports: now });
+    expect(same.version.version).not.toBe(forced.version.version);
+    // A run that records no digest (made outside withRun) is refused too: nothing to check it against.
+    const exp = (await client.getExperimentByName(task))!;
+    const bare = await client.createRun({ experimentId: exp.experiment_id, runName: 'bare' });
+    await expect(registerRun(client, bare, { task, currentExports: now })).rejects.toThrow(
+      /no mlops\.exports\.digest tag/,
+    );
   });
 });
