@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -99,6 +99,9 @@ prepare: $(STAMPS)/node ## data stage for every task: validate, quarantine, clea
 promote: $(STAMPS)/node ## notebook cells -> src/; with RUN=<id> or METRIC=<m> TASK=<t>: register the run's model as @challenger (ALIAS=champion for a first deployment; refuses a run made with other notebook code unless FORCE=1)
 	@$(TS) scripts/promote.ts export
 	@$(if $(or $(RUN),$(METRIC)),$(TS) scripts/promote.ts register $(if $(RUN),--run $(RUN)) $(if $(METRIC),--metric $(METRIC)) $(if $(TASK),--task $(TASK)) $(if $(ALIAS),--alias $(ALIAS)) $(if $(FORCE),--force),true)
+
+sync-back: $(STAMPS)/node ## take hand edits of generated src/ modules back into their notebook cells (then make promote-check passes)
+	@$(TS) scripts/promote.ts update
 
 promote-check: $(STAMPS)/node ## fail when src/ generated modules and their notebooks disagree (names the cell)
 	@$(TS) scripts/promote.ts check

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
-import { checkExports, notebooksWithOutputs } from '../src/promote/export';
+import { checkExports, notebooksWithOutputs, syncBack, type Notebook } from '../src/promote/export';
 import { exportsOf, generatedFiles, readNotebooks, writeExports } from '../src/promote/notebooks';
 import { chooseRun, registerRun } from '../src/promote/register';
 import { exportsDigest } from '../src/promote/provenance';
@@ -36,6 +36,41 @@ program
         log(
           `${written.includes(m.target) ? 'wrote    ' : 'unchanged'} ${m.target}  <- ${m.notebook} (${m.cells.length} cells)`,
         );
+    }),
+  );
+
+program
+  .command('update')
+  .description(
+    'sync-back: take hand edits of generated src/ modules into the notebook cells they came from (by their // cell markers); refuses on conflicts',
+  )
+  .action(() =>
+    runMain(async () => {
+      const current = readNotebooks(root);
+      const modules = generatedFiles(root).map((t) => ({
+        target: t,
+        content: fs.readFileSync(path.join(root, t), 'utf8'),
+      }));
+      // The notebooks as last committed tell a module edit from a notebook edit.
+      const base = current.flatMap((nb) => {
+        try {
+          const text = execFileSync('git', ['show', `HEAD:${nb.path}`], {
+            cwd: root,
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+          });
+          return [{ path: nb.path, notebook: JSON.parse(text) as Notebook }];
+        } catch {
+          return [];
+        }
+      });
+      const r = syncBack(current, modules, base);
+      for (const c of r.conflicts) process.stderr.write(`sync-back: ${c.message}\n`);
+      for (const nb of r.notebooks)
+        fs.writeFileSync(path.join(root, nb.path), `${JSON.stringify(nb.notebook, null, 1)}\n`);
+      for (const u of r.updated) log(`updated  ${u.notebook} cell ${u.cellId}  <- ${u.target}`);
+      if (r.updated.length === 0 && r.conflicts.length === 0) log('sync-back: no hand edits in the generated modules');
+      if (r.conflicts.length) process.exitCode = 1;
     }),
   );
 

@@ -25,6 +25,8 @@ export interface ExportedCell {
   notebook: string;
   cellId: string;
   code: string;
+  /** `export` cells get `export` on their top-level declarations; `exporti` cells stay module-private. */
+  kind: 'export' | 'exporti';
 }
 
 export interface ModuleExport {
@@ -97,7 +99,7 @@ export function collectExports(notebookPath: string, nb: Notebook): Map<string, 
     const transformed = rewriteImports(kind === 'export' ? exportDeclarations(code) : code, to);
     byTarget.set(to, [
       ...(byTarget.get(to) ?? []),
-      { notebook: notebookPath, cellId: cell.id ?? `index-${index}`, code: transformed },
+      { notebook: notebookPath, cellId: cell.id ?? `index-${index}`, code: transformed, kind },
     ]);
   });
   return byTarget;
@@ -202,4 +204,123 @@ export function notebooksWithOutputs(notebooks: { path: string; notebook: Notebo
       }),
     )
     .map((n) => n.path);
+}
+
+// ---- sync-back: hand edits in a generated module -> its notebook cells (nbdev_update) ----------
+
+/** The inverse of `rewriteImports`: imports relative to the module that point into src/ become `./src/...`. */
+export function unrewriteImports(code: string, target: string): string {
+  const fromDir = path.posix.dirname(target);
+  return code.replace(
+    /(from\s+|import\s*\(\s*|require\(\s*)(['"])(\.\.?\/[^'"]+)\2/g,
+    (m, kw: string, q: string, spec: string) => {
+      const resolved = path.posix.normalize(path.posix.join(fromDir, spec));
+      return resolved.startsWith('src/') ? `${kw}${q}./${resolved}${q}` : m;
+    },
+  );
+}
+
+/** The inverse of `exportDeclarations`: `export` goes from top-level declarations (the kernel exports them itself). */
+export function unexportDeclarations(code: string): string {
+  return code
+    .split('\n')
+    .map((line) => (line.startsWith('export ') && DECLARATION.test(line.slice(7)) ? line.slice(7) : line))
+    .join('\n');
+}
+
+export interface SyncBackResult {
+  /** Notebooks whose cells changed, with their new content. */
+  notebooks: { path: string; notebook: Notebook }[];
+  updated: { target: string; notebook: string; cellId: string }[];
+  conflicts: SyncProblem[];
+}
+
+const toSource = (text: string): string[] => text.split(/(?<=\n)/);
+
+/**
+ * Takes hand edits of generated modules back into the notebook cells they came from (pure). A cell is
+ * taken back when the module's copy differs from what the notebook exports now. It is a conflict, and
+ * nothing of that module is written, when the notebook cell also changed since `base` (the notebooks as
+ * last committed), when the module's cells were added, removed or re-ordered (do that in the notebook),
+ * or when an `export` cell gained a top-level declaration without `export` (it would come back exported).
+ */
+export function syncBack(
+  current: { path: string; notebook: Notebook }[],
+  modules: { target: string; content: string }[],
+  base: { path: string; notebook: Notebook }[] = [],
+): SyncBackResult {
+  const expected = new Map(exportNotebooks(current).map((m) => [m.target, m]));
+  const baseExports = new Map<string, ExportedCell>();
+  for (const nb of base)
+    for (const cells of collectExports(nb.path, nb.notebook).values())
+      for (const c of cells) baseExports.set(`${nb.path}#${c.cellId}`, c);
+  const edits = new Map<string, Map<string, string>>(); // notebook -> cell id -> new body
+  const result: SyncBackResult = { notebooks: [], updated: [], conflicts: [] };
+  for (const mod of modules) {
+    const exp = expected.get(mod.target);
+    if (!exp || exp.content === mod.content) continue;
+    const onDisk = splitGenerated(mod.content);
+    const conflict = (message: string, cellId?: string) =>
+      result.conflicts.push({ target: mod.target, notebook: exp.notebook, cellId, message });
+    if ([...onDisk.keys()].join(',') !== exp.cells.map((c) => c.cellId).join(',')) {
+      conflict(
+        `${mod.target} has cells [${[...onDisk.keys()].join(', ')}], ${exp.notebook} exports ` +
+          `[${exp.cells.map((c) => c.cellId).join(', ')}]: add, remove or re-order cells in the notebook`,
+      );
+      continue;
+    }
+    const pending: { cellId: string; body: string }[] = [];
+    let ok = true;
+    for (const cell of exp.cells) {
+      const code = onDisk.get(cell.cellId)!;
+      if (code === cell.code) continue;
+      const before = baseExports.get(`${exp.notebook}#${cell.cellId}`);
+      if (before && before.code !== cell.code) {
+        conflict(
+          `${mod.target} cell ${cell.cellId} was edited, and so was the notebook cell since the last commit: ` +
+            'merge by hand in the notebook, then run make promote',
+          cell.cellId,
+        );
+        ok = false;
+        continue;
+      }
+      const bare = cell.kind === 'export' ? code.split('\n').find((l) => DECLARATION.test(l)) : undefined;
+      if (bare) {
+        conflict(
+          `${mod.target} cell ${cell.cellId}: "${bare.slice(0, 60)}" is a top-level declaration without export in an ` +
+            'exported cell; add `export` (or move it to an //| exporti cell in the notebook)',
+          cell.cellId,
+        );
+        ok = false;
+        continue;
+      }
+      pending.push({ cellId: cell.cellId, body: unexportDeclarations(unrewriteImports(code, mod.target)) });
+    }
+    if (!ok) continue;
+    const cells = edits.get(exp.notebook) ?? new Map<string, string>();
+    for (const p of pending) {
+      cells.set(p.cellId, p.body);
+      result.updated.push({ target: mod.target, notebook: exp.notebook, cellId: p.cellId });
+    }
+    edits.set(exp.notebook, cells);
+  }
+  for (const nb of current) {
+    const cells = edits.get(nb.path);
+    if (!cells?.size) continue;
+    result.notebooks.push({
+      path: nb.path,
+      notebook: {
+        ...nb.notebook,
+        cells: nb.notebook.cells.map((c, index) => {
+          const body = cells.get(c.id ?? `index-${index}`);
+          if (body === undefined) return c;
+          const lines = sourceText(c).split('\n');
+          let n = 0;
+          while (n < lines.length && DIRECTIVE.test(lines[n]!.trim())) n++;
+          return { ...c, source: toSource([...lines.slice(0, n), body].join('\n')) };
+        }),
+      },
+    });
+  }
+  return result;
 }

@@ -202,6 +202,41 @@ describe('promote-check on a copy of the project', () => {
     fs.rmSync(copy, { recursive: true, force: true });
   });
 
+  it('sync-back: a hand edit of a generated module goes back into its notebook cell; promote then changes nothing', () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'syncback-copy-'));
+    fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
+    fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
+    const run = (cmd: string) =>
+      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
+        cwd: cfg.root,
+        env: { ...process.env, PROMOTE_ROOT: copy },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    expect(run('update')).toMatch(/no hand edits/);
+    const module = path.join(copy, 'src/features/tabular.ts');
+    const edited = fs
+      .readFileSync(module, 'utf8')
+      .replace(
+        'export const TASK_DERIVED_FEATURES: Readonly<Record<string, readonly string[]>> = {',
+        "export const SENIOR_FLAG = 'SeniorCitizen';\n\nexport const TASK_DERIVED_FEATURES: Readonly<Record<string, readonly string[]>> = {",
+      );
+    expect(edited).not.toBe(fs.readFileSync(module, 'utf8'));
+    fs.writeFileSync(module, edited);
+    expect(() => run('check')).toThrow();
+    expect(run('update')).toMatch(/updated +notebooks\/05_tabular\.ipynb cell tab-03 +<- src\/features\/tabular\.ts/);
+    const nb = JSON.parse(fs.readFileSync(path.join(copy, 'notebooks/05_tabular.ipynb'), 'utf8'));
+    const cell = nb.cells.find((c: { id: string }) => c.id === 'tab-03');
+    // Back in notebook form: no `export` keyword, imports from the project root, the directive kept.
+    expect(cell.source[0]).toBe('//| export\n');
+    expect(cell.source).toContain("const SENIOR_FLAG = 'SeniorCitizen';\n");
+    expect(cell.source.join('')).toContain("from './src/data/tabular'");
+    expect(run('check')).toMatch(/in sync/);
+    expect(run('export')).toMatch(/unchanged src\/features\/tabular\.ts/);
+    expect(fs.readFileSync(module, 'utf8')).toBe(edited);
+    fs.rmSync(copy, { recursive: true, force: true });
+  });
+
   it('refuses a run made with other notebook code than the working tree has, unless forced; tags the version', async () => {
     const run = await client.getRun(runs.low!);
     const now = exportsDigest(exportsOf(cfg.root));

@@ -1,10 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generatedFiles, readNotebooks } from '../../src/promote/notebooks';
 import {
   checkExports,
   exportNotebooks,
   notebooksWithOutputs,
   rewriteImports,
   splitGenerated,
+  syncBack,
   type Notebook,
 } from '../../src/promote/export';
 
@@ -121,5 +125,68 @@ describe('notebooksWithOutputs', () => {
         { path: 'b.ipynb', notebook: dirty },
       ]),
     ).toEqual(['b.ipynb']);
+  });
+});
+
+describe('sync-back (pure)', () => {
+  const nbAt = (cells: { id: string; source: string }[]) => ({
+    path: 'notebooks/x.ipynb',
+    notebook: { cells: cells.map((c) => ({ ...c, cell_type: 'code' })) },
+  });
+  const before = nbAt([
+    {
+      id: 'a',
+      source: "//| export src/x/y.ts\nimport { z } from './src/data/tasks';\nfunction f(): number {\n  return 1;\n}",
+    },
+    { id: 'b', source: '//| exporti src/x/y.ts\nconst K = 2;' },
+  ]);
+  const [mod] = exportNotebooks([before]);
+
+  it('leaves everything alone when nothing was edited, on the real notebooks too', () => {
+    expect(syncBack([before], [{ target: mod!.target, content: mod!.content }])).toEqual({
+      notebooks: [],
+      updated: [],
+      conflicts: [],
+    });
+    const root = path.resolve(__dirname, '../..');
+    const real = readNotebooks(root);
+    const modules = generatedFiles(root).map((t) => ({
+      target: t,
+      content: fs.readFileSync(path.join(root, t), 'utf8'),
+    }));
+    expect(syncBack(real, modules).notebooks).toEqual([]);
+  });
+
+  it('round trip: edit module -> sync-back -> export gives the edited module back', () => {
+    const edited = mod!.content.replace('  return 1;', '  return K + 1;');
+    const r = syncBack([before], [{ target: mod!.target, content: edited }]);
+    expect(r.conflicts).toEqual([]);
+    expect(r.updated).toEqual([{ target: 'src/x/y.ts', notebook: 'notebooks/x.ipynb', cellId: 'a' }]);
+    expect(exportNotebooks(r.notebooks)[0]!.content).toBe(edited);
+    const source = r.notebooks[0]!.notebook.cells[0]!.source as string[];
+    expect(source.join('')).toBe(
+      "//| export src/x/y.ts\nimport { z } from './src/data/tasks';\nfunction f(): number {\n  return K + 1;\n}",
+    );
+  });
+
+  it('refuses conflicts: both sides edited, cells added, an unexported declaration in an export cell', () => {
+    const edited = mod!.content.replace('  return 1;', '  return 3;');
+    const notebookChanged = nbAt([
+      {
+        id: 'a',
+        source: "//| export src/x/y.ts\nimport { z } from './src/data/tasks';\nfunction f(): number {\n  return 2;\n}",
+      },
+      { id: 'b', source: '//| exporti src/x/y.ts\nconst K = 2;' },
+    ]);
+    const both = syncBack([notebookChanged], [{ target: 'src/x/y.ts', content: edited }], [before]);
+    expect(both.notebooks).toEqual([]);
+    expect(both.conflicts[0]!.message).toMatch(/cell a was edited, and so was the notebook cell since the last commit/);
+    const added = syncBack([before], [{ target: 'src/x/y.ts', content: `${mod!.content}\n// cell c\nconst X = 1;\n` }]);
+    expect(added.conflicts[0]!.message).toMatch(/has cells \[a, b, c\], notebooks\/x\.ipynb exports \[a, b\]/);
+    const bare = syncBack(
+      [before],
+      [{ target: 'src/x/y.ts', content: mod!.content.replace('export function f', 'function f') }],
+    );
+    expect(bare.conflicts[0]!.message).toMatch(/top-level declaration without export in an exported cell/);
   });
 });
