@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
+import { FROZEN_HEAD } from '../src/kinds/frozen-encoder/recipe';
 import { loadConfig } from '../src/config';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { TextTokenizer } from '../src/features/tokenize';
@@ -21,8 +22,8 @@ const program = new Command('train-frozen-encoder')
   )
   .addOption(new Option('--task <name>', 'task').choices(TASK_NAMES).default('support-intent'))
   .option('--checkpoint <dir>', 'Hugging Face checkpoint folder', path.join(cfg.paths.pretrained, cfg.pretrained.name))
-  .option('--max-length <n>', 'tokens per text', (v) => Number.parseInt(v, 10), 64)
-  .option('--epochs <n>', 'head training epochs', (v) => Number.parseInt(v, 10), 40)
+  .option('--max-length <n>', 'tokens per text', (v) => Number.parseInt(v, 10), FROZEN_HEAD.maxLength)
+  .option('--epochs <n>', 'head training epochs', (v) => Number.parseInt(v, 10), FROZEN_HEAD.epochs)
   .option('--processed-dir <dir>', 'prepared data', path.join(cfg.root, 'data', 'processed'))
   .option('--no-mlflow', 'do not log to MLflow')
   .action(

@@ -53,23 +53,8 @@ export interface FineTuneConfig {
   evalBatchSize: number;
 }
 
-export const DEFAULT_FINETUNE: FineTuneConfig = {
-  maxLength: 64,
-  batchSize: 16,
-  epochs: 4,
-  learningRate: 1e-4,
-  weightDecay: DEFAULT_ADAMW.weightDecay,
-  warmupRatio: 0.1,
-  maxGradNorm: 1,
-  pooling: 'mean',
-  classWeights: false,
-  freezeEmbeddings: false,
-  freezeLayers: 0,
-  patience: 2,
-  seed: 42,
-  checkpointEverySteps: 200,
-  evalBatchSize: 64,
-};
+// The recipe's defaults are authored in notebooks/03_experiments.ipynb and promoted to ./recipe.ts.
+export { DEFAULT_FINETUNE } from './recipe';
 
 export type FineTuneEvent =
   | { type: 'start'; totalSteps: number; stepsPerEpoch: number; resumedFromStep?: number }

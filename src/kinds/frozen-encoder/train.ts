@@ -15,6 +15,7 @@ import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
 import { DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
 import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
+import { FROZEN_HEAD } from './recipe';
 import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
 
 export function trainFrozenHead(
@@ -22,7 +23,12 @@ export function trainFrozenHead(
   train: readonly Example[],
   labelMap: LabelMap,
   classWeights: number[] | undefined,
-  opts: LogRegOptions = { ...DEFAULT_LOGREG, epochs: 40, learningRate: 0.01, l2: 0 },
+  opts: LogRegOptions = {
+    ...DEFAULT_LOGREG,
+    epochs: FROZEN_HEAD.epochs,
+    learningRate: FROZEN_HEAD.learningRate,
+    l2: FROZEN_HEAD.l2,
+  },
 ): FrozenEncoderModel {
   const ys = encodeLabels(
     train.map((e) => e.label),
@@ -71,13 +77,13 @@ export async function runFrozenEncoder(
   o: FrozenRunOptions,
   run?: ActiveRun,
 ): Promise<FrozenRunResult> {
-  const head = { ...DEFAULT_LOGREG, epochs: o.epochs, learningRate: 0.01, l2: 0 };
+  const head = { ...DEFAULT_LOGREG, epochs: o.epochs, learningRate: FROZEN_HEAD.learningRate, l2: FROZEN_HEAD.l2 };
   await run?.logParams({
     model: 'frozen-encoder-logreg',
     task: spec.name,
     checkpoint: o.checkpointName,
     max_length: o.maxLength,
-    pooling: 'mean',
+    pooling: FROZEN_HEAD.pooling,
     epochs: head.epochs,
     learning_rate: head.learningRate,
     runtime: 'onnxruntime-node',
@@ -149,8 +155,8 @@ export async function trainFromParams(req: TextTrainRequest): Promise<FrozenRunR
       encoder,
       checkpointName: name,
       checkpointDir: dir,
-      maxLength: Number(req.hyper.max_length ?? 64),
-      epochs: Number(req.hyper.epochs ?? 40),
+      maxLength: Number(req.hyper.max_length ?? FROZEN_HEAD.maxLength),
+      epochs: Number(req.hyper.epochs ?? FROZEN_HEAD.epochs),
     };
     return await runFrozenEncoder(req.spec, req.data, o, req.run);
   } finally {

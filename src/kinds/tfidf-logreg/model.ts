@@ -10,26 +10,19 @@ import type { Example } from '../../data/tasks';
 import { evaluate, type Evaluation } from '../../evaluate/metrics';
 import {
   argmaxRows,
-  DEFAULT_LOGREG,
   logRegFromJson,
   logRegToJson,
   predictProba,
   trainLogReg,
   type EpochLog,
-  type LogRegOptions,
   type LogRegState,
 } from '../../estimators/logreg';
 import type { TextPredictor } from '../types';
-import { DEFAULT_TFIDF, fitTfidf, TfidfVectorizer, type TfidfOptions, type TfidfState } from '../../estimators/tfidf';
+import { fitTfidf, TfidfVectorizer, type TfidfState } from '../../estimators/tfidf';
+import { DEFAULT_BASELINE, type BaselineConfig } from './recipe';
 
-export interface BaselineConfig {
-  tfidf: TfidfOptions;
-  logreg: LogRegOptions;
-  /** Weight the loss by inverse class frequency. */
-  useClassWeights: boolean;
-}
-
-export const DEFAULT_BASELINE: BaselineConfig = { tfidf: DEFAULT_TFIDF, logreg: DEFAULT_LOGREG, useClassWeights: true };
+// The recipe (defaults, candidates) is authored in notebooks/03_experiments.ipynb and promoted to ./recipe.ts.
+export { baselineCandidates, DEFAULT_BASELINE, type BaselineConfig } from './recipe';
 
 export interface BaselineModel {
   kind: 'tfidf-logreg';
