@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeLabels, type LabelMap } from '../../data/labels';
 import type { PreparedData } from '../../data/prepare';
 import type { AnyTaskSpec, Example } from '../../data/tasks';
 import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
@@ -13,33 +12,12 @@ import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
-import { DEFAULT_LOGREG, predictProba, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
+import { DEFAULT_LOGREG, predictProba } from '../../estimators/logreg';
 import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
-import { FROZEN_HEAD } from './recipe';
-import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
+import { FROZEN_HEAD, trainFrozenHead } from './recipe';
 
-export function trainFrozenHead(
-  embeddings: Float32Array[],
-  train: readonly Example[],
-  labelMap: LabelMap,
-  classWeights: number[] | undefined,
-  opts: LogRegOptions = {
-    ...DEFAULT_LOGREG,
-    epochs: FROZEN_HEAD.epochs,
-    learningRate: FROZEN_HEAD.learningRate,
-    l2: FROZEN_HEAD.l2,
-  },
-): FrozenEncoderModel {
-  const ys = encodeLabels(
-    train.map((e) => e.label),
-    labelMap,
-  );
-  const logreg = trainLogReg(embeddings.map(dense), ys, embeddings[0]!.length, labelMap.labels.length, {
-    ...opts,
-    classWeights,
-  });
-  return { kind: 'frozen-encoder-logreg', labelMap, logreg };
-}
+export { trainFrozenHead } from './recipe';
+import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
 
 export function evaluateFrozenHead(
   m: FrozenEncoderModel,
