@@ -12,7 +12,7 @@ import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
 import { MlflowClient } from '../src/mlflow';
 import { ModelCache } from '../src/production/model-cache';
 import { csvTextCell } from '../src/report/churn';
-import { churnBucket } from '../src/serve/app';
+import { churnBucket, DEFAULT_BUCKETS } from '../src/serve/app';
 import { ChampionHolder } from '../src/serve/champion';
 import { log, runMain } from '../src/cli/progress';
 
@@ -58,7 +58,7 @@ const program = new Command('score')
             const drivers = await p.explain(batch.map((r) => r.features));
             batch.forEach((r, j) => {
               const pc = probs[j * p.labels.length + pos]!;
-              const bucket = churnBucket(pc, { a: 0.7, b: 0.4 });
+              const bucket = churnBucket(pc, DEFAULT_BUCKETS);
               counts[bucket]++;
               const top = bucket === 'C' ? [] : drivers[j]!.filter((d) => d.effect > 0).slice(0, 3);
               lines.push(

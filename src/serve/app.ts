@@ -48,12 +48,15 @@ export interface ServeOptions {
   logger?: boolean;
 }
 
+/** The action buckets of churn tasks: A (call them) from p = 0.7, B (offer a discount) from 0.4. */
+export const DEFAULT_BUCKETS: BucketThresholds = { a: 0.7, b: 0.4 };
+
 const DEFAULTS = {
   maxQueue: 256,
   maxBatchTexts: 256,
   maxTextChars: 20_000,
   bodyLimitBytes: 1_000_000,
-  buckets: { a: 0.7, b: 0.4 },
+  buckets: DEFAULT_BUCKETS,
   batching: { maxBatch: 64, maxWaitMs: 5 },
 };
 

@@ -194,8 +194,12 @@ describe('model server', () => {
     expect(metrics).toMatch(/http_requests_total\{route="\/predict",method="POST",status="200"\} \d+/);
     expect(metrics).toMatch(/# TYPE model_reloads_total counter/);
     expect(metrics).toMatch(new RegExp(`model_version\\{name="${name}",alias="champion"\\} ${versions[0]}`));
-    const lines = fs
-      .readFileSync(servingLogFile(servingLogDir, new Date()), 'utf8')
+    // The serving log is appended asynchronously (a write stream): wait for the record, not for a fixed time.
+    const file = servingLogFile(servingLogDir, new Date());
+    const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+    for (let i = 0; i < 100 && !read().includes('[EMAIL], I want to cancel'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const lines = read()
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
