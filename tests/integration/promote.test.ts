@@ -165,18 +165,24 @@ describe('promotion from a run to the registry', () => {
   });
 });
 
+/** The notebooks and src/ of the project in a temp folder, and `scripts/promote.ts <cmd>` run against it. */
+function projectCopy(prefix: string): { copy: string; run: (cmd: string) => string } {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
+  fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
+  const run = (cmd: string) =>
+    execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
+      cwd: cfg.root,
+      env: { ...process.env, PROMOTE_ROOT: copy },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  return { copy, run };
+}
+
 describe('promote-check on a copy of the project', () => {
   it('fails naming the edited cell, and make promote makes it pass; promoting twice changes nothing', () => {
-    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-copy-'));
-    fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
-    fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
-    const run = (cmd: string) =>
-      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
-        cwd: cfg.root,
-        env: { ...process.env, PROMOTE_ROOT: copy },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    const { copy, run } = projectCopy('promote-copy-');
 
     expect(run('check')).toMatch(/in sync/);
     const nbFile = path.join(copy, 'notebooks/02_cleaning.ipynb');
@@ -203,16 +209,7 @@ describe('promote-check on a copy of the project', () => {
   });
 
   it('sync-back: a hand edit of a generated module goes back into its notebook cell; promote then changes nothing', () => {
-    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'syncback-copy-'));
-    fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
-    fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
-    const run = (cmd: string) =>
-      execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
-        cwd: cfg.root,
-        env: { ...process.env, PROMOTE_ROOT: copy },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    const { copy, run } = projectCopy('syncback-copy-');
     expect(run('update')).toMatch(/no hand edits/);
     const module = path.join(copy, 'src/features/tabular.ts');
     const edited = fs

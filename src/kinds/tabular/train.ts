@@ -331,28 +331,35 @@ export async function compareAndLog(
         'data.digest.train': o.data.digest,
       });
       await parent.logInputs(featureTableInputs(o.spec, o.data, o.tableFile, o.root));
-      const c = await compareTabular(o);
-      comparison = c;
-      for (const out of c.outcomes) {
-        childRunIds[out.summary.name] = await withRun(
-          client,
-          {
-            experiment: o.spec.name,
-            runName: out.summary.name,
-            parentRunId: parent.runId,
-            source: o.source,
-            tags: { stage: 'compare', 'data.digest.train': o.data.digest },
-          },
-          async (run) => {
-            await logCandidate(run, o.spec, o.data, out, {
-              folds: o.folds,
-              seed: o.seed,
-              tableFile: o.tableFile,
-              root: o.root,
-            });
-            return run.runId;
-          },
-        );
+      // The candidates' model folders are only needed until they are logged.
+      const workDir = o.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'compare-'));
+      let c: Comparison;
+      try {
+        c = await compareTabular({ ...o, workDir });
+        comparison = c;
+        for (const out of c.outcomes) {
+          childRunIds[out.summary.name] = await withRun(
+            client,
+            {
+              experiment: o.spec.name,
+              runName: out.summary.name,
+              parentRunId: parent.runId,
+              source: o.source,
+              tags: { stage: 'compare', 'data.digest.train': o.data.digest },
+            },
+            async (run) => {
+              await logCandidate(run, o.spec, o.data, out, {
+                folds: o.folds,
+                seed: o.seed,
+                tableFile: o.tableFile,
+                root: o.root,
+              });
+              return run.runId;
+            },
+          );
+        }
+      } finally {
+        if (!o.workDir) fs.rmSync(workDir, { recursive: true, force: true });
       }
       await parent.logMetrics({
         best_cv_roc_auc_mean: c.best.summary.mean.roc_auc,
@@ -398,14 +405,20 @@ export async function trainFromParams(req: TabularTrainRequest): Promise<{ test:
   assertTableDigest(data);
   const folds = Number(req.hyper.cv_folds ?? 5);
   const seed = Number(req.hyper.seed ?? 0);
-  const c = await compareTabular({
-    spec,
-    data,
-    candidates: [candidateFromParams(req.hyper)],
-    folds,
-    seed,
-    python: req.paths.python ?? loadConfig().python,
-  });
-  await logCandidate(req.run, spec, data, c.best, { folds, seed, tableFile, root: loadConfig().root });
-  return { test: c.best.test };
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-tabular-'));
+  try {
+    const c = await compareTabular({
+      spec,
+      data,
+      candidates: [candidateFromParams(req.hyper)],
+      folds,
+      seed,
+      python: req.paths.python ?? loadConfig().python,
+      workDir,
+    });
+    await logCandidate(req.run, spec, data, c.best, { folds, seed, tableFile, root: loadConfig().root });
+    return { test: c.best.test };
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
 }
