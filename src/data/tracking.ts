@@ -4,11 +4,12 @@
  */
 import path from 'node:path';
 import type { DatasetInput } from '../mlflow';
+import { metricKeyPart } from '../mlflow/validation';
 import { histogramFigure, labelDistributionFigure } from '../plots/figures';
 import { reportHtml } from '../plots/html';
-import { shortDigest } from './digest';
-import { SPLITS, type PreparedTask } from './prepare';
-import type { AnyTaskSpec } from './tasks';
+import { digestExamples, shortDigest } from './digest';
+import { SPLITS, type PreparedTask, type SplitName } from './prepare';
+import type { AnyTaskSpec, Example } from './tasks';
 
 export function preparationParams(spec: AnyTaskSpec, p: PreparedTask): Record<string, string | number | boolean> {
   return {
@@ -27,13 +28,6 @@ export function preparationParams(spec: AnyTaskSpec, p: PreparedTask): Record<st
   };
 }
 
-/** Metric keys must be MLflow-safe: labels become lowercase with _ for anything else. */
-const safe = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/[^\w.\- /:]+/g, '_')
-    .replace(/_+/g, '_');
-
 export function preparationMetrics(p: PreparedTask): Record<string, number> {
   const m: Record<string, number> = {
     rows_read: p.stats.rowsRead,
@@ -41,18 +35,21 @@ export function preparationMetrics(p: PreparedTask): Record<string, number> {
     bad_share: p.stats.badShare,
   };
   for (const s of SPLITS) m[`n_${s}`] = p.stats.sizes[s];
-  for (const [label, share] of Object.entries(p.stats.classShares.all)) m[`class_share/${safe(label)}`] = share;
+  for (const [label, share] of Object.entries(p.stats.classShares.all))
+    m[`class_share/${metricKeyPart(label)}`] = share;
   return m;
 }
 
+const TEXT_SCHEMA = JSON.stringify({
+  mlflow_colspec: [
+    { type: 'string', name: 'id' },
+    { type: 'string', name: 'text' },
+    { type: 'string', name: 'label' },
+  ],
+});
+
 export function datasetInputs(p: PreparedTask, files: Record<string, string>, root: string): DatasetInput[] {
-  const schema = JSON.stringify({
-    mlflow_colspec: [
-      { type: 'string', name: 'id' },
-      { type: 'string', name: 'text' },
-      { type: 'string', name: 'label' },
-    ],
-  });
+  const schema = TEXT_SCHEMA;
   return SPLITS.map((s) => ({
     context: s,
     dataset: {
@@ -64,6 +61,41 @@ export function datasetInputs(p: PreparedTask, files: Record<string, string>, ro
       profile: JSON.stringify({ num_rows: p.stats.sizes[s], num_labels: p.labelMap.labels.length }),
     },
   }));
+}
+
+/**
+ * A split as MLflow names it: the same name and digest as the data stage logs, so the UI shows a
+ * training run and its data run on one dataset.
+ */
+export function splitDataset(
+  task: string,
+  split: SplitName,
+  examples: readonly Pick<Example, 'text' | 'label'>[],
+): { name: string; digest: string } {
+  return { name: `${task}-${split}`, digest: shortDigest(digestExamples(examples)) };
+}
+
+/** The train, validation and test splits a training run used, as its dataset inputs. */
+export function trainingInputs(
+  task: string,
+  data: Readonly<Record<SplitName, readonly Example[]>>,
+  source = `data/processed/${task}`,
+): DatasetInput[] {
+  return SPLITS.map((s) => {
+    const { name, digest } = splitDataset(task, s, data[s]);
+    const labels = new Set(data[s].map((e) => e.label)).size;
+    return {
+      context: s,
+      dataset: {
+        name,
+        digest,
+        source_type: 'local',
+        source: JSON.stringify({ uri: `${source}/${s}.jsonl`, sha256: digestExamples(data[s]) }),
+        schema: TEXT_SCHEMA,
+        profile: JSON.stringify({ num_rows: data[s].length, num_labels: labels }),
+      },
+    };
+  });
 }
 
 /** Counts per label and split, shares per split, text lengths per label: the report a person looks at. */

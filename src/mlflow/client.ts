@@ -11,10 +11,11 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { isTransient, MlflowApiError, MlflowValidationError } from './errors';
 import { RunJournal, type JournalOp } from './journal';
-import { readMlmodel, writeMlmodel, type MlmodelOptions } from './mlmodel';
+import { writeMlmodel, type MlmodelOptions } from './mlmodel';
 import {
   ExperimentSchema,
   FileInfoSchema,
+  LoggedModelSchema,
   MetricSchema,
   ModelVersionSchema,
   RegisteredModelSchema,
@@ -22,6 +23,7 @@ import {
   type Dataset,
   type Experiment,
   type FileInfo,
+  type LoggedModel,
   type Metric,
   type ModelVersion,
   type RegisteredModel,
@@ -47,6 +49,12 @@ export interface LogResult {
   sent: number;
   /** Requests kept in the journal for later. */
   journaled: number;
+}
+
+/** What a metric was measured on: a logged model and the dataset (name + digest) it was scored on. */
+export interface MetricLink {
+  modelId?: string;
+  dataset?: { name: string; digest: string };
 }
 
 export interface DatasetInput {
@@ -287,9 +295,14 @@ export class MlflowClient {
     values: Record<string, number>,
     step = 0,
     timestamp = Date.now(),
+    link: MetricLink = {},
   ): Promise<LogResult> {
+    const linked = {
+      ...(link.modelId ? { model_id: link.modelId } : {}),
+      ...(link.dataset ? { dataset_name: link.dataset.name, dataset_digest: link.dataset.digest } : {}),
+    };
     return this.logBatch(runId, {
-      metrics: Object.entries(values).map(([key, value]) => ({ key, value, step, timestamp })),
+      metrics: Object.entries(values).map(([key, value]) => ({ key, value, step, timestamp, ...linked })),
     });
   }
 
@@ -445,7 +458,15 @@ export class MlflowClient {
 
   /** Uploads one file, streamed (never read whole into memory), to `<artifactPath>/<basename>`. */
   async logArtifact(runId: string, localFile: string, artifactPath = ''): Promise<string> {
-    const root = await this.artifactRoot(runId);
+    return this.uploadFile(await this.artifactRoot(runId), localFile, artifactPath);
+  }
+
+  /** Uploads a directory tree under `artifactPath`; returns the uploaded artifact paths. */
+  async logArtifacts(runId: string, localDir: string, artifactPath = ''): Promise<string[]> {
+    return this.uploadTree(await this.artifactRoot(runId), localDir, artifactPath);
+  }
+
+  private async uploadFile(root: string, localFile: string, artifactPath: string): Promise<string> {
     const rel = path.posix.join(artifactPath, path.basename(localFile));
     const { size } = fs.statSync(localFile);
     await this.http.upload(
@@ -456,16 +477,15 @@ export class MlflowClient {
     return rel;
   }
 
-  /** Uploads a directory tree under `artifactPath`; returns the uploaded artifact paths. */
-  async logArtifacts(runId: string, localDir: string, artifactPath = ''): Promise<string[]> {
+  private async uploadTree(root: string, localDir: string, artifactPath: string): Promise<string[]> {
     const uploaded: string[] = [];
     for (const entry of fs
       .readdirSync(localDir, { withFileTypes: true })
       .sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(localDir, entry.name);
       if (entry.isDirectory())
-        uploaded.push(...(await this.logArtifacts(runId, full, path.posix.join(artifactPath, entry.name))));
-      else if (entry.isFile()) uploaded.push(await this.logArtifact(runId, full, artifactPath));
+        uploaded.push(...(await this.uploadTree(root, full, path.posix.join(artifactPath, entry.name))));
+      else if (entry.isFile()) uploaded.push(await this.uploadFile(root, full, artifactPath));
     }
     return uploaded;
   }
@@ -487,27 +507,114 @@ export class MlflowClient {
   }
 
   /**
-   * Logs a model folder: writes its MLmodel (flavors, signature, input example, run id, creation
-   * time) and uploads the folder to `<artifactPath>/`. Returns the source URI for `createModelVersion`.
+   * Logs a model folder as an MLflow 3 logged model: creates the model entity (linked to the run, with
+   * the run's params), writes its MLmodel (flavors, signature, input example, model id, run id),
+   * uploads the folder to the model's own artifact location, records it as the run's output and marks
+   * it READY. Returns the model id; `models:/<id>` is the URI to register or load.
    */
-  async logModel(runId: string, localDir: string, opts: Omit<MlmodelOptions, 'runId'>): Promise<string> {
-    writeMlmodel(localDir, { mlflowVersion: await this.serverVersion(), ...opts, runId });
-    await this.logArtifacts(runId, localDir, opts.artifactPath);
+  async logModel(
+    runId: string,
+    localDir: string,
+    opts: Omit<MlmodelOptions, 'runId' | 'modelUuid'> & { modelType?: string; tags?: Record<string, string> },
+  ): Promise<string> {
     const run = await this.getRun(runId);
-    // The UI shows a logged folder as a model (schema, "make predictions" snippet) only when the run's
-    // mlflow.log-model.history tag lists it, as MLflow's own log_model does.
-    const mlmodel = readMlmodel(localDir);
-    const entry = { ...mlmodel, signature: undefined, saved_input_example_info: undefined };
-    const key = 'mlflow.log-model.history';
-    let history: unknown[] = [];
+    const created = await this.http.json(
+      'POST',
+      '/api/2.0/mlflow/logged-models',
+      {
+        experiment_id: run.info.experiment_id,
+        name: opts.artifactPath,
+        source_run_id: runId,
+        model_type: opts.modelType,
+        params: run.data.params.map((p) => ({ key: p.key, value: p.value })),
+        tags: toTags(opts.tags ?? {}),
+      },
+      z.object({ model: LoggedModelSchema }),
+    );
+    const { model_id: modelId, artifact_uri: artifactUri } = created.model.info;
     try {
-      const prev = JSON.parse(run.data.tags.find((t) => t.key === key)?.value ?? '[]') as unknown;
-      if (Array.isArray(prev)) history = prev;
-    } catch {
-      /* a malformed history is replaced */
+      writeMlmodel(localDir, {
+        mlflowVersion: await this.serverVersion(),
+        ...opts,
+        artifactPath: artifactUri,
+        modelUuid: modelId,
+        modelId,
+        runId,
+      });
+      await this.uploadTree(proxiedArtifactPath(artifactUri), localDir, '');
+    } catch (err) {
+      await this.finalizeLoggedModel(modelId, 'LOGGED_MODEL_UPLOAD_FAILED').catch(() => undefined);
+      throw err;
     }
-    await this.setTags(runId, { [key]: JSON.stringify([...history, entry]) });
-    return `${run.info.artifact_uri.replace(/\/+$/, '')}/${opts.artifactPath}`;
+    await this.http.json(
+      'POST',
+      '/api/2.0/mlflow/runs/outputs',
+      { run_id: runId, models: [{ model_id: modelId, step: 0 }] },
+      Empty,
+    );
+    await this.finalizeLoggedModel(modelId, 'LOGGED_MODEL_READY');
+    return modelId;
+  }
+
+  private async finalizeLoggedModel(modelId: string, status: LoggedModel['info']['status']): Promise<void> {
+    await this.http.json(
+      'PATCH',
+      `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`,
+      { model_id: modelId, status },
+      Empty,
+    );
+  }
+
+  async getLoggedModel(modelId: string): Promise<LoggedModel> {
+    const r = await this.http.json(
+      'GET',
+      `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`,
+      undefined,
+      z.object({ model: LoggedModelSchema }),
+    );
+    return r.model;
+  }
+
+  /** Files of a logged model under `dir` (paths relative to the model's root). */
+  async listLoggedModelArtifacts(modelId: string, dir = ''): Promise<FileInfo[]> {
+    const r = await this.http.json(
+      'GET',
+      `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}/artifacts/directories`,
+      dir ? { artifact_directory_path: dir } : undefined,
+      z.object({ files: z.array(FileInfoSchema).default([]) }),
+    );
+    return r.files;
+  }
+
+  /**
+   * The URI of the model a run logged at `name` (default `model`): its MLflow 3 logged model
+   * (`models:/<id>`, the latest if it logged several), or for runs logged before logged models
+   * existed, the run's `<name>/` artifact folder. Undefined when the run logged no such model.
+   */
+  async runModelSource(run: Run, name = 'model'): Promise<string | undefined> {
+    for (const out of [...run.outputs.model_outputs].reverse()) {
+      const m = await this.getLoggedModel(out.model_id).catch(() => undefined);
+      if (m && m.info.name === name && m.info.status === 'LOGGED_MODEL_READY') return `models:/${m.info.model_id}`;
+    }
+    const files = await this.listArtifacts(run.info.run_id, name).catch(() => []);
+    if (files.some((f) => f.path === `${name}/MLmodel`)) return `${run.info.artifact_uri.replace(/\/+$/, '')}/${name}`;
+    return undefined;
+  }
+
+  private async downloadLoggedModel(modelId: string, destDir: string): Promise<string> {
+    const model = await this.getLoggedModel(modelId);
+    const root = proxiedArtifactPath(model.info.artifact_uri);
+    const fetchTree = async (rel: string, local: string): Promise<void> => {
+      fs.mkdirSync(local, { recursive: true });
+      for (const child of await this.listLoggedModelArtifacts(modelId, rel)) {
+        const target = path.join(local, path.posix.basename(child.path));
+        if (child.is_dir) await fetchTree(child.path, target);
+        else await this.downloadFile(`${root}/${child.path}`, target);
+      }
+    };
+    const target = path.join(destDir, modelId);
+    await fetchTree('', target);
+    return target;
   }
 
   private version: Promise<string | undefined> | undefined;
@@ -635,6 +742,8 @@ export class MlflowClient {
     name: string;
     source: string;
     runId?: string;
+    /** The MLflow 3 logged model being registered (defaults to the one a `models:/<id>` source names). */
+    modelId?: string;
     tags?: Record<string, string>;
     description?: string;
     timeoutMs?: number;
@@ -654,6 +763,7 @@ export class MlflowClient {
         name: opts.name,
         source: opts.source,
         run_id: opts.runId,
+        model_id: opts.modelId ?? /^models:\/(m-[0-9a-f]+)$/.exec(opts.source)?.[1],
         tags: toTags({ ...opts.tags, [REQUEST_ID_TAG]: requestId }),
         description: opts.description,
       },
@@ -742,11 +852,19 @@ export class MlflowClient {
 
   /**
    * Resolves a model URI to its version and downloads its files into `destDir`.
-   * Accepts `models:/<name>@<alias>`, `models:/<name>/<version>` and `runs:/<run_id>/<path>`.
+   * Accepts `models:/<name>@<alias>`, `models:/<name>/<version>`, `models:/<model id>` and
+   * `runs:/<run_id>/<path>` (the run's logged model of that name, or its artifact folder).
    */
   async downloadModel(uri: string, destDir: string): Promise<{ dir: string; version?: ModelVersion }> {
     let version: ModelVersion | undefined;
     let source = uri;
+    const runs = /^runs:\/([^/]+)\/(.+)$/.exec(uri);
+    if (runs) {
+      const resolved = await this.runModelSource(await this.getRun(runs[1]!), runs[2]!);
+      if (!resolved) throw new Error(`${uri}: run ${runs[1]} logged no model "${runs[2]}"`);
+      source = resolved;
+      version = undefined;
+    }
     const byAlias = /^models:\/([^@/]+)@([\w-]+)$/.exec(uri);
     const byVersion = /^models:\/([^@/]+)\/(\d+)$/.exec(uri);
     if (byAlias) {
@@ -757,6 +875,8 @@ export class MlflowClient {
       version = await this.getModelVersion(byVersion[1]!, byVersion[2]!);
       source = version.source;
     }
+    const loggedModel = /^models:\/(m-[0-9a-f]+)$/.exec(source);
+    if (loggedModel) return { dir: await this.downloadLoggedModel(loggedModel[1]!, destDir), version };
     const runsUri = /^runs:\/([^/]+)\/(.+)$/.exec(source);
     if (runsUri) return { dir: await this.downloadArtifacts(runsUri[1]!, runsUri[2]!, destDir), version };
     const runId = version?.run_id;

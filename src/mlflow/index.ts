@@ -19,6 +19,7 @@ export type {
   RunTag,
   ModelVersion,
   RegisteredModel,
+  LoggedModel,
   Dataset,
   FileInfo,
   RunStatus,

@@ -29,6 +29,8 @@ export interface MlmodelOptions {
   inputExample?: Record<string, string | number | boolean>[];
   metadata?: Record<string, string>;
   modelUuid?: string;
+  /** MLflow 3 logged model id (`models:/<id>`). */
+  modelId?: string;
   now?: Date;
   /** MLflow version the model is logged with (the tracking server's); pyfunc loaders compare it with theirs. */
   mlflowVersion?: string;
@@ -46,7 +48,8 @@ export function buildMlmodel(opts: MlmodelOptions): Record<string, unknown> {
     artifact_path: opts.artifactPath,
     flavors: opts.flavors,
     ...(opts.mlflowVersion ? { mlflow_version: opts.mlflowVersion } : {}),
-    model_uuid: (opts.modelUuid ?? randomUUID()).replace(/-/g, ''),
+    ...(opts.modelId ? { model_id: opts.modelId } : {}),
+    model_uuid: opts.modelId ?? (opts.modelUuid ?? randomUUID()).replace(/-/g, ''),
     run_id: opts.runId,
     ...(opts.inputExample
       ? { saved_input_example_info: { artifact_path: 'input_example.json', type: 'dataframe', pandas_orient: 'split' } }

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { LogResult, MlflowClient, DatasetInput } from './client';
+import type { MlmodelOptions } from './mlmodel';
 import { isTransient } from './errors';
 import type { Run, RunStatus } from './schemas';
 import { exportsOf } from '../promote/notebooks';
@@ -54,6 +55,17 @@ export class ActiveRun {
     this.client.logArtifacts(this.runId, dir, artifactPath);
   logText = (content: string, artifactFile: string): Promise<string> =>
     this.client.logText(this.runId, content, artifactFile);
+  /** Logs `dir` as an MLflow 3 logged model of this run; returns its model id. */
+  logModel = (
+    dir: string,
+    opts: Omit<MlmodelOptions, 'runId' | 'modelUuid'> & { modelType?: string; tags?: Record<string, string> },
+  ): Promise<string> => this.client.logModel(this.runId, dir, opts);
+  /** A logged model's scores on one dataset, logged once and linked to both (the UI's Models tab). */
+  logEvaluation = (
+    modelId: string,
+    metrics: Record<string, number>,
+    dataset?: { name: string; digest: string },
+  ): Promise<LogResult> => this.client.logMetrics(this.runId, metrics, 0, Date.now(), { modelId, dataset });
 }
 
 function gitCommit(cwd: string): string | undefined {

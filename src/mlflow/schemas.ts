@@ -12,8 +12,23 @@ export const MetricSchema = z.object({
   value: z.union([z.number(), z.string()]).transform((v) => Number(v)),
   timestamp: int64,
   step: int64.default(0),
+  model_id: z.string().optional(),
+  dataset_name: z.string().optional(),
+  dataset_digest: z.string().optional(),
 });
-export type Metric = { key: string; value: number; timestamp: number; step: number };
+/**
+ * A metric point. `model_id` links it to an MLflow 3 logged model (its Models tab), `dataset_*` to the
+ * dataset it was measured on.
+ */
+export type Metric = {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+  model_id?: string;
+  dataset_name?: string;
+  dataset_digest?: string;
+};
 
 export const ParamSchema = z.object({ key: z.string(), value: z.string().default('') });
 export type Param = { key: string; value: string };
@@ -69,8 +84,43 @@ export const RunSchema = z.object({
       dataset_inputs: z.array(z.object({ tags: z.array(TagSchema).default([]), dataset: DatasetSchema })).default([]),
     })
     .default({ dataset_inputs: [] }),
+  /** MLflow 3: the logged models a run produced, with the step each was logged at. */
+  outputs: z
+    .object({
+      model_outputs: z.array(z.object({ model_id: z.string(), step: int64.default(0) })).default([]),
+    })
+    .default({ model_outputs: [] }),
 });
 export type Run = z.infer<typeof RunSchema>;
+
+export const LoggedModelStatus = z.enum([
+  'LOGGED_MODEL_STATUS_UNSPECIFIED',
+  'LOGGED_MODEL_PENDING',
+  'LOGGED_MODEL_READY',
+  'LOGGED_MODEL_UPLOAD_FAILED',
+]);
+
+/** An MLflow 3 logged model: its own entity (Models tab), artifacts, params and linked metrics. */
+export const LoggedModelSchema = z.object({
+  info: z.object({
+    model_id: z.string(),
+    experiment_id: z.string(),
+    name: z.string(),
+    artifact_uri: z.string(),
+    status: LoggedModelStatus.default('LOGGED_MODEL_STATUS_UNSPECIFIED'),
+    model_type: z.string().optional(),
+    source_run_id: z.string().optional(),
+    creation_timestamp_ms: int64.optional(),
+    tags: z.array(TagSchema).default([]),
+  }),
+  data: z
+    .object({
+      params: z.array(ParamSchema).default([]),
+      metrics: z.array(MetricSchema).default([]),
+    })
+    .default({ params: [], metrics: [] }),
+});
+export type LoggedModel = z.infer<typeof LoggedModelSchema>;
 
 export const FileInfoSchema = z.object({
   path: z.string(),
@@ -90,6 +140,8 @@ export const ModelVersionSchema = z.object({
   description: z.string().optional(),
   source: z.string(),
   run_id: z.string().optional(),
+  /** MLflow 3: the logged model this version registers. */
+  model_id: z.string().optional(),
   status: ModelVersionStatus.default('READY'),
   status_message: z.string().optional(),
   tags: z.array(TagSchema).default([]),

@@ -51,6 +51,21 @@ export function validateKey(
   }
 }
 
+/**
+ * A label as one readable part of a metric key: lowercase words joined by `_`
+ * ("Account & Security" -> "account_security"), so keys group and sort well in the UI.
+ */
+export function metricKeyPart(label: string): string {
+  return (
+    label
+      .toLowerCase()
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .replace(/[^a-z0-9.]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'blank'
+  );
+}
+
 export function validateMetric(m: Metric, field = `metric "${m.key}"`): void {
   validateKey('metric', m.key, `${field}.key`);
   if (typeof m.value !== 'number' || !Number.isFinite(m.value)) {

@@ -20,11 +20,6 @@ const tagsOf = (run: Run) => Object.fromEntries(run.data.tags.map((t) => [t.key,
 const paramsOf = (run: Run) => Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
 const metricOf = (run: Run, key: string) => run.data.metrics.find((m) => m.key === key)?.value;
 
-async function hasModel(client: MlflowClient, run: Run, artifactPath: string): Promise<boolean> {
-  const files = await client.listArtifacts(run.info.run_id, artifactPath).catch(() => []);
-  return files.some((f) => f.path === `${artifactPath}/MLmodel`);
-}
-
 /** Checks a run can be promoted; throws a PromotionError that says why not. */
 export async function assertPromotable(
   client: MlflowClient,
@@ -36,8 +31,8 @@ export async function assertPromotable(
     throw new PromotionError(`Run ${id} is ${run.info.status}; only FINISHED runs can be promoted.`);
   if (opts.metric && metricOf(run, opts.metric) === undefined)
     throw new PromotionError(`Run ${id} has no metric "${opts.metric}".`);
-  if (!(await hasModel(client, run, opts.artifactPath ?? 'model')))
-    throw new PromotionError(`Run ${id} has no model (no ${opts.artifactPath ?? 'model'}/MLmodel artifact).`);
+  if (!(await client.runModelSource(run, opts.artifactPath ?? 'model')))
+    throw new PromotionError(`Run ${id} has no model (no logged model "${opts.artifactPath ?? 'model'}").`);
 }
 
 /** The run given by id, or the FINISHED run of the task's experiment with the highest `metric` that has a model. */
@@ -60,7 +55,7 @@ export async function chooseRun(
   });
   for (const run of runs) {
     if (metricOf(run, opts.metric) === undefined) break; // runs without the metric sort last
-    if (await hasModel(client, run, 'model')) return run;
+    if (await client.runModelSource(run)) return run;
   }
   throw new PromotionError(`No FINISHED run in "${opts.task}" has both the metric "${opts.metric}" and a model.`);
 }
@@ -113,12 +108,14 @@ export async function registerRun(
   const tags = tagsOf(run);
   const params = paramsOf(run);
   if (opts.currentExports && !opts.force) assertSameExports(run, tags, opts.currentExports);
+  const source = await client.runModelSource(run);
+  if (!source) throw new PromotionError(`Run ${run.info.run_id} logged no model.`);
   // Read the model before registering it, so a model no kind can serve is never registered.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-'));
   let kind: ReturnType<typeof readModelFolder>['kind'];
   let labelMap: LabelMap;
   try {
-    const dir = await client.downloadArtifacts(run.info.run_id, 'model', tmp);
+    const { dir } = await client.downloadModel(source, tmp);
     const labelMapFile = path.join(dir, 'label_map.json');
     if (!fs.existsSync(labelMapFile)) throw new PromotionError(`Run ${run.info.run_id}'s model has no label_map.json`);
     try {
@@ -134,7 +131,6 @@ export async function registerRun(
     description: `Models for the "${opts.task}" task. @champion is served; @challenger awaits validation.`,
     tags: { task: opts.task },
   });
-  const source = `${run.info.artifact_uri.replace(/\/+$/, '')}/model`;
   const version = await client.createModelVersion({
     name: opts.task,
     source,

@@ -282,7 +282,8 @@ export async function retrainWith(
   // Train the challenger with the promoted code path and the production hyper-parameters.
   const kind = kindById(inp.production.kind);
   await inp.trainChallenger(run, opts.challenger);
-  const source = `${run.run.info.artifact_uri.replace(/\/+$/, '')}/model`;
+  const source = await client.runModelSource(await client.getRun(run.runId));
+  if (!source) throw new Error(`retrain run ${run.runId} logged no model`);
   const challenger = await client.createModelVersion({
     name,
     source,

@@ -87,10 +87,14 @@ export interface FineTuneInputs {
   session?: SessionOptions;
   positiveLabel?: string;
   /**
-   * Metrics sink (MLflow), called with what accumulated since the last call just before each
-   * checkpoint and at the end: steps re-run after a resume were never sent, so none is sent twice.
+   * Metrics sink (MLflow), called with what accumulated since the last call: every `flush.steps`
+   * steps or `flush.seconds` seconds (so a live run's charts lag by little) and before each
+   * checkpoint. After a resume, steps re-run from the checkpoint come again in step order: the sink
+   * drops those it already delivered (see bert/train.ts), so none is logged twice.
    */
   logMetrics?: (entries: MetricEntry[]) => Promise<void>;
+  /** How often the metrics sink is called during an epoch (default: every 10 steps or 15 s). */
+  flush?: { steps: number; seconds: number };
   onEvent?: (e: FineTuneEvent) => void;
 }
 
@@ -263,9 +267,15 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   const warmup = Math.round(c.warmupRatio * totalSteps);
   inp.onEvent?.({ type: 'start', totalSteps, stepsPerEpoch, resumedFromStep });
   let pending: MetricEntry[] = [];
-  const checkpoint = async () => {
+  const flushEvery = inp.flush ?? { steps: 10, seconds: 15 };
+  let lastFlush = Date.now();
+  const flush = async () => {
     if (pending.length) await inp.logMetrics?.(pending);
     pending = [];
+    lastFlush = Date.now();
+  };
+  const checkpoint = async () => {
+    await flush();
     inp.onEvent?.({
       type: 'checkpoint',
       globalStep: state.globalStep,
@@ -326,6 +336,8 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         });
         if (c.checkpointEverySteps > 0 && state.globalStep % c.checkpointEverySteps === 0 && s + 1 < stepsPerEpoch)
           await checkpoint();
+        else if (pending.length >= flushEvery.steps || Date.now() - lastFlush >= flushEvery.seconds * 1000)
+          await flush();
       }
       // End of epoch: validate, keep the best weights, decide on early stopping, checkpoint.
       const validation = evaluateProbs(
@@ -350,12 +362,13 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         seconds: (Date.now() - epochStart) / 1000,
       };
       state.history.push(record);
+      // Per-epoch curves live under epoch/; the best epoch's val_* scalars are logged once, with the model.
       pending.push({
         values: {
           epoch: record.epoch,
-          val_macro_f1: validation.macro.f1,
-          val_accuracy: validation.accuracy,
-          ...(Number.isFinite(record.trainLoss) ? { train_loss_epoch: record.trainLoss } : {}),
+          'epoch/val_macro_f1': validation.macro.f1,
+          'epoch/val_accuracy': validation.accuracy,
+          ...(Number.isFinite(record.trainLoss) ? { 'epoch/train_loss': record.trainLoss } : {}),
         },
         step: state.globalStep,
       });

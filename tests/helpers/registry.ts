@@ -27,7 +27,7 @@ export async function registerBaselines(
       await runBaseline(spec, data, config, run, { progress: false });
       return run.runId;
     });
-    const source = `${(await client.getRun(runId)).info.artifact_uri}/model`;
+    const source = (await client.runModelSource(await client.getRun(runId)))!;
     versions.push(await client.createModelVersion({ name, source, runId }));
   }
   return versions;

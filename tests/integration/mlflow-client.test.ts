@@ -192,39 +192,45 @@ describe('model registry with aliases', () => {
     const name = `support-category-${uniq}`;
     const modelDir = path.join(tmp, 'model');
     let runId = '';
-    let source = '';
+    let modelId = '';
     await withRun(client, { experiment: `exp-${uniq}`, runName: 'train' }, async (run) => {
       runId = run.runId;
       fs.mkdirSync(modelDir, { recursive: true });
       fs.writeFileSync(path.join(modelDir, 'labels.json'), '["card","billing"]');
-      source = await client.logModel(runId, modelDir, {
+      modelId = await client.logModel(runId, modelDir, {
         artifactPath: 'model',
+        modelType: 'test-kind',
         flavors: { ts_bert: { runtime: 'onnxruntime-node' } },
         signature: { inputs: [{ name: 'text', type: 'string' }], outputs: [{ name: 'label', type: 'string' }] },
         inputExample: [{ text: 'card not arrived' }],
       });
-      expect((await client.listArtifacts(runId, 'model')).map((f) => f.path).sort()).toEqual([
-        'model/MLmodel',
-        'model/input_example.json',
-        'model/labels.json',
-      ]);
+      await run.logEvaluation(modelId, { test_macro_f1: 0.75 }, { name: 'banking-test', digest: 'abc123' });
     });
-    // As MLflow's own log_model leaves it: the UI lists the folder as a model of the run.
-    const tags = Object.fromEntries((await client.getRun(runId)).data.tags.map((t) => [t.key, t.value]));
-    const history = JSON.parse(tags['mlflow.log-model.history']!);
-    expect(history).toHaveLength(1);
-    expect(history[0]).toMatchObject({
-      run_id: runId,
-      artifact_path: 'model',
-      flavors: { ts_bert: { runtime: 'onnxruntime-node' } },
+    // As MLflow 3's log_model leaves it: a READY logged model in the experiment's Models tab, with its
+    // own files, linked to the run (as an output) and to its metrics and their dataset.
+    const model = await client.getLoggedModel(modelId);
+    expect(model.info).toMatchObject({
+      status: 'LOGGED_MODEL_READY',
+      source_run_id: runId,
+      name: 'model',
+      model_type: 'test-kind',
     });
-    expect(history[0].mlflow_version).toMatch(/^3\.\d+\.\d+/); // the tracking server's version, also in MLmodel
+    expect(model.data.metrics).toEqual([
+      expect.objectContaining({ key: 'test_macro_f1', value: 0.75, dataset_name: 'banking-test', model_id: modelId }),
+    ]);
+    expect((await client.getRun(runId)).outputs.model_outputs.map((o) => o.model_id)).toEqual([modelId]);
+    expect((await client.listLoggedModelArtifacts(modelId)).map((f) => f.path).sort()).toEqual([
+      'MLmodel',
+      'input_example.json',
+      'labels.json',
+    ]);
+    const source = (await client.runModelSource(await client.getRun(runId)))!;
+    expect(source).toBe(`models:/${modelId}`);
     const rm = await client.getOrCreateRegisteredModel(name, {
       description: 'Banking77 coarse categories',
       tags: { task: 'support-category' },
     });
     expect((await client.getOrCreateRegisteredModel(name)).name).toBe(rm.name);
-    expect(source).toMatch(/^mlflow-artifacts:\/.*\/artifacts\/model$/);
     const v1 = await client.createModelVersion({ name, source, runId, tags: { 'git.commit': 'abc' } });
     const v2 = await client.createModelVersion({ name, source, runId });
     expect([v1.status, v1.version, v2.version]).toEqual(['READY', '1', '2']);
@@ -247,7 +253,13 @@ describe('model registry with aliases', () => {
 
     const { dir, version } = await client.downloadModel(`models:/${name}@champion`, path.join(tmp, 'served'));
     expect(version?.version).toBe('2');
-    expect(readMlmodel(dir)).toMatchObject({ run_id: runId, flavors: { ts_bert: { runtime: 'onnxruntime-node' } } });
+    expect(version?.source).toBe(`models:/${modelId}`);
+    expect(readMlmodel(dir)).toMatchObject({
+      run_id: runId,
+      model_id: modelId,
+      flavors: { ts_bert: { runtime: 'onnxruntime-node' } },
+    });
+    expect(String(readMlmodel(dir).mlflow_version)).toMatch(/^3\.\d+\.\d+/); // the tracking server's version
     expect(fs.readFileSync(path.join(dir, 'labels.json'), 'utf8')).toBe('["card","billing"]');
     const byVersion = await client.downloadModel(`models:/${name}/1`, path.join(tmp, 'v1'));
     expect(

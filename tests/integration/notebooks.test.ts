@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { loggedModelFiles } from '../helpers/servable';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
 
@@ -103,7 +104,7 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     ]);
     for (const s of siblings) {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
-      expect((await client.listArtifacts(s.info.run_id, 'model')).map((f) => f.path)).toContain('model/MLmodel');
+      expect(await loggedModelFiles(client, s.info.run_id)).toContain('MLmodel');
     }
     await client.close();
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, type Run } from '../../src/mlflow';
-import { expectServable } from '../helpers/servable';
+import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';
 
 // The demo's steps, run as the Makefile runs them (ts-node scripts), in small-data mode,
 // against the real server of the integration suite.
@@ -69,8 +69,10 @@ describe('make prepare + make baseline (small data)', () => {
     expect(metrics.test_macro_f1).toBeGreaterThan(0.5);
     expect(metrics.test_roc_auc).toBeGreaterThan(0.5);
     expect((await client.getMetricHistory(base.info.run_id, 'train_loss')).length).toBe(5);
-    const model = (await client.listArtifacts(base.info.run_id, 'model')).map((f) => f.path).sort();
-    expect(model).toEqual(['model/MLmodel', 'model/input_example.json', 'model/label_map.json', 'model/model.json']);
+    expect(await loggedModelFiles(client, base.info.run_id)).toEqual(
+      expect.arrayContaining(['MLmodel', 'input_example.json', 'label_map.json', 'model.json']),
+    );
+    await expectNativeTrainingRun(client, base.info.run_id, task);
     await client.close();
   });
 });

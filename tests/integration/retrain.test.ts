@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loggedModelFiles } from '../helpers/servable';
 import { loadConfig } from '../../src/config';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS, type Example } from '../../src/data/tasks';
@@ -222,7 +223,7 @@ describe('retrain challengers are of the promoted kind', () => {
       max_length: '32',
       learning_rate: '0.0002',
     });
-    expect((await client.listArtifacts(runId, 'model')).map((f) => f.path)).toContain('model/model.onnx');
+    expect(await loggedModelFiles(client, runId)).toContain('model.onnx');
     expect((await client.getMetricHistory(runId, 'train_loss')).length).toBe(5);
   });
 

@@ -45,7 +45,7 @@ beforeAll(async () => {
       (
         await client.createModelVersion({
           name,
-          source: `${(await client.getRun(runId)).info.artifact_uri}/model`,
+          source: (await client.runModelSource(await client.getRun(runId)))!,
           runId,
         })
       ).version,

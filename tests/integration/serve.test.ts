@@ -100,10 +100,10 @@ describe('model server', () => {
   it("serves the registry version's own model, not a stale cache folder under its key", async () => {
     expect(JSON.parse((await get('/version')).text).model.run_id).toBe(runIds[0]);
     const own = textPredictor(
-      await loadModel(await client.downloadArtifacts(runIds[0]!, 'model', path.join(tmp, 'own-v1'))),
+      await loadModel((await client.downloadModel(`runs:/${runIds[0]}/model`, path.join(tmp, 'own-v1'))).dir),
     );
     const other = textPredictor(
-      await loadModel(await client.downloadArtifacts(runIds[1]!, 'model', path.join(tmp, 'own-v2'))),
+      await loadModel((await client.downloadModel(`runs:/${runIds[1]}/model`, path.join(tmp, 'own-v2'))).dir),
     );
     const texts = [
       'Customer: I want to cancel my service today, I am leaving.',

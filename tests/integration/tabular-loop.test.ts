@@ -135,11 +135,7 @@ describe('tabular churn end to end', () => {
       gender: 'Male',
     }));
     const local = (await loadModel(
-      await client.downloadArtifacts(
-        (await client.getModelVersionByAlias(task, 'champion'))!.run_id!,
-        'model',
-        path.join(out, 'local'),
-      ),
+      (await client.downloadModel(`models:/${task}@champion`, path.join(out, 'local'))).dir,
     )) as RecordPredictor;
     const expected = await local.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
     // Attributions mean what they say: setting a column to its typical value changes p(yes) by its effect.

@@ -9,8 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PreparedData } from '../../data/prepare';
 import type { AnyTaskSpec } from '../../data/tasks';
-import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import { splitDataset } from '../../data/tracking';
+import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { POOLINGS, type Pooling } from '../../engine/bert-graph';
@@ -23,6 +25,7 @@ import {
   type FineTuneConfig,
   type FineTuneEvent,
   type FineTuneResult,
+  type MetricEntry,
 } from '../../train/finetune';
 import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
 import { BERT_FLAVOR, saveBertModel } from './model';
@@ -122,6 +125,27 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
   };
 }
 
+/**
+ * The step-metrics sink of a fine-tuning run. A resumed run re-trains the steps after its last
+ * checkpoint; those already delivered before the crash (live flushes) are dropped here, found as
+ * the run's highest logged train_loss step, so every step is in MLflow exactly once.
+ */
+function stepMetricsSink(run: ActiveRun): (entries: MetricEntry[]) => Promise<void> {
+  let deliveredThrough: Promise<number> | undefined;
+  return async (entries) => {
+    deliveredThrough ??= run.client
+      .getMetricHistory(run.runId, 'train_loss')
+      .then((h) => h.reduce((m, p) => Math.max(m, p.step), -1))
+      .catch(() => -1);
+    const after = await deliveredThrough;
+    const timestamp = Date.now();
+    const metrics = entries
+      .filter((e) => e.step > after)
+      .flatMap((e) => Object.entries(e.values).map(([key, value]) => ({ key, value, step: e.step, timestamp })));
+    if (metrics.length) await run.client.logBatch(run.runId, { metrics });
+  };
+}
+
 export async function runFineTune(
   spec: AnyTaskSpec,
   data: PreparedData,
@@ -140,16 +164,7 @@ export async function runFineTune(
     config: o.config,
     session: o.session,
     positiveLabel: spec.positiveLabel,
-    logMetrics: run
-      ? async (entries) => {
-          const timestamp = Date.now();
-          await run.client.logBatch(run.runId, {
-            metrics: entries.flatMap((e) =>
-              Object.entries(e.values).map(([key, value]) => ({ key, value, step: e.step, timestamp })),
-            ),
-          });
-        }
-      : undefined,
+    logMetrics: run ? stepMetricsSink(run) : undefined,
     onEvent: o.onEvent,
   });
   const modelDir = path.join(o.workDir, 'model');
@@ -185,25 +200,16 @@ export async function runFineTune(
   const inferenceExamplesPerSecond = data.test.length / (served === 'model.int8.onnx' ? int8! : fp32).seconds;
 
   if (run) {
-    await run.logMetrics(
-      {
-        ...evaluationMetrics(result.validation, 'val_'),
-        ...evaluationMetrics(fp32.ev, 'test_'),
-        ...(int8
-          ? {
-              test_accuracy_int8: int8.ev.accuracy,
-              test_macro_f1_int8: int8.ev.macro.f1,
-              int8_accuracy_loss_points: int8Loss!,
-            }
-          : {}),
-        best_epoch: result.state.bestEpoch + 1,
-        train_seconds: result.state.trainSeconds,
-        train_examples_per_second: result.state.examples / Math.max(1e-9, result.state.trainSeconds),
-        test_examples_per_second_fp32: data.test.length / fp32.seconds,
-        ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
-      },
-      result.state.globalStep,
-    );
+    // Run-level scalars, logged once without a step; the held-out scores go with the logged model below.
+    await logTrainingInputs(run, spec.name, data);
+    await run.logMetrics({
+      ...(int8 ? { int8_accuracy_loss_points: int8Loss! } : {}),
+      best_epoch: result.state.bestEpoch + 1,
+      train_seconds: result.state.trainSeconds,
+      train_examples_per_second: result.state.examples / Math.max(1e-9, result.state.trainSeconds),
+      test_examples_per_second_fp32: data.test.length / fp32.seconds,
+      ...(int8 ? { test_examples_per_second_int8: data.test.length / int8.seconds } : {}),
+    });
     await run.setTags({
       'model.served_graph': served,
       ...(result.resumedFromStep !== undefined ? { 'train.resumed_from_step': String(result.resumedFromStep) } : {}),
@@ -219,8 +225,9 @@ export async function runFineTune(
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
     try {
       fs.cpSync(modelDir, staging, { recursive: true });
-      await run.client.logModel(run.runId, staging, {
+      const modelId = await run.logModel(staging, {
         artifactPath: 'model',
+        modelType: 'bert-finetune',
         flavors: {
           [BERT_FLAVOR]: {
             hf: 'hf',
@@ -236,6 +243,13 @@ export async function runFineTune(
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
+      await logHeldOutScores(run, modelId, spec.name, data, { validation: result.validation, test: fp32.ev });
+      if (int8)
+        await run.logEvaluation(
+          modelId,
+          { test_accuracy_int8: int8.ev.accuracy, test_macro_f1_int8: int8.ev.macro.f1 },
+          splitDataset(spec.name, 'test', data.test),
+        );
     } finally {
       fs.rmSync(staging, { recursive: true, force: true });
     }

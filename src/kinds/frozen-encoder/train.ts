@@ -7,8 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PreparedData } from '../../data/prepare';
 import type { AnyTaskSpec, Example } from '../../data/tasks';
-import { evaluateProbs, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
@@ -86,9 +87,8 @@ export async function runFrozenEncoder(
   const test = evaluateFrozenHead(model, te, data.test, spec.positiveLabel);
   const texts = tr.length + va.length + te.length;
   if (run) {
+    await logTrainingInputs(run, spec.name, data);
     await run.logMetrics({
-      ...evaluationMetrics(validation, 'val_'),
-      ...evaluationMetrics(test, 'test_'),
       embed_seconds: embedSeconds,
       embed_texts_per_second: texts / embedSeconds,
       train_seconds: trainSeconds,
@@ -101,8 +101,9 @@ export async function runFrozenEncoder(
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'frozen-model-'));
     try {
       saveFrozenModel(model, o.checkpointDir, o.maxLength, tmp);
-      await run.client.logModel(run.runId, tmp, {
+      const modelId = await run.logModel(tmp, {
         artifactPath: 'model',
+        modelType: 'frozen-encoder-logreg',
         flavors: {
           [FROZEN_FLAVOR]: {
             encoder: 'encoder',
@@ -116,6 +117,7 @@ export async function runFrozenEncoder(
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
+      await logHeldOutScores(run, modelId, spec.name, data, { validation, test });
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

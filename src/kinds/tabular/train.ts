@@ -268,8 +268,6 @@ export async function logCandidate(
   for (const [m, v] of Object.entries(o.summary.sd)) cv[`cv_${m}_sd`] = v;
   await run.logMetrics({
     ...cv,
-    ...evaluationMetrics(o.test, 'test_'),
-    test_f1_positive: o.test.perClass.find((p) => p.label === spec.positiveLabel)?.f1 ?? NaN,
     onnx_parity_max_abs_diff: o.parityMaxAbsDiff,
     refit_seconds: o.fullFitSeconds,
     ...(o.thresholdsMoved !== undefined
@@ -280,7 +278,8 @@ export async function logCandidate(
   await run.client.logBatch(run.runId, {
     metrics: o.summary.folds.map((f, i) => ({ key: 'fold_roc_auc', value: f.roc_auc, step: i, timestamp: Date.now() })),
   });
-  await run.logInputs(featureTableInputs(spec, data, extra.tableFile, extra.root));
+  const inputs = featureTableInputs(spec, data, extra.tableFile, extra.root);
+  await run.logInputs(inputs);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'candidate-'));
   try {
     fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(o.test));
@@ -290,12 +289,23 @@ export async function logCandidate(
   }
   const transform = JSON.parse(fs.readFileSync(path.join(o.modelDir, 'feature_transform.json'), 'utf8'));
   const example = data.rows.slice(0, 2).map((r) => ({ ...r.features }));
-  await run.client.logModel(run.runId, o.modelDir, {
+  const modelId = await run.logModel(o.modelDir, {
     artifactPath: 'model',
+    modelType: `tabular-onnx/${o.summary.estimator}`,
     flavors: { ts_tabular_onnx: tabularFlavor(o.summary.estimator) },
     signature: tabularSignature(transform, data.labelMap.labels),
     inputExample: example,
   });
+  // Held-out scores once, linked to the model and the test split they were measured on.
+  const testSet = inputs.find((i) => i.context === 'test')?.dataset;
+  await run.logEvaluation(
+    modelId,
+    {
+      ...evaluationMetrics(o.test, 'test_'),
+      test_f1_positive: o.test.perClass.find((p) => p.label === spec.positiveLabel)?.f1 ?? NaN,
+    },
+    testSet ? { name: testSet.name, digest: testSet.digest } : undefined,
+  );
 }
 
 export interface LoggedComparison {

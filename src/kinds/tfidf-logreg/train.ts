@@ -10,8 +10,9 @@ import { SingleBar, Presets } from 'cli-progress';
 import { classWeights, encodeLabels } from '../../data/labels';
 import type { PreparedData } from '../../data/prepare';
 import type { AnyTaskSpec } from '../../data/tasks';
-import { evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
+import type { Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
 import type { ActiveRun } from '../../mlflow';
 import { classifierSignature, type TextTrainRequest } from '../types';
 import {
@@ -88,15 +89,11 @@ export async function runBaseline(
   const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
   const test = evaluateBaseline(model, data.test, spec.positiveLabel);
   if (run) {
+    await logTrainingInputs(run, spec.name, data);
     await run.client.logBatch(run.runId, {
       metrics: curve.y.map((value, i) => ({ key: 'train_loss', value, step: curve.x[i]!, timestamp: Date.now() })),
     });
-    await run.logMetrics({
-      ...evaluationMetrics(validation, 'val_'),
-      ...evaluationMetrics(test, 'test_'),
-      train_seconds: trainSeconds,
-      num_features: model.tfidf.vocabulary.length,
-    });
+    await run.logMetrics({ train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
     try {
       fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
@@ -108,8 +105,9 @@ export async function runBaseline(
       await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
       const modelDir = path.join(tmp, 'model');
       saveBaseline(model, modelDir);
-      await run.client.logModel(run.runId, modelDir, {
+      const modelId = await run.logModel(modelDir, {
         artifactPath: 'model',
+        modelType: 'tfidf-logreg',
         flavors: {
           [TFIDF_FLAVOR]: {
             loader_module: 'src/kinds/tfidf-logreg/model',
@@ -121,6 +119,7 @@ export async function runBaseline(
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
       });
+      await logHeldOutScores(run, modelId, spec.name, data, { validation, test });
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
