@@ -13,6 +13,7 @@ import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { splitDataset } from '../../data/tracking';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { POOLINGS, type Pooling } from '../../engine/bert-graph';
@@ -239,6 +240,13 @@ export async function runFineTune(
             pooling: o.config.pooling,
             max_length: o.config.maxLength,
           },
+          python_function: addPythonFlavor(staging, {
+            kind: 'bert-finetune',
+            hf: 'hf',
+            onnx: served,
+            max_length: o.config.maxLength,
+            label_map: 'label_map.json',
+          }),
         },
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),

@@ -13,6 +13,7 @@ import type { AnyTaskSpec } from '../../data/tasks';
 import type { Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { addPythonFlavor } from '../pyfunc';
 import type { ActiveRun } from '../../mlflow';
 import { classifierSignature, type TextTrainRequest } from '../types';
 import {
@@ -115,6 +116,11 @@ export async function runBaseline(
             model_file: 'model.json',
             label_map: 'label_map.json',
           },
+          python_function: addPythonFlavor(modelDir, {
+            kind: 'tfidf-logreg',
+            model_file: 'model.json',
+            label_map: 'label_map.json',
+          }),
         },
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),

@@ -1,0 +1,45 @@
+/**
+ * MLflow's python_function flavor for the text kinds: a model folder also loads in Python
+ * (`mlflow.pyfunc.load_model`, `mlflow models serve`) through ./pyfunc/convo_pyfunc.py, which runs
+ * the same files (TF-IDF weights, ONNX graph) with numpy / onnxruntime. The module is copied into
+ * the folder, so a registered model carries the code that loads it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** What the Python loader needs to know (written as pyfunc.json beside the model's files). */
+export type PyfuncSpec =
+  | { kind: 'tfidf-logreg'; model_file: string; label_map: string }
+  | { kind: 'bert-finetune'; hf: string; onnx: string; max_length: number; label_map: string };
+
+const MODULE = 'convo_pyfunc';
+const SOURCE = path.join(__dirname, 'pyfunc', `${MODULE}.py`);
+
+// Versions the loader was tested with: the project's own lock (requirements.txt).
+const REQUIREMENTS = ['mlflow==3.17.2', 'numpy', 'pandas', 'onnxruntime==1.32.0', 'tokenizers==0.23.3'];
+
+/** Writes the loader, its spec and its environment into `dir`; returns the flavor's MLmodel entry. */
+export function addPythonFlavor(dir: string, spec: PyfuncSpec): Record<string, unknown> {
+  fs.mkdirSync(path.join(dir, 'code'), { recursive: true });
+  fs.copyFileSync(SOURCE, path.join(dir, 'code', `${MODULE}.py`));
+  fs.writeFileSync(path.join(dir, 'pyfunc.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  const requirements = spec.kind === 'tfidf-logreg' ? REQUIREMENTS.filter((r) => !/^(onnx|tok)/.test(r)) : REQUIREMENTS;
+  fs.writeFileSync(path.join(dir, 'requirements.txt'), `${requirements.join('\n')}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'python_env.yaml'),
+    `python: "3.11"\nbuild_dependencies:\n  - pip\ndependencies:\n  - -r requirements.txt\n`,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'conda.yaml'),
+    `channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n${requirements
+      .map((r) => `      - ${r}\n`)
+      .join('')}name: mlflow-env\n`,
+  );
+  return {
+    loader_module: MODULE,
+    code: 'code',
+    data: 'pyfunc.json',
+    python_version: '3.11',
+    env: { conda: 'conda.yaml', virtualenv: 'python_env.yaml' },
+  };
+}

@@ -1,0 +1,162 @@
+"""MLflow ``python_function`` flavor of the text models this project logs.
+
+The project serves its models from TypeScript (``make serve``); this module lets the same model
+folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@champion")`` and
+``mlflow models serve``. It runs the computation the TypeScript runtime runs, on the same files:
+
+* ``tfidf-logreg``: scikit-learn-style TF-IDF (ASCII word tokens of 2+ characters, word n-grams,
+  smooth idf, optional sublinear tf, L2 rows) and a multinomial logistic regression, in numpy
+  (``src/estimators/tfidf.ts``, ``src/estimators/logreg.ts``);
+* ``bert-finetune``: the Hugging Face tokenizer of the fine-tuned checkpoint and the exported ONNX
+  graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``).
+
+Input: a DataFrame with a ``text`` column (or a list of strings). Texts are taken as they are; the
+project's server applies the task's cleaning first, so pass cleaned text for the same answers.
+Output: a DataFrame with ``label`` and one ``p(<label>)`` column per class, the model's signature.
+This file is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts``.
+"""
+
+import base64
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+# JavaScript's \w and \b (no `i` flag) are ASCII-only; re.ASCII gives Python the same tokens.
+_TOKEN = re.compile(r"\b\w\w+\b", re.ASCII)
+
+
+def _f32(b64):
+    return np.frombuffer(base64.b64decode(b64), dtype="<f4").astype(np.float64)
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _texts(model_input):
+    if isinstance(model_input, pd.DataFrame):
+        if "text" not in model_input.columns:
+            raise ValueError(f"expected a 'text' column, got columns {list(model_input.columns)}")
+        return [str(t) for t in model_input["text"].tolist()]
+    if isinstance(model_input, dict) and "text" in model_input:
+        values = model_input["text"]
+        return [str(t) for t in (values if isinstance(values, (list, tuple)) else [values])]
+    if isinstance(model_input, (list, tuple, np.ndarray, pd.Series)):
+        return [str(t) for t in model_input]
+    raise ValueError(f"unsupported input type {type(model_input).__name__}; give a DataFrame with a 'text' column")
+
+
+class _TfidfLogReg:
+    def __init__(self, root, spec):
+        with open(os.path.join(root, spec["model_file"]), encoding="utf-8") as f:
+            raw = json.load(f)
+        tfidf, logreg = raw["tfidf"], raw["logreg"]
+        self.lo, self.hi = tfidf["options"]["ngramRange"]
+        self.sublinear = bool(tfidf["options"]["sublinearTf"])
+        self.index = {t: i for i, t in enumerate(tfidf["vocabulary"])}
+        self.idf = np.asarray(tfidf["idf"], dtype=np.float64)
+        self.k = int(logreg["numClasses"])
+        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), self.k)
+        self.bias = _f32(logreg["bias"])
+
+    def _grams(self, text):
+        words = _TOKEN.findall(text.lower())
+        return [" ".join(words[i : i + n]) for n in range(self.lo, self.hi + 1) for i in range(len(words) - n + 1)]
+
+    def probs(self, texts):
+        out = np.tile(self.bias, (len(texts), 1))
+        for r, text in enumerate(texts):
+            counts = {}
+            for g in self._grams(text):
+                i = self.index.get(g)
+                if i is not None:
+                    counts[i] = counts.get(i, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64)
+            tf = np.fromiter(counts.values(), dtype=np.float64)
+            values = ((1 + np.log(tf)) if self.sublinear else tf) * self.idf[idx]
+            values = values.astype(np.float32).astype(np.float64)  # the TypeScript side stores float32
+            norm = np.sqrt((values**2).sum())
+            if norm > 0:
+                values = values / norm
+            out[r] += values @ self.weights[idx]
+        return _softmax(out)
+
+
+class _OnnxClassifier:
+    def __init__(self, root, spec):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        hf = os.path.join(root, spec["hf"])
+        self.tokenizer = Tokenizer.from_file(os.path.join(hf, "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        with open(os.path.join(hf, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        pad = self.tokenizer.token_to_id("[PAD]")
+        self.pad_id = int(pad if pad is not None else config.get("pad_token_id") or 0)
+        self.max_length = int(spec["max_length"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
+        self.session = ort.InferenceSession(
+            os.path.join(root, spec["onnx"]), opts, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def _encode(self, text):
+        ids = self.tokenizer.encode(text).ids
+        # Keep [CLS] + the first tokens and end with [SEP], as Hugging Face truncation does.
+        return ids if len(ids) <= self.max_length else ids[: self.max_length - 1] + [ids[-1]]
+
+    def probs(self, texts, batch_size=32):
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            encoded = [self._encode(t) for t in texts[start : start + batch_size]]
+            width = max(len(e) for e in encoded)
+            ids = np.full((len(encoded), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(encoded), width), dtype=np.int64)
+            for r, e in enumerate(encoded):
+                ids[r, : len(e)] = e
+                mask[r, : len(e)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            rows.append(self.session.run(["probs"], feeds)[0].astype(np.float64))
+        return np.concatenate(rows) if rows else np.zeros((0, 0))
+
+
+_KINDS = {"tfidf-logreg": _TfidfLogReg, "bert-finetune": _OnnxClassifier}
+
+
+class ConversationClassifier:
+    """What ``mlflow.pyfunc.load_model`` returns the ``predict`` of."""
+
+    def __init__(self, root, spec):
+        with open(os.path.join(root, spec["label_map"]), encoding="utf-8") as f:
+            self.labels = json.load(f)["labels"]
+        if spec["kind"] not in _KINDS:
+            raise ValueError(f"unknown model kind {spec['kind']!r}; this module serves {sorted(_KINDS)}")
+        self.model = _KINDS[spec["kind"]](root, spec)
+
+    def predict(self, model_input, params=None):
+        texts = _texts(model_input)
+        if not texts:
+            return pd.DataFrame(columns=["label", *[f"p({label})" for label in self.labels]])
+        probs = self.model.probs(texts)
+        frame = pd.DataFrame(probs, columns=[f"p({label})" for label in self.labels])
+        frame.insert(0, "label", [self.labels[i] for i in probs.argmax(axis=1)])
+        return frame
+
+
+def _load_pyfunc(data_path):
+    """MLflow's entry point: ``data_path`` is the flavor's ``data`` file (pyfunc.json) in the model folder."""
+    with open(data_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    return ConversationClassifier(os.path.dirname(os.path.abspath(data_path)), spec)

@@ -1,0 +1,182 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
+import { loadConfig } from '../../src/config';
+import { prepareTask } from '../../src/data/prepare';
+import { TASKS } from '../../src/data/tasks';
+import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
+import { addPythonFlavor } from '../../src/kinds/pyfunc';
+import { classifierSignature } from '../../src/kinds/types';
+import { MlflowClient, withRun } from '../../src/mlflow';
+import { freePort } from '../../src/mlflow/server';
+import { initialParams } from '../../src/train/finetune';
+import { registerBaselines } from '../helpers/registry';
+import { startServeProcess } from '../helpers/serve-process';
+
+// The python_function flavor: a model this project registered loads with mlflow.pyfunc.load_model in
+// the project's venv and with `mlflow models serve`, and answers like `make serve` (same labels,
+// probabilities within 1e-4) on 100 test texts, for each text kind that carries the flavor.
+const cfg = loadConfig();
+const exec = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pyfunc-'));
+const python = path.join(cfg.root, '.venv', 'bin', 'python');
+const spec = TASKS['support-intent'];
+const uniq = Date.now();
+const children: ChildProcess[] = [];
+let client: MlflowClient;
+let texts: string[];
+let env: NodeJS.ProcessEnv;
+
+interface Answer {
+  label: string;
+  probabilities: Record<string, number>;
+}
+
+beforeAll(async () => {
+  client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
+  // The venv's bin first, as `make pyfunc-serve` runs it: mlflow models serve starts the venv's uvicorn.
+  env = {
+    ...process.env,
+    PATH: `${path.join(cfg.root, '.venv', 'bin')}:${process.env.PATH ?? ''}`,
+    MLFLOW_TRACKING_URI: inject('mlflowUri'),
+    SERVE_TOKENS: 'tok',
+  };
+  // Prepared (cleaned) test texts: the server cleans again, which leaves them as they are.
+  texts = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 100 })
+    .splits.test.slice(0, 100)
+    .map((e) => e.text);
+  expect(texts).toHaveLength(100);
+});
+afterAll(async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await client.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** `make serve` answers for `texts`, from a real server process on `models:/<name>@champion`. */
+async function served(name: string): Promise<Answer[]> {
+  const { url, server } = await startServeProcess(
+    ['--task', 'support-intent', '--model', name, '--cache-dir', path.join(tmp, 'cache'), '--log-dir', path.join(tmp, 'log')],
+    env,
+  );
+  children.push(server);
+  const r = await request(`${url}/predict`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+    body: JSON.stringify({ texts }),
+  });
+  const body = (await r.body.json()) as { predictions: Answer[] };
+  expect(r.statusCode).toBe(200);
+  server.kill('SIGTERM');
+  return body.predictions;
+}
+
+/** mlflow.pyfunc.load_model(uri).predict(texts), in the project's venv: rows of label + p(<label>). */
+async function pyfuncPredict(uri: string): Promise<Record<string, string | number>[]> {
+  const input = path.join(tmp, 'texts.json');
+  fs.writeFileSync(input, JSON.stringify(texts));
+  const script = [
+    'import json, sys, mlflow, pandas as pd',
+    'model = mlflow.pyfunc.load_model(sys.argv[1])',
+    'out = model.predict(pd.DataFrame({"text": json.load(open(sys.argv[2]))}))',
+    'print(out.to_json(orient="records"))',
+  ].join('\n');
+  const { stdout } = await exec(python, ['-c', script, uri, input], {
+    env,
+    cwd: tmp,
+    maxBuffer: 64 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string | number>[];
+}
+
+/** Same labels, probabilities within 1e-4 (the server rounds to 6 decimals). */
+function expectSameAnswers(py: Record<string, string | number>[], ts: Answer[]): void {
+  expect(py).toHaveLength(ts.length);
+  let maxDiff = 0;
+  py.forEach((row, i) => {
+    expect(row.label, `text ${i}: ${texts[i]}`).toBe(ts[i]!.label);
+    for (const [label, p] of Object.entries(ts[i]!.probabilities))
+      maxDiff = Math.max(maxDiff, Math.abs(Number(row[`p(${label})`]) - p));
+  });
+  console.log(`[pyfunc] ${py.length} texts, labels equal, max |p_python - p_ts| = ${maxDiff.toExponential(2)}`);
+  expect(maxDiff).toBeLessThan(1e-4);
+}
+
+describe('python_function flavor', () => {
+  it('a registered TF-IDF baseline: pyfunc.load_model and `mlflow models serve` answer like make serve', async () => {
+    const name = `pyfunc-tfidf-${uniq}`;
+    const [v] = await registerBaselines(client, name, 'support-intent', [10], 600);
+    await client.setAlias(name, 'champion', v!.version);
+    const ts = await served(name);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+
+    // mlflow models serve, with the project's venv as the environment.
+    const port = await freePort();
+    const mlflowServe = spawn(
+      path.join(cfg.root, '.venv', 'bin', 'mlflow'),
+      ['models', 'serve', '-m', `models:/${name}@champion`, '--env-manager', 'local', '-p', String(port), '-h', '127.0.0.1'],
+      { env, cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(mlflowServe);
+    let stderr = '';
+    mlflowServe.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const url = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 240 && !up; i++) {
+      up = await request(`${url}/ping`)
+        .then((r) => r.body.dump().then(() => r.statusCode === 200))
+        .catch(() => false);
+      if (!up) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(up, `mlflow models serve answered /ping within 120 s; its stderr:\n${stderr}`).toBe(true);
+    const r = await request(`${url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dataframe_split: { columns: ['text'], data: texts.map((t) => [t]) } }),
+    });
+    const body = (await r.body.json()) as { predictions: Record<string, string | number>[] };
+    expect(r.statusCode).toBe(200);
+    expectSameAnswers(body.predictions, ts);
+    mlflowServe.kill('SIGTERM');
+  }, 300_000);
+
+  it('a registered BERT classifier (the pretrained checkpoint, ONNX graph): pyfunc answers like make serve', async () => {
+    const name = `pyfunc-bert-${uniq}`;
+    const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
+    const prepared = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 10 });
+    const labelMap = prepared.labelMap;
+    const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 7);
+    const dir = path.join(tmp, 'bert');
+    saveBertModel(dir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
+    await client.getOrCreateRegisteredModel(name);
+    const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
+      await run.logModel(dir, {
+        artifactPath: 'model',
+        modelType: 'bert-finetune',
+        flavors: {
+          [BERT_FLAVOR]: { hf: 'hf', onnx: 'model.onnx', label_map: 'label_map.json', pooling: 'mean', max_length: 64 },
+          python_function: addPythonFlavor(dir, {
+            kind: 'bert-finetune',
+            hf: 'hf',
+            onnx: 'model.onnx',
+            max_length: 64,
+            label_map: 'label_map.json',
+          }),
+        },
+        signature: classifierSignature(labelMap.labels),
+      });
+      return run.runId;
+    });
+    const source = (await client.runModelSource(await client.getRun(runId)))!;
+    const v = await client.createModelVersion({ name, source, runId });
+    await client.setAlias(name, 'champion', v.version);
+    const ts = await served(name);
+    // A random head over real encoder features still spreads texts over several labels.
+    expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(1);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+  }, 300_000);
+});
