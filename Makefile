@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -126,6 +126,9 @@ retrain-all: $(STAMPS)/node ## make retrain for every promoted task (config/prod
 	  $(MAKE) --no-print-directory retrain TASK=$$t $(if $(FORCE),FORCE=1) || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; \
 	done; exit $$rc
 
+pyfunc-serve: $(STAMPS)/venv ## the same champion served by MLflow itself (mlflow models serve, python_function flavor; TASK=..., PYFUNC_PORT=5001)
+	@PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-http://127.0.0.1:$(MLFLOW_PORT)} \
+	  mlflow models serve -m "models:/$(or $(TASK),support-intent)@champion" --env-manager local -h 127.0.0.1 -p $(or $(PYFUNC_PORT),5001)
 rollback: $(STAMPS)/node ## point @champion back at @previous-champion (TASK=...)
 	@$(TS) scripts/retrain.ts rollback $(if $(TASK),--task $(TASK))
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { loadEncoderCheckpoint } from '../../src/engine/checkpoint';
-import { MlflowClient } from '../../src/mlflow';
+import { MlflowClient, readMlmodel } from '../../src/mlflow';
 import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';
 import { TrainStateSchema } from '../../src/train/checkpoints';
 
@@ -124,6 +124,13 @@ describe('make finetune (real checkpoint, small data)', () => {
     ]);
     // The logged model serves through its flavor.
     const { dir, predictor } = await expectServable(client, r.info.run_id, 'ts_bert', path.join(out, 'dl'));
+    // ...and in Python: the python_function flavor names the shipped loader and the served graph.
+    const flavors = readMlmodel(dir).flavors as Record<string, Record<string, unknown>>;
+    expect(flavors.python_function).toMatchObject({ loader_module: 'convo_pyfunc', code: 'code', data: 'pyfunc.json' });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'pyfunc.json'), 'utf8'))).toMatchObject({
+      kind: 'bert-finetune',
+      onnx: flavors.ts_bert!.onnx,
+    });
     const hfConfig = JSON.parse(fs.readFileSync(path.join(dir, 'hf', 'config.json'), 'utf8')) as {
       id2label: Record<string, string>;
       architectures: string[];

@@ -60,7 +60,16 @@ afterAll(async () => {
 /** `make serve` answers for `texts`, from a real server process on `models:/<name>@champion`. */
 async function served(name: string): Promise<Answer[]> {
   const { url, server } = await startServeProcess(
-    ['--task', 'support-intent', '--model', name, '--cache-dir', path.join(tmp, 'cache'), '--log-dir', path.join(tmp, 'log')],
+    [
+      '--task',
+      'support-intent',
+      '--model',
+      name,
+      '--cache-dir',
+      path.join(tmp, 'cache'),
+      '--log-dir',
+      path.join(tmp, 'log'),
+    ],
     env,
   );
   children.push(server);
@@ -118,7 +127,18 @@ describe('python_function flavor', () => {
     const port = await freePort();
     const mlflowServe = spawn(
       path.join(cfg.root, '.venv', 'bin', 'mlflow'),
-      ['models', 'serve', '-m', `models:/${name}@champion`, '--env-manager', 'local', '-p', String(port), '-h', '127.0.0.1'],
+      [
+        'models',
+        'serve',
+        '-m',
+        `models:/${name}@champion`,
+        '--env-manager',
+        'local',
+        '-p',
+        String(port),
+        '-h',
+        '127.0.0.1',
+      ],
       { env, cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     children.push(mlflowServe);
