@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { lengthSortedBatches, padBatch, type EncodedBatch } from '../features/tokenize';
 import { buildInferGraph } from './bert-graph';
-import { loadEncoderCheckpoint, type EncoderConfig } from './checkpoint';
+import { loadEncoderCheckpoint, readEncoderConfig, type EncoderConfig } from './checkpoint';
 import { batchFeeds, createSession, type SessionOptions } from './ort-session';
 import type { Params } from './train-step';
 
@@ -24,6 +24,14 @@ export class OrtEncoder {
     private readonly session: ort.InferenceSession,
     readonly config: EncoderConfig,
   ) {}
+
+  /**
+   * An encoder saved as ONNX (`encoderGraph`) beside its config.json: what a model folder ships, so
+   * Python's onnxruntime runs the very same graph.
+   */
+  static async fromOnnx(file: string, configDir: string, opts: SessionOptions = {}): Promise<OrtEncoder> {
+    return new OrtEncoder(await createSession(file, opts), readEncoderConfig(configDir));
+  }
 
   /** Loads a Hugging Face checkpoint folder and compiles its encoder for ONNX Runtime. */
   static async fromCheckpoint(dir: string, opts: SessionOptions = {}): Promise<OrtEncoder> {
@@ -112,4 +120,10 @@ export async function predictEncoded(
     idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
   }
   return out;
+}
+
+/** The frozen encoder of a Hugging Face checkpoint as an ONNX model (outputs last_hidden_state, cls, mean_pooled). */
+export function encoderGraph(checkpointDir: string): Buffer {
+  const { config, weights } = loadEncoderCheckpoint(checkpointDir);
+  return buildInferGraph({ config, weights, pooling: 'mean', numLabels: 0 });
 }

@@ -10,7 +10,15 @@ import path from 'node:path';
 /** What the Python loader needs to know (written as pyfunc.json beside the model's files). */
 export type PyfuncSpec =
   | { kind: 'tfidf-logreg'; model_file: string; label_map: string }
-  | { kind: 'bert-finetune'; hf: string; onnx: string; max_length: number; label_map: string };
+  | { kind: 'bert-finetune'; hf: string; onnx: string; max_length: number; label_map: string }
+  | {
+      kind: 'frozen-encoder-logreg';
+      encoder: string;
+      onnx: string;
+      head: string;
+      max_length: number;
+      label_map: string;
+    };
 
 const MODULE = 'convo_pyfunc';
 const SOURCE = path.join(__dirname, 'pyfunc', `${MODULE}.py`);

@@ -8,7 +8,10 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS } from '../../src/data/tasks';
+import { OrtEncoder } from '../../src/engine/encoder-onnx';
+import { TextTokenizer } from '../../src/features/tokenize';
 import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
+import { runFrozenEncoder } from '../../src/kinds/frozen-encoder/train';
 import { addPythonFlavor } from '../../src/kinds/pyfunc';
 import { classifierSignature } from '../../src/kinds/types';
 import { MlflowClient, withRun } from '../../src/mlflow';
@@ -197,6 +200,38 @@ describe('python_function flavor', () => {
     const ts = await served(name);
     // A random head over real encoder features still spreads texts over several labels.
     expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(1);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+  }, 300_000);
+
+  it('a registered frozen encoder + logistic regression (the code path of make baseline-frozen): pyfunc answers like make serve', async () => {
+    const name = `pyfunc-frozen-${uniq}`;
+    const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
+    const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 150 });
+    const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
+    const encoder = await OrtEncoder.fromCheckpoint(checkpoint);
+    const runId = await withRun(client, { experiment: name, runName: 'frozen' }, async (run) => {
+      await runFrozenEncoder(
+        spec,
+        data,
+        {
+          tokenizer: await TextTokenizer.fromDir(checkpoint),
+          encoder,
+          checkpointName: 'all-MiniLM-L6-v2',
+          checkpointDir: checkpoint,
+          maxLength: 64,
+          epochs: 20,
+        },
+        run,
+      );
+      return run.runId;
+    });
+    await encoder.release();
+    await client.getOrCreateRegisteredModel(name);
+    const source = (await client.runModelSource(await client.getRun(runId)))!;
+    const v = await client.createModelVersion({ name, source, runId });
+    await client.setAlias(name, 'champion', v.version);
+    const ts = await served(name);
+    expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(5);
     expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
   }, 300_000);
 });

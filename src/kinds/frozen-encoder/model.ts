@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelMap } from '../../data/labels';
 import { lengthSortedBatches, padBatch, TextTokenizer } from '../../features/tokenize';
-import { OrtEncoder } from '../../engine/encoder-onnx';
+import { encoderGraph, OrtEncoder } from '../../engine/encoder-onnx';
 import { TOKENIZER_FILES } from '../../engine/hf-classifier';
 import { logRegFromJson, logRegToJson, predictProba, type LogRegJson, type LogRegState } from '../../estimators/logreg';
 import type { SparseVector } from '../../estimators/tfidf';
@@ -62,7 +62,11 @@ export interface FrozenEncoderModel {
 
 export const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
 
-/** A self-contained model folder: the encoder's Hugging Face files under encoder/, the head and the label map. */
+/**
+ * A self-contained model folder: under encoder/ the checkpoint's config and tokenizer files and the
+ * encoder as ONNX (model.onnx, the graph both runtimes run: onnxruntime-node here, onnxruntime in
+ * the python_function flavor), then the head and the label map.
+ */
 export function saveFrozenModel(
   model: FrozenEncoderModel,
   checkpointDir: string,
@@ -70,9 +74,10 @@ export function saveFrozenModel(
   dir: string,
 ): void {
   fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
-  for (const f of ENCODER_FILES)
+  for (const f of ENCODER_FILES.filter((f) => f !== 'model.safetensors'))
     if (fs.existsSync(path.join(checkpointDir, f)))
       fs.copyFileSync(path.join(checkpointDir, f), path.join(dir, 'encoder', f));
+  fs.writeFileSync(path.join(dir, 'encoder', 'model.onnx'), encoderGraph(checkpointDir));
   fs.writeFileSync(
     path.join(dir, 'head.json'),
     JSON.stringify({ kind: model.kind, maxLength, pooling: 'mean', logreg: logRegToJson(model.logreg) }),
@@ -90,7 +95,11 @@ export async function loadFrozenPredictor(dir: string): Promise<TextPredictor> {
   };
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
-  const encoder = await OrtEncoder.fromCheckpoint(path.join(dir, 'encoder'));
+  const encDir = path.join(dir, 'encoder');
+  // Folders logged before the encoder shipped as ONNX hold its safetensors weights instead.
+  const encoder = fs.existsSync(path.join(encDir, 'model.onnx'))
+    ? await OrtEncoder.fromOnnx(path.join(encDir, 'model.onnx'), encDir)
+    : await OrtEncoder.fromCheckpoint(encDir);
   const logreg = logRegFromJson(head.logreg);
   return {
     input: 'text',

@@ -10,6 +10,7 @@ import type { AnyTaskSpec, Example } from '../../data/tasks';
 import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
@@ -113,6 +114,14 @@ export async function runFrozenEncoder(
             pooling: 'mean',
             max_length: o.maxLength,
           },
+          python_function: addPythonFlavor(tmp, {
+            kind: 'frozen-encoder-logreg',
+            encoder: 'encoder',
+            onnx: 'encoder/model.onnx',
+            head: 'head.json',
+            max_length: o.maxLength,
+            label_map: 'label_map.json',
+          }),
         },
         signature: classifierSignature(data.labelMap.labels),
         inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),

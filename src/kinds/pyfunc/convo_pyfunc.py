@@ -8,7 +8,9 @@ folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@c
   smooth idf, optional sublinear tf, L2 rows) and a multinomial logistic regression, in numpy
   (``src/estimators/tfidf.ts``, ``src/estimators/logreg.ts``);
 * ``bert-finetune``: the Hugging Face tokenizer of the fine-tuned checkpoint and the exported ONNX
-  graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``).
+  graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``);
+* ``frozen-encoder-logreg``: the pretrained encoder's ONNX graph (``mean_pooled`` output), L2
+  normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``).
 
 Input: a DataFrame with a ``text`` column (or a list of strings). Texts are taken as they are; the
 project's server applies the task's cleaning first, so pass cleaned text for the same answers.
@@ -89,25 +91,26 @@ class _TfidfLogReg:
         return _softmax(out)
 
 
-class _OnnxClassifier:
-    def __init__(self, root, spec):
+class _OnnxGraph:
+    """A tokenizer + ONNX Runtime session over one of the project's BERT graphs, fed in batches of 32."""
+
+    def __init__(self, root, tokenizer_dir, onnx_file, max_length):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        hf = os.path.join(root, spec["hf"])
+        hf = os.path.join(root, tokenizer_dir)
         self.tokenizer = Tokenizer.from_file(os.path.join(hf, "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        with open(os.path.join(hf, "config.json"), encoding="utf-8") as f:
-            config = json.load(f)
         pad = self.tokenizer.token_to_id("[PAD]")
-        self.pad_id = int(pad if pad is not None else config.get("pad_token_id") or 0)
-        self.max_length = int(spec["max_length"])
+        if pad is None:
+            with open(os.path.join(hf, "config.json"), encoding="utf-8") as f:
+                pad = json.load(f).get("pad_token_id") or 0
+        self.pad_id = int(pad)
+        self.max_length = int(max_length)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
-        self.session = ort.InferenceSession(
-            os.path.join(root, spec["onnx"]), opts, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(os.path.join(root, onnx_file), opts, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def _encode(self, text):
@@ -115,7 +118,7 @@ class _OnnxClassifier:
         # Keep [CLS] + the first tokens and end with [SEP], as Hugging Face truncation does.
         return ids if len(ids) <= self.max_length else ids[: self.max_length - 1] + [ids[-1]]
 
-    def probs(self, texts, batch_size=32):
+    def run(self, texts, output, batch_size=32):
         rows = []
         for start in range(0, len(texts), batch_size):
             encoded = [self._encode(t) for t in texts[start : start + batch_size]]
@@ -128,11 +131,39 @@ class _OnnxClassifier:
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self.inputs:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            rows.append(self.session.run(["probs"], feeds)[0].astype(np.float64))
-        return np.concatenate(rows) if rows else np.zeros((0, 0))
+            rows.append(self.session.run([output], feeds)[0].astype(np.float64))
+        return np.concatenate(rows)
 
 
-_KINDS = {"tfidf-logreg": _TfidfLogReg, "bert-finetune": _OnnxClassifier}
+class _BertClassifier:
+    def __init__(self, root, spec):
+        self.graph = _OnnxGraph(root, spec["hf"], spec["onnx"], spec["max_length"])
+
+    def probs(self, texts):
+        return self.graph.run(texts, "probs")
+
+
+class _FrozenEncoderLogReg:
+    def __init__(self, root, spec):
+        self.graph = _OnnxGraph(root, spec["encoder"], spec["onnx"], spec["max_length"])
+        with open(os.path.join(root, spec["head"]), encoding="utf-8") as f:
+            logreg = json.load(f)["logreg"]
+        k = int(logreg["numClasses"])
+        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), k)
+        self.bias = _f32(logreg["bias"])
+
+    def probs(self, texts):
+        pooled = self.graph.run(texts, "mean_pooled")
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        embeddings = pooled / np.where(norms > 0, norms, 1)
+        return _softmax(embeddings @ self.weights + self.bias)
+
+
+_KINDS = {
+    "tfidf-logreg": _TfidfLogReg,
+    "bert-finetune": _BertClassifier,
+    "frozen-encoder-logreg": _FrozenEncoderLogReg,
+}
 
 
 class ConversationClassifier:
