@@ -65,6 +65,14 @@ program
     runMain(async () => {
       const r = await startServer(cfg.mlflow, { mlflowBin });
       log(`MLflow UI: ${r.url}  (experiments, runs, models; stop with \`make mlflow-down\`)`);
+      // Direct links to each experiment's runs table (the model-training view), data experiments last.
+      const client = MlflowClient.fromEnv({ trackingUri: r.url, journalDir: cfg.paths.journal });
+      const exps = (await client.searchExperiments().catch(() => [])).filter((e) => e.name !== 'Default');
+      await client.close();
+      const rank = (name: string) => (name.endsWith('-data') ? 1 : 0);
+      for (const e of exps.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name)))
+        log(`  ${e.name.padEnd(28)} ${r.url}/#/experiments/${e.experiment_id}/runs`);
+      log(`  registered models            ${r.url}/#/models`);
     }),
   );
 

@@ -13,7 +13,7 @@ import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { isTabularTask, TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
 import { featureTableInputs, prepareTabular, writeFeatureTable } from '../src/data/feature-table';
 import { profileColumns, profileHtml } from '../src/data/profile';
-import { MlflowClient, withRun } from '../src/mlflow';
+import { dataExperiment, MlflowClient, withRun } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
@@ -55,7 +55,7 @@ const program = new Command('prepare-data')
         const runId = await withRun(
           client,
           {
-            experiment: name,
+            experiment: dataExperiment(name),
             runName: 'prepare-data',
             source: 'scripts/prepare-data.ts',
             tags: { stage: 'data', 'data.digest.train': prepared.digests.train },
@@ -95,7 +95,7 @@ async function prepareTabularTask(
   const runId = await withRun(
     client,
     {
-      experiment: name,
+      experiment: dataExperiment(name),
       runName: 'prepare-data',
       source: 'scripts/prepare-data.ts',
       tags: { stage: 'data', 'data.digest.train': table.digest },

@@ -167,6 +167,28 @@ export class MlflowClient {
     }
   }
 
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.http.json(
+      'POST',
+      '/api/2.0/mlflow/experiments/set-experiment-tag',
+      { experiment_id: experimentId, key, value },
+      Empty,
+    );
+  }
+
+  /** Active experiments, most recently created first. */
+  async searchExperiments(): Promise<Experiment[]> {
+    return paginate(async (pageToken) => {
+      const r = await this.http.json(
+        'POST',
+        '/api/2.0/mlflow/experiments/search',
+        { max_results: 1000, order_by: ['creation_time DESC'], page_token: pageToken },
+        z.object({ experiments: z.array(ExperimentSchema).default([]), next_page_token: z.string().optional() }),
+      );
+      return { items: r.experiments as Experiment[], next: r.next_page_token };
+    });
+  }
+
   // ---- runs ------------------------------------------------------------------------------
 
   /**

@@ -15,6 +15,8 @@ import { exportsDigest, exportsTags } from '../promote/provenance';
 
 export interface RunOptions {
   experiment: string;
+  /** Markdown description of the experiment, set when it is created (default: `experimentNote`). */
+  experimentNote?: string;
   runName?: string;
   tags?: Record<string, string>;
   /** Markdown shown as the run's description in the UI. */
@@ -110,6 +112,29 @@ export function systemTags(opts: RunOptions, cwd = process.cwd()): Record<string
   };
 }
 
+/** Suffix of the experiment that holds a task's data-stage runs (prepare, EDA), apart from its training runs. */
+export const DATA_EXPERIMENT_SUFFIX = '-data';
+export const dataExperiment = (task: string): string => `${task}${DATA_EXPERIMENT_SUFFIX}`;
+
+/** The description an experiment gets when a run creates it (pure). */
+export function experimentNote(name: string): string {
+  if (name.endsWith(DATA_EXPERIMENT_SUFFIX)) {
+    const task = name.slice(0, -DATA_EXPERIMENT_SUFFIX.length);
+    return (
+      `Data stage of **${task}**: \`make prepare\` (validation, quarantined rows, splits, dataset digests, data ` +
+      `report) and the EDA notebook's profiles. Training runs are in the **${task}** experiment.`
+    );
+  }
+  return (
+    `Training and evaluation runs of **${name}** (notebooks and make targets). Each run lists its datasets and ` +
+    `its logged model (Models tab); pick one and \`make promote RUN=<run id>\` registers it as @challenger. ` +
+    `Data-stage runs are in **${dataExperiment(name)}**.`
+  );
+}
+
+/** MLflow 3 opens experiments of this kind on the runs table (model training), not the GenAI overview. */
+const EXPERIMENT_KIND = { key: 'mlflow.experimentKind', value: 'custom_model_development' };
+
 /**
  * Runs `fn` inside an MLflow run. On success the run ends FINISHED; on an exception it ends FAILED
  * with the error recorded as tags, and the exception is rethrown. Logged data is flushed either way;
@@ -124,7 +149,13 @@ export async function withRun<T>(
   if (opts.resumeRunId) {
     run = await client.resumeRun(opts.resumeRunId);
   } else {
-    const exp = await client.getOrCreateExperiment(opts.experiment);
+    const exp = await client.getOrCreateExperiment(opts.experiment, {
+      [EXPERIMENT_KIND.key]: EXPERIMENT_KIND.value,
+      'mlflow.note.content': opts.experimentNote ?? experimentNote(opts.experiment),
+    });
+    // Experiments made before this project set the kind (or by hand) open on the runs table too.
+    if (!exp.tags.some((t) => t.key === EXPERIMENT_KIND.key))
+      await client.setExperimentTag(exp.experiment_id, EXPERIMENT_KIND.key, EXPERIMENT_KIND.value);
     run = await client.createRun({
       experimentId: exp.experiment_id,
       runName: opts.runName,

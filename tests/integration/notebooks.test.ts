@@ -61,7 +61,7 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
       journalDir: path.join(out, 'j'),
       log: () => {},
     });
-    const exp = (await client.getExperimentByName('conversation-churn'))!;
+    const exp = (await client.getExperimentByName('conversation-churn-data'))!;
     const [eda] = await client
       .searchRuns({ experimentIds: [exp.experiment_id], filter: "attributes.run_name = 'eda'" })
       .then((r) => r.runs);

@@ -42,11 +42,20 @@ describe('make prepare + make baseline (small data)', () => {
       journalDir: path.join(out, 'journal'),
       log: () => {},
     });
+    // Data runs have their own experiment; training runs stay in the task's. Both open on the runs table.
+    const dataExp = (await client.getExperimentByName(`${task}-data`))!;
     const exp = (await client.getExperimentByName(task))!;
+    for (const e of [dataExp, exp]) {
+      expect(e.tags).toContainEqual({ key: 'mlflow.experimentKind', value: 'custom_model_development' });
+      expect(e.tags.find((t) => t.key === 'mlflow.note.content')?.value).toMatch(/make promote|make prepare/);
+    }
     const runs = await client.searchAllRuns({
-      experimentIds: [exp.experiment_id],
+      experimentIds: [dataExp.experiment_id, exp.experiment_id],
       orderBy: ['attributes.start_time ASC'],
     });
+    expect(runs.filter((r) => r.info.experiment_id === exp.experiment_id).map((r) => r.info.run_name)).not.toContain(
+      'prepare-data',
+    );
     const byName: Record<string, Run> = Object.fromEntries(runs.map((r) => [r.info.run_name ?? '', r]));
     const prepRun = byName['prepare-data']!;
     expect(prepRun.info.status).toBe('FINISHED');

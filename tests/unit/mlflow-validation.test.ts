@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LIMITS, MlflowValidationError, splitBatch, validateBatch } from '../../src/mlflow';
 import { backoffDelay, DEFAULT_RETRY } from '../../src/mlflow/transport';
+import { metricKeyPart, validateKey } from '../../src/mlflow/validation';
 
 const metric = (key: string, value: number, step = 0) => ({ key, value, step, timestamp: 1_700_000_000_000 });
 
@@ -97,5 +98,18 @@ describe('backoffDelay', () => {
     expect(backoffDelay(1, DEFAULT_RETRY, () => 1)).toBe(250);
     expect(backoffDelay(3, DEFAULT_RETRY, () => 1)).toBe(1000);
     expect(backoffDelay(20, DEFAULT_RETRY, () => 1)).toBe(DEFAULT_RETRY.maxDelayMs);
+  });
+});
+
+describe('metricKeyPart', () => {
+  it('turns a label into one readable key part', () => {
+    expect(metricKeyPart('Account & Security')).toBe('account_security');
+    expect(metricKeyPart('  card  payment fee charged ')).toBe('card_payment_fee_charged');
+    expect(metricKeyPart('Café / Top-up')).toBe('cafe_top_up');
+    expect(metricKeyPart('v1.2')).toBe('v1.2');
+    expect(metricKeyPart('???')).toBe('blank');
+    // Every part it makes is a valid metric key.
+    for (const l of ['Account & Security', 'Café / Top-up', '???'])
+      expect(() => validateKey('metric', `class_share/${metricKeyPart(l)}`, 'k')).not.toThrow();
   });
 });
