@@ -64,6 +64,8 @@ export function argmaxRows(probs: Float32Array, k: number): number[] {
 export interface EpochLog {
   epoch: number;
   loss: number;
+  /** The weights after this epoch (live views, valid during the callback): for validation scores. */
+  model: LogRegState;
 }
 
 /** Trains; `onEpoch` receives the weighted mean training loss of each epoch. */
@@ -135,7 +137,7 @@ export function trainLogReg(
         }
       }
     }
-    onEpoch?.({ epoch, loss: lossSum / weightSum });
+    onEpoch?.({ epoch, loss: lossSum / weightSum, model: { numFeatures, numClasses, weights: W, bias: b } });
   }
   return { numFeatures, numClasses, weights: W, bias: b };
 }

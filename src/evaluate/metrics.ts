@@ -23,8 +23,85 @@ export interface Evaluation {
   confusion: number[][];
   /** Binary: AUC of the positive class; multi-class: one-vs-rest macro AUC. Undefined without scores. */
   rocAuc?: number;
+  /** Two classes with scores: the positive class's precision-recall curve and threshold table. */
+  binary?: BinaryCurves;
   labels: string[];
   n: number;
+}
+
+export interface ThresholdRow {
+  threshold: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Share of examples at or above the threshold (what a team would have to act on). */
+  flagged: number;
+}
+
+export interface BinaryCurves {
+  positive: string;
+  /** Precision-recall points by decreasing threshold (at most ~200, evenly spread over the ranks). */
+  pr: { precision: number[]; recall: number[]; threshold: number[] };
+  /** scikit-learn's average precision: sum over ranks of (R_n - R_{n-1}) * P_n. */
+  averagePrecision: number;
+  thresholds: ThresholdRow[];
+}
+
+/**
+ * Precision-recall curve, average precision and a threshold table of the positive class (pure).
+ * Ties in score form one point, as in scikit-learn's precision_recall_curve.
+ */
+export function binaryCurves(
+  scores: readonly number[],
+  positive: readonly boolean[],
+  positiveLabel: string,
+): BinaryCurves | undefined {
+  const nPos = positive.filter(Boolean).length;
+  if (nPos === 0 || nPos === positive.length) return undefined;
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+  const points: { p: number; r: number; t: number }[] = [];
+  let tp = 0;
+  let fp = 0;
+  let ap = 0;
+  let prevRecall = 0;
+  for (let i = 0; i < order.length; i++) {
+    if (positive[order[i]!]) tp++;
+    else fp++;
+    const last = i + 1 === order.length || scores[order[i + 1]!]! !== scores[order[i]!]!;
+    if (!last) continue;
+    const precision = tp / (tp + fp);
+    const recall = tp / nPos;
+    ap += (recall - prevRecall) * precision;
+    prevRecall = recall;
+    points.push({ p: precision, r: recall, t: scores[order[i]!]! });
+  }
+  const step = Math.max(1, Math.ceil(points.length / 200));
+  const kept = points.filter((_, i) => i % step === 0 || i === points.length - 1);
+  const thresholds = Array.from({ length: 19 }, (_, i) => Number(((i + 1) * 0.05).toFixed(2))).map((threshold) => {
+    let t = 0;
+    let flagged = 0;
+    scores.forEach((sc, i) => {
+      if (sc >= threshold) {
+        flagged++;
+        if (positive[i]) t++;
+      }
+    });
+    const precision = safeDiv(t, flagged);
+    const recall = t / nPos;
+    return {
+      threshold,
+      precision,
+      recall,
+      f1: safeDiv(2 * precision * recall, precision + recall),
+      flagged: flagged / scores.length,
+    };
+  });
+  return {
+    positive: positiveLabel,
+    pr: { precision: kept.map((x) => x.p), recall: kept.map((x) => x.r), threshold: kept.map((x) => x.t) },
+    averagePrecision: ap,
+    thresholds,
+  };
 }
 
 export function confusionMatrix(yTrue: readonly number[], yPred: readonly number[], k: number): number[][] {
@@ -86,14 +163,14 @@ export function evaluate(
         )
       : perClass.reduce((s, c) => s + c[key], 0) / k;
   let auc: number | undefined;
+  let binary: BinaryCurves | undefined;
   if (probs) {
     const col = (c: number) => yTrue.map((_, i) => probs[i * k + c]!);
-    if (k === 2)
-      auc = rocAuc(
-        col(positiveIndex),
-        yTrue.map((t) => t === positiveIndex),
-      );
-    else {
+    if (k === 2) {
+      const positives = yTrue.map((t) => t === positiveIndex);
+      auc = rocAuc(col(positiveIndex), positives);
+      binary = binaryCurves(col(positiveIndex), positives, labels[positiveIndex]!);
+    } else {
       const aucs = labels
         .map((_, c) =>
           rocAuc(
@@ -112,6 +189,7 @@ export function evaluate(
     perClass,
     confusion,
     rocAuc: auc,
+    ...(binary ? { binary } : {}),
     labels: [...labels],
     n,
   };
@@ -137,6 +215,26 @@ export function classificationReport(e: Evaluation): string {
   );
   if (e.rocAuc !== undefined) lines.push(`${'roc auc'.padStart(w)} ${''.padStart(20)}${f(e.rocAuc)}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Mean cross-entropy of class probabilities (row-major [n, k]) against true class ids, each example
+ * weighted by its class weight when given (as the training loss is), so train and validation compare.
+ */
+export function crossEntropy(
+  probs: Float32Array | readonly number[],
+  yTrue: readonly number[],
+  k: number,
+  classWeights?: readonly number[],
+): number {
+  let sum = 0;
+  let weight = 0;
+  yTrue.forEach((y, i) => {
+    const w = classWeights?.[y] ?? 1;
+    sum -= w * Math.log(Math.max(probs[i * k + y]!, 1e-12));
+    weight += w;
+  });
+  return weight ? sum / weight : Number.NaN;
 }
 
 /** Flat metric dict for MLflow, with a prefix such as `test_`. */

@@ -1,20 +1,47 @@
 /** Figure builders (pure): data in, plotly figure out. */
 import type { Figure } from './html';
 
-/** Grouped bars: share of each label in each split. */
+/**
+ * Grouped bars: share of each label in each split. Many labels (Banking77's 77) turn the chart into
+ * horizontal bars with a row per label, so every name stays readable.
+ */
 export function labelDistributionFigure(
   shares: Record<string, Record<string, number>>,
   title = 'Label share per split',
 ): Figure {
   const labels = [...new Set(Object.values(shares).flatMap((s) => Object.keys(s)))].sort();
+  const splits = Object.keys(shares).length;
+  if (labels.length <= 20)
+    return {
+      data: Object.entries(shares).map(([split, s]) => ({
+        type: 'bar',
+        name: split,
+        x: labels,
+        y: labels.map((l) => s[l] ?? 0),
+      })),
+      layout: {
+        title: { text: title },
+        barmode: 'group',
+        xaxis: { title: { text: 'label' }, automargin: true },
+        yaxis: { title: { text: 'share of split' }, tickformat: '.1%' },
+      },
+    };
   return {
     data: Object.entries(shares).map(([split, s]) => ({
       type: 'bar',
+      orientation: 'h',
       name: split,
-      x: labels,
-      y: labels.map((l) => s[l] ?? 0),
+      y: labels,
+      x: labels.map((l) => s[l] ?? 0),
     })),
-    layout: { title: { text: title }, barmode: 'group', yaxis: { tickformat: '.1%' }, xaxis: { automargin: true } },
+    layout: {
+      title: { text: title },
+      barmode: 'group',
+      height: Math.max(420, labels.length * Math.max(12, 4 * splits) + 160),
+      xaxis: { title: { text: 'share of split' }, tickformat: '.1%', side: 'top' },
+      yaxis: { title: { text: 'label' }, automargin: true, autorange: 'reversed', dtick: 1 },
+      legend: { orientation: 'h', y: 1.02, yanchor: 'bottom' },
+    },
   };
 }
 
@@ -37,48 +64,162 @@ export function histogramFigure(values: Record<string, number[]>, title: string,
   };
 }
 
-/** Confusion matrix heatmap, rows = true label, columns = predicted, normalised per row. */
+/** Sequential scale, white to dark blue: darker means more (ColorBrewer Blues). */
+const BLUES: [number, string][] = [
+  [0, '#f7fbff'],
+  [0.125, '#deebf7'],
+  [0.25, '#c6dbef'],
+  [0.375, '#9ecae1'],
+  [0.5, '#6baed6'],
+  [0.625, '#4292c6'],
+  [0.75, '#2171b5'],
+  [0.875, '#08519c'],
+  [1, '#08306b'],
+];
+
+/**
+ * Confusion matrix heatmap: rows are true labels, columns predictions, colour the row share (darker
+ * = more). Each cell shows its count, and up to 20 classes its row percentage too; the height grows
+ * with the number of classes so that 77 intents keep one readable row each.
+ */
 export function confusionMatrixFigure(
   confusion: number[][],
   labels: string[],
-  title = 'Confusion matrix (row-normalised)',
+  title = 'Confusion matrix (colour: share of the true label; cells: count)',
 ): Figure {
-  const z = confusion.map((row) => {
+  const k = labels.length;
+  const shares = confusion.map((row) => {
     const total = row.reduce((a, b) => a + b, 0);
     return row.map((v) => (total ? v / total : 0));
   });
+  const few = k <= 20;
+  const text = confusion.map((row, r) =>
+    row.map((v, c) => (v === 0 ? '' : few ? `${v}<br>${(100 * shares[r]![c]!).toFixed(0)}%` : String(v))),
+  );
+  const cell = few ? 44 : 16;
   return {
     data: [
       {
         type: 'heatmap',
-        z,
+        z: shares,
         x: labels,
         y: labels,
-        colorscale: 'Blues',
+        colorscale: BLUES,
         zmin: 0,
         zmax: 1,
-        text: confusion,
-        hovertemplate: 'true %{y}<br>pred %{x}<br>%{text} (%{z:.1%})<extra></extra>',
+        xgap: 1,
+        ygap: 1,
+        text,
+        texttemplate: '%{text}',
+        textfont: { size: few ? 12 : 8 },
+        customdata: confusion,
+        hovertemplate: 'true %{y}<br>predicted %{x}<br>%{customdata} examples (%{z:.1%} of the row)<extra></extra>',
+        colorbar: { title: { text: 'share of row' }, tickformat: '.0%' },
       },
     ],
     layout: {
       title: { text: title },
-      xaxis: { title: { text: 'predicted' }, automargin: true },
-      yaxis: { title: { text: 'true' }, autorange: 'reversed', automargin: true },
-      height: Math.max(420, 14 * labels.length + 160),
+      xaxis: { title: { text: 'predicted label' }, automargin: true, tickangle: -60, dtick: 1, side: 'bottom' },
+      yaxis: { title: { text: 'true label' }, autorange: 'reversed', automargin: true, dtick: 1 },
+      height: Math.max(480, cell * k + 260),
     },
   };
 }
 
-/** Line chart of one or more per-step series (loss curves). */
+/** Line chart of one or more series over steps or epochs (loss and validation curves). */
 export function curvesFigure(
   series: Record<string, { x: number[]; y: number[] }>,
   title: string,
-  xTitle = 'epoch',
+  xTitle: string,
+  yTitle: string,
+): Figure {
+  const many = Object.values(series).some((s) => s.x.length > 50);
+  return {
+    data: Object.entries(series).map(([name, s]) => ({
+      type: 'scatter',
+      mode: many ? 'lines' : 'lines+markers',
+      name,
+      x: s.x,
+      y: s.y,
+    })),
+    layout: { title: { text: title }, xaxis: { title: { text: xTitle } }, yaxis: { title: { text: yTitle } } },
+  };
+}
+
+/** Precision-recall curve of the positive class, with the positive share as the no-skill line. */
+export function precisionRecallFigure(
+  pr: { precision: number[]; recall: number[]; threshold: number[] },
+  positive: string,
+  averagePrecision: number,
+  positiveShare: number,
 ): Figure {
   return {
-    data: Object.entries(series).map(([name, s]) => ({ type: 'scatter', mode: 'lines+markers', name, x: s.x, y: s.y })),
-    layout: { title: { text: title }, xaxis: { title: { text: xTitle } } },
+    data: [
+      {
+        type: 'scatter',
+        mode: 'lines',
+        name: `model (AP ${averagePrecision.toFixed(3)})`,
+        x: pr.recall,
+        y: pr.precision,
+        customdata: pr.threshold,
+        hovertemplate: 'recall %{x:.2f}<br>precision %{y:.2f}<br>threshold %{customdata:.3f}<extra></extra>',
+      },
+      {
+        type: 'scatter',
+        mode: 'lines',
+        name: `no skill (${(100 * positiveShare).toFixed(1)}% "${positive}")`,
+        x: [0, 1],
+        y: [positiveShare, positiveShare],
+        line: { dash: 'dash', color: '#999' },
+      },
+    ],
+    layout: {
+      title: { text: `Precision-recall, positive class "${positive}"` },
+      xaxis: { title: { text: 'recall' }, range: [0, 1.02] },
+      yaxis: { title: { text: 'precision' }, range: [0, 1.02] },
+    },
+  };
+}
+
+/** Precision, recall, F1 and the share of examples flagged, as the decision threshold moves. */
+export function thresholdFigure(
+  rows: readonly { threshold: number; precision: number; recall: number; f1: number; flagged: number }[],
+  positive: string,
+): Figure {
+  const x = rows.map((r) => r.threshold);
+  const line = (name: string, y: number[], dash?: string) => ({
+    type: 'scatter',
+    mode: 'lines+markers',
+    name,
+    x,
+    y,
+    ...(dash ? { line: { dash } } : {}),
+  });
+  return {
+    data: [
+      line(
+        'precision',
+        rows.map((r) => r.precision),
+      ),
+      line(
+        'recall',
+        rows.map((r) => r.recall),
+      ),
+      line(
+        'F1',
+        rows.map((r) => r.f1),
+      ),
+      line(
+        'share flagged',
+        rows.map((r) => r.flagged),
+        'dot',
+      ),
+    ],
+    layout: {
+      title: { text: `Threshold on p("${positive}")` },
+      xaxis: { title: { text: `flag when p("${positive}") >= threshold` }, range: [0, 1] },
+      yaxis: { title: { text: 'value' }, range: [0, 1.02], tickformat: '.0%' },
+    },
   };
 }
 

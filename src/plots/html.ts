@@ -13,6 +13,8 @@ export interface ReportSection {
   heading: string;
   /** Plain text (escaped) shown above the figure or table. */
   text?: string;
+  /** Text whose spacing matters (aligned columns), shown in a monospace block. */
+  preformatted?: string;
   figure?: Figure;
   table?: { columns: string[]; rows: (string | number)[][] };
 }
@@ -46,9 +48,12 @@ export function reportHtml(title: string, sections: ReportSection[], opts: { inl
     .map((s, i) => {
       const parts = [`<h2>${escapeHtml(s.heading)}</h2>`];
       if (s.text) parts.push(`<p>${escapeHtml(s.text)}</p>`);
+      if (s.preformatted) parts.push(`<pre>${escapeHtml(s.preformatted)}</pre>`);
       if (s.table) parts.push(tableHtml(s.table));
       if (s.figure) {
-        parts.push(`<div id="fig${i}" class="fig"></div>`);
+        // A figure that sets its own height (a 77-class confusion matrix) gets a container that tall.
+        const h = s.figure.layout?.height;
+        parts.push(`<div id="fig${i}" class="fig"${typeof h === 'number' ? ` style="height:${h}px"` : ''}></div>`);
         parts.push(
           `<script>Plotly.newPlot('fig${i}', ${JSON.stringify(s.figure.data)}, ` +
             `${JSON.stringify({ margin: { t: 40 }, ...s.figure.layout })}, {responsive: true});</script>`,

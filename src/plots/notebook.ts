@@ -14,7 +14,9 @@ export function plotlyBootstrap(): string {
   );
 }
 
+/** A figure for a notebook cell: as tall as its layout asks (a 77-class matrix), else `height`. */
 export function figureHtml(fig: Figure, height = 420): string {
+  if (typeof fig.layout?.height === 'number') height = fig.layout.height;
   const id = `fig-${randomUUID()}`;
   return (
     `<div id="${id}" style="height:${height}px"></div><script>Plotly.newPlot('${id}', ` +

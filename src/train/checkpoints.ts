@@ -15,6 +15,8 @@ const EpochRecord = z.object({
   trainLoss: z.number(),
   valMacroF1: z.number(),
   valAccuracy: z.number(),
+  /** Validation cross-entropy with the training class weights (absent in checkpoints of older versions). */
+  valLoss: z.number().optional(),
   seconds: z.number(),
 });
 export type EpochRecord = z.infer<typeof EpochRecord>;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { classWeights as balancedWeights, encodeLabels, type LabelMap } from '../data/labels';
 import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
-import { evaluateProbs, type Evaluation } from '../evaluate/metrics';
+import { crossEntropy, evaluateProbs, type Evaluation } from '../evaluate/metrics';
 import { padBatch, type TextTokenizer } from '../features/tokenize';
 import {
   buildInferGraph,
@@ -340,11 +340,16 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
           await flush();
       }
       // End of epoch: validate, keep the best weights, decide on early stopping, checkpoint.
-      const validation = evaluateProbs(
-        await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, params),
-        inp.validation,
-        inp.labelMap,
-        inp.positiveLabel,
+      const valProbs = await predictEncoded(evaluator, valIds, tok.padId, c.maxLength, c.evalBatchSize, params);
+      const validation = evaluateProbs(valProbs, inp.validation, inp.labelMap, inp.positiveLabel);
+      const valLoss = crossEntropy(
+        valProbs,
+        encodeLabels(
+          inp.validation.map((e) => e.label),
+          inp.labelMap,
+        ),
+        k,
+        weights,
       );
       const improved = validation.macro.f1 > state.bestMetric;
       if (improved) {
@@ -359,6 +364,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         trainLoss: lossN ? lossSum / lossN : Number.NaN,
         valMacroF1: validation.macro.f1,
         valAccuracy: validation.accuracy,
+        valLoss,
         seconds: (Date.now() - epochStart) / 1000,
       };
       state.history.push(record);
@@ -368,6 +374,7 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
           epoch: record.epoch,
           'epoch/val_macro_f1': validation.macro.f1,
           'epoch/val_accuracy': validation.accuracy,
+          'epoch/val_loss': valLoss,
           ...(Number.isFinite(record.trainLoss) ? { 'epoch/train_loss': record.trainLoss } : {}),
         },
         step: state.globalStep,

@@ -19,6 +19,8 @@ const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/met
     weighted: number[];
     roc_auc: number;
     confusion: number[][];
+    average_precision?: number;
+    pr_points?: number;
   }[];
 };
 
@@ -42,8 +44,31 @@ describe('evaluate matches scikit-learn', () => {
         c.weighted.map((x) => x.toFixed(10)),
       );
       expect(e.rocAuc).toBeCloseTo(c.roc_auc, 10);
+      if (c.k === 2) {
+        expect(e.binary!.averagePrecision).toBeCloseTo(c.average_precision!, 10);
+        // One point per distinct score, as precision_recall_curve (before our thinning to ~200 points).
+        expect(c.pr_points).toBeGreaterThan(200);
+        expect(e.binary!.pr.recall.at(-1)).toBe(1);
+      } else expect(e.binary).toBeUndefined();
     });
   }
+});
+
+describe('binaryCurves', () => {
+  it('gives the threshold table a team acts on: precision, recall and the share flagged at each cut', () => {
+    const e = evaluate(
+      [1, 1, 0, 0, 0],
+      [1, 0, 0, 0, 0],
+      ['no', 'yes'],
+      [0.1, 0.9, 0.6, 0.4, 0.8, 0.2, 0.9, 0.1, 0.95, 0.05],
+    );
+    const at = (t: number) => e.binary!.thresholds.find((r) => r.threshold === t)!;
+    // p(yes) = 0.9, 0.4, 0.2, 0.1, 0.05; positives are the first two.
+    expect(at(0.5)).toMatchObject({ precision: 1, recall: 0.5, flagged: 0.2 });
+    expect(at(0.15)).toMatchObject({ precision: 2 / 3, recall: 1, flagged: 0.6 });
+    expect(e.binary!.averagePrecision).toBe(1);
+    expect(e.binary!.positive).toBe('yes');
+  });
 });
 
 describe('rocAuc', () => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { PreparedData } from '../../data/prepare';
 import type { AnyTaskSpec } from '../../data/tasks';
 import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
-import { evaluationHtml, evaluationJson } from '../../evaluate/report';
+import { evaluationHtml, evaluationJson, type TrainingCurves } from '../../evaluate/report';
 import { splitDataset } from '../../data/tracking';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
 import { addPythonFlavor } from '../pyfunc';
@@ -126,6 +126,24 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
   };
 }
 
+/** Loss per optimizer step, and per epoch the train loss against the validation loss and macro-F1. */
+function bertCurves(state: FineTuneResult['state']): TrainingCurves {
+  const epochs = state.history.map((h) => h.epoch);
+  const withLoss = state.history.filter((h) => h.valLoss !== undefined && Number.isFinite(h.trainLoss));
+  return {
+    loss: { x: state.lossCurve.map(([s]) => s), y: state.lossCurve.map(([, l]) => l), per: 'step' },
+    epochs: {
+      title: 'Per epoch: train vs validation',
+      yTitle: 'loss / score',
+      series: {
+        'train loss (epoch mean)': { x: withLoss.map((h) => h.epoch), y: withLoss.map((h) => h.trainLoss) },
+        'validation loss': { x: withLoss.map((h) => h.epoch), y: withLoss.map((h) => h.valLoss!) },
+        'validation macro-F1': { x: epochs, y: state.history.map((h) => h.valMacroF1) },
+      },
+    },
+  };
+}
+
 /**
  * The step-metrics sink of a fine-tuning run. A resumed run re-trains the steps after its last
  * checkpoint; those already delivered before the crash (live flushes) are dropped here, found as
@@ -215,10 +233,9 @@ export async function runFineTune(
       'model.served_graph': served,
       ...(result.resumedFromStep !== undefined ? { 'train.resumed_from_step': String(result.resumedFromStep) } : {}),
     });
-    const curve = { x: result.state.lossCurve.map(([s]) => s), y: result.state.lossCurve.map(([, l]) => l) };
     await run.logText(evaluationJson(fp32.ev), 'eval/evaluation_test.json');
     await run.logText(
-      evaluationHtml(`${spec.name}: fine-tuned ${o.checkpointName} (test, fp32)`, fp32.ev, curve),
+      evaluationHtml(`${spec.name}: fine-tuned ${o.checkpointName} (test, fp32)`, fp32.ev, bertCurves(result.state)),
       'eval/evaluation_test.html',
     );
     if (int8) await run.logText(evaluationJson(int8.ev), 'eval/evaluation_test_int8.json');

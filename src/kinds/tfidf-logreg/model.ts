@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { LabelMap } from '../../data/labels';
 import { encodeLabels } from '../../data/labels';
 import type { Example } from '../../data/tasks';
-import { evaluate, type Evaluation } from '../../evaluate/metrics';
+import { crossEntropy, evaluate, type Evaluation } from '../../evaluate/metrics';
 import {
   argmaxRows,
   logRegFromJson,
@@ -31,12 +31,16 @@ export interface BaselineModel {
   logreg: LogRegState;
 }
 
+/** An epoch of training, with the validation loss when a validation set was given. */
+export type BaselineEpoch = Omit<EpochLog, 'model'> & { valLoss?: number };
+
 export function trainBaseline(
   train: readonly Example[],
   labelMap: LabelMap,
   classWeights: number[],
   cfg: BaselineConfig = DEFAULT_BASELINE,
-  onEpoch?: (e: EpochLog) => void,
+  onEpoch?: (e: BaselineEpoch) => void,
+  validation?: readonly Example[],
 ): BaselineModel {
   const tfidf = fitTfidf(
     train.map((e) => e.text),
@@ -48,13 +52,22 @@ export function trainBaseline(
     train.map((e) => e.label),
     labelMap,
   );
-  const logreg = trainLogReg(
-    xs,
-    ys,
-    vec.size,
-    labelMap.labels.length,
-    { ...cfg.logreg, classWeights: cfg.useClassWeights ? classWeights : undefined },
-    onEpoch,
+  const weights = cfg.useClassWeights ? classWeights : undefined;
+  const valXs = validation?.map((e) => vec.transform(e.text));
+  const valYs = validation
+    ? encodeLabels(
+        validation.map((e) => e.label),
+        labelMap,
+      )
+    : undefined;
+  const k = labelMap.labels.length;
+  const logreg = trainLogReg(xs, ys, vec.size, k, { ...cfg.logreg, classWeights: weights }, (e) =>
+    onEpoch?.({
+      epoch: e.epoch,
+      loss: e.loss,
+      // Same class weights as the training loss, so the two curves compare.
+      ...(valXs && valYs ? { valLoss: crossEntropy(predictProba(e.model, valXs), valYs, k, weights) } : {}),
+    }),
   );
   return { kind: 'tfidf-logreg', labelMap, tfidf, logreg };
 }

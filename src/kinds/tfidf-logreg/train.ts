@@ -79,20 +79,34 @@ export async function runBaseline(
     : undefined;
   bar?.start(config.logreg.epochs, 0, { loss: '-' });
   const curve = { x: [] as number[], y: [] as number[] };
+  const valCurve = { x: [] as number[], y: [] as number[] };
   const t0 = Date.now();
-  const model = trainBaseline(data.train, data.labelMap, weights, config, (e) => {
-    curve.x.push(e.epoch);
-    curve.y.push(e.loss);
-    bar?.update(e.epoch, { loss: e.loss.toFixed(4) });
-  });
+  const model = trainBaseline(
+    data.train,
+    data.labelMap,
+    weights,
+    config,
+    (e) => {
+      curve.x.push(e.epoch);
+      curve.y.push(e.loss);
+      if (e.valLoss !== undefined) {
+        valCurve.x.push(e.epoch);
+        valCurve.y.push(e.valLoss);
+      }
+      bar?.update(e.epoch, { loss: e.loss.toFixed(4) });
+    },
+    run ? data.validation : undefined,
+  );
   bar?.stop();
   const trainSeconds = (Date.now() - t0) / 1000;
   const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
   const test = evaluateBaseline(model, data.test, spec.positiveLabel);
   if (run) {
     await logTrainingInputs(run, spec.name, data);
+    const series = (key: string, c: typeof curve) =>
+      c.y.map((value, i) => ({ key, value, step: c.x[i]!, timestamp: Date.now() }));
     await run.client.logBatch(run.runId, {
-      metrics: curve.y.map((value, i) => ({ key: 'train_loss', value, step: curve.x[i]!, timestamp: Date.now() })),
+      metrics: [...series('train_loss', curve), ...series('epoch/val_loss', valCurve)],
     });
     await run.logMetrics({ train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
@@ -100,7 +114,13 @@ export async function runBaseline(
       fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
       fs.writeFileSync(
         path.join(tmp, 'evaluation_test.html'),
-        evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, curve),
+        evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, {
+          epochs: {
+            title: 'Loss per epoch: train vs validation',
+            yTitle: 'cross-entropy',
+            series: { 'train loss': curve, 'validation loss': valCurve },
+          },
+        }),
       );
       await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
       await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
