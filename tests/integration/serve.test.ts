@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
+import { renderedDom } from '../helpers/browser';
 import type { FastifyInstance } from 'fastify';
 import { MlflowClient } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
@@ -75,6 +76,15 @@ const get = async (route: string, headers: Record<string, string> = auth) => {
 };
 
 describe('model server', () => {
+  it('/docs opens in headless Chromium without a token and lists the routes, grouped by tag', async () => {
+    const dom = await renderedDom(`${url}/docs/`);
+    const paths = [...dom.matchAll(/class="opblock-summary-path"[^>]*data-path="([^"]+)"/g)].map((m) => m[1]);
+    expect(paths).toEqual(expect.arrayContaining(['/predict', '/invocations', '/version', '/metrics', '/health']));
+    const tags = [...dom.matchAll(/class="opblock-tag[^"]*"[^>]*data-tag="([^"]+)"/g)].map((m) => m[1]);
+    expect(tags.length).toBeGreaterThan(1);
+    expect(dom).not.toContain('Unauthorized');
+  }, 120_000);
+
   it('answers /ping, /health and the API docs without a token, everything else only with a valid one', async () => {
     expect(await get('/ping', {})).toEqual({ status: 200, text: 'pong\n' });
     // Swagger UI opens in a browser: its page, its assets and the OpenAPI document need no token.
