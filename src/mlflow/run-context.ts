@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { LogResult, MlflowClient, DatasetInput } from './client';
 import type { MlmodelOptions } from './mlmodel';
 import { isTransient } from './errors';
-import type { Run, RunStatus } from './schemas';
+import type { Run } from './schemas';
 import { exportsOf } from '../promote/notebooks';
 import { exportsDigest, exportsTags } from '../promote/provenance';
 
@@ -136,6 +136,57 @@ export function experimentNote(name: string): string {
 const EXPERIMENT_KIND = { key: 'mlflow.experimentKind', value: 'custom_model_development' };
 
 /**
+ * Opens a run (or resumes `opts.resumeRunId`) with the system tags; the experiment is created with
+ * its description and kind if needed. Pair with `closeRun`; `withRun` does both around a function.
+ * Notebooks use the pair when a run spans cells (a comparison whose candidates each have a cell).
+ */
+export async function openRun(client: MlflowClient, opts: RunOptions): Promise<ActiveRun> {
+  if (opts.resumeRunId) return new ActiveRun(client, await client.resumeRun(opts.resumeRunId));
+  const exp = await client.getOrCreateExperiment(opts.experiment, {
+    [EXPERIMENT_KIND.key]: EXPERIMENT_KIND.value,
+    'mlflow.note.content': opts.experimentNote ?? experimentNote(opts.experiment),
+  });
+  // Experiments made before this project set the kind (or by hand) open on the runs table too.
+  if (!exp.tags.some((t) => t.key === EXPERIMENT_KIND.key))
+    await client.setExperimentTag(exp.experiment_id, EXPERIMENT_KIND.key, EXPERIMENT_KIND.value);
+  const run = await client.createRun({
+    experimentId: exp.experiment_id,
+    runName: opts.runName,
+    tags: { ...systemTags(opts), ...opts.tags },
+  });
+  return new ActiveRun(client, run);
+}
+
+/**
+ * Ends a run FINISHED, or FAILED with `failure` recorded as tags, and delivers what was logged (or
+ * keeps it in the journal if the server is unreachable). Throws only for a server that answers with
+ * an error.
+ */
+export async function closeRun(client: MlflowClient, run: ActiveRun, failure?: unknown): Promise<void> {
+  if (failure !== undefined) {
+    const e = failure instanceof Error ? failure : new Error(String(failure));
+    await client
+      .setTags(run.runId, {
+        'error.type': e.name,
+        'error.message': e.message.slice(0, 7900),
+        ...(e.stack ? { 'error.stack': e.stack.slice(0, 7900) } : {}),
+      })
+      .catch(() => undefined);
+  }
+  await client.endRun(run.runId, failure !== undefined ? 'FAILED' : 'FINISHED');
+  try {
+    await client.flush(run.runId);
+  } catch (err) {
+    // An unreachable server is not a failure of the run: the data waits in the journal.
+    if (!isTransient(err)) throw err;
+    process.stderr.write(
+      `[mlflow] run ${run.runId}: server still unreachable; its data is safe in ` +
+        `${client.journal.file(run.runId)} (replay: make mlflow-replay)\n`,
+    );
+  }
+}
+
+/**
  * Runs `fn` inside an MLflow run. On success the run ends FINISHED; on an exception it ends FAILED
  * with the error recorded as tags, and the exception is rethrown. Logged data is flushed either way;
  * if the server is down it stays in the journal (mlflow/.journal/) and `make mlflow-replay` sends it.
@@ -145,24 +196,7 @@ export async function withRun<T>(
   opts: RunOptions,
   fn: (run: ActiveRun) => Promise<T>,
 ): Promise<T> {
-  let run: Run;
-  if (opts.resumeRunId) {
-    run = await client.resumeRun(opts.resumeRunId);
-  } else {
-    const exp = await client.getOrCreateExperiment(opts.experiment, {
-      [EXPERIMENT_KIND.key]: EXPERIMENT_KIND.value,
-      'mlflow.note.content': opts.experimentNote ?? experimentNote(opts.experiment),
-    });
-    // Experiments made before this project set the kind (or by hand) open on the runs table too.
-    if (!exp.tags.some((t) => t.key === EXPERIMENT_KIND.key))
-      await client.setExperimentTag(exp.experiment_id, EXPERIMENT_KIND.key, EXPERIMENT_KIND.value);
-    run = await client.createRun({
-      experimentId: exp.experiment_id,
-      runName: opts.runName,
-      tags: { ...systemTags(opts), ...opts.tags },
-    });
-  }
-  const active = new ActiveRun(client, run);
+  const active = await openRun(client, opts);
   // Plain variables, not a union narrowed across try/catch: tslab's TypeScript 5.0 does not narrow that.
   let failed = false;
   let failure: unknown;
@@ -172,27 +206,12 @@ export async function withRun<T>(
   } catch (err) {
     failed = true;
     failure = err;
-    const e = err instanceof Error ? err : new Error(String(err));
-    await client
-      .setTags(active.runId, {
-        'error.type': e.name,
-        'error.message': e.message.slice(0, 7900),
-        ...(e.stack ? { 'error.stack': e.stack.slice(0, 7900) } : {}),
-      })
-      .catch(() => undefined);
   }
-  const status: RunStatus = failed ? 'FAILED' : 'FINISHED';
-  await client.endRun(active.runId, status);
   try {
-    await client.flush(active.runId);
+    await closeRun(client, active, failed ? (failure ?? new Error('undefined thrown')) : undefined);
   } catch (err) {
-    // A server that answers with an error is a failure of the run (the run's own error, if any, comes first);
-    // an unreachable one is not: the data waits in the journal.
-    if (!isTransient(err)) throw failed ? failure : err;
-    process.stderr.write(
-      `[mlflow] run ${active.runId}: server still unreachable; its data is safe in ` +
-        `${client.journal.file(active.runId)} (replay: make mlflow-replay)\n`,
-    );
+    // The run's own error, if any, comes first.
+    throw failed ? failure : err;
   }
   if (failed) throw failure;
   return value as T;

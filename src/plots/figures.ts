@@ -119,8 +119,21 @@ export function confusionMatrixFigure(
     ],
     layout: {
       title: { text: title },
-      xaxis: { title: { text: 'predicted label' }, automargin: true, tickangle: -60, dtick: 1, side: 'bottom' },
-      yaxis: { title: { text: 'true label' }, autorange: 'reversed', automargin: true, dtick: 1 },
+      // Many classes: vertical column labels, one per column, in a font that fits the cell.
+      xaxis: {
+        title: { text: 'predicted label' },
+        automargin: true,
+        tickangle: few ? -45 : -90,
+        dtick: 1,
+        tickfont: { size: few ? 12 : 9 },
+      },
+      yaxis: {
+        title: { text: 'true label' },
+        autorange: 'reversed',
+        automargin: true,
+        dtick: 1,
+        tickfont: { size: few ? 12 : 10 },
+      },
       height: Math.max(480, cell * k + 260),
     },
   };
