@@ -175,11 +175,13 @@ test-integration: ## integration tests only (real MLflow server on a free port)
 	@node_modules/.bin/vitest run --project integration
 # Hand-written TypeScript; modules generated from notebooks are formatted as their cells are written.
 FORMATTED = $(shell grep -rL --include='*.ts' '^// AUTO-GENERATED' src scripts tests) vitest.config.ts eslint.config.mjs
-lint: $(STAMPS)/node ## ESLint (typescript-eslint) over all TypeScript, and Prettier's check of the hand-written files
+lint: $(STAMPS)/node ## ESLint (typescript-eslint) over all TypeScript, and Prettier's check of the hand-written files and the notebook cells
 	@node_modules/.bin/eslint --max-warnings 0 .
-	@node_modules/.bin/prettier --check --log-level warn $(FORMATTED) && echo "lint: eslint and prettier clean"
-format: $(STAMPS)/node ## rewrite the hand-written TypeScript in Prettier's format
+	@node_modules/.bin/prettier --check --log-level warn $(FORMATTED)
+	@$(TS) scripts/format-notebooks.ts --check && echo "lint: eslint and prettier clean (sources and notebook cells)"
+format: $(STAMPS)/node ## rewrite the hand-written TypeScript and the notebook cells in Prettier's format (then make promote)
 	@node_modules/.bin/prettier --write --log-level warn $(FORMATTED)
+	@$(TS) scripts/format-notebooks.ts
 
 typecheck: ## TypeScript strict type check
 	@node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json  # not .bin/tsc: tslab ships an older tsc under that name
