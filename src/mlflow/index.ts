@@ -6,7 +6,16 @@ export {
   type LogResult,
   type DatasetInput,
 } from './client';
-export { withRun, ActiveRun, systemTags, dataExperiment, experimentNote, type RunOptions } from './run-context';
+export {
+  withRun,
+  openRun,
+  closeRun,
+  ActiveRun,
+  systemTags,
+  dataExperiment,
+  experimentNote,
+  type RunOptions,
+} from './run-context';
 export { MlflowApiError, MlflowUnavailableError, MlflowValidationError, isTransient } from './errors';
 export { RunJournal } from './journal';
 export { LIMITS, splitBatch, validateBatch } from './validation';

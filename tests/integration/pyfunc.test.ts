@@ -87,6 +87,15 @@ async function served(name: string): Promise<Answer[]> {
   return body.predictions;
 }
 
+/** Registers the model run `runId` logged as `name`@champion, and returns `make serve`'s answers from it. */
+async function servedChampion(name: string, runId: string): Promise<Answer[]> {
+  await client.getOrCreateRegisteredModel(name);
+  const source = (await client.runModelSource(await client.getRun(runId)))!;
+  const v = await client.createModelVersion({ name, source, runId });
+  await client.setAlias(name, 'champion', v.version);
+  return served(name);
+}
+
 /** mlflow.pyfunc.load_model(uri).predict(texts), in the project's venv: rows of label + p(<label>). */
 async function pyfuncPredict(uri: string): Promise<Record<string, string | number>[]> {
   const input = path.join(tmp, 'texts.json');
@@ -175,7 +184,6 @@ describe('python_function flavor', () => {
     const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 7);
     const dir = path.join(tmp, 'bert');
     saveBertModel(dir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
-    await client.getOrCreateRegisteredModel(name);
     const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
       await run.logModel(dir, {
         artifactPath: 'model',
@@ -194,10 +202,7 @@ describe('python_function flavor', () => {
       });
       return run.runId;
     });
-    const source = (await client.runModelSource(await client.getRun(runId)))!;
-    const v = await client.createModelVersion({ name, source, runId });
-    await client.setAlias(name, 'champion', v.version);
-    const ts = await served(name);
+    const ts = await servedChampion(name, runId);
     // A random head over real encoder features still spreads texts over several labels.
     expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(1);
     expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
@@ -226,11 +231,7 @@ describe('python_function flavor', () => {
       return run.runId;
     });
     await encoder.release();
-    await client.getOrCreateRegisteredModel(name);
-    const source = (await client.runModelSource(await client.getRun(runId)))!;
-    const v = await client.createModelVersion({ name, source, runId });
-    await client.setAlias(name, 'champion', v.version);
-    const ts = await served(name);
+    const ts = await servedChampion(name, runId);
     expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(5);
     expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
   }, 300_000);
