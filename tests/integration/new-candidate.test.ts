@@ -50,6 +50,17 @@ describe('a new candidate, from a notebook cell to the served model', () => {
       "    'tfidf-bigram': { ...DEFAULT_BASELINE, logreg },\n    'tfidf-trigram': { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, ngramRange: [1, 3] }, logreg },",
     );
     expect(cell.source).not.toBe(source);
+    // ...and a cell that trains it, after the other TF-IDF candidates' cells.
+    const after = nb.cells.findIndex((c: { id: string }) => c.id === 'exp-tfidf-unigram');
+    expect(after).toBeGreaterThan(0);
+    nb.cells.splice(after + 1, 0, {
+      cell_type: 'code',
+      id: 'exp-tfidf-trigram',
+      metadata: {},
+      execution_count: null,
+      outputs: [],
+      source: ["await tfidfCandidate('tfidf-trigram');"],
+    });
     fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
     expect(await inCopy('promote.ts', ['export'])).toMatch(/wrote +src\/kinds\/tfidf-logreg\/recipe\.ts/);
     expect(fs.readFileSync(path.join(copy, 'src/kinds/tfidf-logreg/recipe.ts'), 'utf8')).toContain("'tfidf-trigram'");
