@@ -16,22 +16,26 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup browser venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- setup -------------------------------------------------------------------------------
-setup: venv node kernel weights data browser ## install everything: Python venv, npm packages, tslab kernel, model weights, data, headless Chromium
+setup: venv node kernel weights data tools ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool
 	@echo "==> setup complete. Next: make mlflow-up && make lab"
 
-browser: ## headless Chromium for the report and API-docs checks of make test (Debian's chromium; installed with apt when run as root)
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -x "$${CHROMIUM_BIN:-}" ] || \
-	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	      echo "==> headless Chromium (apt-get install chromium)"; \
-	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	    else echo "make browser: install Chromium (sudo apt-get install chromium) or set CHROMIUM_BIN; make test needs it" >&2; exit 1; fi; }
+tools: ## Debian tools make test uses: headless Chromium (report and API-docs checks) and promtool (monitoring rules); apt when root
+	@missing=""; \
+	  { command -v chromium || command -v chromium-browser || [ -x "$${CHROMIUM_BIN:-}" ]; } >/dev/null 2>&1 || missing="chromium"; \
+	  command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "==> Debian packages:$$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    else echo "make tools: install $$missing (sudo apt-get install$$missing); make test needs them" >&2; exit 1; fi; \
+	  fi
 venv: $(STAMPS)/venv ## Python venv (.venv): MLflow, Jupyter and the tabular learners (LightGBM, scikit-learn, ONNX exporters), pinned in requirements.txt
 $(STAMPS)/venv: requirements.txt
 	@echo "==> Python venv $(VENV) from requirements.txt"

@@ -13,7 +13,7 @@ import { readPrepared } from '../src/data/prepare';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient, withRun } from '../src/mlflow';
 import { monitorHtml, tabularMonitorHtml } from '../src/monitor/monitor-report';
-import type { DriftReport } from '../src/monitor/drift';
+import { driftTextfile, type DriftReport } from '../src/monitor/drift';
 import { isMissingIssue, tabularDriftReport } from '../src/monitor/tabular-drift';
 import { streamRejected } from '../src/monitor/serving-log';
 import { readFeatureTable, referenceMissing, rowsOf } from '../src/data/feature-table';
@@ -105,6 +105,10 @@ const program = new Command('monitor')
         fs.mkdirSync(opts.out, { recursive: true });
         const file = path.join(opts.out, `monitor-${task}-${new Date().toISOString().slice(0, 10)}.html`);
         fs.writeFileSync(file, html);
+        // For Prometheus (node_exporter's textfile collector): written whole, then renamed, as the collector asks.
+        const prom = path.join(opts.out, `monitor-${task}.prom`);
+        fs.writeFileSync(`${prom}.tmp`, driftTextfile(task, drift, new Date()));
+        fs.renameSync(`${prom}.tmp`, prom);
         const versions = Object.entries(served.perVersion)
           .map(([v, n]) => `v${v}: ${n}`)
           .join(', ');

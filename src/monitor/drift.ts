@@ -327,3 +327,25 @@ export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_PO
     reason: drifted.length ? `drift in ${drifted.join(', ')}` : 'no feature drifted',
   };
 }
+
+const LEVEL_CODE: Record<DriftLevel, number> = { none: 0, small: 0, moderate: 1, large: 2 };
+
+/**
+ * The verdict in Prometheus' text format, for node_exporter's textfile collector (pure): drift level
+ * (0 none or small, 1 moderate, 2 large), drifted share and the run's time. monitoring/alerts.yml reads them.
+ */
+export function driftTextfile(task: string, drift: DriftReport, at: Date): string {
+  const t = `{task="${task.replace(/["\\\n]/g, '_')}"}`;
+  return [
+    '# HELP convo_drift_level Drift of served traffic vs training data (0 none/small, 1 moderate, 2 large).',
+    '# TYPE convo_drift_level gauge',
+    `convo_drift_level${t} ${LEVEL_CODE[drift.level]}`,
+    '# HELP convo_drift_drifted_share Share of monitored features that drifted.',
+    '# TYPE convo_drift_drifted_share gauge',
+    `convo_drift_drifted_share${t} ${drift.driftedShare}`,
+    '# HELP convo_monitor_last_run_timestamp_seconds When make monitor last compared this task.',
+    '# TYPE convo_monitor_last_run_timestamp_seconds gauge',
+    `convo_monitor_last_run_timestamp_seconds${t} ${Math.floor(at.getTime() / 1000)}`,
+    '',
+  ].join('\n');
+}

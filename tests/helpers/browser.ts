@@ -12,7 +12,7 @@ export function chromiumBin(): string {
   if (!found)
     throw new Error(
       'headless Chromium not found: the report and API-docs checks open pages as a browser does. ' +
-        'Install it (`apt-get install chromium`, as `make setup` does when run as root) or set CHROMIUM_BIN.',
+        'Install it (`apt-get install chromium`, as `make setup` (`make tools`) does when run as root) or set CHROMIUM_BIN.',
     );
   return found;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { renderedDom } from '../helpers/browser';
+import { monitoringExpressions, referencedMetrics } from '../helpers/monitoring';
 import type { FastifyInstance } from 'fastify';
 import { MlflowClient } from '../../src/mlflow';
 import { buildApp } from '../../src/serve/app';
@@ -76,6 +77,13 @@ const get = async (route: string, headers: Record<string, string> = auth) => {
 };
 
 describe('model server', () => {
+  it('/metrics exposes every serving metric the alert rules and the Grafana dashboard read', async () => {
+    const exposed = new Set([...(await get('/metrics')).text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]));
+    const read = [...referencedMetrics(monitoringExpressions())].filter((n) => !n.startsWith('convo_'));
+    expect(read.length).toBeGreaterThan(5);
+    for (const name of read) expect(exposed, name).toContain(name);
+  });
+
   it('/docs opens in headless Chromium without a token and lists the routes, grouped by tag', async () => {
     const dom = await renderedDom(`${url}/docs/`);
     const paths = [...dom.matchAll(/class="opblock-summary-path"[^>]*data-path="([^"]+)"/g)].map((m) => m[1]);

@@ -5,10 +5,12 @@ import {
   categoricalDrift,
   domainClassifierAuc,
   driftReport,
+  driftTextfile,
   ks2samp,
   numericDrift,
   wasserstein,
   DEFAULT_DRIFT_POLICY,
+  type DriftReport,
 } from '../../src/monitor/drift';
 
 // Reference values from SciPy (scripts/fixtures/make_drift_fixture.py).
@@ -90,5 +92,28 @@ describe('text drift', () => {
     const r = driftReport({ reference: { texts: ref }, current: { texts: other.slice(0, 5) } });
     expect(r).toMatchObject({ level: 'none', action: 'none', features: [] });
     expect(r.reason).toMatch(/only 5 current rows/);
+  });
+});
+
+describe('driftTextfile', () => {
+  it("writes the verdict in Prometheus' text format, with the codes alerts.yml reads", () => {
+    const report: DriftReport = {
+      level: 'large',
+      action: 'retrain_and_alert',
+      driftedShare: 0.5,
+      features: [],
+      referenceRows: 10,
+      currentRows: 10,
+      reason: '',
+    };
+    const text = driftTextfile('support-category', report, new Date('2026-12-01T00:00:00Z'));
+    expect(text).toContain('convo_drift_level{task="support-category"} 2');
+    expect(text).toContain('convo_drift_drifted_share{task="support-category"} 0.5');
+    expect(text).toContain('convo_monitor_last_run_timestamp_seconds{task="support-category"} 1796083200');
+    expect(driftTextfile('t', { ...report, level: 'moderate' }, new Date(0))).toContain(
+      'convo_drift_level{task="t"} 1',
+    );
+    expect(driftTextfile('t', { ...report, level: 'small' }, new Date(0))).toContain('convo_drift_level{task="t"} 0');
+    expect(text.endsWith('\n')).toBe(true);
   });
 });
