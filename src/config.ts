@@ -38,6 +38,8 @@ export interface MlflowServerConfig {
   workers: number;
   /** Folder holding pid, log and state files for the local server. */
   stateDir: string;
+  /** MLflow server app, e.g. `basic-auth` (users and permissions); none by default. */
+  appName?: string;
 }
 
 export interface ProjectConfig {

