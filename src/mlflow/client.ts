@@ -897,7 +897,6 @@ export class MlflowClient {
       const resolved = await this.runModelSource(await this.getRun(runs[1]!), runs[2]!);
       if (!resolved) throw new Error(`${uri}: run ${runs[1]} logged no model "${runs[2]}"`);
       source = resolved;
-      version = undefined;
     }
     const byAlias = /^models:\/([^@/]+)@([\w-]+)$/.exec(uri);
     const byVersion = /^models:\/([^@/]+)\/(\d+)$/.exec(uri);
