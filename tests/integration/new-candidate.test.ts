@@ -7,6 +7,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
+import { executeNotebook } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
 
 // A new model idea travels from a notebook cell to the served model with no file under src/ edited by
@@ -66,23 +67,12 @@ describe('a new candidate, from a notebook cell to the served model', () => {
     expect(fs.readFileSync(path.join(copy, 'src/kinds/tfidf-logreg/recipe.ts'), 'utf8')).toContain("'tfidf-trigram'");
 
     // 2. The notebook runs headless in the copy (its kernel starts there) and logs the new candidate.
-    await promisify(execFile)(
-      path.join(cfg.venv, 'bin/jupyter'),
-      [
-        'nbconvert',
-        '--to',
-        'notebook',
-        '--execute',
-        '--ExecutePreprocessor.timeout=600',
-        '--output-dir',
-        path.join(copy, 'out'),
-        nbFile,
-      ],
-      {
-        env: { ...env, CONVO_MLOPS_ROOT: copy, NB_SMALL: '1', NB_WORK_DIR: path.join(copy, 'trained') },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
+    await executeNotebook(nbFile, path.join(copy, 'out'), {
+      ...env,
+      CONVO_MLOPS_ROOT: copy,
+      NB_SMALL: '1',
+      NB_WORK_DIR: path.join(copy, 'trained'),
+    });
     const client = new MlflowClient({
       trackingUri: inject('mlflowUri'),
       journalDir: path.join(copy, 'j'),

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { executeNotebook } from '../helpers/cli';
 import { loggedModelFiles } from '../helpers/servable';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
@@ -15,31 +14,14 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'notebooks-'));
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 type Output = { output_type: string; text?: string | string[]; ename?: string };
-// Asynchronous, so the test worker stays responsive while a notebook runs for a minute or more.
 async function execute(nb: string): Promise<Output[]> {
-  await promisify(execFile)(
-    path.join(cfg.venv, 'bin/jupyter'),
-    [
-      'nbconvert',
-      '--to',
-      'notebook',
-      '--execute',
-      '--ExecutePreprocessor.timeout=600',
-      '--output-dir',
-      out,
-      path.join(cfg.root, 'notebooks', nb),
-    ],
-    {
-      env: {
-        ...process.env,
-        NB_SMALL: '1',
-        NB_WORK_DIR: path.join(out, 'trained'),
-        MLFLOW_TRACKING_URI: inject('mlflowUri'),
-      },
-      maxBuffer: 64 * 1024 * 1024,
-    },
-  );
-  const executed = JSON.parse(fs.readFileSync(path.join(out, nb), 'utf8'));
+  const file = await executeNotebook(path.join(cfg.root, 'notebooks', nb), out, {
+    ...process.env,
+    NB_SMALL: '1',
+    NB_WORK_DIR: path.join(out, 'trained'),
+    MLFLOW_TRACKING_URI: inject('mlflowUri'),
+  });
+  const executed = JSON.parse(fs.readFileSync(file, 'utf8'));
   return executed.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
 }
 const text = (outputs: Output[]) =>
