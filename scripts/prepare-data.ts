@@ -52,7 +52,7 @@ const program = new Command('prepare-data')
         logStage(name, s, files.quarantine, prepared.quarantine, t0);
         log(`    train digest ${prepared.digests.train.slice(0, 12)}..., labels: ${prepared.labelMap.labels.length}`);
         if (!client) continue;
-        const runId = await withRun(
+        const { runId, experimentId } = await withRun(
           client,
           {
             experiment: dataExperiment(name),
@@ -68,12 +68,10 @@ const program = new Command('prepare-data')
             const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'report-')), 'data_report.html');
             fs.writeFileSync(report, dataReportHtml(spec, prepared));
             await run.logArtifact(report, 'data');
-            return run.runId;
+            return { runId: run.runId, experimentId: run.experimentId };
           },
         );
-        log(
-          `    MLflow: ${client.trackingUri}/#/experiments/${(await client.getExperimentByName(name))?.experiment_id}/runs/${runId}`,
-        );
+        log(`    MLflow: ${client.trackingUri}/#/experiments/${experimentId}/runs/${runId}`);
       }
       await client?.close();
     }),
