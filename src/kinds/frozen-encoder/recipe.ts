@@ -4,7 +4,7 @@
 // cell exp-r2
 import { encodeLabels, type LabelMap } from '../../data/labels';
 import type { Example } from '../../data/tasks';
-import { DEFAULT_LOGREG, trainLogReg } from '../../estimators/logreg';
+import { DEFAULT_LOGREG, logRegEpochs, type EpochLog, type LogRegOptions } from '../../estimators/logreg';
 import { dense, type FrozenEncoderModel } from './model';
 
 /**
@@ -13,21 +13,40 @@ import { dense, type FrozenEncoderModel } from './model';
  */
 export const FROZEN_HEAD = { maxLength: 64, epochs: 40, learningRate: 0.01, l2: 0, pooling: 'mean' as const };
 
+/** The head's training options: Adam on the logistic regression (FROZEN_HEAD's epochs, rate and penalty). */
+export const FROZEN_LOGREG: LogRegOptions = {
+  ...DEFAULT_LOGREG,
+  epochs: FROZEN_HEAD.epochs,
+  learningRate: FROZEN_HEAD.learningRate,
+  l2: FROZEN_HEAD.l2,
+};
+
 /** Fits the head on embeddings of the training texts (class weights optional). */
 export function trainFrozenHead(
   embeddings: Float32Array[],
   train: readonly Example[],
   labelMap: LabelMap,
   classWeights: number[] | undefined,
-  opts = { ...DEFAULT_LOGREG, epochs: FROZEN_HEAD.epochs, learningRate: FROZEN_HEAD.learningRate, l2: FROZEN_HEAD.l2 },
+  opts: LogRegOptions = FROZEN_LOGREG,
 ): FrozenEncoderModel {
+  const epochs = frozenHeadEpochs(embeddings, train, labelMap, classWeights, opts);
+  for (let r = epochs.next(); ; r = epochs.next()) if (r.done) return r.value;
+}
+
+/** The same fit one epoch per `next()`, so a tuning trial can be scored and pruned between epochs. */
+export function* frozenHeadEpochs(
+  embeddings: Float32Array[],
+  train: readonly Example[],
+  labelMap: LabelMap,
+  classWeights: number[] | undefined,
+  opts: LogRegOptions = FROZEN_LOGREG,
+): Generator<EpochLog, FrozenEncoderModel, void> {
   const ys = encodeLabels(
     train.map((e) => e.label),
     labelMap,
   );
-  const logreg = trainLogReg(embeddings.map(dense), ys, embeddings[0]!.length, labelMap.labels.length, {
-    ...opts,
-    classWeights,
-  });
+  const xs = embeddings.map(dense);
+  const k = labelMap.labels.length;
+  const logreg = yield* logRegEpochs(xs, ys, embeddings[0]!.length, k, { ...opts, classWeights });
   return { kind: 'frozen-encoder-logreg', labelMap, logreg };
 }

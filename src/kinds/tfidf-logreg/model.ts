@@ -12,13 +12,13 @@ import {
   argmaxRows,
   logRegFromJson,
   logRegToJson,
+  logRegEpochs,
   predictProba,
-  trainLogReg,
   type EpochLog,
   type LogRegState,
 } from '../../estimators/logreg';
 import type { TextPredictor } from '../types';
-import { fitTfidf, TfidfVectorizer, type TfidfState } from '../../estimators/tfidf';
+import { fitTfidf, TfidfVectorizer, type SparseVector, type TfidfState } from '../../estimators/tfidf';
 import { DEFAULT_BASELINE, type BaselineConfig } from './recipe';
 
 // The recipe (defaults, candidates) is authored in notebooks/03_experiments.ipynb and promoted to ./recipe.ts.
@@ -42,18 +42,51 @@ export function trainBaseline(
   onEpoch?: (e: BaselineEpoch) => void,
   validation?: readonly Example[],
 ): BaselineModel {
-  const tfidf = fitTfidf(
-    train.map((e) => e.text),
-    cfg.tfidf,
-  );
-  const vec = new TfidfVectorizer(tfidf);
-  const xs = train.map((e) => vec.transform(e.text));
+  const epochs = baselineEpochs(train, labelMap, classWeights, cfg, validation);
+  for (let r = epochs.next(); ; r = epochs.next()) {
+    if (r.done) return r.value;
+    const { valProbs: _probs, ...e } = r.value;
+    onEpoch?.(e);
+  }
+}
+
+/** Vectorised splits for one vectoriser config, reusable across trainings (hyper-parameter trials). */
+export type FeatureCache = Map<string, { tfidf: TfidfState; xs: SparseVector[]; valXs?: SparseVector[] }>;
+
+/**
+ * The same training one epoch per `next()` (with the validation probabilities when a validation set
+ * is given), so a caller can stop early or await a pruner between epochs. `cache` keeps the fitted
+ * vectoriser and transformed texts per vectoriser config.
+ */
+export function* baselineEpochs(
+  train: readonly Example[],
+  labelMap: LabelMap,
+  classWeights: number[],
+  cfg: BaselineConfig = DEFAULT_BASELINE,
+  validation?: readonly Example[],
+  cache?: FeatureCache,
+): Generator<BaselineEpoch & { valProbs?: Float32Array }, BaselineModel, void> {
+  const key = `${JSON.stringify(cfg.tfidf)}|${validation ? 'val' : ''}`;
+  let features = cache?.get(key);
+  if (!features) {
+    const tfidf = fitTfidf(
+      train.map((e) => e.text),
+      cfg.tfidf,
+    );
+    const vec = new TfidfVectorizer(tfidf);
+    features = {
+      tfidf,
+      xs: train.map((e) => vec.transform(e.text)),
+      valXs: validation?.map((e) => vec.transform(e.text)),
+    };
+    cache?.set(key, features);
+  }
+  const { tfidf, xs, valXs } = features;
   const ys = encodeLabels(
     train.map((e) => e.label),
     labelMap,
   );
   const weights = cfg.useClassWeights ? classWeights : undefined;
-  const valXs = validation?.map((e) => vec.transform(e.text));
   const valYs = validation
     ? encodeLabels(
         validation.map((e) => e.label),
@@ -61,15 +94,18 @@ export function trainBaseline(
       )
     : undefined;
   const k = labelMap.labels.length;
-  const logreg = trainLogReg(xs, ys, vec.size, k, { ...cfg.logreg, classWeights: weights }, (e) =>
-    onEpoch?.({
+  const epochs = logRegEpochs(xs, ys, tfidf.vocabulary.length, k, { ...cfg.logreg, classWeights: weights });
+  for (let r = epochs.next(); ; r = epochs.next()) {
+    if (r.done) return { kind: 'tfidf-logreg', labelMap, tfidf, logreg: r.value };
+    const e = r.value;
+    const valProbs = valXs ? predictProba(e.model, valXs) : undefined;
+    yield {
       epoch: e.epoch,
       loss: e.loss,
       // Same class weights as the training loss, so the two curves compare.
-      ...(valXs && valYs ? { valLoss: crossEntropy(predictProba(e.model, valXs), valYs, k, weights) } : {}),
-    }),
-  );
-  return { kind: 'tfidf-logreg', labelMap, tfidf, logreg };
+      ...(valProbs && valYs ? { valLoss: crossEntropy(valProbs, valYs, k, weights), valProbs } : {}),
+    };
+  }
 }
 
 export function predictBaseline(

@@ -101,56 +101,66 @@ export async function runBaseline(
   const trainSeconds = (Date.now() - t0) / 1000;
   const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
   const test = evaluateBaseline(model, data.test, spec.positiveLabel);
-  if (run) {
-    await logTrainingInputs(run, spec.name, data);
-    const series = (key: string, c: typeof curve) =>
-      c.y.map((value, i) => ({ key, value, step: c.x[i]!, timestamp: Date.now() }));
-    await run.client.logBatch(run.runId, {
-      metrics: [...series('train_loss', curve), ...series('epoch/val_loss', valCurve)],
-    });
-    await run.logMetrics({ train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
-    try {
-      fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
-      fs.writeFileSync(
-        path.join(tmp, 'evaluation_test.html'),
-        evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, {
-          epochs: {
-            title: 'Loss per epoch: train vs validation',
-            yTitle: 'cross-entropy',
-            series: { 'train loss': curve, 'validation loss': valCurve },
-          },
-        }),
-      );
-      await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
-      await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
-      const modelDir = path.join(tmp, 'model');
-      saveBaseline(model, modelDir);
-      const modelId = await run.logModel(modelDir, {
-        artifactPath: 'model',
-        modelType: 'tfidf-logreg',
-        flavors: {
-          [TFIDF_FLAVOR]: {
-            loader_module: 'src/kinds/tfidf-logreg/model',
-            loader: 'loadTfidfPredictor',
-            model_file: 'model.json',
-            label_map: 'label_map.json',
-          },
-          python_function: addPythonFlavor(modelDir, {
-            kind: 'tfidf-logreg',
-            model_file: 'model.json',
-            label_map: 'label_map.json',
-          }),
-        },
-        signature: classifierSignature(data.labelMap.labels),
-        inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
-      });
-      await logHeldOutScores(run, modelId, spec.name, data, { validation, test });
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }
+  if (run) await logBaselineRun(run, spec, data, { model, validation, test, curve, valCurve, trainSeconds });
   return { model, validation, test, curve, trainSeconds };
+}
+
+/** Logs a trained baseline to `run`: datasets, loss curves, the evaluation report, the model and its scores. */
+export async function logBaselineRun(
+  run: ActiveRun,
+  spec: AnyTaskSpec,
+  data: PreparedData,
+  r: BaselineRunResult & { valCurve: { x: number[]; y: number[] } },
+): Promise<string> {
+  const { model, validation, test, curve, valCurve, trainSeconds } = r;
+  await logTrainingInputs(run, spec.name, data);
+  const series = (key: string, c: typeof curve) =>
+    c.y.map((value, i) => ({ key, value, step: c.x[i]!, timestamp: Date.now() }));
+  await run.client.logBatch(run.runId, {
+    metrics: [...series('train_loss', curve), ...series('epoch/val_loss', valCurve)],
+  });
+  await run.logMetrics({ train_seconds: trainSeconds, num_features: model.tfidf.vocabulary.length });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'baseline-'));
+  try {
+    fs.writeFileSync(path.join(tmp, 'evaluation_test.json'), evaluationJson(test));
+    fs.writeFileSync(
+      path.join(tmp, 'evaluation_test.html'),
+      evaluationHtml(`${spec.name}: TF-IDF + logistic regression (test)`, test, {
+        epochs: {
+          title: 'Loss per epoch: train vs validation',
+          yTitle: 'cross-entropy',
+          series: { 'train loss': curve, 'validation loss': valCurve },
+        },
+      }),
+    );
+    await run.logArtifact(path.join(tmp, 'evaluation_test.json'), 'eval');
+    await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
+    const modelDir = path.join(tmp, 'model');
+    saveBaseline(model, modelDir);
+    const modelId = await run.logModel(modelDir, {
+      artifactPath: 'model',
+      modelType: 'tfidf-logreg',
+      flavors: {
+        [TFIDF_FLAVOR]: {
+          loader_module: 'src/kinds/tfidf-logreg/model',
+          loader: 'loadTfidfPredictor',
+          model_file: 'model.json',
+          label_map: 'label_map.json',
+        },
+        python_function: addPythonFlavor(modelDir, {
+          kind: 'tfidf-logreg',
+          model_file: 'model.json',
+          label_map: 'label_map.json',
+        }),
+      },
+      signature: classifierSignature(data.labelMap.labels),
+      inputExample: data.test.slice(0, 2).map((e) => ({ text: e.text })),
+    });
+    await logHeldOutScores(run, modelId, spec.name, data, { validation, test });
+    return modelId;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The inverse of `baselineParams`: a run's logged params back to a training config. */
