@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -98,6 +98,9 @@ compare: $(STAMPS)/node ## tabular task (TASK=telco-churn): k-fold comparison of
 
 score: $(STAMPS)/node ## batch-score a tabular task's feature table with its champion (TASK=telco-churn) -> reports/scores-<task>-<date>.csv
 	@$(TS) scripts/score.ts $(if $(TASK),--task $(TASK)) $(ARGS)
+
+tune: $(STAMPS)/node $(STAMPS)/venv ## Optuna study (TASK=support-intent MODEL=tfidf|frozen TRIALS=30 [TIMEOUT=s STUDY=name ARGS='--sampler random']); rerun resumes
+	@$(TS) scripts/tune.ts $(if $(TASK),--task $(TASK)) $(if $(MODEL),--model $(MODEL)) $(if $(TRIALS),--trials $(TRIALS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(STUDY),--study $(STUDY)) $(ARGS)
 
 baseline-frozen: $(STAMPS)/node ## frozen pretrained encoder (ONNX Runtime) + logistic regression (TASK=support-intent), logged to MLflow
 	@$(TS) scripts/train-frozen-encoder.ts $(if $(TASK),--task $(TASK))

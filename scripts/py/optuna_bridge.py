@@ -101,6 +101,11 @@ class Bridge:
             "retry_of": frozen.system_attrs.get("failed_trial"),
         }
 
+    def enqueue(self, req: dict[str, Any]) -> None:
+        """Queues fixed parameters as a coming trial, unless a trial with them exists (resumes stay single)."""
+        assert self.study
+        self.study.enqueue_trial(req["params"], skip_if_exists=True)
+
     def set_attr(self, req: dict[str, Any]) -> None:
         self._trial(req["number"]).set_user_attr(req["key"], req["value"])
 
@@ -261,7 +266,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-OPS = ("open", "ask", "report", "tell", "set_attr", "set_study_attr", "summary", "fail_stale", "importances")
+OPS = ("open", "enqueue", "ask", "report", "tell", "set_attr", "set_study_attr", "summary", "fail_stale", "importances")
 
 
 def main() -> None:

@@ -283,6 +283,11 @@ export class MlflowClient {
     });
   }
 
+  /** Moves a run to the experiment's trash (restorable in the UI until garbage-collected). */
+  async deleteRun(runId: string): Promise<void> {
+    await this.http.json('POST', '/api/2.0/mlflow/runs/delete', { run_id: runId }, z.object({}).passthrough());
+  }
+
   /** Sets status/end time/name; journaled when the server is unreachable. */
   async updateRun(
     runId: string,

@@ -140,6 +140,11 @@ export class OptunaStudy {
     }
   }
 
+  /** Queues these parameters as a coming trial, unless a trial with them exists already. */
+  async enqueue(params: TrialParams): Promise<void> {
+    await this.call('enqueue', { params });
+  }
+
   async ask(): Promise<AskedTrial> {
     const r = AskSchema.parse(await this.call('ask', { space: this.options.space }));
     return { number: r.number, params: r.params, retryOf: r.retry_of };
