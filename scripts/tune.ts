@@ -48,9 +48,7 @@ const program = new Command('tune')
   .option('--study <name>', 'study name (default <task>-<model>); the same name resumes or joins a study')
   .option('--storage <url>', 'Optuna storage (SQLAlchemy URL; env OPTUNA_STORAGE)', cfg.optunaStorage)
   .addOption(new Option('--sampler <name>', 'Optuna sampler').choices(['tpe', 'random', 'grid']).default('tpe'))
-  .addOption(
-    new Option('--pruner <name>', 'Optuna pruner').choices(['median', 'hyperband', 'none']).default('median'),
-  )
+  .addOption(new Option('--pruner <name>', 'Optuna pruner').choices(['median', 'hyperband', 'none']).default('median'))
   .option('--seed <n>', "sampler seed (default: Optuna's, so parallel drivers differ)", int)
   .option('--max-train <n>', 'use the first N training examples (quick studies, CI)', int)
   .option('--max-eval <n>', 'use the first N validation and test examples', int)
@@ -82,7 +80,10 @@ const program = new Command('tune')
           timeoutSeconds: opts.timeout,
           sampler: { name: opts.sampler, seed: opts.seed },
           pruner: { name: opts.pruner },
-          heartbeat: { interval: Math.max(1, Math.min(10, Math.floor(opts.heartbeatGrace / 3))), grace: opts.heartbeatGrace },
+          heartbeat: {
+            interval: Math.max(1, Math.min(10, Math.floor(opts.heartbeatGrace / 3))),
+            grace: opts.heartbeatGrace,
+          },
           source: 'scripts/tune.ts',
           onEvent: display.onEvent,
         });
@@ -164,7 +165,8 @@ function progress(target: number): { onEvent: (e: TuneEvent) => void; stop: () =
           `==> study ${e.study}${e.resumed ? ` resumed (${e.finished} finished)` : ''}: ${target} trials, parent run ${e.parentRunId}`,
         );
         bar?.start(target, e.finished, payload);
-      } else if (e.type === 'stale') log(`    trials ${e.trials.join(', ')} lost their driver: failed, retried with the same params`);
+      } else if (e.type === 'stale')
+        log(`    trials ${e.trials.join(', ')} lost their driver: failed, retried with the same params`);
       else if (e.type === 'trial-start') {
         payload.trial = String(e.number);
         payload.epoch = '-';

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import traceback
 import warnings
 from typing import Any
@@ -112,11 +113,11 @@ class Bridge:
     def set_study_attr(self, req: dict[str, Any]) -> dict[str, Any]:
         """Sets a study attribute unless one is there already; returns the value that holds."""
         assert self.study
-        current = self.study.user_attrs.get(req["key"])
-        if current is None or req.get("overwrite"):
+        if req.get("overwrite") or self.study.user_attrs.get(req["key"]) is None:
             self.study.set_user_attr(req["key"], req["value"])
-            current = req["value"]
-        return {"value": current}
+            # Two drivers may both have seen no value: let both writes land, then all read the last one.
+            time.sleep(float(req.get("settle_s", 0.5)))
+        return {"value": self.study.user_attrs[req["key"]]}
 
     def report(self, req: dict[str, Any]) -> dict[str, Any]:
         trial = self._trial(req["number"])

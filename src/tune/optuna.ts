@@ -24,7 +24,13 @@ export interface StudyOptions {
   direction?: 'maximize' | 'minimize';
   space: readonly SearchParam[];
   sampler?: { name: SamplerName; seed?: number; startupTrials?: number };
-  pruner?: { name: PrunerName; startupTrials?: number; warmupSteps?: number; minResource?: number; maxResource?: number };
+  pruner?: {
+    name: PrunerName;
+    startupTrials?: number;
+    warmupSteps?: number;
+    minResource?: number;
+    maxResource?: number;
+  };
   /** Heartbeat of running trials (s): a trial silent for `grace` s is failed and retried by the next driver. */
   heartbeat?: { interval: number; grace: number };
   /** Study attributes set when absent (the MLflow experiment, the model kind...). */
@@ -114,25 +120,32 @@ export class OptunaStudy {
     const child = spawn(o.python, [BRIDGE_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
     const study = new OptunaStudy(child, o);
     try {
-      const r = z.object({ failed_stale: z.array(z.number()) }).passthrough().parse(
-        await study.call('open', {
-          storage: o.storage,
-          study: o.study,
-          direction: o.direction ?? 'maximize',
-          space: o.space,
-          owner_pid: process.pid,
-          sampler: { name: o.sampler?.name ?? 'tpe', seed: o.sampler?.seed, startup_trials: o.sampler?.startupTrials },
-          pruner: {
-            name: o.pruner?.name ?? 'median',
-            startup_trials: o.pruner?.startupTrials,
-            warmup_steps: o.pruner?.warmupSteps,
-            min_resource: o.pruner?.minResource,
-            max_resource: o.pruner?.maxResource,
-          },
-          heartbeat: o.heartbeat ?? { interval: 10, grace: 60 },
-          study_attrs: o.studyAttrs ?? {},
-        }),
-      );
+      const r = z
+        .object({ failed_stale: z.array(z.number()) })
+        .passthrough()
+        .parse(
+          await study.call('open', {
+            storage: o.storage,
+            study: o.study,
+            direction: o.direction ?? 'maximize',
+            space: o.space,
+            owner_pid: process.pid,
+            sampler: {
+              name: o.sampler?.name ?? 'tpe',
+              seed: o.sampler?.seed,
+              startup_trials: o.sampler?.startupTrials,
+            },
+            pruner: {
+              name: o.pruner?.name ?? 'median',
+              startup_trials: o.pruner?.startupTrials,
+              warmup_steps: o.pruner?.warmupSteps,
+              min_resource: o.pruner?.minResource,
+              max_resource: o.pruner?.maxResource,
+            },
+            heartbeat: o.heartbeat ?? { interval: 10, grace: 60 },
+            study_attrs: o.studyAttrs ?? {},
+          }),
+        );
       return { study, failedStale: r.failed_stale, summary: SummarySchema.parse(r) };
     } catch (e) {
       study.close();

@@ -79,7 +79,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runStudy(client: MlflowClient, objective: Objective, o: TuneOptions): Promise<TuneResult> {
   const space = objective.tuning.space;
-  const { study, summary: opened } = await OptunaStudy.open({
+  const {
+    study,
+    summary: opened,
+    failedStale,
+  } = await OptunaStudy.open({
     python: o.python,
     storage: o.storage,
     study: o.study,
@@ -107,6 +111,7 @@ export async function runStudy(client: MlflowClient, objective: Objective, o: Tu
       finished: finishedCount(opened),
       target: o.trials,
     });
+    if (failedStale.length) o.onEvent?.({ type: 'stale', trials: failedStale });
     const started = Date.now();
     let failuresInARow = 0;
     for (;;) {
@@ -282,7 +287,9 @@ async function logProgress(parent: ActiveRun, s: StudySummary): Promise<void> {
     const best = s.trials.find((t) => t.number === s.best!.number);
     await parent.setTags({
       'optuna.best_trial': String(s.best.number),
-      ...(typeof best?.user_attrs[RUN_ATTR] === 'string' ? { 'optuna.best_run_id': String(best.user_attrs[RUN_ATTR]) } : {}),
+      ...(typeof best?.user_attrs[RUN_ATTR] === 'string'
+        ? { 'optuna.best_run_id': String(best.user_attrs[RUN_ATTR]) }
+        : {}),
     });
   }
 }
