@@ -54,7 +54,7 @@ export const TFIDF_TUNING: TuningSpace<BaselineConfig> = {
   }),
 };
 
-/** Frozen encoder + logistic-regression head: the head's rate, penalty, epochs and batch size (embeddings are computed once). */
+/** Frozen encoder + logistic-regression head: rate, penalty, epochs and batch size (the texts are embedded once). */
 export const FROZEN_TUNING: TuningSpace<LogRegOptions> = {
   space: [
     { name: 'learning_rate', type: 'float', low: 0.001, high: 0.1, log: true },

@@ -97,8 +97,8 @@ export async function runStudy(client: MlflowClient, objective: Objective, o: Tu
     const attrs = opened.user_attrs;
     if (attrs.task !== o.task || attrs.model !== objective.model)
       throw new Error(
-        `study ${o.study} tunes ${String(attrs.model)} on ${String(attrs.task)}, not ${objective.model} on ${o.task}: ` +
-          `choose another STUDY name`,
+        `study ${o.study} tunes ${String(attrs.model)} on ${String(attrs.task)}, ` +
+          `not ${objective.model} on ${o.task}: choose another STUDY name`,
       );
     if (o.enqueueDefaults ?? true) await study.enqueue(objective.tuning.defaults);
     const { parent, resumed } = await openParent(client, study, opened, o, space, objective);
