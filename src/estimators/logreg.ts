@@ -24,7 +24,7 @@ export interface LogRegState {
   bias: Float32Array;
 }
 
-export function softmaxInPlace(z: Float32Array | Float64Array | number[], offset: number, k: number): void {
+export function softmaxInPlace(z: Float32Array | number[], offset: number, k: number): void {
   let max = -Infinity;
   for (let c = 0; c < k; c++) max = Math.max(max, z[offset + c]!);
   let sum = 0;
@@ -60,6 +60,34 @@ export function argmaxRows(probs: Float32Array, k: number): number[] {
     return best;
   });
 }
+
+/**
+ * One Adam step on every entry of `w` (moments `m`, `v`; gradient `g` plus an L2 penalty) with the
+ * bias-corrected step size `lr`, for dense trainers; the sparse trainer updates only touched rows.
+ */
+export function adamUpdate(
+  w: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: ArrayLike<number>,
+  lr: number,
+  l2 = 0,
+): void {
+  const [beta1, beta2, eps] = ADAM_BETAS;
+  for (let j = 0; j < w.length; j++) {
+    const grad = g[j]! + l2 * w[j]!;
+    m[j] = beta1 * m[j]! + (1 - beta1) * grad;
+    v[j] = beta2 * v[j]! + (1 - beta2) * grad * grad;
+    w[j]! -= (lr * m[j]!) / (Math.sqrt(v[j]!) + eps);
+  }
+}
+
+/** Adam's beta1, beta2 and epsilon. */
+export const ADAM_BETAS = [0.9, 0.999, 1e-8] as const;
+
+/** The bias-corrected step size of Adam step `t` (1-based). */
+export const adamStepSize = (learningRate: number, t: number): number =>
+  (learningRate * Math.sqrt(1 - ADAM_BETAS[1] ** t)) / (1 - ADAM_BETAS[0] ** t);
 
 export interface EpochLog {
   epoch: number;
@@ -103,66 +131,16 @@ export function* logRegEpochs(
   const vW = new Float32Array(W.length);
   const mb = new Float32Array(k);
   const vb = new Float32Array(k);
-  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+  const [beta1, beta2, eps] = ADAM_BETAS;
   const cw = opts.classWeights ?? new Array<number>(k).fill(1);
   const random = seededRandom(opts.seed);
   const order = ys.map((_, i) => i);
   let t = 0;
   const p = new Float32Array(k);
-  // Dense inputs (pooled embeddings) take a contiguous path: the same maths without per-feature maps.
-  const isDense = xs.every((x) => x.indices.length === numFeatures);
-  const G = isDense ? new Float32Array(W.length) : undefined;
-  const q = new Float64Array(k);
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     let lossSum = 0;
     let weightSum = 0;
     const perm = shuffled(order, random);
-    if (G) {
-      for (let start = 0; start < perm.length; start += opts.batchSize) {
-        const batch = perm.slice(start, start + opts.batchSize);
-        G.fill(0);
-        const gb = new Float32Array(k);
-        for (const i of batch) {
-          const x = xs[i]!.values;
-          const y = ys[i]!;
-          for (let c = 0; c < k; c++) q[c] = b[c]!;
-          for (let f = 0; f < numFeatures; f++) {
-            const v = x[f]!;
-            const base = f * k;
-            for (let c = 0; c < k; c++) q[c]! += v * W[base + c]!;
-          }
-          softmaxInPlace(q, 0, k);
-          const w = cw[y]!;
-          lossSum -= w * Math.log(Math.max(q[y]!, 1e-12));
-          weightSum += w;
-          q[y]! -= 1;
-          for (let c = 0; c < k; c++) {
-            q[c] = (w * q[c]!) / batch.length;
-            gb[c]! += q[c]!;
-          }
-          for (let f = 0; f < numFeatures; f++) {
-            const v = x[f]!;
-            const base = f * k;
-            for (let c = 0; c < k; c++) G[base + c]! += q[c]! * v;
-          }
-        }
-        t++;
-        const lr = (opts.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-        for (let c = 0; c < k; c++) {
-          mb[c] = beta1 * mb[c]! + (1 - beta1) * gb[c]!;
-          vb[c] = beta2 * vb[c]! + (1 - beta2) * gb[c]! ** 2;
-          b[c]! -= (lr * mb[c]!) / (Math.sqrt(vb[c]!) + eps);
-        }
-        for (let j = 0; j < W.length; j++) {
-          const grad = G[j]! + opts.l2 * W[j]!;
-          mW[j] = beta1 * mW[j]! + (1 - beta1) * grad;
-          vW[j] = beta2 * vW[j]! + (1 - beta2) * grad * grad;
-          W[j]! -= (lr * mW[j]!) / (Math.sqrt(vW[j]!) + eps);
-        }
-      }
-      yield { epoch, loss: lossSum / weightSum, model: { numFeatures, numClasses, weights: W, bias: b } };
-      continue;
-    }
     for (let start = 0; start < perm.length; start += opts.batchSize) {
       const batch = perm.slice(start, start + opts.batchSize);
       const gW = new Map<number, Float32Array>();
@@ -189,12 +167,8 @@ export function* logRegEpochs(
         }
       }
       t++;
-      const lr = (opts.learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-      for (let c = 0; c < k; c++) {
-        mb[c] = beta1 * mb[c]! + (1 - beta1) * gb[c]!;
-        vb[c] = beta2 * vb[c]! + (1 - beta2) * gb[c]! ** 2;
-        b[c]! -= (lr * mb[c]!) / (Math.sqrt(vb[c]!) + eps);
-      }
+      const lr = adamStepSize(opts.learningRate, t);
+      adamUpdate(b, mb, vb, gb, lr);
       for (const [f, g] of gW) {
         const base = f * k;
         for (let c = 0; c < k; c++) {

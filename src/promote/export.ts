@@ -38,7 +38,7 @@ export interface ModuleExport {
 }
 
 const DIRECTIVE = /^\/\/\|\s*(default_exp|export|exporti)\b\s*(\S+)?\s*$/;
-const DECLARATION = /^(?:async\s+function|function\*?|const|let|class|abstract\s+class|interface|type|enum)\s/;
+const DECLARATION = /^(?:async\s+function\*?|function\*?|const|let|class|abstract\s+class|interface|type|enum)\s/;
 
 export const headerFor = (notebook: string): string =>
   `// AUTO-GENERATED from ${notebook} - edit the notebook, then run \`make promote\`.\n// Checked by \`make ` +

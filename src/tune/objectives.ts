@@ -146,7 +146,7 @@ export async function frozenObjective(
       const head = FROZEN_TUNING.config(p);
       const t0 = Date.now();
       const epochs = frozenHeadEpochs(emb.train, data.train, data.labelMap, undefined, head);
-      for (let r = epochs.next(); ; r = epochs.next()) {
+      for (let r = await epochs.next(); ; r = await epochs.next()) {
         if (r.done) {
           const model = r.value;
           const trainSeconds = (Date.now() - t0) / 1000;

@@ -65,6 +65,19 @@ describe('exportNotebooks', () => {
   });
 });
 
+describe('exported declarations', () => {
+  it('exports generators, async functions and async generators as well as plain declarations', () => {
+    const nb = {
+      ...notebook,
+      cells: [code('g', '//| export src/gen.ts\nfunction* a() {}\nasync function b() {}\nasync function* c() {}\n')],
+    };
+    const [mod] = exportNotebooks([{ path: 'notebooks/09_g.ipynb', notebook: nb }]);
+    expect(mod!.content).toContain(
+      'export function* a() {}\nexport async function b() {}\nexport async function* c() {}',
+    );
+  });
+});
+
 describe('rewriteImports', () => {
   it('makes ./src imports relative to the generated module', () => {
     expect(

@@ -4,8 +4,9 @@
 // cell exp-r2
 import { encodeLabels, type LabelMap } from '../../data/labels';
 import type { Example } from '../../data/tasks';
-import { DEFAULT_LOGREG, logRegEpochs, type EpochLog, type LogRegOptions } from '../../estimators/logreg';
-import { dense, type FrozenEncoderModel } from './model';
+import { DEFAULT_LOGREG, type EpochLog, type LogRegOptions } from '../../estimators/logreg';
+import { denseLogRegEpochs } from '../../estimators/logreg-dense';
+import type { FrozenEncoderModel } from './model';
 
 /**
  * The frozen-encoder head: mean-pooled, L2-normalised embeddings of the pretrained encoder, then a
@@ -22,31 +23,33 @@ export const FROZEN_LOGREG: LogRegOptions = {
 };
 
 /** Fits the head on embeddings of the training texts (class weights optional). */
-export function trainFrozenHead(
+export async function trainFrozenHead(
   embeddings: Float32Array[],
   train: readonly Example[],
   labelMap: LabelMap,
   classWeights: number[] | undefined,
   opts: LogRegOptions = FROZEN_LOGREG,
-): FrozenEncoderModel {
+): Promise<FrozenEncoderModel> {
   const epochs = frozenHeadEpochs(embeddings, train, labelMap, classWeights, opts);
-  for (let r = epochs.next(); ; r = epochs.next()) if (r.done) return r.value;
+  for (let r = await epochs.next(); ; r = await epochs.next()) if (r.done) return r.value;
 }
 
-/** The same fit one epoch per `next()`, so a tuning trial can be scored and pruned between epochs. */
-export function* frozenHeadEpochs(
+/**
+ * The same fit one epoch per `next()`, so a tuning trial can be scored and pruned between epochs.
+ * Each mini-batch runs on ONNX Runtime (denseLogRegEpochs), the same model as the sparse trainer.
+ */
+export async function* frozenHeadEpochs(
   embeddings: Float32Array[],
   train: readonly Example[],
   labelMap: LabelMap,
   classWeights: number[] | undefined,
   opts: LogRegOptions = FROZEN_LOGREG,
-): Generator<EpochLog, FrozenEncoderModel, void> {
+): AsyncGenerator<EpochLog, FrozenEncoderModel, void> {
   const ys = encodeLabels(
     train.map((e) => e.label),
     labelMap,
   );
-  const xs = embeddings.map(dense);
   const k = labelMap.labels.length;
-  const logreg = yield* logRegEpochs(xs, ys, embeddings[0]!.length, k, { ...opts, classWeights });
+  const logreg = yield* denseLogRegEpochs(embeddings, ys, embeddings[0]!.length, k, { ...opts, classWeights });
   return { kind: 'frozen-encoder-logreg', labelMap, logreg };
 }

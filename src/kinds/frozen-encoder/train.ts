@@ -113,7 +113,7 @@ export async function runFrozenEncoder(
   await run?.logParams(frozenParams(spec.name, o.checkpointName, o.maxLength, head, data.trainDigest));
   const emb = await embedSplits(data, o);
   const t1 = Date.now();
-  const model = trainFrozenHead(emb.train, data.train, data.labelMap, undefined, head);
+  const model = await trainFrozenHead(emb.train, data.train, data.labelMap, undefined, head);
   const trainSeconds = (Date.now() - t1) / 1000;
   const validation = evaluateFrozenHead(model, emb.validation, data.validation, spec.positiveLabel);
   const test = evaluateFrozenHead(model, emb.test, data.test, spec.positiveLabel);
