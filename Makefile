@@ -16,7 +16,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -188,6 +188,9 @@ $(STAMPS)/bench-venv: scripts/bench/requirements-torch.txt
 
 bench: $(STAMPS)/node $(STAMPS)/bench-venv mlflow-up ## BERT engine vs PyTorch CPU: training/inference examples/s + peak memory at 16x64 and 16x128 -> bench/engine.json + MLflow
 	@$(TS) scripts/bench-engine.ts
+
+bench-grouping: $(STAMPS)/node mlflow-up ## fine-tune twice, random vs length-grouped batches (TASK=support-intent; ARGS='--finetune-args "--epochs 1"') -> bench/grouping.json + MLflow
+	@$(TS) scripts/bench-grouping.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 
 bench-serve: $(STAMPS)/node ## load test of make serve: 100 clients x 60 s on loopback -> bench/serve-<task>.json + MLflow
 	@$(TS) scripts/bench-serve.ts $(if $(TASK),--task $(TASK))

@@ -37,6 +37,7 @@ interface Opts {
   classWeights: boolean;
   freezeEmbeddings: boolean;
   freezeLayers: number;
+  groupByLength: boolean;
   patience: number;
   seed: number;
   checkpointEvery: number;
@@ -94,6 +95,7 @@ const program = new Command('finetune')
   .option('--class-weights', 'weigh the loss by balanced class weights (imbalanced tasks)', D.classWeights)
   .option('--freeze-embeddings', 'keep the embedding tables fixed', D.freezeEmbeddings)
   .option('--freeze-layers <n>', 'keep the lowest N encoder layers (and the embeddings) fixed', int, D.freezeLayers)
+  .option('--group-by-length', 'batches of similar-length texts (less padding, faster steps)', D.groupByLength ?? false)
   .option('--patience <n>', 'early stopping: epochs without a better validation macro-F1 (0: off)', int, D.patience)
   .option('--seed <n>', 'seed for head init, data order and dropout', int, D.seed)
   .option(
@@ -141,6 +143,7 @@ const program = new Command('finetune')
         classWeights: opts.classWeights,
         freezeEmbeddings: opts.freezeEmbeddings,
         freezeLayers: opts.freezeLayers,
+        groupByLength: opts.groupByLength,
         patience: opts.patience,
         seed: opts.seed,
         checkpointEverySteps: opts.checkpointEvery,

@@ -32,6 +32,7 @@ interface Opts {
   maxTrain?: number;
   maxEval?: number;
   heartbeatGrace: number;
+  warmupEpochs: number;
   processedDir: string;
   checkpoint: string;
 }
@@ -52,6 +53,7 @@ const program = new Command('tune')
   .option('--seed <n>', "sampler seed (default: Optuna's, so parallel drivers differ)", int)
   .option('--max-train <n>', 'use the first N training examples (quick studies, CI)', int)
   .option('--max-eval <n>', 'use the first N validation and test examples', int)
+  .option('--warmup-epochs <n>', 'epochs every trial runs before the pruner may stop it', int, 5)
   .option('--heartbeat-grace <s>', 'a running trial silent this long is failed and retried', int, 60)
   .option('--processed-dir <dir>', 'prepared data (make prepare)', path.join(cfg.root, 'data', 'processed'))
   .option('--checkpoint <dir>', 'pretrained checkpoint (frozen)', path.join(cfg.paths.pretrained, cfg.pretrained.name))
@@ -79,7 +81,7 @@ const program = new Command('tune')
           trials: opts.trials,
           timeoutSeconds: opts.timeout,
           sampler: { name: opts.sampler, seed: opts.seed },
-          pruner: { name: opts.pruner },
+          pruner: { name: opts.pruner, warmupSteps: opts.warmupEpochs },
           heartbeat: {
             interval: Math.max(1, Math.min(10, Math.floor(opts.heartbeatGrace / 3))),
             grace: opts.heartbeatGrace,
@@ -100,7 +102,10 @@ const program = new Command('tune')
             log(`    test accuracy of the best trial: ${(r.bestTestAccuracy * 100).toFixed(2)}%`);
           const dflt = s.trials.find((t) => t.number === 0);
           if (dflt?.value !== null && dflt?.value !== undefined)
-            log(`    default configuration (trial #0): validation macro-F1 ${dflt.value.toFixed(4)}`);
+            log(
+              `    default configuration (trial #0): validation macro-F1 ${dflt.value.toFixed(4)}, test accuracy ` +
+                `${(Number(dflt.user_attrs.test_accuracy) * 100).toFixed(2)}%`,
+            );
           if (r.bestRunId) log(`    promote it: make promote RUN=${r.bestRunId}`);
         }
       } finally {

@@ -47,6 +47,11 @@ export interface FineTuneConfig {
   freezeLayers: number;
   /** Early stopping: epochs without a better validation macro-F1 before stopping; 0 disables. */
   patience: number;
+  /**
+   * Batches of similar-length texts (HF Trainer's group_by_length): less padding, so shorter steps. The
+   * grouping is redrawn every epoch from (seed, epoch), so order stays deterministic and resumable.
+   */
+  groupByLength?: boolean;
   seed: number;
   /** Also checkpoint every N steps inside an epoch (0: at epoch ends only). */
   checkpointEverySteps: number;
@@ -174,6 +179,31 @@ export const epochOrder = (n: number, seed: number, epoch: number): number[] =>
     seededRandom(seed * 1009 + epoch * 7919 + 1),
   );
 
+/**
+ * An epoch's order with batches of similar length, as HF Trainer's LengthGroupedSampler: shuffle, cut
+ * into mega-batches of 50 batches, sort each by length (longest first), then shuffle the batches, so
+ * each batch pads little while the data order and batch order stay random across epochs.
+ */
+export function lengthGroupedOrder(
+  lengths: readonly number[],
+  batchSize: number,
+  seed: number,
+  epoch: number,
+): number[] {
+  const random = seededRandom(seed * 1009 + epoch * 7919 + 2);
+  const order = epochOrder(lengths.length, seed, epoch);
+  const mega = batchSize * 50;
+  const batches: number[][] = [];
+  for (let m = 0; m < order.length; m += mega) {
+    const group = order.slice(m, m + mega).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+    for (let s = 0; s < group.length; s += batchSize) batches.push(group.slice(s, s + batchSize));
+  }
+  // Keep any short final batch last, so every other step sees a full batch.
+  const full = batches.filter((b) => b.length === batchSize);
+  const partial = batches.filter((b) => b.length !== batchSize);
+  return [...shuffled(full, random), ...partial].flat();
+}
+
 /** Weighted one-hot targets [batch, k], normalised by the batch's total weight (PyTorch's weighted mean). */
 export function targets(labels: readonly number[], k: number, weights?: readonly number[]): Float32Array {
   const w = labels.map((y) => weights?.[y] ?? 1);
@@ -286,7 +316,14 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
   try {
     while (state.epoch < c.epochs && !state.stopped) {
       const epochStart = Date.now();
-      const order = epochOrder(inp.train.length, c.seed, state.epoch);
+      const order = c.groupByLength
+        ? lengthGroupedOrder(
+            trainIds.map((ids) => ids.length),
+            c.batchSize,
+            c.seed,
+            state.epoch,
+          )
+        : epochOrder(inp.train.length, c.seed, state.epoch);
       let lossSum = 0;
       let lossN = 0;
       for (let s = state.stepInEpoch; s < stepsPerEpoch; s++) {

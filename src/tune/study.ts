@@ -173,6 +173,7 @@ async function openParent(
   const tags = {
     'optuna.sampler': o.sampler?.name ?? 'tpe',
     'optuna.pruner': o.pruner?.name ?? 'median',
+    ...(o.pruner?.warmupSteps !== undefined ? { 'optuna.pruner.warmup_steps': String(o.pruner.warmupSteps) } : {}),
     'optuna.budget_trials': String(o.trials),
     ...(o.timeoutSeconds !== undefined ? { 'optuna.timeout_s': String(o.timeoutSeconds) } : {}),
   };

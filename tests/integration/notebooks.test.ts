@@ -20,6 +20,7 @@ async function execute(nb: string): Promise<Output[]> {
     NB_SMALL: '1',
     NB_WORK_DIR: path.join(out, 'trained'),
     MLFLOW_TRACKING_URI: inject('mlflowUri'),
+    OPTUNA_STORAGE: `sqlite:///${path.join(out, 'optuna.db')}`,
   });
   const executed = JSON.parse(fs.readFileSync(file, 'utf8'));
   return executed.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
@@ -88,6 +89,37 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
       expect(await loggedModelFiles(client, s.info.run_id)).toContain('MLmodel');
     }
+    await client.close();
+  });
+
+  it('04_tuning runs an Optuna study whose trials are nested MLflow runs, plots it and chooses a trial', async () => {
+    const outputs = await execute('04_tuning.ipynb');
+    expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
+    const printed = text(outputs);
+    expect(printed).toMatch(/trial #0 complete: 0\.\d+/);
+    const chosen = /chosen: trial-(\d+) \(([0-9a-f]{32})\)/.exec(printed);
+    expect(chosen).not.toBeNull();
+    // Four study figures (history, intermediate values, parallel coordinates, importances) and the trials table.
+    const html = outputs.filter((o) => o.output_type === 'display_data').map((o) => JSON.stringify(o));
+    for (const title of [
+      'Optimisation history',
+      'Intermediate values',
+      'Parallel coordinates',
+      'Parameter importances',
+    ])
+      expect(html.some((h) => h.includes(title))).toBe(true);
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j4'),
+      log: () => {},
+    });
+    const run = await client.getRun(chosen![2]!);
+    const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
+    expect(tags['optuna.state']).toBe('COMPLETE');
+    expect(tags['optuna.trial_number']).toBe(chosen![1]);
+    expect(tags['mlflow.source.name']).toBe('notebooks/04_tuning.ipynb');
+    const parent = await client.getRun(tags['mlflow.parentRunId']!);
+    expect(parent.data.tags).toContainEqual({ key: 'optuna.best_run_id', value: run.info.run_id });
     await client.close();
   });
 

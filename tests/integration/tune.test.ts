@@ -8,6 +8,8 @@ import { MlflowClient, type Run } from '../../src/mlflow';
 import { OptunaStudy, type StudySummary } from '../../src/tune/optuna';
 import { TFIDF_TUNING } from '../../src/tune/spaces';
 import { runScript, TS_NODE } from '../helpers/cli';
+import { readProductionConfig } from '../../src/production/config';
+import { baselineConfigFromParams } from '../../src/kinds/tfidf-logreg/train';
 import { loggedModelOf } from '../helpers/servable';
 
 // make tune for real: Optuna in the venv, the study in SQLite under a temporary folder, trials as
@@ -124,6 +126,26 @@ describe('make tune (Optuna + MLflow)', () => {
     const parentParams = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
     expect(parentParams['space.learning_rate']).toBe('float[0.005, 0.2] log');
     expect(tagOf(parent, 'optuna.sampler')).toBe('tpe');
+
+    // The best trial promotes like any run, and its production config trains retrain's challenger with the
+    // tuned configuration (retrain reads these hyper-parameters back through baselineConfigFromParams).
+    const configFile = path.join(out, 'production', `${TASK}.json`);
+    runScript(
+      'promote.ts',
+      [
+        'register',
+        '--run',
+        best.user_attrs.mlflow_run_id as string,
+        '--config',
+        configFile,
+        '--state-dir',
+        path.join(out, 'state'),
+      ],
+      env,
+    );
+    const production = readProductionConfig(configFile);
+    expect(production.model.runId).toBe(best.user_attrs.mlflow_run_id);
+    expect(baselineConfigFromParams(production.hyperparameters)).toEqual(TFIDF_TUNING.config(best.params));
   }, 300_000);
 
   it('resumes after SIGKILL during trial 3: the requested trials finish, none repeated, no duplicate child runs', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdamW, clipScale, decays, linearSchedule } from '../../src/train/optimizer';
-import { targets, trainableParams, epochOrder, noiseSeed } from '../../src/train/finetune';
+import { targets, trainableParams, epochOrder, lengthGroupedOrder, noiseSeed } from '../../src/train/finetune';
 import { seededRandom } from '../../src/data/split';
 import type { EncoderConfig } from '../../src/engine/checkpoint';
 
@@ -155,5 +155,50 @@ describe('fine-tuning loop helpers', () => {
     expect(noiseSeed(42, 10)).toBe(noiseSeed(42, 10));
     expect(noiseSeed(42, 10)).not.toBe(noiseSeed(42, 11));
     expect(noiseSeed(42, 10)).not.toBe(noiseSeed(43, 10));
+  });
+});
+
+describe('length-grouped batches', () => {
+  const random = seededRandom(3);
+  // Skewed like customer queries: mostly short, a tail of long ones.
+  const lengths = Array.from({ length: 2000 }, () => Math.round(6 + 60 * random() ** 4));
+  const padded = (order: number[], b: number) => {
+    let tokens = 0;
+    for (let s = 0; s < order.length; s += b) tokens += b * Math.max(...order.slice(s, s + b).map((i) => lengths[i]!));
+    return tokens;
+  };
+
+  it('is a deterministic permutation, redrawn every epoch', () => {
+    const o = lengthGroupedOrder(lengths, 16, 42, 0);
+    expect([...o].sort((a, b) => a - b)).toEqual(Array.from({ length: lengths.length }, (_, i) => i));
+    expect(lengthGroupedOrder(lengths, 16, 42, 0)).toEqual(o);
+    expect(lengthGroupedOrder(lengths, 16, 42, 1)).not.toEqual(o);
+  });
+
+  it('pads far less than random batches, and the batch order is still shuffled', () => {
+    const grouped = lengthGroupedOrder(lengths, 16, 42, 0);
+    expect(padded(grouped, 16)).toBeLessThan(0.6 * padded(epochOrder(lengths.length, 42, 0), 16));
+    const batchMax = Array.from({ length: 125 }, (_, s) =>
+      Math.max(...grouped.slice(s * 16, s * 16 + 16).map((i) => lengths[i]!)),
+    );
+    const sorted = [...batchMax].sort((a, b) => b - a);
+    expect(batchMax).not.toEqual(sorted);
+  });
+
+  it('keeps a short final batch last: the shortest texts of the last mega-batch', () => {
+    const some = lengths.slice(0, 1000);
+    const o = lengthGroupedOrder(some, 16, 1, 0);
+    expect(o).toHaveLength(1000);
+    // 1000 = mega-batches of 800 and 200; the second is 12 full batches + 8, and those 8 come last.
+    const lastMega = epochOrder(1000, 1, 0)
+      .slice(800)
+      .map((i) => some[i]!)
+      .sort((a, b) => a - b);
+    expect(
+      o
+        .slice(992)
+        .map((i) => some[i]!)
+        .sort((a, b) => a - b),
+    ).toEqual(lastMega.slice(0, 8));
   });
 });

@@ -80,6 +80,7 @@ export function fineTuneParams(
     freeze_layers: c.freezeLayers,
     patience: c.patience,
     seed: c.seed,
+    group_by_length: c.groupByLength ?? false,
     ...(c.dropout?.hidden !== undefined ? { dropout_hidden: c.dropout.hidden } : {}),
     ...(c.dropout?.attention !== undefined ? { dropout_attention: c.dropout.attention } : {}),
     ...(c.dropout?.classifier !== undefined ? { dropout_classifier: c.dropout.classifier } : {}),
@@ -113,6 +114,7 @@ export function fineTuneConfigFromParams(params: Record<string, string>): FineTu
     freezeEmbeddings: bool('freeze_embeddings', D.freezeEmbeddings),
     freezeLayers: num('freeze_layers', D.freezeLayers),
     patience: num('patience', D.patience),
+    groupByLength: bool('group_by_length', D.groupByLength ?? false),
     seed: num('seed', D.seed),
     ...(Object.values(dropout).some((v) => v !== undefined)
       ? {
