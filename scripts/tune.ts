@@ -10,9 +10,12 @@ import { loadConfig } from '../src/config';
 import { readPrepared, type PreparedData } from '../src/data/prepare';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { FROZEN_HEAD } from '../src/kinds/frozen-encoder/recipe';
-import { MlflowClient } from '../src/mlflow';
+import { closeRun, MlflowClient, openRun } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
-import { frozenObjective, tfidfObjective, TUNABLE_MODELS, type Objective } from '../src/tune/objectives';
+import { bertObjective, frozenObjective, tfidfObjective, TUNABLE_MODELS, type Objective } from '../src/tune/objectives';
+import { runFineTune } from '../src/kinds/bert/train';
+import { BERT_TUNING } from '../src/tune/spaces';
+import { TextTokenizer } from '../src/features/tokenize';
 import { finishedCount } from '../src/tune/optuna';
 import { runStudy, type TuneEvent } from '../src/tune/study';
 
@@ -33,6 +36,9 @@ interface Opts {
   maxEval?: number;
   heartbeatGrace: number;
   warmupEpochs: number;
+  dataFraction: number;
+  retrainBest: boolean;
+  workDir: string;
   processedDir: string;
   checkpoint: string;
 }
@@ -53,6 +59,18 @@ const program = new Command('tune')
   .option('--seed <n>', "sampler seed (default: Optuna's, so parallel drivers differ)", int)
   .option('--max-train <n>', 'use the first N training examples (quick studies, CI)', int)
   .option('--max-eval <n>', 'use the first N validation and test examples', int)
+  .option(
+    '--data-fraction <f>',
+    'bert: trials fine-tune on this seeded share of the training split',
+    Number.parseFloat,
+    1,
+  )
+  .option('--retrain-best', 'bert: fine-tune the best trial again on all training data, as a child run', false)
+  .option(
+    '--work-dir <dir>',
+    'bert: trial checkpoints (removed after each trial)',
+    path.join(cfg.root, '.cache', 'tune'),
+  )
   .option('--warmup-epochs <n>', 'epochs every trial runs before the pruner may stop it', int, 5)
   .option('--heartbeat-grace <s>', 'a running trial silent this long is failed and retried', int, 60)
   .option('--processed-dir <dir>', 'prepared data (make prepare)', path.join(cfg.root, 'data', 'processed'))
@@ -62,6 +80,7 @@ const program = new Command('tune')
     '\nExamples:\n' +
       '  make tune TASK=support-intent MODEL=frozen TRIALS=30\n' +
       '  make tune TASK=support-category MODEL=tfidf TRIALS=20 TIMEOUT=600\n' +
+      '  make tune TASK=support-intent MODEL=bert TRIALS=8 ARGS="--data-fraction 0.25 --warmup-epochs 1 --retrain-best"\n' +
       'Then: make promote RUN=<best trial run id> (printed at the end), and make retrain reuses its params.',
   )
   .action((opts: Opts) =>
@@ -106,7 +125,38 @@ const program = new Command('tune')
               `    default configuration (trial #0): validation macro-F1 ${dflt.value.toFixed(4)}, test accuracy ` +
                 `${(Number(dflt.user_attrs.test_accuracy) * 100).toFixed(2)}%`,
             );
-          if (r.bestRunId) log(`    promote it: make promote RUN=${r.bestRunId}`);
+          if (r.bestRunId && !(opts.retrainBest && opts.model === 'bert'))
+            log(`    promote it: make promote RUN=${r.bestRunId}`);
+          if (opts.retrainBest && opts.model === 'bert') {
+            const run = await openRun(client, {
+              experiment: opts.task,
+              parentRunId: r.parentRunId,
+              runName: `retrain-best-trial-${s.best.number}`,
+              source: 'scripts/tune.ts',
+              tags: { stage: 'train', model: 'bert-finetune', 'optuna.retrained_from': String(s.best.number) },
+            });
+            log(`==> fine-tuning trial #${s.best.number}'s configuration on all ${data.train.length} training texts`);
+            try {
+              const full = await runFineTune(
+                spec,
+                data,
+                {
+                  tokenizer: await TextTokenizer.fromDir(opts.checkpoint),
+                  checkpointDir: opts.checkpoint,
+                  checkpointName: path.basename(opts.checkpoint),
+                  workDir: path.join(path.resolve(opts.workDir), `${study}-best`),
+                  config: BERT_TUNING.config(s.best.params),
+                },
+                run,
+              );
+              await closeRun(client, run);
+              log(`    retrained on all data: test accuracy ${(full.test.accuracy * 100).toFixed(2)}%`);
+              log(`    promote it: make promote RUN=${run.runId}`);
+            } catch (e) {
+              await closeRun(client, run, e);
+              throw e;
+            }
+          }
         }
       } finally {
         display.stop();
@@ -118,6 +168,13 @@ const program = new Command('tune')
 
 async function makeObjective(opts: Opts, spec: ReturnType<typeof taskSpec>, data: PreparedData): Promise<Objective> {
   if (opts.model === 'tfidf') return tfidfObjective(spec, data);
+  if (opts.model === 'bert')
+    return bertObjective(spec, data, {
+      checkpointName: path.basename(opts.checkpoint),
+      checkpointDir: opts.checkpoint,
+      workRoot: path.resolve(opts.workDir),
+      dataFraction: opts.dataFraction,
+    });
   log(`==> embedding ${opts.task} once for the study (${path.basename(opts.checkpoint)})`);
   const bar = process.stderr.isTTY
     ? new SingleBar({ format: '  {split} [{bar}] {value}/{total}', stream: process.stderr }, Presets.shades_classic)

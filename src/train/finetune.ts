@@ -101,6 +101,11 @@ export interface FineTuneInputs {
   /** How often the metrics sink is called during an epoch (default: every 10 steps or 15 s). */
   flush?: { steps: number; seconds: number };
   onEvent?: (e: FineTuneEvent) => void;
+  /**
+   * Awaited after each epoch's validation, once its metrics are delivered (a tuning trial reports to
+   * its pruner here). Throwing stops training; the epoch's checkpoint is not written.
+   */
+  onEpochEnd?: (record: EpochRecord) => Promise<void>;
 }
 
 export interface MetricEntry {
@@ -417,6 +422,10 @@ export async function fineTune(inp: FineTuneInputs): Promise<FineTuneResult> {
         step: state.globalStep,
       });
       inp.onEvent?.({ type: 'epoch', record, validation, improved });
+      if (inp.onEpochEnd) {
+        await flush();
+        await inp.onEpochEnd(record);
+      }
       state.epoch++;
       state.stepInEpoch = 0;
       if (c.patience > 0 && state.badEpochs >= c.patience && state.epoch < c.epochs) {

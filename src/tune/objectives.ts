@@ -3,7 +3,10 @@
  * the validation macro-F1 reported after each epoch (Optuna's pruner may stop it there). A trial
  * that completes is evaluated and logged exactly like a `make baseline` run, so it can be promoted.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { classWeights, encodeLabels } from '../data/labels';
+import { seededRandom, shuffled } from '../data/split';
 import type { PreparedData } from '../data/prepare';
 import type { AnyTaskSpec } from '../data/tasks';
 import { evaluate } from '../evaluate/metrics';
@@ -22,14 +25,18 @@ import {
   logFrozenRun,
   type FrozenEmbeddings,
 } from '../kinds/frozen-encoder/train';
+import { fineTuneParams, runFineTune } from '../kinds/bert/train';
+import type { SessionOptions } from '../engine/ort-session';
+import type { FineTuneEvent } from '../train/finetune';
 import type { TrialParams } from './space';
-import { FROZEN_TUNING, TFIDF_TUNING, type TuningSpace } from './spaces';
+import { BERT_TUNING, FROZEN_TUNING, TFIDF_TUNING, type TuningSpace } from './spaces';
 
 export type TrialOutcome =
-  | { pruned: true; value: number; step: number }
-  | { pruned: false; value: number; testAccuracy: number; modelId: string };
+  { pruned: true; value: number; step: number } | { pruned: false; value: number; testAccuracy: number };
 
 export interface TrialContext {
+  /** Optuna's trial number. */
+  number: number;
   run: ActiveRun;
   /** Reports the validation score after `step` epochs; resolves true when the pruner stops the trial. */
   report: (step: number, value: number) => Promise<boolean>;
@@ -40,11 +47,13 @@ export interface Objective {
   model: TunableModel;
   tuning: TuningSpace<unknown>;
   runParams: (p: TrialParams) => Record<string, string | number | boolean>;
+  /** The trial logs its own per-epoch validation metrics (fine-tuning does, at its optimizer steps). */
+  logsEpochMetrics?: boolean;
   train: (p: TrialParams, ctx: TrialContext) => Promise<TrialOutcome>;
   release: () => Promise<void>;
 }
 
-export const TUNABLE_MODELS = ['tfidf', 'frozen'] as const;
+export const TUNABLE_MODELS = ['tfidf', 'frozen', 'bert'] as const;
 export type TunableModel = (typeof TUNABLE_MODELS)[number];
 
 const macroF1 = (probs: Float32Array, yTrue: readonly number[], labels: readonly string[]): number =>
@@ -82,15 +91,8 @@ export function tfidfObjective(spec: AnyTaskSpec, data: PreparedData): Objective
           const trainSeconds = (Date.now() - t0) / 1000;
           const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
           const test = evaluateBaseline(model, data.test, spec.positiveLabel);
-          const modelId = await logBaselineRun(ctx.run, spec, data, {
-            model,
-            validation,
-            test,
-            curve,
-            valCurve,
-            trainSeconds,
-          });
-          return { pruned: false, value: validation.macro.f1, testAccuracy: test.accuracy, modelId };
+          await logBaselineRun(ctx.run, spec, data, { model, validation, test, curve, valCurve, trainSeconds });
+          return { pruned: false, value: validation.macro.f1, testAccuracy: test.accuracy };
         }
         const e = r.value;
         curve.x.push(e.epoch);
@@ -154,11 +156,95 @@ export async function frozenObjective(
           const test = evaluateFrozenHead(model, emb.test, data.test, spec.positiveLabel);
           // Embedding time belongs to the study (once), not to each trial.
           const result = { model, validation, test, embedSeconds: 0, trainSeconds, texts: 0 };
-          const modelId = await logFrozenRun(ctx.run, spec, data, result, o);
-          return { pruned: false, value: validation.macro.f1, testAccuracy: test.accuracy, modelId };
+          await logFrozenRun(ctx.run, spec, data, result, o);
+          return { pruned: false, value: validation.macro.f1, testAccuracy: test.accuracy };
         }
         const f1 = macroF1(predictProba(r.value.model, valXs), valYs, labels);
         if (await ctx.report(r.value.epoch, f1)) return { pruned: true, value: f1, step: r.value.epoch };
+      }
+    },
+  };
+}
+
+export interface BertObjectiveOptions {
+  checkpointName: string;
+  checkpointDir: string;
+  /** Each trial's checkpoints go to <workRoot>/trial-<n>, removed when the trial ends. */
+  workRoot: string;
+  /**
+   * Budget: trials fine-tune on this seeded share of the training split (validation stays whole), so
+   * many configurations fit; retrain the chosen one on all data (`make tune ... ARGS=--retrain-best`).
+   */
+  dataFraction?: number;
+  session?: SessionOptions;
+  onEvent?: (e: FineTuneEvent) => void;
+}
+
+class TrialPruned extends Error {
+  constructor(
+    readonly step: number,
+    readonly value: number,
+  ) {
+    super(`pruned after epoch ${step}`);
+  }
+}
+
+/** The training share a data-fraction budget leaves (seeded, the same for every trial). */
+export function budgetTrain(data: PreparedData, fraction = 1): PreparedData {
+  if (!(fraction > 0 && fraction <= 1)) throw new Error(`data fraction ${fraction} is not in (0, 1]`);
+  if (fraction === 1) return data;
+  const n = Math.max(1, Math.round(data.train.length * fraction));
+  // A subset is not the split its digest names: the runs record the fraction instead.
+  return { ...data, train: shuffled(data.train, seededRandom(17)).slice(0, n), trainDigest: undefined };
+}
+
+/** BERT fine-tuning: one full `make finetune` run per trial, validated and reported every epoch. */
+export async function bertObjective(
+  spec: AnyTaskSpec,
+  data: PreparedData,
+  o: BertObjectiveOptions,
+): Promise<Objective> {
+  const tokenizer = await TextTokenizer.fromDir(o.checkpointDir);
+  const fraction = o.dataFraction ?? 1;
+  const trialData = budgetTrain(data, fraction);
+  return {
+    model: 'bert',
+    tuning: BERT_TUNING,
+    logsEpochMetrics: true,
+    runParams: (p) => ({
+      ...fineTuneParams(spec.name, o.checkpointName, BERT_TUNING.config(p), trialData.trainDigest),
+      data_fraction: fraction,
+    }),
+    release: async () => {},
+    async train(p, ctx) {
+      const workDir = path.join(o.workRoot, `trial-${ctx.number}`);
+      fs.rmSync(workDir, { recursive: true, force: true });
+      try {
+        const r = await runFineTune(
+          spec,
+          trialData,
+          {
+            tokenizer,
+            checkpointDir: o.checkpointDir,
+            checkpointName: o.checkpointName,
+            workDir,
+            config: BERT_TUNING.config(p),
+            quantize: false,
+            session: o.session,
+            onEvent: o.onEvent,
+            onEpochEnd: async (record) => {
+              if (await ctx.report(record.epoch, record.valMacroF1))
+                throw new TrialPruned(record.epoch, record.valMacroF1);
+            },
+          },
+          ctx.run,
+        );
+        return { pruned: false, value: r.validation.macro.f1, testAccuracy: r.test.accuracy };
+      } catch (e) {
+        if (e instanceof TrialPruned) return { pruned: true, value: e.value, step: e.step };
+        throw e;
+      } finally {
+        fs.rmSync(workDir, { recursive: true, force: true });
       }
     },
   };

@@ -245,9 +245,10 @@ async function runTrial(
   try {
     await run.logParams(objective.runParams(asked.params));
     const outcome = await objective.train(asked.params, {
+      number: asked.number,
       run,
       report: async (step, value) => {
-        await run.logMetric('epoch/val_macro_f1', value, step);
+        if (!objective.logsEpochMetrics) await run.logMetric('epoch/val_macro_f1', value, step);
         o.onEvent?.({ type: 'epoch', number: asked.number, step, value });
         return study.report(asked.number, step, value);
       },

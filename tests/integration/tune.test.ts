@@ -24,11 +24,11 @@ const client = new MlflowClient({
   journalDir: path.join(out, 'journal'),
   log: () => {},
 });
-const tuneArgs = (study: string, trials: number, extra: string[] = []) => [
+const tuneArgs = (study: string, trials: number, extra: string[] = [], model = 'tfidf') => [
   '--task',
   TASK,
   '--model',
-  'tfidf',
+  model,
   '--trials',
   String(trials),
   '--study',
@@ -212,4 +212,52 @@ describe('make tune (Optuna + MLflow)', () => {
     expect(numbers).toHaveLength(new Set(numbers).size);
     expect(children).toHaveLength(summary.trials.length);
   }, 300_000);
+
+  it('tunes BERT fine-tuning on a data-fraction budget and retrains the best configuration on all data', async () => {
+    const study = 'study-bert';
+    const stdout = runScript(
+      'tune.ts',
+      tuneArgs(
+        study,
+        2,
+        [
+          '--max-train',
+          '48',
+          '--max-eval',
+          '24',
+          '--data-fraction',
+          '0.5',
+          '--retrain-best',
+          '--work-dir',
+          path.join(out, 'bert-work'),
+        ],
+        'bert',
+      ),
+      env,
+    );
+    expect(stdout).toMatch(/retrained on all data: test accuracy \d+\.\d+%/);
+    const retrainedId = /promote it: make promote RUN=([0-9a-f]{32})/.exec(stdout)![1]!;
+
+    const { parents, children } = await studyRuns(study);
+    expect(parents).toHaveLength(1);
+    const trials = children.filter((r) => tagOf(r, 'optuna.trial_number') !== undefined);
+    expect(trials).toHaveLength(2);
+    for (const t of trials) {
+      expect(tagOf(t, 'optuna.state')).toBe('COMPLETE');
+      const params = Object.fromEntries((t.data.params ?? []).map((p) => [p.key, p.value]));
+      expect(params.data_fraction).toBe('0.5');
+      expect(params['data.digest.train']).toBeUndefined();
+      expect(params.model).toBe('bert-finetune');
+      expect((await client.getMetricHistory(t.info.run_id, 'epoch/val_macro_f1')).length).toBe(Number(params.epochs));
+      expect(await loggedModelOf(client, t.info.run_id)).toBeDefined();
+    }
+    const trial0 = trials.find((r) => tagOf(r, 'optuna.trial_number') === '0')!;
+    expect(trial0.data.params).toContainEqual({ key: 'learning_rate', value: '0.0001' });
+    // The retrained run is a child of the study, trained on all 48 texts, with a servable model.
+    const retrained = children.find((r) => r.info.run_id === retrainedId)!;
+    expect(tagOf(retrained, 'optuna.retrained_from')).toMatch(/^[01]$/);
+    expect(tagOf(retrained, 'mlflow.parentRunId')).toBe(parents[0]!.info.run_id);
+    expect(await loggedModelOf(client, retrainedId)).toBeDefined();
+    expect(fs.existsSync(path.join(out, 'bert-work', 'trial-0'))).toBe(false);
+  }, 600_000);
 });

@@ -11,6 +11,7 @@ import { DEFAULT_FINETUNE } from '../../src/train/recipe';
 import { validateSpace, type SearchParam, type TrialParams } from '../../src/tune/space';
 import { BERT_TUNING, FROZEN_TUNING, TFIDF_TUNING } from '../../src/tune/spaces';
 import { redactStorage, spaceParams } from '../../src/tune/study';
+import { budgetTrain } from '../../src/tune/objectives';
 
 const inSpace = (space: readonly SearchParam[], p: TrialParams) =>
   space.every((s) => {
@@ -118,5 +119,35 @@ describe('logistic regression one epoch at a time', () => {
     losses.forEach((l, i) => expect(l).toBeCloseTo(sparseLosses[i]!, 5));
     for (let j = 0; j < d * k; j++) expect(r.value.weights[j]!).toBeCloseTo(sparse.weights[j]!, 4);
     for (let c = 0; c < k; c++) expect(r.value.bias[c]!).toBeCloseTo(sparse.bias[c]!, 4);
+  });
+});
+
+describe('data-fraction budget', () => {
+  const examples = (n: number, split: string) =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `${split}#${i}`,
+      text: `${split} ${i}`,
+      label: i % 3 === 0 ? 'a' : 'b',
+    }));
+  const data = {
+    train: examples(400, 'train'),
+    validation: examples(50, 'val'),
+    test: examples(50, 'test'),
+    labelMap: { labels: ['a', 'b'], label2id: { a: 0, b: 1 }, id2label: { 0: 'a', 1: 'b' } },
+    trainDigest: 'abc',
+  };
+
+  it('keeps a seeded share of the training split, the same for every trial, and leaves validation whole', () => {
+    const a = budgetTrain(data, 0.25);
+    expect(a.train).toHaveLength(100);
+    expect(budgetTrain(data, 0.25).train).toEqual(a.train);
+    expect(a.train).not.toEqual(data.train.slice(0, 100));
+    expect(new Set(a.train.map((e) => e.text)).size).toBe(100);
+    expect(a.validation).toBe(data.validation);
+    // The subset is not the split its digest names.
+    expect(a.trainDigest).toBeUndefined();
+    expect(budgetTrain(data, 1)).toBe(data);
+    expect(() => budgetTrain(data, 0)).toThrow(/not in \(0, 1\]/);
+    expect(() => budgetTrain(data, 1.5)).toThrow(/not in \(0, 1\]/);
   });
 });

@@ -23,6 +23,7 @@ import { finishCheckpoints } from '../../train/checkpoints';
 import {
   DEFAULT_FINETUNE,
   fineTune,
+  type FineTuneInputs,
   type FineTuneConfig,
   type FineTuneEvent,
   type FineTuneResult,
@@ -45,6 +46,8 @@ export interface BertRunOptions {
   /** Also export and measure an int8 graph (default true). */
   quantize?: boolean;
   onEvent?: (e: FineTuneEvent) => void;
+  /** After each epoch's validation (a tuning trial's pruner); throwing stops the run. */
+  onEpochEnd?: FineTuneInputs['onEpochEnd'];
 }
 
 export interface BertRunResult extends FineTuneResult {
@@ -187,6 +190,7 @@ export async function runFineTune(
     positiveLabel: spec.positiveLabel,
     logMetrics: run ? stepMetricsSink(run) : undefined,
     onEvent: o.onEvent,
+    onEpochEnd: o.onEpochEnd,
   });
   const modelDir = path.join(o.workDir, 'model');
   fs.rmSync(modelDir, { recursive: true, force: true });
