@@ -5,7 +5,7 @@
  */
 import type { SearchParam } from '../tune/space';
 import type { TrialRecord } from '../tune/optuna';
-import type { Figure } from './html';
+import type { Figure, ReportSection } from './html';
 
 const lastIntermediate = (t: TrialRecord): number | undefined => {
   const steps = Object.keys(t.intermediate).map(Number);
@@ -133,3 +133,54 @@ export function importancesFigure(importances: Record<string, number>): Figure {
     },
   };
 }
+
+/** The study as report sections: best trial, the four figures and the complete trials ranked. */
+export function studySections(
+  summary: {
+    best: { number: number; value: number } | null;
+    trials: readonly TrialRecord[];
+    counts: Record<string, number>;
+  },
+  space: readonly SearchParam[],
+  importances: Record<string, number>,
+): ReportSection[] {
+  const names = space.map((p) => p.name);
+  const ranked = summary.trials
+    .filter((t) => t.state === 'complete' && t.value !== null)
+    .sort((a, b) => b.value! - a.value!);
+  const dflt = summary.trials.find((t) => t.number === 0);
+  const c = summary.counts;
+  return [
+    {
+      heading: 'Summary',
+      text:
+        `${c.complete ?? 0} complete, ${c.pruned ?? 0} pruned, ${c.fail ?? 0} failed. ` +
+        (summary.best
+          ? `Best: trial #${summary.best.number}, validation macro-F1 ${summary.best.value.toFixed(4)}. `
+          : '') +
+        (dflt?.value != null ? `Default configuration (trial #0): ${dflt.value.toFixed(4)}.` : ''),
+    },
+    { heading: 'Optimisation history', figure: optimizationHistoryFigure(summary.trials) },
+    { heading: 'Intermediate values', figure: intermediateValuesFigure(summary.trials) },
+    { heading: 'Parallel coordinates', figure: parallelCoordinatesFigure(summary.trials, space) },
+    ...(Object.keys(importances).length
+      ? [{ heading: 'Parameter importances', figure: importancesFigure(importances) }]
+      : []),
+    {
+      heading: 'Complete trials',
+      table: {
+        columns: ['trial', 'val macro-F1', 'test accuracy', ...names],
+        rows: ranked.map((t) => [
+          t.number,
+          t.value!,
+          Number(t.user_attrs.test_accuracy ?? NaN),
+          ...names.map((n) => paramText(t.params[n])),
+        ]),
+      },
+    },
+  ];
+}
+
+/** A parameter value for a table: numbers to 4 significant digits (learning rates run long). */
+export const paramText = (v: unknown): string =>
+  typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : String(v);

@@ -6,6 +6,8 @@
  * failed and retried with the same parameters.
  */
 import { closeRun, openRun, type ActiveRun, type MlflowClient } from '../mlflow';
+import { reportHtml } from '../plots/html';
+import { studySections } from '../plots/study';
 import type { Objective } from './objectives';
 import {
   finishedCount,
@@ -147,6 +149,10 @@ export async function runStudy(client: MlflowClient, objective: Objective, o: Tu
     if (Object.keys(importances).length)
       await parent.logMetrics(Object.fromEntries(Object.entries(importances).map(([k, v]) => [`importance.${k}`, v])));
     await parent.logText(JSON.stringify({ importances, ...summary }, null, 2), 'study/trials.json');
+    await parent.logText(
+      reportHtml(`Study ${o.study}: ${objective.model} on ${o.task}`, studySections(summary, space, importances)),
+      'study/report.html',
+    );
     await closeRun(client, parent);
     return {
       study: o.study,

@@ -126,6 +126,10 @@ describe('make tune (Optuna + MLflow)', () => {
     const parentParams = Object.fromEntries((parent.data.params ?? []).map((p) => [p.key, p.value]));
     expect(parentParams['space.learning_rate']).toBe('float[0.005, 0.2] log');
     expect(tagOf(parent, 'optuna.sampler')).toBe('tpe');
+    expect((await client.listArtifacts(parent.info.run_id, 'study')).map((f) => f.path).sort()).toEqual([
+      'study/report.html',
+      'study/trials.json',
+    ]);
 
     // The best trial promotes like any run, and its production config trains retrain's challenger with the
     // tuned configuration (retrain reads these hyper-parameters back through baselineConfigFromParams).
