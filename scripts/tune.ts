@@ -133,7 +133,12 @@ const program = new Command('tune')
               parentRunId: r.parentRunId,
               runName: `retrain-best-trial-${s.best.number}`,
               source: 'scripts/tune.ts',
-              tags: { stage: 'train', model: 'bert-finetune', 'optuna.retrained_from': String(s.best.number) },
+              tags: {
+                stage: 'train',
+                model: 'bert-finetune',
+                'optuna.study_name': study,
+                'optuna.retrained_from': String(s.best.number),
+              },
             });
             log(`==> fine-tuning trial #${s.best.number}'s configuration on all ${data.train.length} training texts`);
             try {
