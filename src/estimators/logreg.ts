@@ -106,8 +106,10 @@ export function trainLogReg(
   onEpoch?: (e: EpochLog) => void,
 ): LogRegState {
   const epochs = logRegEpochs(xs, ys, numFeatures, numClasses, opts);
-  for (let r = epochs.next(); ; r = epochs.next()) {
-    if (r.done) return r.value;
+  for (;;) {
+    const r = epochs.next();
+    // `=== true`: the notebook kernel's TypeScript (no strict null checks) narrows IteratorResult only so.
+    if (r.done === true) return r.value;
     onEpoch?.(r.value);
   }
 }

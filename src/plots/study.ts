@@ -4,7 +4,7 @@
  * parallel coordinates and parameter importances.
  */
 import type { SearchParam } from '../tune/space';
-import type { TrialRecord } from '../tune/optuna';
+import type { StudySummary, TrialRecord } from '../tune/optuna';
 import type { Figure, ReportSection } from './html';
 
 const lastIntermediate = (t: TrialRecord): number | undefined => {
@@ -136,11 +136,7 @@ export function importancesFigure(importances: Record<string, number>): Figure {
 
 /** The study as report sections: best trial, the four figures and the complete trials ranked. */
 export function studySections(
-  summary: {
-    best: { number: number; value: number } | null;
-    trials: readonly TrialRecord[];
-    counts: Record<string, number>;
-  },
+  summary: StudySummary,
   space: readonly SearchParam[],
   importances: Record<string, number>,
 ): ReportSection[] {

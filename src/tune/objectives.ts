@@ -85,8 +85,9 @@ export function tfidfObjective(spec: AnyTaskSpec, data: PreparedData): Objective
       const valCurve = { x: [] as number[], y: [] as number[] };
       const t0 = Date.now();
       const epochs = baselineEpochs(data.train, data.labelMap, weights, config, data.validation, cache);
-      for (let r = epochs.next(); ; r = epochs.next()) {
-        if (r.done) {
+      for (;;) {
+        const r = epochs.next();
+        if (r.done === true) {
           const model = r.value;
           const trainSeconds = (Date.now() - t0) / 1000;
           const validation = evaluateBaseline(model, data.validation, spec.positiveLabel);
@@ -148,8 +149,9 @@ export async function frozenObjective(
       const head = FROZEN_TUNING.config(p);
       const t0 = Date.now();
       const epochs = frozenHeadEpochs(emb.train, data.train, data.labelMap, undefined, head);
-      for (let r = await epochs.next(); ; r = await epochs.next()) {
-        if (r.done) {
+      for (;;) {
+        const r = await epochs.next();
+        if (r.done === true) {
           const model = r.value;
           const trainSeconds = (Date.now() - t0) / 1000;
           const validation = evaluateFrozenHead(model, emb.validation, data.validation, spec.positiveLabel);

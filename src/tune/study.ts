@@ -5,10 +5,10 @@
  * run live on in their stores, finished trials are never repeated, and a trial whose driver died is
  * failed and retried with the same parameters.
  */
-import { closeRun, openRun, type ActiveRun, type MlflowClient } from '../mlflow';
+import { closeRun, openRun, type ActiveRun, type MlflowClient } from '../mlflow/index';
 import { reportHtml } from '../plots/html';
 import { studySections } from '../plots/study';
-import type { Objective } from './objectives';
+import type { Objective, TrialOutcome } from './objectives';
 import {
   finishedCount,
   OptunaStudy,
@@ -259,14 +259,7 @@ async function runTrial(
         return study.report(asked.number, step, value);
       },
     });
-    let record: TrialRecord;
-    if (outcome.pruned) {
-      record = await study.tell(asked.number, 'pruned');
-      await run.logMetrics({ pruned_at_epoch: outcome.step });
-    } else {
-      await study.setTrialAttr(asked.number, 'test_accuracy', String(outcome.testAccuracy));
-      record = await study.tell(asked.number, 'complete', outcome.value);
-    }
+    const record = await settle(study, run, asked.number, outcome);
     await run.setTags({ [STATE_TAG]: stateTag(record.state) });
     await closeRun(client, run);
     return record;
@@ -277,6 +270,17 @@ async function runTrial(
     process.stderr.write(`trial ${asked.number} failed: ${e instanceof Error ? e.message : String(e)}\n`);
     return record;
   }
+}
+
+/** Tells Optuna how a trial ended (kept out of the try block: tslab's TypeScript narrows no unions there). */
+async function settle(study: OptunaStudy, run: ActiveRun, trial: number, outcome: TrialOutcome): Promise<TrialRecord> {
+  if (outcome.pruned === true) {
+    const record = await study.tell(trial, 'pruned');
+    await run.logMetrics({ pruned_at_epoch: outcome.step });
+    return record;
+  }
+  await study.setTrialAttr(trial, 'test_accuracy', String(outcome.testAccuracy));
+  return study.tell(trial, 'complete', outcome.value);
 }
 
 /** The parent run's live view: best value so far and trial counts, stepped by finished trials. */

@@ -31,7 +31,11 @@ export async function trainFrozenHead(
   opts: LogRegOptions = FROZEN_LOGREG,
 ): Promise<FrozenEncoderModel> {
   const epochs = frozenHeadEpochs(embeddings, train, labelMap, classWeights, opts);
-  for (let r = await epochs.next(); ; r = await epochs.next()) if (r.done) return r.value;
+  for (;;) {
+    const r = await epochs.next();
+    // `=== true`: the notebook kernel's TypeScript (no strict null checks) narrows IteratorResult only so.
+    if (r.done === true) return r.value;
+  }
 }
 
 /**

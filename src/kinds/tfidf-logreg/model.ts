@@ -43,8 +43,9 @@ export function trainBaseline(
   validation?: readonly Example[],
 ): BaselineModel {
   const epochs = baselineEpochs(train, labelMap, classWeights, cfg, validation);
-  for (let r = epochs.next(); ; r = epochs.next()) {
-    if (r.done) return r.value;
+  for (;;) {
+    const r = epochs.next();
+    if (r.done === true) return r.value;
     const { valProbs: _probs, ...e } = r.value;
     onEpoch?.(e);
   }
@@ -95,8 +96,9 @@ export function* baselineEpochs(
     : undefined;
   const k = labelMap.labels.length;
   const epochs = logRegEpochs(xs, ys, tfidf.vocabulary.length, k, { ...cfg.logreg, classWeights: weights });
-  for (let r = epochs.next(); ; r = epochs.next()) {
-    if (r.done) return { kind: 'tfidf-logreg', labelMap, tfidf, logreg: r.value };
+  for (;;) {
+    const r = epochs.next();
+    if (r.done === true) return { kind: 'tfidf-logreg', labelMap, tfidf, logreg: r.value };
     const e = r.value;
     const valProbs = valXs ? predictProba(e.model, valXs) : undefined;
     yield {
