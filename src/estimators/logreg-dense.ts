@@ -7,7 +7,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { Tensor } from 'onnxruntime-node';
-import { seededRandom, shuffled } from '../data/split';
+import { shuffled } from '../data/split';
 import { Graph } from '../engine/graph';
 import { DataType } from '../engine/onnx-proto';
 import { createSession } from '../engine/ort-session';
@@ -15,6 +15,7 @@ import {
   adamStepSize,
   adamUpdate,
   DEFAULT_LOGREG,
+  trainingState,
   type EpochLog,
   type LogRegOptions,
   type LogRegState,
@@ -52,15 +53,7 @@ export async function* denseLogRegEpochs(
   const d = numFeatures;
   const session: ort.InferenceSession = await createSession(headStepGraph(d, k));
   try {
-    const W = new Float32Array(d * k);
-    const b = new Float32Array(k);
-    const mW = new Float32Array(W.length);
-    const vW = new Float32Array(W.length);
-    const mb = new Float32Array(k);
-    const vb = new Float32Array(k);
-    const cw = opts.classWeights ?? new Array<number>(k).fill(1);
-    const random = seededRandom(opts.seed);
-    const order = ys.map((_, i) => i);
+    const { W, b, mW, vW, mb, vb, cw, random, order } = trainingState(d, k, ys.length, opts);
     let t = 0;
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       let lossSum = 0;

@@ -89,6 +89,25 @@ export const ADAM_BETAS = [0.9, 0.999, 1e-8] as const;
 export const adamStepSize = (learningRate: number, t: number): number =>
   (learningRate * Math.sqrt(1 - ADAM_BETAS[1] ** t)) / (1 - ADAM_BETAS[0] ** t);
 
+/**
+ * Zero weights, Adam moments, class weights and the seeded example order: what every trainer of this
+ * model starts from, so the sparse and the dense trainer see the same batches and train the same model.
+ */
+export function trainingState(numFeatures: number, numClasses: number, n: number, opts: LogRegOptions) {
+  const size = numFeatures * numClasses;
+  return {
+    W: new Float32Array(size),
+    b: new Float32Array(numClasses),
+    mW: new Float32Array(size),
+    vW: new Float32Array(size),
+    mb: new Float32Array(numClasses),
+    vb: new Float32Array(numClasses),
+    cw: opts.classWeights ?? new Array<number>(numClasses).fill(1),
+    random: seededRandom(opts.seed),
+    order: Array.from({ length: n }, (_, i) => i),
+  };
+}
+
 export interface EpochLog {
   epoch: number;
   loss: number;
@@ -126,17 +145,9 @@ export function* logRegEpochs(
   opts: LogRegOptions = DEFAULT_LOGREG,
 ): Generator<EpochLog, LogRegState, void> {
   const k = numClasses;
-  const W = new Float32Array(numFeatures * k);
-  const b = new Float32Array(k);
   // Adam moments; lazily updated rows for sparse features keep an epoch linear in the data size.
-  const mW = new Float32Array(W.length);
-  const vW = new Float32Array(W.length);
-  const mb = new Float32Array(k);
-  const vb = new Float32Array(k);
+  const { W, b, mW, vW, mb, vb, cw, random, order } = trainingState(numFeatures, k, ys.length, opts);
   const [beta1, beta2, eps] = ADAM_BETAS;
-  const cw = opts.classWeights ?? new Array<number>(k).fill(1);
-  const random = seededRandom(opts.seed);
-  const order = ys.map((_, i) => i);
   let t = 0;
   const p = new Float32Array(k);
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {

@@ -112,6 +112,12 @@ export interface ModelKind {
 export type Trainer = (req: TrainRequest) => Promise<{ test: Evaluation }>;
 
 /** The pretrained checkpoint a promoted run was trained from (its `checkpoint` param). */
+/** A logged param read back as a number (a run's params are strings), or `fallback` when absent or not numeric. */
+export function loggedNumber(params: Readonly<Record<string, string>>, key: string, fallback: number): number {
+  const v = params[key];
+  return v !== undefined && Number.isFinite(Number(v)) ? Number(v) : fallback;
+}
+
 export function checkpointOf(req: TextTrainRequest): { name: string; dir: string } {
   const name = req.hyper.checkpoint;
   if (!name) throw new Error(`the promoted ${req.hyper.model ?? ''} run has no checkpoint param: cannot retrain it`);

@@ -29,7 +29,7 @@ import {
   type FineTuneResult,
   type MetricEntry,
 } from '../../train/finetune';
-import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
 import { BERT_FLAVOR, saveBertModel } from './model';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
@@ -94,8 +94,7 @@ export function fineTuneParams(
 /** The inverse of `fineTuneParams`: a run's logged params back to a fine-tuning config (retraining). */
 export function fineTuneConfigFromParams(params: Record<string, string>): FineTuneConfig {
   const D = DEFAULT_FINETUNE;
-  const num = (k: string, d: number) =>
-    params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d;
+  const num = (k: string, d: number) => loggedNumber(params, k, d);
   const bool = (k: string, d: boolean) => (params[k] === undefined ? d : params[k] === 'true');
   const pooling = POOLINGS.includes(params.pooling as Pooling) ? (params.pooling as Pooling) : D.pooling;
   const dropout = {

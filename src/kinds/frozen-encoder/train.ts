@@ -15,7 +15,7 @@ import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
 import { OrtEncoder } from '../../engine/encoder-onnx';
 import { predictProba, type LogRegOptions } from '../../estimators/logreg';
-import { checkpointOf, classifierSignature, type TextTrainRequest } from '../types';
+import { checkpointOf, classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
 import { FROZEN_HEAD, FROZEN_LOGREG, trainFrozenHead } from './recipe';
 
 export { trainFrozenHead } from './recipe';
@@ -178,8 +178,7 @@ export async function logFrozenRun(
 
 /** The inverse of `frozenParams` for the head: a run's logged params back to training options. */
 export function frozenHeadFromParams(params: Record<string, string>): LogRegOptions {
-  const num = (k: string, d: number) =>
-    params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d;
+  const num = (k: string, d: number) => loggedNumber(params, k, d);
   return {
     ...FROZEN_LOGREG,
     epochs: num('epochs', FROZEN_LOGREG.epochs),

@@ -15,7 +15,7 @@ import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
 import { addPythonFlavor } from '../pyfunc';
 import type { ActiveRun } from '../../mlflow';
-import { classifierSignature, type TextTrainRequest } from '../types';
+import { classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
 import {
   DEFAULT_BASELINE,
   evaluateBaseline,
@@ -165,8 +165,7 @@ export async function logBaselineRun(
 
 /** The inverse of `baselineParams`: a run's logged params back to a training config. */
 export function baselineConfigFromParams(params: Record<string, string>): BaselineConfig {
-  const num = (k: string, d: number) =>
-    params[k] !== undefined && Number.isFinite(Number(params[k])) ? Number(params[k]) : d;
+  const num = (k: string, d: number) => loggedNumber(params, k, d);
   const [lo, hi] = (params.ngram_range ?? '1-2').split('-').map(Number);
   return {
     tfidf: {
