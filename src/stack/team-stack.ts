@@ -59,6 +59,7 @@ export function stackEnv(cfg: StackConfig): { client: Record<string, string>; se
       MLFLOW_TRACKING_URI: `http://127.0.0.1:${cfg.mlflowPort}`,
       MLFLOW_TRACKING_USERNAME: cfg.admin.username,
       MLFLOW_TRACKING_PASSWORD: cfg.admin.password,
+      OPTUNA_STORAGE: `postgresql+psycopg2://mlflow:${cfg.pgPassword}@127.0.0.1:${cfg.pgPort}/optuna`,
     },
     server: {
       MLFLOW_S3_ENDPOINT_URL: `http://127.0.0.1:${cfg.s3Port}`,
@@ -134,6 +135,8 @@ function startPostgres(cfg: StackConfig): void {
   if (!psql("select 1 from pg_roles where rolname = 'mlflow'").trim())
     psql(`create role mlflow login password '${cfg.pgPassword}'`);
   if (!psql("select 1 from pg_database where datname = 'mlflow'").trim()) psql('create database mlflow owner mlflow');
+  // Optuna studies (make tune) live in the same server, in their own database.
+  if (!psql("select 1 from pg_database where datname = 'optuna'").trim()) psql('create database optuna owner mlflow');
 }
 
 function stopPostgres(cfg: StackConfig): void {

@@ -8,6 +8,9 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowApiError, MlflowClient, withRun } from '../../src/mlflow';
 import { stackEnv } from '../../src/stack/team-stack';
+import { OptunaStudy } from '../../src/tune/optuna';
+import { TFIDF_TUNING } from '../../src/tune/spaces';
+import { TS_NODE } from '../helpers/cli';
 
 // The team stack for real: MLflow on PostgreSQL with its artifacts in SeaweedFS' S3 and basic-auth on.
 const cfg = loadConfig();
@@ -120,4 +123,45 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
       await client.close();
     }
   });
+
+  it('keeps Optuna studies in the same PostgreSQL server: make tune against the stack', async () => {
+    const storage = env.client.OPTUNA_STORAGE!;
+    expect(storage).toMatch(/^postgresql\+psycopg2:\/\/mlflow:[^@]+@127\.0\.0\.1:\d+\/optuna$/);
+    const run = (script: string, args: string[]) =>
+      promisify(execFile)(TS_NODE, [path.join(cfg.root, 'scripts', script), ...args], {
+        cwd: cfg.root,
+        env: { ...process.env, ...env.client },
+      });
+    const data = path.join(tmp, 'processed');
+    await run('prepare-data.ts', ['--task', 'support-category', '--max-per-split', '300', '--processed-dir', data]);
+    const study = `stack-study-${uniq}`;
+    const { stdout } = await run('tune.ts', [
+      '--task',
+      'support-category',
+      '--model',
+      'tfidf',
+      '--trials',
+      '3',
+      '--study',
+      study,
+      '--processed-dir',
+      data,
+    ]);
+    expect(stdout).toMatch(new RegExp(`study ${study}: \\d complete, \\d pruned, 0 failed`));
+    // The trials are rows in PostgreSQL, read back through Optuna; the parent run is on the stack's MLflow.
+    const { study: s, summary } = await OptunaStudy.open({
+      python: cfg.python,
+      storage,
+      study,
+      space: TFIDF_TUNING.space,
+    });
+    s.close();
+    expect(summary.counts.complete + summary.counts.pruned).toBe(3);
+    const parentId = String(summary.user_attrs.mlflow_parent_run_id);
+    const parent = await admin.getRun(parentId);
+    expect(parent.data.tags).toContainEqual({ key: 'optuna.study_name', value: study });
+    expect(parent.data.tags.find((t) => t.key === 'optuna.storage')?.value).toMatch(
+      /^postgresql\+psycopg2:\/\/mlflow:\*\*\*@/,
+    );
+  }, 300_000);
 });
