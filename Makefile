@@ -99,7 +99,7 @@ compare: $(STAMPS)/node ## tabular task (TASK=telco-churn): k-fold comparison of
 score: $(STAMPS)/node ## batch-score a tabular task's feature table with its champion (TASK=telco-churn) -> reports/scores-<task>-<date>.csv
 	@$(TS) scripts/score.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 
-tune: $(STAMPS)/node $(STAMPS)/venv ## Optuna study (TASK=support-intent MODEL=tfidf|frozen TRIALS=30 [TIMEOUT=s STUDY=name ARGS='--sampler random']); rerun resumes
+tune: $(STAMPS)/node $(STAMPS)/venv ## Optuna study (TASK=support-intent MODEL=tfidf|frozen|bert TRIALS=30 [TIMEOUT=s STUDY=name ARGS='--sampler random']); rerun resumes
 	@$(TS) scripts/tune.ts $(if $(TASK),--task $(TASK)) $(if $(MODEL),--model $(MODEL)) $(if $(TRIALS),--trials $(TRIALS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(STUDY),--study $(STUDY)) $(ARGS)
 
 baseline-frozen: $(STAMPS)/node ## frozen pretrained encoder (ONNX Runtime) + logistic regression (TASK=support-intent), logged to MLflow
