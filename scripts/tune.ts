@@ -13,9 +13,6 @@ import { FROZEN_HEAD } from '../src/kinds/frozen-encoder/recipe';
 import { closeRun, MlflowClient, openRun } from '../src/mlflow';
 import { log, runMain } from '../src/cli/progress';
 import { bertObjective, frozenObjective, tfidfObjective, TUNABLE_MODELS, type Objective } from '../src/tune/objectives';
-import { runFineTune } from '../src/kinds/bert/train';
-import { BERT_TUNING } from '../src/tune/spaces';
-import { TextTokenizer } from '../src/features/tokenize';
 import { finishedCount } from '../src/tune/optuna';
 import { runStudy, type TuneEvent } from '../src/tune/study';
 
@@ -125,9 +122,9 @@ const program = new Command('tune')
               `    default configuration (trial #0): validation macro-F1 ${dflt.value.toFixed(4)}, test accuracy ` +
                 `${(Number(dflt.user_attrs.test_accuracy) * 100).toFixed(2)}%`,
             );
-          if (r.bestRunId && !(opts.retrainBest && opts.model === 'bert'))
+          if (r.bestRunId && !(opts.retrainBest && objective.retrainOnAllData))
             log(`    promote it: make promote RUN=${r.bestRunId}`);
-          if (opts.retrainBest && opts.model === 'bert') {
+          if (opts.retrainBest && objective.retrainOnAllData) {
             const run = await openRun(client, {
               experiment: opts.task,
               parentRunId: r.parentRunId,
@@ -142,17 +139,10 @@ const program = new Command('tune')
             });
             log(`==> fine-tuning trial #${s.best.number}'s configuration on all ${data.train.length} training texts`);
             try {
-              const full = await runFineTune(
-                spec,
-                data,
-                {
-                  tokenizer: await TextTokenizer.fromDir(opts.checkpoint),
-                  checkpointDir: opts.checkpoint,
-                  checkpointName: path.basename(opts.checkpoint),
-                  workDir: path.join(path.resolve(opts.workDir), `${study}-best`),
-                  config: BERT_TUNING.config(s.best.params),
-                },
+              const full = await objective.retrainOnAllData(
+                s.best.params,
                 run,
+                path.join(path.resolve(opts.workDir), `${study}-best`),
               );
               await closeRun(client, run);
               log(`    retrained on all data: test accuracy ${(full.test.accuracy * 100).toFixed(2)}%`);

@@ -2,8 +2,8 @@
  * The logistic regression of ./logreg.ts for dense inputs (pooled encoder embeddings), with each
  * mini-batch's forward and backward pass run by ONNX Runtime's multi-threaded GEMM instead of scalar
  * JavaScript loops. Same seeded order, batches, class weights, L2 penalty and Adam update, so it
- * trains the same model; about ten times faster on 384-d embeddings, which is what makes a tuning
- * study of many heads affordable on two cores.
+ * trains the same model; about six times faster per epoch on 384-d embeddings (0.34 s against 2.05 s on
+ * 9,003 x 384 x 77), which is what makes a tuning study of many heads affordable on two cores.
  */
 import type * as ort from 'onnxruntime-node';
 import { Tensor } from 'onnxruntime-node';

@@ -9,7 +9,7 @@ import { classWeights, encodeLabels } from '../data/labels';
 import { seededRandom, shuffled } from '../data/split';
 import type { PreparedData } from '../data/prepare';
 import type { AnyTaskSpec } from '../data/tasks';
-import { evaluate } from '../evaluate/metrics';
+import { evaluate, type Evaluation } from '../evaluate/metrics';
 import { argmaxRows, predictProba } from '../estimators/logreg';
 import { TextTokenizer } from '../features/tokenize';
 import { OrtEncoder } from '../engine/encoder-onnx';
@@ -25,7 +25,7 @@ import {
   logFrozenRun,
   type FrozenEmbeddings,
 } from '../kinds/frozen-encoder/train';
-import { fineTuneParams, runFineTune } from '../kinds/bert/train';
+import { fineTuneParams, runFineTune, type BertRunOptions } from '../kinds/bert/train';
 import type { SessionOptions } from '../engine/ort-session';
 import type { FineTuneEvent } from '../train/finetune';
 import type { TrialParams } from './space';
@@ -50,6 +50,11 @@ export interface Objective {
   /** The trial logs its own per-epoch validation metrics (fine-tuning does, at its optimizer steps). */
   logsEpochMetrics?: boolean;
   train: (p: TrialParams, ctx: TrialContext) => Promise<TrialOutcome>;
+  /**
+   * Kinds whose trials train on a budget (a data fraction): trains params `p` on the whole training
+   * split into `run`, the study's retrain-best child run.
+   */
+  retrainOnAllData?: (p: TrialParams, run: ActiveRun, workDir: string) => Promise<{ test: Evaluation }>;
   release: () => Promise<void>;
 }
 
@@ -209,6 +214,17 @@ export async function bertObjective(
   const tokenizer = await TextTokenizer.fromDir(o.checkpointDir);
   const fraction = o.dataFraction ?? 1;
   const trialData = budgetTrain(data, fraction);
+  // How a trial's params become a fine-tune, shared by the trials and the retrain on all data.
+  const fineTuneOf = (p: TrialParams, workDir: string, extra: Partial<BertRunOptions> = {}): BertRunOptions => ({
+    tokenizer,
+    checkpointDir: o.checkpointDir,
+    checkpointName: o.checkpointName,
+    workDir,
+    config: BERT_TUNING.config(p),
+    session: o.session,
+    onEvent: o.onEvent,
+    ...extra,
+  });
   return {
     model: 'bert',
     tuning: BERT_TUNING,
@@ -218,6 +234,7 @@ export async function bertObjective(
       data_fraction: fraction,
     }),
     release: async () => {},
+    retrainOnAllData: (p, run, workDir) => runFineTune(spec, data, fineTuneOf(p, workDir), run),
     async train(p, ctx) {
       const workDir = path.join(o.workRoot, `trial-${ctx.number}`);
       fs.rmSync(workDir, { recursive: true, force: true });
@@ -225,20 +242,13 @@ export async function bertObjective(
         const r = await runFineTune(
           spec,
           trialData,
-          {
-            tokenizer,
-            checkpointDir: o.checkpointDir,
-            checkpointName: o.checkpointName,
-            workDir,
-            config: BERT_TUNING.config(p),
+          fineTuneOf(p, workDir, {
             quantize: false,
-            session: o.session,
-            onEvent: o.onEvent,
             onEpochEnd: async (record) => {
               if (await ctx.report(record.epoch, record.valMacroF1))
                 throw new TrialPruned(record.epoch, record.valMacroF1);
             },
-          },
+          }),
           ctx.run,
         );
         return { pruned: false, value: r.validation.macro.f1, testAccuracy: r.test.accuracy };

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, type Run } from '../../src/mlflow';
-import { OptunaStudy, type StudySummary } from '../../src/tune/optuna';
 import { TFIDF_TUNING } from '../../src/tune/spaces';
 import { runScript, TS_NODE } from '../helpers/cli';
+import { studySummary } from '../helpers/tune';
 import { readProductionConfig } from '../../src/production/config';
 import { baselineConfigFromParams } from '../../src/kinds/tfidf-logreg/train';
 import { loggedModelOf } from '../helpers/servable';
@@ -48,16 +48,7 @@ const startTune = (args: string[]): ChildProcess =>
 const finished = (p: ChildProcess) =>
   new Promise<number>((resolve) => p.on('exit', (code, signal) => resolve(code ?? (signal ? 137 : 1))));
 
-async function readStudy(study: string): Promise<StudySummary> {
-  const { study: s, summary } = await OptunaStudy.open({
-    python: cfg.python,
-    storage,
-    study,
-    space: TFIDF_TUNING.space,
-  });
-  s.close();
-  return summary;
-}
+const readStudy = (study: string) => studySummary(storage, study);
 
 async function studyRuns(study: string): Promise<{ parents: Run[]; children: Run[] }> {
   const exp = (await client.getExperimentByName(TASK))!;

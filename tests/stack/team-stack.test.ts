@@ -8,9 +8,8 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowApiError, MlflowClient, withRun } from '../../src/mlflow';
 import { stackEnv } from '../../src/stack/team-stack';
-import { OptunaStudy } from '../../src/tune/optuna';
-import { TFIDF_TUNING } from '../../src/tune/spaces';
 import { TS_NODE } from '../helpers/cli';
+import { studySummary } from '../helpers/tune';
 
 // The team stack for real: MLflow on PostgreSQL with its artifacts in SeaweedFS' S3 and basic-auth on.
 const cfg = loadConfig();
@@ -149,13 +148,7 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
     ]);
     expect(stdout).toMatch(new RegExp(`study ${study}: \\d complete, \\d pruned, 0 failed`));
     // The trials are rows in PostgreSQL, read back through Optuna; the parent run is on the stack's MLflow.
-    const { study: s, summary } = await OptunaStudy.open({
-      python: cfg.python,
-      storage,
-      study,
-      space: TFIDF_TUNING.space,
-    });
-    s.close();
+    const summary = await studySummary(storage, study);
     expect(summary.counts.complete + summary.counts.pruned).toBe(3);
     const parentId = String(summary.user_attrs.mlflow_parent_run_id);
     const parent = await admin.getRun(parentId);
