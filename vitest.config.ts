@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast pure unit tests, integration tests that run real services
+// Four projects: fast pure unit tests, integration tests that run real services
 // (an `mlflow server` started on a free port by tests/integration/global-setup.ts, Jupyter, pip), and the team
-// stack tests (tests/stack/global-setup.ts).
+// stack tests (tests/stack/global-setup.ts), and the container-image tests (tests/image, make image-test).
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -33,6 +33,16 @@ export default defineConfig({
           globalSetup: ['tests/stack/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 240_000,
+        },
+      },
+      {
+        // Container images built and run by a private dockerd (make image-test), against the integration setup's MLflow.
+        test: {
+          name: 'image',
+          include: ['tests/image/**/*.test.ts'],
+          globalSetup: ['tests/integration/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
         },
       },
     ],
