@@ -8,6 +8,7 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 MLFLOW_PORT ?= 5000
 LAB_PORT    ?= 8888
+LAB_HOST    ?= 127.0.0.1
 export MLFLOW_PORT
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
 export VENV
@@ -16,7 +17,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
-.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -79,7 +80,7 @@ mlflow-replay: $(STAMPS)/node ## send metrics journaled while the server was unr
 ## ---- work --------------------------------------------------------------------------------
 lab: mlflow-up ## JupyterLab with the TypeScript kernel, tracking to the local MLflow server
 	@echo "==> JupyterLab (kernel: TypeScript), MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)"
-	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
+	@$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(LAB_HOST) --port=$(LAB_PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 demo: setup mlflow-up ## first command on a fresh machine: set up, then run the main job end to end
 	@$(MAKE) --no-print-directory prepare
@@ -142,8 +143,8 @@ retrain-all: $(STAMPS)/node ## make retrain for every promoted task (config/prod
 pyfunc-serve: $(STAMPS)/venv ## the same champion served by MLflow itself (mlflow models serve, python_function flavor; TASK=..., PYFUNC_PORT=5001)
 	@PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-http://127.0.0.1:$(MLFLOW_PORT)} \
 	  mlflow models serve -m "models:/$(or $(TASK),support-intent)@champion" --env-manager local -h 127.0.0.1 -p $(or $(PYFUNC_PORT),5001)
-stack-up: $(STAMPS)/node $(STAMPS)/venv ## team stack on this machine: PostgreSQL + SeaweedFS (S3) + MLflow with basic-auth (state in .cache/stack; STACK_DIR=...)
-	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) up
+stack-up: $(STAMPS)/node $(STAMPS)/venv ## team stack on this machine: PostgreSQL + SeaweedFS (S3) + MLflow with basic-auth (state in .cache/stack; STACK_DIR=...); with TASK=..., also REPLICAS=2 model servers following its @champion and Prometheus scraping them
+	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) up $(if $(TASK),--task $(TASK) $(if $(REPLICAS),--replicas $(REPLICAS))) $(ARGS)
 stack-down: $(STAMPS)/node ## stop the team stack (its data stays)
 	@$(TS) scripts/stack.ts --dir $(or $(STACK_DIR),.cache/stack) down
 stack-status: $(STAMPS)/node ## is the team stack up?
@@ -154,12 +155,26 @@ stack-env: $(STAMPS)/node ## export lines for a client of the team stack: eval "
 STACK_TESTS = tests/integration/mlflow-client.test.ts tests/integration/mlflow-retry.test.ts \
   tests/integration/promote.test.ts tests/integration/pipeline-scripts.test.ts tests/integration/retrain.test.ts \
   tests/integration/pyfunc.test.ts tests/integration/serve.test.ts tests/integration/model-cache.test.ts
-test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests and the stack tests against a fresh team stack (PostgreSQL + S3 + basic-auth)
+test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests, the stack tests and two serving replicas under load, against a fresh team stack (PostgreSQL + S3 + basic-auth)
 	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
 	  trap '$(TS) scripts/stack.ts --dir '"$$dir"' down >/dev/null; rm -rf '"$$dir" EXIT; \
 	  $(TS) scripts/stack.ts --dir "$$dir" up && eval "$$($(TS) scripts/stack.ts --dir "$$dir" env)" && \
 	  MLFLOW_TEST_TRACKING_URI=$$MLFLOW_TRACKING_URI MLFLOW_TEST_STACK_DIR=$$dir \
-	    node_modules/.bin/vitest run --project integration --project stack $(STACK_TESTS) tests/stack
+	    node_modules/.bin/vitest run --project integration --project stack $(STACK_TESTS) tests/stack \
+	      --reporter=default --reporter=json --outputFile.json=.cache/vitest-stack.json
+## ---- containers ------------------------------------------------------------------------
+image: $(STAMPS)/node ## build convo-mlops/serve and convo-mlops/train with docker (BASE_IMAGE=node:20-bookworm-slim@sha256:..., PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:... to pin; EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
+	@$(TS) scripts/image.ts build $(if $(BASE_IMAGE),--base $(BASE_IMAGE)) $(if $(PYTHON_IMAGE),--python-base $(PYTHON_IMAGE)) $(ARGS)
+image-base: $(STAMPS)/node ## without an image registry: a Node 20 bookworm base from Debian packages (debootstrap, as root) -> convo-mlops/node20-bookworm-local
+	@$(TS) scripts/image.ts base
+image-test: $(STAMPS)/node $(STAMPS)/venv ## build the serving image with a private dockerd on a debootstrapped base, run it against a real MLflow: /health, /predict with the champion
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || $(MAKE) --no-print-directory tools-image
+	@node_modules/.bin/vitest run --project image
+tools-image: ## Debian packages make image-test needs: docker.io (dockerd) and debootstrap; apt when root
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap; \
+	else echo "make image-test needs dockerd and debootstrap, as root: sudo apt-get install docker.io debootstrap" >&2; exit 1; fi
+
 rollback: $(STAMPS)/node ## point @champion back at @previous-champion (TASK=...)
 	@$(TS) scripts/retrain.ts rollback $(if $(TASK),--task $(TASK))
 
@@ -199,9 +214,11 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server)
-	@mkdir -p .cache; rc=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
-	  node -e 'const r=require("./.cache/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || true; \
+test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server), then make test-stack (team stack, replicas)
+	@mkdir -p .cache; rm -f .cache/vitest.json .cache/vitest-stack.json; rc=0; \
+	  node_modules/.bin/vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
+	  $(MAKE) --no-print-directory test-stack || rc=$$?; \
+	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
 	  exit $$rc
 test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit
