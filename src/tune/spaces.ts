@@ -111,6 +111,8 @@ export const BERT_TUNING: TuningSpace<FineTuneConfig> = {
       maxLength: numberParam(p, 'max_length'),
       freezeLayers: numberParam(p, 'freeze_layers'),
       dropout: { hidden: dropout, attention: dropout, classifier: dropout },
+      // Length-grouped batches: about 2x less wall-clock per fine-tune at equal accuracy (bench/grouping.json).
+      groupByLength: true,
     };
   },
 };
