@@ -33,6 +33,7 @@ interface Opts {
   maxEval?: number;
   heartbeatGrace: number;
   warmupEpochs: number;
+  startupTrials: number;
   dataFraction: number;
   retrainBest: boolean;
   workDir: string;
@@ -69,6 +70,12 @@ const program = new Command('tune')
     path.join(cfg.root, '.cache', 'tune'),
   )
   .option('--warmup-epochs <n>', 'epochs every trial runs before the pruner may stop it', int, 5)
+  .option(
+    '--startup-trials <n>',
+    'median pruner: trials that finish unpruned before it compares (small studies want 2-3)',
+    int,
+    5,
+  )
   .option('--heartbeat-grace <s>', 'a running trial silent this long is failed and retried', int, 60)
   .option('--processed-dir <dir>', 'prepared data (make prepare)', path.join(cfg.root, 'data', 'processed'))
   .option('--checkpoint <dir>', 'pretrained checkpoint (frozen)', path.join(cfg.paths.pretrained, cfg.pretrained.name))
@@ -97,7 +104,7 @@ const program = new Command('tune')
           trials: opts.trials,
           timeoutSeconds: opts.timeout,
           sampler: { name: opts.sampler, seed: opts.seed },
-          pruner: { name: opts.pruner, warmupSteps: opts.warmupEpochs },
+          pruner: { name: opts.pruner, warmupSteps: opts.warmupEpochs, startupTrials: opts.startupTrials },
           heartbeat: {
             interval: Math.max(1, Math.min(10, Math.floor(opts.heartbeatGrace / 3))),
             grace: opts.heartbeatGrace,

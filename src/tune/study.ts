@@ -180,6 +180,9 @@ async function openParent(
     'optuna.sampler': o.sampler?.name ?? 'tpe',
     'optuna.pruner': o.pruner?.name ?? 'median',
     ...(o.pruner?.warmupSteps !== undefined ? { 'optuna.pruner.warmup_steps': String(o.pruner.warmupSteps) } : {}),
+    ...(o.pruner?.startupTrials !== undefined
+      ? { 'optuna.pruner.startup_trials': String(o.pruner.startupTrials) }
+      : {}),
     'optuna.budget_trials': String(o.trials),
     ...(o.timeoutSeconds !== undefined ? { 'optuna.timeout_s': String(o.timeoutSeconds) } : {}),
   };
