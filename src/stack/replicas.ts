@@ -83,14 +83,22 @@ export function prometheusConfigFor(
   return YAML.stringify(doc);
 }
 
-/** Starts the replicas (waiting until each serves the champion) and Prometheus; idempotent per stack. */
+/**
+ * Starts the replicas (waiting until each serves the champion) and Prometheus. Finds them running when
+ * the same model and replica count were asked for; otherwise replaces what runs.
+ */
 export async function startServing(cfg: StackConfig, o: ServingOptions): Promise<Serving> {
+  const model = o.model ?? o.task;
   const running = servingOf(cfg);
-  if (running && running.replicas.every((r) => runningPid(r.pidFile))) return running;
+  if (
+    running?.model === model &&
+    running.replicas.length === o.replicas &&
+    [...running.replicas.map((r) => r.pidFile), running.prometheus.pidFile].every((f) => runningPid(f))
+  )
+    return running;
   await stopServing(cfg);
   const tokenFile = servingToken(cfg);
-  const model = o.model ?? o.task;
-  const replicas: Replica[] = [];
+  const replicas: (Replica & { pid: number })[] = [];
   for (let index = 0; index < o.replicas; index++) {
     const dir = path.join(cfg.dir, 'serve', String(index));
     fs.mkdirSync(dir, { recursive: true });
@@ -123,8 +131,7 @@ export async function startServing(cfg: StackConfig, o: ServingOptions): Promise
       cwd: o.root,
       env: { ...process.env, ...stackEnv(cfg).client, SERVE_TOKEN_FILE: tokenFile, SERVE_TOKENS: '' },
     });
-    replicas.push(r);
-    await waitReady(`model server replica ${index}`, pid, r.logFile, () => answers(`${r.url}/health`), 180_000);
+    replicas.push({ ...r, pid });
   }
   const promDir = path.join(cfg.dir, 'prometheus');
   fs.mkdirSync(promDir, { recursive: true });
@@ -146,7 +153,7 @@ export async function startServing(cfg: StackConfig, o: ServingOptions): Promise
     logFile: path.join(promDir, 'prometheus.log'),
     configFile,
   };
-  const pid = spawnDetached({
+  const promPid = spawnDetached({
     cmd: 'prometheus',
     args: [
       `--config.file=${configFile}`,
@@ -156,9 +163,23 @@ export async function startServing(cfg: StackConfig, o: ServingOptions): Promise
     pidFile: prometheus.pidFile,
     logFile: prometheus.logFile,
   });
-  await waitReady('Prometheus', pid, prometheus.logFile, () => answers(`${prometheus.url}/-/ready`));
-  const serving: Serving = { task: o.task, model, replicas, tokenFile, prometheus };
+  const serving: Serving = {
+    task: o.task,
+    model,
+    replicas: replicas.map(({ pid: _pid, ...r }) => r),
+    tokenFile,
+    prometheus,
+  };
+  // Recorded before the wait, so a replica that never gets ready is still stopped by stopServing.
   fs.writeFileSync(servingFile(cfg), `${JSON.stringify(serving, null, 2)}\n`);
+  try {
+    for (const r of replicas)
+      await waitReady(`model server replica ${r.index}`, r.pid, r.logFile, () => answers(`${r.url}/health`), 180_000);
+    await waitReady('Prometheus', promPid, prometheus.logFile, () => answers(`${prometheus.url}/-/ready`));
+  } catch (err) {
+    await stopServing(cfg);
+    throw err;
+  }
   return serving;
 }
 
