@@ -187,6 +187,16 @@ schedule: ## install a weekly cron entry (Mondays 03:00) for make retrain-all
 unschedule: ## remove the cron entry installed by make schedule
 	@command -v crontab >/dev/null || { echo "crontab not found: nothing to remove"; exit 0; }
 	@{ crontab -l 2>/dev/null | grep -vF '$(CRON_MARK)' || true; } | crontab -; echo "removed the weekly retrain entry"
+# Airflow: the DAGs in scripts/airflow/ (pipeline, monitor -> retrain, weekly retrain), run for real by make airflow-test.
+.PHONY: airflow-venv airflow-test
+airflow-venv: $(STAMPS)/airflow-venv ## Apache Airflow 3.3 for make airflow-test only (.cache/airflow-venv, pinned in scripts/airflow/requirements.txt)
+$(STAMPS)/airflow-venv: scripts/airflow/requirements.txt
+	@echo "==> Apache Airflow in .cache/airflow-venv"
+	@test -x .cache/airflow-venv/bin/python || python3 -m venv .cache/airflow-venv
+	@.cache/airflow-venv/bin/pip install --quiet --disable-pip-version-check -r scripts/airflow/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+airflow-test: $(STAMPS)/node $(STAMPS)/venv $(STAMPS)/airflow-venv ## every DAG in scripts/airflow/ run by real Airflow (airflow dags test) in a temp copy of the project, against its own MLflow server
+	@node_modules/.bin/vitest run --project airflow
 
 monitor: $(STAMPS)/node ## drift of a task's served traffic vs its training data (TASK=...) -> reports/monitor-*.html + MLflow; exit 2 on an alert (TRIGGER=1 runs make retrain when needed)
 	@$(TS) scripts/monitor.ts $(if $(TASK),--task $(TASK)) $(if $(TRIGGER),--trigger)

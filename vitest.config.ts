@@ -45,6 +45,17 @@ export default defineConfig({
           hookTimeout: 1_200_000,
         },
       },
+      {
+        // make airflow-test: the DAGs of scripts/airflow run by real Airflow (.cache/airflow-venv), against the
+        // integration setup's MLflow; not part of make test (Airflow is installed by make airflow-venv only).
+        test: {
+          name: 'airflow',
+          include: ['tests/airflow/**/*.test.ts'],
+          globalSetup: ['tests/integration/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

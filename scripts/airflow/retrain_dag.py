@@ -1,23 +1,40 @@
-"""Airflow alternative to `make schedule`: the same `make retrain-all` (every promoted task), weekly.
+"""Airflow alternative to `make schedule`: `make retrain-all` weekly, one mapped task per promoted task.
 
-Copy this file into your Airflow dags/ folder and set PROJECT_DIR to the project checkout
-(the machine running the task needs the project set up with `make setup`).
+Each task runs what `make retrain TASK=<task>` runs (scripts/retrain.ts: new labelled data in
+data/incoming/<task>/ -> drift gate -> champion/challenger gate). One task per promoted task, so one
+task's held lock or failure never hides another's result. Needs the project set up (`make setup`) at CONVO_MLOPS_DIR on the worker.
 """
-import os
-from datetime import datetime, timedelta
+from __future__ import annotations
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+from datetime import datetime
+from pathlib import Path
 
-PROJECT_DIR = os.environ.get("CONVO_MLOPS_DIR", "/opt/convo-mlops")
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-with DAG(
+from convo_mlops import DEFAULT_ARGS, gated_retrain, project_dir
+
+
+@dag(
     dag_id="convo_mlops_weekly_retrain",
     schedule="0 3 * * 1",
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=30)},
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
     tags=["mlops", "retrain"],
-) as dag:
-    # make retrain holds a lock, so an overlapping run fails fast instead of training twice.
-    BashOperator(task_id="retrain", bash_command=f"cd {PROJECT_DIR} && make retrain-all")
+)
+def convo_mlops_weekly_retrain() -> None:
+    @task
+    def promoted_tasks() -> list[str]:
+        return sorted(p.stem for p in Path(project_dir(), "config", "production").glob("*.json"))
+
+    @task
+    def retrain(name: str) -> dict[str, str]:
+        # A retrain already running for this task (by hand, or another DAG) holds the lock and does this work.
+        return gated_retrain(name, lock_held=AirflowSkipException)
+
+    retrain.expand(name=promoted_tasks())
+
+
+convo_mlops_weekly_retrain()
