@@ -1,0 +1,158 @@
+/**
+ * Out-of-scope ("none of the known intents") scores and how they are judged. Every score is
+ * oriented the same way: higher = more in scope.
+ * - maximum softmax probability (Hendrycks & Gimpel 2017), the baseline;
+ * - negative energy, logsumexp of the logits (Liu et al. 2020);
+ * - negative Mahalanobis distance of pooled encoder features to the nearest class mean under one
+ *   shared covariance fitted on the training split (Lee et al. 2018; Podolskiy et al. 2021 for intents).
+ * Judged as open intent classification is: AUROC of in-scope vs out-of-scope, the false-accept rate
+ * at 95% in-scope recall (FPR@95TPR), and a threshold chosen for a stated in-scope recall.
+ */
+import { rocAuc } from './metrics';
+
+type Matrix = Float32Array | Float64Array | readonly number[];
+
+/** Maximum softmax probability per row of probabilities [n, k]. */
+export function maxSoftmaxScore(probs: Matrix, k: number): Float64Array {
+  const n = probs.length / k;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, probs[i * k + j]!);
+    out[i] = m;
+  }
+  return out;
+}
+
+/** Negative energy, T * logsumexp(z / T), per row of logits [n, k]. */
+export function negativeEnergyScore(logits: Matrix, k: number, temperature = 1): Float64Array {
+  const n = logits.length / k;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, logits[i * k + j]! / temperature);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(logits[i * k + j]! / temperature - m);
+    out[i] = temperature * (m + Math.log(s));
+  }
+  return out;
+}
+
+/** Class means and the Cholesky factor of the shared (tied) covariance, as saved with a model. */
+export interface MahalanobisModel {
+  dim: number;
+  /** [classes, dim], row-major. */
+  means: number[];
+  /** Lower-triangular L with L L^T = shared covariance + shrinkage * I, row-major [dim, dim]. */
+  cholesky: number[];
+  shrinkage: number;
+}
+
+/**
+ * Fits class means and the pooled within-class covariance of `features` ([n, dim]) for labels
+ * `y` in [0, classes). `shrinkage` (relative to the mean variance) keeps the matrix invertible when
+ * dim is large next to the examples per class.
+ */
+export function fitMahalanobis(
+  features: Matrix,
+  y: readonly number[],
+  classes: number,
+  dim: number,
+  shrinkage = 1e-3,
+): MahalanobisModel {
+  const n = y.length;
+  if (n * dim !== features.length) throw new Error(`features hold ${features.length / dim} rows for ${n} labels`);
+  const means = new Float64Array(classes * dim);
+  const counts = new Float64Array(classes);
+  y.forEach((c, i) => {
+    counts[c]! += 1;
+    for (let d = 0; d < dim; d++) means[c * dim + d]! += features[i * dim + d]!;
+  });
+  for (let c = 0; c < classes; c++) for (let d = 0; d < dim; d++) means[c * dim + d]! /= Math.max(counts[c]!, 1);
+  const cov = new Float64Array(dim * dim);
+  const centred = new Float64Array(dim);
+  y.forEach((c, i) => {
+    for (let d = 0; d < dim; d++) centred[d] = features[i * dim + d]! - means[c * dim + d]!;
+    for (let a = 0; a < dim; a++) {
+      const ca = centred[a]!;
+      for (let b = 0; b <= a; b++) cov[a * dim + b]! += ca * centred[b]!;
+    }
+  });
+  let trace = 0;
+  for (let a = 0; a < dim; a++) trace += cov[a * dim + a]! / n;
+  const ridge = shrinkage * (trace / dim || 1);
+  for (let a = 0; a < dim; a++) {
+    for (let b = 0; b <= a; b++) cov[a * dim + b] = cov[a * dim + b]! / n + (a === b ? ridge : 0);
+  }
+  return { dim, means: Array.from(means), cholesky: Array.from(cholesky(cov, dim)), shrinkage };
+}
+
+/** Cholesky factor of a symmetric positive-definite matrix given by its lower triangle. */
+function cholesky(m: Float64Array, dim: number): Float64Array {
+  const l = new Float64Array(dim * dim);
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = m[i * dim + j]!;
+      for (let k = 0; k < j; k++) s -= l[i * dim + k]! * l[j * dim + k]!;
+      if (i === j) {
+        if (s <= 0) throw new Error('covariance is not positive definite; raise the shrinkage');
+        l[i * dim + i] = Math.sqrt(s);
+      } else l[i * dim + j] = s / l[j * dim + j]!;
+    }
+  }
+  return l;
+}
+
+/** Negative squared Mahalanobis distance to the nearest class mean, per row of features [n, dim]. */
+export function negativeMahalanobisScore(m: MahalanobisModel, features: Matrix): Float64Array {
+  const { dim } = m;
+  const classes = m.means.length / dim;
+  const n = features.length / dim;
+  const out = new Float64Array(n);
+  const z = new Float64Array(dim);
+  for (let i = 0; i < n; i++) {
+    let best = Infinity;
+    for (let c = 0; c < classes; c++) {
+      // Solve L z = x - mu (forward substitution); the distance is |z|^2.
+      let dist = 0;
+      for (let a = 0; a < dim; a++) {
+        let s = features[i * dim + a]! - m.means[c * dim + a]!;
+        for (let b = 0; b < a; b++) s -= m.cholesky[a * dim + b]! * z[b]!;
+        z[a] = s / m.cholesky[a * dim + a]!;
+        dist += z[a]! ** 2;
+      }
+      best = Math.min(best, dist);
+    }
+    out[i] = -best;
+  }
+  return out;
+}
+
+export interface OpenSetMetrics {
+  /** P(a random in-scope example scores above a random out-of-scope one). */
+  auroc: number;
+  /** Share of out-of-scope examples accepted at the threshold that keeps 95% of in-scope ones. */
+  fprAt95Tpr: number;
+}
+
+/**
+ * The highest threshold that keeps at least `recall` of the in-scope scores at or above it: examples
+ * scoring below it are out of scope.
+ */
+export function thresholdForRecall(inScopeScores: ArrayLike<number>, recall: number): number {
+  if (inScopeScores.length === 0) throw new Error('no in-scope scores to choose a threshold on');
+  const sorted = Float64Array.from(inScopeScores).sort();
+  // Keep ceil(recall * n) examples: the threshold is the score of the lowest one kept.
+  const keep = Math.ceil(recall * sorted.length - 1e-9);
+  return sorted[sorted.length - Math.max(keep, 1)]!;
+}
+
+export function openSetMetrics(inScope: ArrayLike<number>, outOfScope: ArrayLike<number>): OpenSetMetrics {
+  const scores = [...Array.from(inScope), ...Array.from(outOfScope)];
+  const positive = [...Array.from(inScope, () => true), ...Array.from(outOfScope, () => false)];
+  const auroc = rocAuc(scores, positive);
+  if (auroc === undefined) throw new Error('open-set metrics need in-scope and out-of-scope examples');
+  const t = thresholdForRecall(inScope, 0.95);
+  const accepted = Array.from(outOfScope).filter((s) => s >= t).length;
+  return { auroc, fprAt95Tpr: accepted / outOfScope.length };
+}
