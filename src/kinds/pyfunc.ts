@@ -1,8 +1,9 @@
 /**
- * MLflow's python_function flavor for the text kinds: a model folder also loads in Python
- * (`mlflow.pyfunc.load_model`, `mlflow models serve`) through ./pyfunc/convo_pyfunc.py, which runs
- * the same files (TF-IDF weights, ONNX graph) with numpy / onnxruntime. The module is copied into
- * the folder, so a registered model carries the code that loads it.
+ * MLflow's python_function flavor for the text kinds and the tabular kind: a model folder also loads
+ * in Python (`mlflow.pyfunc.load_model`, `mlflow models serve`) through ./pyfunc/convo_pyfunc.py,
+ * which runs the same files (TF-IDF weights, ONNX graphs, the fitted feature transform) with numpy /
+ * onnxruntime. The module is copied into the folder, so a registered model carries the code that
+ * loads it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +19,15 @@ export type PyfuncSpec =
       head: string;
       max_length: number;
       label_map: string;
+    }
+  | { kind: 'tabular-onnx'; onnx: string; transform: string; label_map: string }
+  | {
+      kind: 'hybrid-frozen-logreg';
+      encoder: string;
+      onnx: string;
+      head: string;
+      transform: string;
+      label_map: string;
     };
 
 const MODULE = 'convo_pyfunc';
@@ -31,7 +41,9 @@ export function addPythonFlavor(dir: string, spec: PyfuncSpec): Record<string, u
   fs.mkdirSync(path.join(dir, 'code'), { recursive: true });
   fs.copyFileSync(SOURCE, path.join(dir, 'code', `${MODULE}.py`));
   fs.writeFileSync(path.join(dir, 'pyfunc.json'), `${JSON.stringify(spec, null, 2)}\n`);
-  const requirements = spec.kind === 'tfidf-logreg' ? REQUIREMENTS.filter((r) => !/^(onnx|tok)/.test(r)) : REQUIREMENTS;
+  // numpy-only TF-IDF needs neither ONNX Runtime nor a tokenizer; tabular graphs need no tokenizer.
+  const unused = { 'tfidf-logreg': /^(onnx|tok)/, 'tabular-onnx': /^tok/ }[spec.kind as string];
+  const requirements = unused ? REQUIREMENTS.filter((r) => !unused.test(r)) : REQUIREMENTS;
   fs.writeFileSync(path.join(dir, 'requirements.txt'), `${requirements.join('\n')}\n`);
   fs.writeFileSync(
     path.join(dir, 'python_env.yaml'),

@@ -10,6 +10,8 @@ import { TABULAR_TASKS } from '../../src/data/tabular';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { trainHybrid, type HybridRow } from '../../src/kinds/hybrid/train';
 import { trainKind } from '../../src/kinds/training';
+import YAML from 'yaml';
+import { pyfuncPredict } from '../helpers/pyfunc';
 
 // No public dataset joins real transcripts to account data, so the join is synthetic and made here:
 // the label is "yes" only when the customer is on a month-to-month contract AND the conversation is a
@@ -49,15 +51,12 @@ describe('hybrid model kind (conversation + account features)', () => {
     const test = join(rowsOf(table.rows, 'test'), 2);
     const dir = path.join(tmp, 'model');
     const labelMap = buildLabelMap(['no', 'yes']);
-    await trainHybrid(
+    const flavors = await trainHybrid(
       train,
       { spec, labelMap, checkpointDir: path.join(cfg.paths.pretrained, cfg.pretrained.name), maxLength: 48 },
       dir,
     );
-    fs.writeFileSync(
-      path.join(dir, 'MLmodel'),
-      'flavors:\n  ts_hybrid_frozen:\n    loader_module: src/kinds/hybrid/model\n',
-    );
+    fs.writeFileSync(path.join(dir, 'MLmodel'), YAML.stringify({ flavors }));
     const predictor = (await loadModel(dir)) as RecordPredictor;
     try {
       expect(predictor.kind).toBe('hybrid-frozen-logreg');
@@ -65,6 +64,20 @@ describe('hybrid model kind (conversation + account features)', () => {
       const probs = await predictor.predictProba(records);
       const yes = predictor.labels.indexOf('yes');
       const acc = test.filter((r, i) => (probs[2 * i + yes]! >= 0.5 ? 'yes' : 'no') === r.label).length / test.length;
+      // The python_function flavor of the same folder: same labels, probabilities within 1e-4.
+      const py = await pyfuncPredict(dir, records.slice(0, 100), { env: process.env, cwd: tmp });
+      expect(py).toHaveLength(Math.min(100, records.length));
+      let maxDiff = 0;
+      py.forEach((row, i) => {
+        expect(row.label).toBe(predictor.labels[probs[2 * i + yes]! > probs[2 * i + 1 - yes]! ? yes : 1 - yes]);
+        predictor.labels.forEach(
+          (l, j) => (maxDiff = Math.max(maxDiff, Math.abs(Number(row[`p(${l})`]) - probs[2 * i + j]!))),
+        );
+      });
+      console.log(
+        `[pyfunc] hybrid: ${py.length} records, labels equal, max |p_python - p_ts| = ${maxDiff.toExponential(2)}`,
+      );
+      expect(maxDiff).toBeLessThan(1e-4);
       // One input alone is right for at most the majority share of its groups (about 0.75 here).
       const onlyContract = test.filter((r) => (r.features.Contract === 'Month-to-month' ? 'yes' : 'no') === r.label);
       expect(onlyContract.length / test.length).toBeLessThan(0.8);

@@ -1,8 +1,7 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
@@ -18,15 +17,14 @@ import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { initialParams } from '../../src/train/finetune';
 import { registerBaselines } from '../helpers/registry';
+import { pyfuncPredict } from '../helpers/pyfunc';
 import { startServeProcess } from '../helpers/serve-process';
 
 // The python_function flavor: a model this project registered loads with mlflow.pyfunc.load_model in
 // the project's venv and with `mlflow models serve`, and answers like `make serve` (same labels,
 // probabilities within 1e-4) on 100 test texts, for each text kind that carries the flavor.
 const cfg = loadConfig();
-const exec = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pyfunc-'));
-const python = path.join(cfg.root, '.venv', 'bin', 'python');
 const spec = TASKS['support-intent'];
 const uniq = Date.now();
 const children: ChildProcess[] = [];
@@ -96,24 +94,6 @@ async function servedChampion(name: string, runId: string): Promise<Answer[]> {
   return served(name);
 }
 
-/** mlflow.pyfunc.load_model(uri).predict(texts), in the project's venv: rows of label + p(<label>). */
-async function pyfuncPredict(uri: string): Promise<Record<string, string | number>[]> {
-  const input = path.join(tmp, 'texts.json');
-  fs.writeFileSync(input, JSON.stringify(texts));
-  const script = [
-    'import json, sys, mlflow, pandas as pd',
-    'model = mlflow.pyfunc.load_model(sys.argv[1])',
-    'out = model.predict(pd.DataFrame({"text": json.load(open(sys.argv[2]))}))',
-    'print(out.to_json(orient="records"))',
-  ].join('\n');
-  const { stdout } = await exec(python, ['-c', script, uri, input], {
-    env,
-    cwd: tmp,
-    maxBuffer: 64 << 20,
-  });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string | number>[];
-}
-
 /** Same labels, probabilities within 1e-4 (the server rounds to 6 decimals). */
 function expectSameAnswers(py: Record<string, string | number>[], ts: Answer[]): void {
   expect(py).toHaveLength(ts.length);
@@ -133,7 +113,7 @@ describe('python_function flavor', () => {
     const [v] = await registerBaselines(client, name, 'support-intent', [10], 600);
     await client.setAlias(name, 'champion', v!.version);
     const ts = await served(name);
-    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
 
     // mlflow models serve, with the project's venv as the environment.
     const port = await freePort();
@@ -205,7 +185,7 @@ describe('python_function flavor', () => {
     const ts = await servedChampion(name, runId);
     // A random head over real encoder features still spreads texts over several labels.
     expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(1);
-    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
   }, 300_000);
 
   it('a registered frozen encoder + logistic regression (the code path of make baseline-frozen): pyfunc answers like make serve', async () => {
@@ -233,6 +213,6 @@ describe('python_function flavor', () => {
     await encoder.release();
     const ts = await servedChampion(name, runId);
     expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(5);
-    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`), ts);
+    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
   }, 300_000);
 });

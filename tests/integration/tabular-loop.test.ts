@@ -1,4 +1,4 @@
-import type { spawn } from 'node:child_process';
+import { execFileSync, type spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,9 +6,11 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
+import { applyFeatureTransform } from '../../src/features/tabular';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
 import { runScript, spawnScript } from '../helpers/cli';
+import { pyfuncPredict } from '../helpers/pyfunc';
 import { startServeProcess } from '../helpers/serve-process';
 
 // The tabular loop through the command-line entry points, on the real Telco data and the real server:
@@ -153,10 +155,51 @@ describe('tabular churn end to end', () => {
       expect(p.id).toBe(records[i]!.customerID);
       expect(p.probabilities.yes).toBeCloseTo(expected[2 * i + local.labels.indexOf('yes')]!, 5);
     });
+    const fromServer: { label: string; probabilities: Record<string, number> }[] = [];
     for (let i = 5; i < records.length; i += 200) {
       const r = await post('/predict', { records: records.slice(i, i + 200) });
       expect(r.status).toBe(200);
+      fromServer.push(...r.body.predictions);
     }
+
+    // The python_function flavor: mlflow.pyfunc.load_model answers as the server did for 100 of these
+    // customers, and encodes them into the same feature matrix as the promoted TypeScript transform.
+    const features = records.slice(5, 105).map(({ customerID: _id, ...f }) => f);
+    const fromPython = await pyfuncPredict(`models:/${task}@champion`, features, { env, cwd: out });
+    expect(fromPython.map((r) => r.label)).toEqual(fromServer.slice(0, 100).map((p) => p.label));
+    const maxDiff = Math.max(
+      ...fromServer
+        .slice(0, 100)
+        .flatMap((p, i) =>
+          Object.entries(p.probabilities).map(([l, v]) => Math.abs(Number(fromPython[i]![`p(${l})`]) - v)),
+        ),
+    );
+    console.log(
+      `[pyfunc] ${features.length} customers, labels equal, max |p_python - p_ts| = ${maxDiff.toExponential(2)}`,
+    );
+    expect(maxDiff).toBeLessThan(1e-4);
+    const champion = (await client.downloadModel(`models:/${task}@champion`, path.join(out, 'pyfunc-model'))).dir;
+    const transform = JSON.parse(fs.readFileSync(path.join(champion, 'feature_transform.json'), 'utf8'));
+    fs.writeFileSync(path.join(out, 'features.json'), JSON.stringify(features));
+    const encoded = JSON.parse(
+      execFileSync(
+        path.join(cfg.venv, 'bin', 'python'),
+        [
+          '-c',
+          'import json, sys; sys.path.insert(0, sys.argv[1]); import convo_pyfunc as m\n' +
+            't = m.FeatureTransform(json.load(open(sys.argv[2])))\n' +
+            'print(json.dumps(t.encode(json.load(open(sys.argv[3]))).tolist()))',
+          path.join(champion, 'code'),
+          path.join(champion, 'feature_transform.json'),
+          path.join(out, 'features.json'),
+        ],
+        { encoding: 'utf8', maxBuffer: 64 << 20 },
+      ),
+    ) as number[][];
+    const ours = applyFeatureTransform(transform, features);
+    expect(encoded.flat()).toHaveLength(ours.length);
+    expect(Math.max(...encoded.flat().map((v, i) => Math.abs(v - ours[i]!)))).toBeLessThan(1e-6);
+
     const columns = Object.keys(records[0]!);
     const split = await post('/invocations', {
       dataframe_split: { columns, data: [columns.map((c) => records[0]![c])] },

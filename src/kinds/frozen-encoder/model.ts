@@ -63,6 +63,23 @@ export interface FrozenEncoderModel {
 export const ENCODER_FILES = ['config.json', ...TOKENIZER_FILES, 'model.safetensors'];
 
 /**
+ * The pretrained encoder of a model folder: the checkpoint's config and tokenizer files and the encoder
+ * as ONNX (model.onnx), the graph both runtimes run.
+ */
+export function writeEncoderFolder(checkpointDir: string, encDir: string): void {
+  fs.mkdirSync(encDir, { recursive: true });
+  for (const f of ENCODER_FILES.filter((f) => f !== 'model.safetensors'))
+    if (fs.existsSync(path.join(checkpointDir, f))) fs.copyFileSync(path.join(checkpointDir, f), path.join(encDir, f));
+  fs.writeFileSync(path.join(encDir, 'model.onnx'), encoderGraph(checkpointDir));
+}
+
+/** The encoder of a model folder; folders logged before it shipped as ONNX hold its safetensors weights. */
+export const loadEncoderFolder = (encDir: string): Promise<OrtEncoder> =>
+  fs.existsSync(path.join(encDir, 'model.onnx'))
+    ? OrtEncoder.fromOnnx(path.join(encDir, 'model.onnx'), encDir)
+    : OrtEncoder.fromCheckpoint(encDir);
+
+/**
  * A self-contained model folder: under encoder/ the checkpoint's config and tokenizer files and the
  * encoder as ONNX (model.onnx, the graph both runtimes run: onnxruntime-node here, onnxruntime in
  * the python_function flavor), then the head and the label map.
@@ -73,11 +90,7 @@ export function saveFrozenModel(
   maxLength: number,
   dir: string,
 ): void {
-  fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
-  for (const f of ENCODER_FILES.filter((f) => f !== 'model.safetensors'))
-    if (fs.existsSync(path.join(checkpointDir, f)))
-      fs.copyFileSync(path.join(checkpointDir, f), path.join(dir, 'encoder', f));
-  fs.writeFileSync(path.join(dir, 'encoder', 'model.onnx'), encoderGraph(checkpointDir));
+  writeEncoderFolder(checkpointDir, path.join(dir, 'encoder'));
   fs.writeFileSync(
     path.join(dir, 'head.json'),
     JSON.stringify({ kind: model.kind, maxLength, pooling: 'mean', logreg: logRegToJson(model.logreg) }),
@@ -95,11 +108,7 @@ export async function loadFrozenPredictor(dir: string): Promise<TextPredictor> {
   };
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
-  const encDir = path.join(dir, 'encoder');
-  // Folders logged before the encoder shipped as ONNX hold its safetensors weights instead.
-  const encoder = fs.existsSync(path.join(encDir, 'model.onnx'))
-    ? await OrtEncoder.fromOnnx(path.join(encDir, 'model.onnx'), encDir)
-    : await OrtEncoder.fromCheckpoint(encDir);
+  const encoder = await loadEncoderFolder(path.join(dir, 'encoder'));
   const logreg = logRegFromJson(head.logreg);
   return {
     input: 'text',

@@ -10,12 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelMap } from '../../data/labels';
 import { recordSchema, type FeatureRecord } from '../../data/tabular';
-import { OrtEncoder } from '../../engine/encoder-onnx';
 import { logRegFromJson, predictProba, type LogRegJson } from '../../estimators/logreg';
 import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
 import type { Attribution, RecordPredictor } from '../types';
-import { dense, embedTexts } from '../frozen-encoder/model';
+import { dense, embedTexts, loadEncoderFolder } from '../frozen-encoder/model';
 
 export const HYBRID_FLAVOR = 'ts_hybrid_frozen';
 
@@ -45,7 +44,7 @@ export async function loadHybridPredictor(dir: string): Promise<RecordPredictor>
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
   withDerived(transform.reference, transform.derived); // an unknown derived feature fails at load
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
-  const encoder = await OrtEncoder.fromCheckpoint(path.join(dir, 'encoder'));
+  const encoder = await loadEncoderFolder(path.join(dir, 'encoder'));
   const logreg = logRegFromJson(head.logreg);
   const schema = recordSchema(transform.columns);
   const pos = labelMap.label2id[head.positiveLabel]!;

@@ -11,9 +11,10 @@ import { OrtEncoder } from '../../engine/encoder-onnx';
 import { DEFAULT_LOGREG, logRegToJson, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
 import { fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
-import { embedTexts, ENCODER_FILES } from '../frozen-encoder/model';
+import { embedTexts, writeEncoderFolder } from '../frozen-encoder/model';
+import { addPythonFlavor } from '../pyfunc';
 import type { TabularTrainRequest } from '../types';
-import { jointRows, type HybridHead } from './model';
+import { HYBRID_FLAVOR, jointRows, type HybridHead } from './model';
 
 /** One customer: the conversation and the account record, with the label. */
 export interface HybridRow {
@@ -32,8 +33,15 @@ export interface HybridTrainOptions {
   logreg?: LogRegOptions;
 }
 
-/** Trains the head and writes a self-contained model folder into `dir` (encoder/, head, transform, labels). */
-export async function trainHybrid(train: readonly HybridRow[], o: HybridTrainOptions, dir: string): Promise<void> {
+/**
+ * Trains the head and writes a self-contained model folder into `dir` (encoder/, head, transform,
+ * labels, the python_function loader); returns the MLmodel flavors of the folder.
+ */
+export async function trainHybrid(
+  train: readonly HybridRow[],
+  o: HybridTrainOptions,
+  dir: string,
+): Promise<Record<string, Record<string, unknown>>> {
   const maxLength = o.maxLength ?? 128;
   const tokenizer = await TextTokenizer.fromDir(o.checkpointDir);
   const encoder = await OrtEncoder.fromCheckpoint(o.checkpointDir);
@@ -59,10 +67,7 @@ export async function trainHybrid(train: readonly HybridRow[], o: HybridTrainOpt
     ...(o.logreg ?? { ...DEFAULT_LOGREG, epochs: 60, learningRate: 0.02, l2: 0 }),
     classWeights: classWeights(ys, o.labelMap.labels.length),
   });
-  fs.mkdirSync(path.join(dir, 'encoder'), { recursive: true });
-  for (const f of ENCODER_FILES)
-    if (fs.existsSync(path.join(o.checkpointDir, f)))
-      fs.copyFileSync(path.join(o.checkpointDir, f), path.join(dir, 'encoder', f));
+  writeEncoderFolder(o.checkpointDir, path.join(dir, 'encoder'));
   const head: HybridHead = {
     maxLength,
     textColumn: o.textColumn ?? 'text',
@@ -72,6 +77,17 @@ export async function trainHybrid(train: readonly HybridRow[], o: HybridTrainOpt
   fs.writeFileSync(path.join(dir, 'head.json'), JSON.stringify(head));
   fs.writeFileSync(path.join(dir, 'feature_transform.json'), `${JSON.stringify(transform, null, 1)}\n`);
   fs.writeFileSync(path.join(dir, 'label_map.json'), `${JSON.stringify(o.labelMap, null, 2)}\n`);
+  return {
+    [HYBRID_FLAVOR]: { loader_module: 'src/kinds/hybrid/model', loader: 'loadHybridPredictor' },
+    python_function: addPythonFlavor(dir, {
+      kind: 'hybrid-frozen-logreg',
+      encoder: 'encoder',
+      onnx: 'encoder/model.onnx',
+      head: 'head.json',
+      transform: 'feature_transform.json',
+      label_map: 'label_map.json',
+    }),
+  };
 }
 
 /**

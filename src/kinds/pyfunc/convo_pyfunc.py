@@ -1,4 +1,4 @@
-"""MLflow ``python_function`` flavor of the text models this project logs.
+"""MLflow ``python_function`` flavor of the models this project logs.
 
 The project serves its models from TypeScript (``make serve``); this module lets the same model
 folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@champion")`` and
@@ -10,10 +10,18 @@ folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@c
 * ``bert-finetune``: the Hugging Face tokenizer of the fine-tuned checkpoint and the exported ONNX
   graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``);
 * ``frozen-encoder-logreg``: the pretrained encoder's ONNX graph (``mean_pooled`` output), L2
-  normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``).
+  normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``);
+* ``tabular-onnx``: the fitted feature transform (``feature_transform.json``: derived features,
+  standardised numbers, one-hot categories; ``src/features/tabular.ts``) and the learner's ONNX graph
+  (``src/kinds/tabular/model.ts``);
+* ``hybrid-frozen-logreg``: the frozen encoder's embedding of a text column and the encoded account
+  features, concatenated, into a logistic-regression head (``src/kinds/hybrid/model.ts``).
 
-Input: a DataFrame with a ``text`` column (or a list of strings). Texts are taken as they are; the
-project's server applies the task's cleaning first, so pass cleaned text for the same answers.
+Input: for the text kinds, a DataFrame with a ``text`` column (or a list of strings). Texts are taken
+as they are; the project's server applies the task's cleaning first, so pass cleaned text for the same
+answers. For the record kinds, a DataFrame (or a list of dicts) with the model's feature columns (and
+the text column for ``hybrid-frozen-logreg``); a missing column or an undeclared category is an error
+that names the column, as on the server.
 Output: a DataFrame with ``label`` and one ``p(<label>)`` column per class, the model's signature.
 This file is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts``.
 """
@@ -159,10 +167,153 @@ class _FrozenEncoderLogReg:
         return _softmax(embeddings @ self.weights + self.bias)
 
 
+# Derived features of src/features/tabular.ts (authored in notebooks/05_tabular.ipynb), by the names a
+# saved transform lists; a name this module does not know fails at load, as in the TypeScript loader.
+# tests/integration/tabular-loop.test.ts compares the encoded matrices of both runtimes on real records.
+_TELCO_ADD_ONS = [
+    "MultipleLines",
+    "OnlineSecurity",
+    "OnlineBackup",
+    "DeviceProtection",
+    "TechSupport",
+    "StreamingTV",
+    "StreamingMovies",
+]
+
+
+def _per_month(r):
+    return float(r["TotalCharges"]) / max(float(r["tenure"]), 1)
+
+
+_DERIVED = {
+    "charges_per_tenure_month": _per_month,
+    "monthly_vs_average_charge": lambda r: float(r["MonthlyCharges"]) / max(_per_month(r), 1e-6),
+    "services_count": lambda r: float(r["PhoneService"] == "Yes")
+    + float(r["InternetService"] != "No")
+    + float(sum(r[c] == "Yes" for c in _TELCO_ADD_ONS)),
+}
+
+
+def _records(model_input):
+    if isinstance(model_input, pd.DataFrame):
+        return model_input.to_dict(orient="records")
+    if isinstance(model_input, dict):
+        return pd.DataFrame(model_input).to_dict(orient="records")
+    if isinstance(model_input, (list, tuple)) and all(isinstance(r, dict) for r in model_input):
+        return list(model_input)
+    raise ValueError(f"unsupported input type {type(model_input).__name__}; give a DataFrame of feature columns")
+
+
+class FeatureTransform:
+    """The fitted encoding of ``feature_transform.json``: a record becomes one float32 row."""
+
+    def __init__(self, t):
+        unknown = [d for d in t["derived"] if d not in _DERIVED]
+        if unknown:
+            raise ValueError(f"unknown derived feature(s) {unknown}; this module knows {sorted(_DERIVED)}")
+        self.columns = t["columns"]
+        self.derived = t["derived"]
+        self.numeric = t["numeric"]
+        self.categorical = t["categorical"]
+        self.width = len(t["outputs"])
+
+    def _checked(self, i, record):
+        r = dict(record)
+        for c in self.columns:
+            name = c["name"]
+            if name not in r or r[name] is None or (isinstance(r[name], float) and np.isnan(r[name])):
+                raise ValueError(f"row {i}: column {name!r} is missing")
+            if c["type"] == "number":
+                try:
+                    r[name] = float(r[name])
+                except (TypeError, ValueError):
+                    raise ValueError(f"row {i}: column {name!r} must be a number, got {r[name]!r}") from None
+            elif str(r[name]) not in c["values"]:
+                raise ValueError(f"row {i}: column {name!r} has {r[name]!r}, not one of {c['values']}")
+        return r
+
+    def encode(self, records):
+        out = np.zeros((len(records), self.width), dtype=np.float32)
+        for i, record in enumerate(records):
+            r = self._checked(i, record)
+            for name in self.derived:
+                r[name] = _DERIVED[name](r)
+            j = 0
+            for n in self.numeric:
+                out[i, j] = (float(r[n["name"]]) - n["mean"]) / n["std"]
+                j += 1
+            for c in self.categorical:
+                value = str(r[c["name"]])
+                if value in c["categories"]:
+                    out[i, j + c["categories"].index(value)] = 1
+                j += len(c["categories"])
+        return out
+
+
+class _TabularOnnx:
+    input = "records"
+
+    def __init__(self, root, spec):
+        import onnxruntime as ort
+
+        with open(os.path.join(root, spec["transform"]), encoding="utf-8") as f:
+            raw = json.load(f)
+        with open(os.path.join(root, spec["label_map"]), encoding="utf-8") as f:
+            labels = json.load(f)["labels"]
+        self.transform = FeatureTransform(raw)
+        self.positive = labels.index(raw["positiveLabel"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
+        self.session = ort.InferenceSession(os.path.join(root, spec["onnx"]), opts, providers=["CPUExecutionProvider"])
+
+    def probs(self, records):
+        x = self.transform.encode(records)
+        p = self.session.run(["probabilities"], {"features": x})[0].astype(np.float64)
+        # The learner's column 1 is the positive class; the output follows the label map's order.
+        out = np.empty_like(p)
+        out[:, self.positive] = p[:, 1]
+        out[:, 1 - self.positive] = p[:, 0]
+        return out
+
+
+class _HybridFrozenLogReg:
+    """The frozen encoder's L2-normalised embedding of the record's text, then the encoded account
+    features, into one logistic-regression head (``src/kinds/hybrid/model.ts``)."""
+
+    input = "records"
+
+    def __init__(self, root, spec):
+        with open(os.path.join(root, spec["head"]), encoding="utf-8") as f:
+            head = json.load(f)
+        with open(os.path.join(root, spec["transform"]), encoding="utf-8") as f:
+            self.transform = FeatureTransform(json.load(f))
+        self.text_column = head["textColumn"]
+        self.graph = _OnnxGraph(root, spec["encoder"], spec["onnx"], head["maxLength"])
+        logreg = head["logreg"]
+        k = int(logreg["numClasses"])
+        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), k)
+        self.bias = _f32(logreg["bias"])
+
+    def probs(self, records):
+        texts = []
+        for i, r in enumerate(records):
+            text = r.get(self.text_column)
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"row {i}: column {self.text_column!r} must be a non-empty text")
+            texts.append(text)
+        pooled = self.graph.run(texts, "mean_pooled")
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        embeddings = (pooled / np.where(norms > 0, norms, 1)).astype(np.float32).astype(np.float64)
+        x = np.concatenate([embeddings, self.transform.encode(records).astype(np.float64)], axis=1)
+        return _softmax(x @ self.weights + self.bias)
+
+
 _KINDS = {
     "tfidf-logreg": _TfidfLogReg,
     "bert-finetune": _BertClassifier,
     "frozen-encoder-logreg": _FrozenEncoderLogReg,
+    "tabular-onnx": _TabularOnnx,
+    "hybrid-frozen-logreg": _HybridFrozenLogReg,
 }
 
 
@@ -177,10 +328,10 @@ class ConversationClassifier:
         self.model = _KINDS[spec["kind"]](root, spec)
 
     def predict(self, model_input, params=None):
-        texts = _texts(model_input)
-        if not texts:
+        rows = _records(model_input) if getattr(self.model, "input", "text") == "records" else _texts(model_input)
+        if not rows:
             return pd.DataFrame(columns=["label", *[f"p({label})" for label in self.labels]])
-        probs = self.model.probs(texts)
+        probs = self.model.probs(rows)
         frame = pd.DataFrame(probs, columns=[f"p({label})" for label in self.labels])
         frame.insert(0, "label", [self.labels[i] for i in probs.argmax(axis=1)])
         return frame

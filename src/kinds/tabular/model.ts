@@ -58,10 +58,16 @@ export function tabularFlavor(estimator: string): Record<string, unknown> {
   };
 }
 
-/** Signature: the input columns with their MLflow types; the label and one probability per class out. */
+/**
+ * Signature: the input columns with their MLflow types (integer columns as long: MLflow's schema
+ * enforcement refuses int64 data for a double column), the label and one probability per class out.
+ */
 export function tabularSignature(transform: FeatureTransform, labels: readonly string[]): ModelSignature {
   return {
-    inputs: transform.columns.map((c) => ({ name: c.name, type: c.type === 'number' ? 'double' : 'string' })),
+    inputs: transform.columns.map((c) => ({
+      name: c.name,
+      type: c.type === 'number' ? (c.integer ? 'long' : 'double') : 'string',
+    })),
     outputs: [{ name: 'label', type: 'string' }, ...labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))],
   };
 }

@@ -20,7 +20,8 @@ import { reportHtml, type Figure } from '../../plots/html';
 import { runLearners, type LearnerCandidate } from '../../tabular/bridge';
 import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from '../../tabular/compare';
 import type { RecordPredictor, TabularTrainRequest } from '../types';
-import { loadTabularPredictor, saveTabularModel, tabularFlavor, tabularSignature } from './model';
+import { loadTabularPredictor, saveTabularModel, TABULAR_FILES, tabularFlavor, tabularSignature } from './model';
+import { addPythonFlavor } from '../pyfunc';
 
 export interface TabularData {
   rows: readonly FeatureRow[];
@@ -292,7 +293,15 @@ export async function logCandidate(
   const modelId = await run.logModel(o.modelDir, {
     artifactPath: 'model',
     modelType: `tabular-onnx/${o.summary.estimator}`,
-    flavors: { ts_tabular_onnx: tabularFlavor(o.summary.estimator) },
+    flavors: {
+      ts_tabular_onnx: tabularFlavor(o.summary.estimator),
+      python_function: addPythonFlavor(o.modelDir, {
+        kind: 'tabular-onnx',
+        onnx: TABULAR_FILES.onnx,
+        transform: TABULAR_FILES.transform,
+        label_map: TABULAR_FILES.labelMap,
+      }),
+    },
     signature: tabularSignature(transform, data.labelMap.labels),
     inputExample: example,
   });
