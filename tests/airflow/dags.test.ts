@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, type ModelVersion } from '../../src/mlflow';
 import { acquireLock, productionLockFile } from '../../src/production/lock';
+import { copyProject } from '../helpers/project-copy';
 
 // make airflow-test: every DAG in scripts/airflow/ run by real Airflow (`airflow dags test`, its own venv,
 // SQLite metadata in a temp AIRFLOW_HOME) against the integration setup's MLflow server. The DAGs' tasks
@@ -20,16 +21,10 @@ const SMALL_DATA = 300; // rows per split: the whole file runs in a few minutes
 let client: MlflowClient;
 let env: NodeJS.ProcessEnv;
 
-/** The sources copied, the heavy inputs linked (as tests/integration/new-candidate.test.ts does). */
-function copyProject(): void {
-  for (const f of ['src', 'scripts', 'notebooks'])
-    fs.cpSync(path.join(cfg.root, f), path.join(copy, f), { recursive: true });
-  for (const f of ['Makefile', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'])
-    fs.copyFileSync(path.join(cfg.root, f), path.join(copy, f));
-  fs.symlinkSync(path.join(cfg.root, 'node_modules'), path.join(copy, 'node_modules'));
-  fs.mkdirSync(path.join(copy, 'data'));
-  fs.symlinkSync(cfg.paths.dataRaw, path.join(copy, 'data', 'raw'));
-  // make's npm-ci stamp, newer than the copied lockfile: the linked node_modules is installed already.
+/** The project copied (tests/helpers/project-copy.ts), with make's npm-ci stamp: node_modules is linked, installed. */
+function copyForAirflow(): void {
+  copyProject(copy, { files: ['Makefile', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'] });
+  // Newer than the copied lockfile, so make does not run npm ci in the copy.
   fs.mkdirSync(path.join(copy, '.cache', 'stamps'), { recursive: true });
   fs.writeFileSync(path.join(copy, '.cache', 'stamps', 'node'), '');
 }
@@ -123,7 +118,7 @@ const trainSplit = () =>
 
 beforeAll(async () => {
   if (!fs.existsSync(airflow)) throw new Error(`${airflow} is missing: run make airflow-venv (make airflow-test does)`);
-  copyProject();
+  copyForAirflow();
   env = { ...process.env };
   for (const k of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL']) delete env[k]; // the DAGs' make is not a sub-make of ours
   Object.assign(env, {

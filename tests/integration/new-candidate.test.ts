@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
 import { executeNotebook } from '../helpers/cli';
+import { copyProject } from '../helpers/project-copy';
 import { startServeProcess } from '../helpers/serve-process';
 
 // A new model idea travels from a notebook cell to the served model with no file under src/ edited by
@@ -25,14 +26,7 @@ afterAll(() => {
 
 describe('a new candidate, from a notebook cell to the served model', () => {
   it('notebook -> promote -> run -> register -> retrain -> serve', async () => {
-    for (const f of ['notebooks', 'src', 'scripts'])
-      fs.cpSync(path.join(cfg.root, f), path.join(copy, f), { recursive: true });
-    for (const f of ['package.json', 'tsconfig.json']) fs.copyFileSync(path.join(cfg.root, f), path.join(copy, f));
-    fs.symlinkSync(path.join(cfg.root, 'node_modules'), path.join(copy, 'node_modules'));
-    fs.mkdirSync(path.join(copy, 'data'));
-    fs.symlinkSync(cfg.paths.dataRaw, path.join(copy, 'data', 'raw'));
-    fs.mkdirSync(path.join(copy, 'models'));
-    fs.symlinkSync(cfg.paths.pretrained, path.join(copy, 'models', 'pretrained'));
+    copyProject(copy, { files: ['package.json', 'tsconfig.json'], pretrained: true });
     const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), VENV: cfg.venv };
     const inCopy = (script: string, args: string[]) =>
       promisify(execFile)(path.join(copy, 'node_modules/.bin/ts-node'), [path.join(copy, 'scripts', script), ...args], {
