@@ -109,14 +109,15 @@ export function reliabilityBins(probs: Matrix, yTrue: readonly number[], k: numb
   }));
 }
 
-/** Expected calibration error: the count-weighted mean |accuracy - confidence| over the bins. */
-export function expectedCalibrationError(probs: Matrix, yTrue: readonly number[], k: number, bins = 15): number {
-  const n = yTrue.length;
-  return reliabilityBins(probs, yTrue, k, bins).reduce(
-    (s, b) => s + (b.count / n) * Math.abs(b.accuracy - b.confidence),
-    0,
-  );
+/** Expected calibration error of reliability bins: the count-weighted mean |accuracy - confidence|. */
+export function eceOfBins(bins: readonly ReliabilityBin[]): number {
+  const n = bins.reduce((s, b) => s + b.count, 0);
+  return n ? bins.reduce((s, b) => s + (b.count / n) * Math.abs(b.accuracy - b.confidence), 0) : 0;
 }
+
+/** Expected calibration error over `bins` equal-width confidence bins (15, as Guo et al.). */
+export const expectedCalibrationError = (probs: Matrix, yTrue: readonly number[], k: number, bins = 15): number =>
+  eceOfBins(reliabilityBins(probs, yTrue, k, bins));
 
 /** Multi-class Brier score: mean over examples of sum_j (p_j - [j = y])^2 (0 is perfect, 2 the worst). */
 export function brierScore(probs: Matrix, yTrue: readonly number[], k: number): number {

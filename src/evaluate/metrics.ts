@@ -1,10 +1,11 @@
 /**
  * Classification metrics (pure): accuracy, per-class and macro/weighted precision, recall and F1,
- * confusion matrix, ROC AUC (binary, and one-vs-rest macro for multi-class), and a text report in
- * scikit-learn's layout so numbers can be compared side by side.
+ * confusion matrix, ROC AUC (binary, and one-vs-rest macro for multi-class), calibration (ECE, Brier)
+ * when there are scores, and a text report in scikit-learn's layout so numbers can be compared side by side.
  */
 import { encodeLabels, type LabelMap } from '../data/labels';
 import { argmaxRows } from '../estimators/logreg';
+import { brierScore, eceOfBins, reliabilityBins, type ReliabilityBin } from './calibration';
 
 export interface ClassMetrics {
   label: string;
@@ -25,6 +26,8 @@ export interface Evaluation {
   rocAuc?: number;
   /** Two classes with scores: the positive class's precision-recall curve and threshold table. */
   binary?: BinaryCurves;
+  /** With scores: how well the probabilities are calibrated (ECE over 15 confidence bins, Brier score). */
+  calibration?: { ece: number; brier: number; bins: ReliabilityBin[] };
   labels: string[];
   n: number;
 }
@@ -182,6 +185,7 @@ export function evaluate(
       auc = aucs.length ? aucs.reduce((a, b) => a + b, 0) / aucs.length : undefined;
     }
   }
+  const calibration = probs && n > 0 ? calibrationOf(probs, yTrue, k) : undefined;
   return {
     accuracy: safeDiv(yTrue.filter((t, i) => t === yPred[i]).length, n),
     macro: { precision: avg('precision', false), recall: avg('recall', false), f1: avg('f1', false) },
@@ -190,6 +194,7 @@ export function evaluate(
     confusion,
     rocAuc: auc,
     ...(binary ? { binary } : {}),
+    ...(calibration ? { calibration } : {}),
     labels: [...labels],
     n,
   };
@@ -246,7 +251,13 @@ export function evaluationMetrics(e: Evaluation, prefix: string): Record<string,
     [`${prefix}macro_f1`]: e.macro.f1,
     [`${prefix}weighted_f1`]: e.weighted.f1,
     ...(e.rocAuc !== undefined ? { [`${prefix}roc_auc`]: e.rocAuc } : {}),
+    ...(e.calibration ? { [`${prefix}ece`]: e.calibration.ece, [`${prefix}brier`]: e.calibration.brier } : {}),
   };
+}
+
+function calibrationOf(probs: Float32Array | number[], yTrue: readonly number[], k: number) {
+  const bins = reliabilityBins(probs, yTrue, k, 15);
+  return { ece: eceOfBins(bins), brier: brierScore(probs, yTrue, k), bins };
 }
 
 /** Evaluates class probabilities (row-major [n, k]) against labelled examples, argmax as the prediction. */

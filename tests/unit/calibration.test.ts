@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/data/split';
+import { evaluate, evaluationMetrics } from '../../src/evaluate/metrics';
 import {
   brierScore,
   expectedCalibrationError,
@@ -75,6 +76,20 @@ describe('calibration measures', () => {
       [2, 0.9, 0.5],
     ]);
     expect(expectedCalibrationError(probs, y, 2, 10)).toBeCloseTo(0.5 * 0.4 + 0.5 * 0.4, 12);
+  });
+
+  it('every evaluation with scores reports them, and they are logged as <split>_ece and <split>_brier', () => {
+    const probs = [0.9, 0.1, 0.9, 0.1, 0.6, 0.4, 0.4, 0.6];
+    const e = evaluate([0, 1, 0, 1], [0, 0, 0, 1], ['a', 'b'], probs);
+    // 15 bins put 0.6 and 0.9 in different bins, as 10 did above: ECE 0.4.
+    expect(e.calibration!.ece).toBeCloseTo(0.4, 12);
+    // (0.01 + 0.01) + (0.81 + 0.81) + (0.16 + 0.16) + (0.16 + 0.16), over 4 examples.
+    expect(e.calibration!.brier).toBeCloseTo(2.28 / 4, 12);
+    expect(evaluationMetrics(e, 'test_')).toMatchObject({
+      test_ece: e.calibration!.ece,
+      test_brier: e.calibration!.brier,
+    });
+    expect(evaluate([0, 1], [0, 1], ['a', 'b']).calibration).toBeUndefined();
   });
 
   it('Brier score sums squared errors over the classes', () => {
