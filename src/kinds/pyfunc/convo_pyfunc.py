@@ -42,6 +42,20 @@ def _f32(b64):
     return np.frombuffer(base64.b64decode(b64), dtype="<f4").astype(np.float64)
 
 
+def _logreg_head(logreg):
+    """A saved logistic regression (``src/estimators/logreg.ts``): weights [features, classes] and bias."""
+    k = int(logreg["numClasses"])
+    return _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), k), _f32(logreg["bias"])
+
+
+def _ort_session(file):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
+    return ort.InferenceSession(file, opts, providers=["CPUExecutionProvider"])
+
+
 def _softmax(z):
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -70,9 +84,7 @@ class _TfidfLogReg:
         self.sublinear = bool(tfidf["options"]["sublinearTf"])
         self.index = {t: i for i, t in enumerate(tfidf["vocabulary"])}
         self.idf = np.asarray(tfidf["idf"], dtype=np.float64)
-        self.k = int(logreg["numClasses"])
-        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), self.k)
-        self.bias = _f32(logreg["bias"])
+        self.weights, self.bias = _logreg_head(logreg)
 
     def _grams(self, text):
         words = _TOKEN.findall(text.lower())
@@ -103,7 +115,6 @@ class _OnnxGraph:
     """A tokenizer + ONNX Runtime session over one of the project's BERT graphs, fed in batches of 32."""
 
     def __init__(self, root, tokenizer_dir, onnx_file, max_length):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         hf = os.path.join(root, tokenizer_dir)
@@ -116,9 +127,7 @@ class _OnnxGraph:
                 pad = json.load(f).get("pad_token_id") or 0
         self.pad_id = int(pad)
         self.max_length = int(max_length)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
-        self.session = ort.InferenceSession(os.path.join(root, onnx_file), opts, providers=["CPUExecutionProvider"])
+        self.session = _ort_session(os.path.join(root, onnx_file))
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def _encode(self, text):
@@ -142,6 +151,12 @@ class _OnnxGraph:
             rows.append(self.session.run([output], feeds)[0].astype(np.float64))
         return np.concatenate(rows)
 
+    def embed(self, texts):
+        """Mean-pooled encoder output, L2-normalised per row (``src/kinds/frozen-encoder/model.ts``)."""
+        pooled = self.run(texts, "mean_pooled")
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.where(norms > 0, norms, 1)
+
 
 class _BertClassifier:
     def __init__(self, root, spec):
@@ -155,16 +170,10 @@ class _FrozenEncoderLogReg:
     def __init__(self, root, spec):
         self.graph = _OnnxGraph(root, spec["encoder"], spec["onnx"], spec["max_length"])
         with open(os.path.join(root, spec["head"]), encoding="utf-8") as f:
-            logreg = json.load(f)["logreg"]
-        k = int(logreg["numClasses"])
-        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), k)
-        self.bias = _f32(logreg["bias"])
+            self.weights, self.bias = _logreg_head(json.load(f)["logreg"])
 
     def probs(self, texts):
-        pooled = self.graph.run(texts, "mean_pooled")
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        embeddings = pooled / np.where(norms > 0, norms, 1)
-        return _softmax(embeddings @ self.weights + self.bias)
+        return _softmax(self.graph.embed(texts) @ self.weights + self.bias)
 
 
 # Derived features of src/features/tabular.ts (authored in notebooks/05_tabular.ipynb), by the names a
@@ -254,17 +263,13 @@ class _TabularOnnx:
     input = "records"
 
     def __init__(self, root, spec):
-        import onnxruntime as ort
-
         with open(os.path.join(root, spec["transform"]), encoding="utf-8") as f:
             raw = json.load(f)
         with open(os.path.join(root, spec["label_map"]), encoding="utf-8") as f:
             labels = json.load(f)["labels"]
         self.transform = FeatureTransform(raw)
         self.positive = labels.index(raw["positiveLabel"])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(os.environ.get("CONVO_PYFUNC_THREADS", "0"))
-        self.session = ort.InferenceSession(os.path.join(root, spec["onnx"]), opts, providers=["CPUExecutionProvider"])
+        self.session = _ort_session(os.path.join(root, spec["onnx"]))
 
     def probs(self, records):
         x = self.transform.encode(records)
@@ -289,10 +294,7 @@ class _HybridFrozenLogReg:
             self.transform = FeatureTransform(json.load(f))
         self.text_column = head["textColumn"]
         self.graph = _OnnxGraph(root, spec["encoder"], spec["onnx"], head["maxLength"])
-        logreg = head["logreg"]
-        k = int(logreg["numClasses"])
-        self.weights = _f32(logreg["weights"]).reshape(int(logreg["numFeatures"]), k)
-        self.bias = _f32(logreg["bias"])
+        self.weights, self.bias = _logreg_head(head["logreg"])
 
     def probs(self, records):
         texts = []
@@ -301,9 +303,8 @@ class _HybridFrozenLogReg:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"row {i}: column {self.text_column!r} must be a non-empty text")
             texts.append(text)
-        pooled = self.graph.run(texts, "mean_pooled")
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        embeddings = (pooled / np.where(norms > 0, norms, 1)).astype(np.float32).astype(np.float64)
+        # The TypeScript side concatenates float32 embeddings with the features.
+        embeddings = self.graph.embed(texts).astype(np.float32).astype(np.float64)
         x = np.concatenate([embeddings, self.transform.encode(records).astype(np.float64)], axis=1)
         return _softmax(x @ self.weights + self.bias)
 
