@@ -94,6 +94,12 @@ baseline: $(STAMPS)/node ## TF-IDF + logistic regression per task (TASK=...), ev
 finetune: $(STAMPS)/node ## fine-tune the pretrained BERT checkpoint (TASK=support-intent; ARGS='--epochs 3 ...'); re-run resumes after a crash
 	@$(TS) scripts/finetune.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 
+eval-open: $(STAMPS)/node mlflow-up ## open intent protocol (TASK=support-intent KNOWN=0.75 [MODEL=bert|frozen|tfidf SEEDS=0,1,2]): train on the known intents, AUROC / FPR@95TPR / known accuracy per out-of-scope score -> reports/ + MLflow
+	@$(TS) scripts/eval-open.ts $(if $(TASK),--task $(TASK)) $(if $(KNOWN),--known $(KNOWN)) $(if $(MODEL),--model $(MODEL)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
+
+eval-offtopic: $(STAMPS)/node mlflow-up ## share of data/eval/off-topic.txt that models:/<task>@champion answers out of scope, and of the test split it keeps in scope (TASK=support-intent) -> reports/ + MLflow
+	@$(TS) scripts/eval-offtopic.ts $(if $(TASK),--task $(TASK)) $(ARGS)
+
 compare: $(STAMPS)/node ## tabular task (TASK=telco-churn): k-fold comparison of logistic regression, random forest, LightGBM -> MLflow parent + child runs (ARGS='--folds 10')
 	@$(TS) scripts/compare.ts $(if $(TASK),--task $(TASK)) $(ARGS)
 

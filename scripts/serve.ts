@@ -12,7 +12,8 @@ import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';
 import { ChampionHolder } from '../src/serve/champion';
-import { resolveTask } from '../src/production/config';
+import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
+import { loadModel, type Scope, type ScopeOverrides } from '../src/kinds';
 import { ModelCache } from '../src/production/model-cache';
 import { fullGc, reexecWithMallocSettings } from '../src/cli/memory';
 import { log, runMain } from '../src/cli/progress';
@@ -40,6 +41,36 @@ function readTokens(): { tokens: string[]; generated?: string } {
     fs.writeFileSync(generatedFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   }
   return { tokens: [fs.readFileSync(generatedFile, 'utf8').trim()], generated: generatedFile };
+}
+
+/** A deployment's out-of-scope overrides: flag or environment first, then the production config's serving block. */
+function scopeOverrides(
+  task: string,
+  opts: { scopeThreshold?: number; fallbackLabel?: string },
+): { values: ScopeOverrides; source: string } {
+  const file = productionConfigFile(cfg.paths.productionConfigs, task);
+  const serving = fs.existsSync(file) ? readProductionConfig(file).serving : undefined;
+  if (opts.scopeThreshold !== undefined && !Number.isFinite(opts.scopeThreshold))
+    throw new Error(`--scope-threshold / SCOPE_THRESHOLD must be a number, got ${process.env.SCOPE_THRESHOLD}`);
+  const threshold = opts.scopeThreshold ?? serving?.scopeThreshold;
+  const fallbackLabel = opts.fallbackLabel ?? serving?.fallbackLabel;
+  const source =
+    opts.scopeThreshold !== undefined
+      ? '--scope-threshold / SCOPE_THRESHOLD'
+      : serving?.scopeThreshold !== undefined
+        ? `${path.relative(cfg.root, file)} serving.scopeThreshold`
+        : '';
+  return {
+    values: { ...(threshold !== undefined ? { threshold } : {}), ...(fallbackLabel ? { fallbackLabel } : {}) },
+    source,
+  };
+}
+
+function describeScope(s: Scope, source: string): string {
+  const rule = `out-of-scope rule: ${s.score} score below ${s.threshold.toPrecision(6)} -> "${s.fallbackLabel}"`;
+  return s.threshold !== s.modelThreshold
+    ? `${rule} (OVERRIDDEN by ${source}; the model's own threshold is ${s.modelThreshold.toPrecision(6)}, for ${s.recall * 100}% validation recall)`
+    : `${rule} (the model's, for ${s.recall * 100}% in-scope validation recall; calibration temperature ${s.temperature.toFixed(3)})`;
 }
 
 const program = new Command('serve')
@@ -70,6 +101,17 @@ const program = new Command('serve')
     cfg.paths.servingLogs,
   )
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
+  .option(
+    '--scope-threshold <x>',
+    "override the model's out-of-scope threshold (SCOPE_THRESHOLD; else the production config's serving.scopeThreshold)",
+    Number.parseFloat,
+    process.env.SCOPE_THRESHOLD !== undefined ? Number.parseFloat(process.env.SCOPE_THRESHOLD) : undefined,
+  )
+  .option(
+    '--fallback-label <label>',
+    "label of out-of-scope answers (SCOPE_FALLBACK_LABEL; default: the model's, out_of_scope)",
+    process.env.SCOPE_FALLBACK_LABEL,
+  )
   .action(
     (opts: {
       task?: string;
@@ -82,17 +124,28 @@ const program = new Command('serve')
       maxQueue: number;
       logDir: string;
       cacheDir: string;
+      scopeThreshold?: number;
+      fallbackLabel?: string;
     }) =>
       runMain(async () => {
         const task = resolveTask(cfg.paths.productionConfigs, opts.task);
         const spec = isTabularTask(task) ? undefined : taskSpec(task);
         const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
+        const overrides = scopeOverrides(task, opts);
         const holder = new ChampionHolder(
           client,
           opts.model ?? task,
           opts.alias,
           new ModelCache(client, opts.cacheDir, log),
-          { log, afterRelease: fullGc() },
+          {
+            log,
+            afterRelease: fullGc(),
+            load: async (dir) => {
+              const p = await loadModel(dir, overrides.values);
+              if (p.input === 'text' && p.scope) log(describeScope(p.scope, overrides.source));
+              return p;
+            },
+          },
         );
         await holder.refresh();
         holder.watch(opts.watch * 1000);

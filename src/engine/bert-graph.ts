@@ -323,6 +323,8 @@ export function buildInferGraph(spec: InferGraphSpec): Buffer {
   } else {
     const logits = g.linear(pooled, weight('classifier.weight'), weight('classifier.bias'));
     g.output(logits, 'logits', DataType.FLOAT, ['batch', spec.numLabels]);
+    // The features the head reads: what a Mahalanobis out-of-scope score measures distances on.
+    g.output(pooled, 'pooled', DataType.FLOAT, ['batch', cfg.hidden]);
     g.output(g.op('Softmax', [logits], [{ name: 'axis', value: -1 }]), 'probs', DataType.FLOAT, [
       'batch',
       spec.numLabels,

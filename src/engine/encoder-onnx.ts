@@ -89,9 +89,56 @@ export class OrtClassifier {
     return out.probs!.data as Float32Array;
   }
 
+  /** Whether the graph has an output (graphs saved before `pooled` existed lack it). */
+  hasOutput(name: string): boolean {
+    return this.session.outputNames.includes(name);
+  }
+
+  /** Named outputs ([batch, width] each) of one batch. */
+  async outputs(batch: EncodedBatch, names: readonly ClassifierOutput[]): Promise<Record<string, Float32Array>> {
+    const out = await this.session.run(batchFeeds(batch, this.config), names as string[]);
+    return Object.fromEntries(names.map((n) => [n, out[n]!.data as Float32Array]));
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+export type ClassifierOutput = 'logits' | 'probs' | 'pooled';
+
+/**
+ * Named outputs of a classifier graph for pre-tokenized texts, scored in length-sorted batches, in
+ * input order: row-major [texts, width] per output.
+ */
+export async function classifierOutputs(
+  clf: OrtClassifier,
+  encoded: readonly number[][],
+  padId: number,
+  maxLength: number,
+  names: readonly ClassifierOutput[],
+  batchSize = 32,
+): Promise<Record<string, Float32Array>> {
+  const width = (n: ClassifierOutput) => (n === 'pooled' ? clf.config.hidden : clf.numLabels);
+  const out = Object.fromEntries(names.map((n) => [n, new Float32Array(encoded.length * width(n))]));
+  for (const idx of lengthSortedBatches(
+    encoded.map((e) => e.length),
+    batchSize,
+  )) {
+    const res = await clf.outputs(
+      padBatch(
+        idx.map((i) => encoded[i]!),
+        padId,
+        { maxLength },
+      ),
+      names,
+    );
+    for (const n of names) {
+      const w = width(n);
+      idx.forEach((i, r) => out[n]!.set(res[n]!.subarray(r * w, (r + 1) * w), i * w));
+    }
+  }
+  return out;
 }
 
 /** Class probabilities of pre-tokenized texts, scored in length-sorted batches, in input order. */

@@ -35,8 +35,8 @@ export function softmaxInPlace(z: Float32Array | number[], offset: number, k: nu
   for (let c = 0; c < k; c++) z[offset + c]! /= sum;
 }
 
-/** Class probabilities, row-major [n, k]. */
-export function predictProba(m: LogRegState, xs: readonly SparseVector[]): Float32Array {
+/** The linear scores W x + b, row-major [xs.length, classes] (what the softmax turns into probabilities). */
+export function predictLogits(m: LogRegState, xs: readonly SparseVector[]): Float32Array {
   const k = m.numClasses;
   const out = new Float32Array(xs.length * k);
   xs.forEach((x, r) => {
@@ -47,9 +47,19 @@ export function predictProba(m: LogRegState, xs: readonly SparseVector[]): Float
       const v = x.values[j]!;
       for (let c = 0; c < k; c++) out[o + c]! += v * m.weights[base + c]!;
     }
-    softmaxInPlace(out, o, k);
   });
   return out;
+}
+
+/** Class probabilities, row-major [n, k]. */
+export function predictProba(m: LogRegState, xs: readonly SparseVector[]): Float32Array {
+  return softmaxRows(predictLogits(m, xs), m.numClasses);
+}
+
+/** Softmax of every row of [n, k] logits, in place; returns the same array. */
+export function softmaxRows(z: Float32Array, k: number): Float32Array {
+  for (let o = 0; o < z.length; o += k) softmaxInPlace(z, o, k);
+  return z;
 }
 
 export function argmaxRows(probs: Float32Array, k: number): number[] {

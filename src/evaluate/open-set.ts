@@ -42,9 +42,9 @@ export function negativeEnergyScore(logits: Matrix, k: number, temperature = 1):
 export interface MahalanobisModel {
   dim: number;
   /** [classes, dim], row-major. */
-  means: number[];
+  means: ArrayLike<number>;
   /** Lower-triangular L with L L^T = shared covariance + shrinkage * I, row-major [dim, dim]. */
-  cholesky: number[];
+  cholesky: ArrayLike<number>;
   shrinkage: number;
 }
 
@@ -84,7 +84,7 @@ export function fitMahalanobis(
   for (let a = 0; a < dim; a++) {
     for (let b = 0; b <= a; b++) cov[a * dim + b] = cov[a * dim + b]! / n + (a === b ? ridge : 0);
   }
-  return { dim, means: Array.from(means), cholesky: Array.from(cholesky(cov, dim)), shrinkage };
+  return { dim, means, cholesky: cholesky(cov, dim), shrinkage };
 }
 
 /** Cholesky factor of a symmetric positive-definite matrix given by its lower triangle. */
@@ -103,29 +103,57 @@ function cholesky(m: Float64Array, dim: number): Float64Array {
   return l;
 }
 
-/** Negative squared Mahalanobis distance to the nearest class mean, per row of features [n, dim]. */
+/**
+ * Negative squared Mahalanobis distance to the nearest class mean, per row of features [n, dim].
+ * With L L^T = S, d_c(x) = |L^-1 x - L^-1 mu_c|^2: one triangular solve per row, then a Euclidean
+ * distance per class (the whitened means are computed once), so scoring costs O(dim^2 + classes dim)
+ * per text rather than O(classes dim^2).
+ */
 export function negativeMahalanobisScore(m: MahalanobisModel, features: Matrix): Float64Array {
   const { dim } = m;
   const classes = m.means.length / dim;
+  const whitened = whitenedMeans(m);
   const n = features.length / dim;
   const out = new Float64Array(n);
   const z = new Float64Array(dim);
   for (let i = 0; i < n; i++) {
+    forwardSolve(m.cholesky, dim, (a) => features[i * dim + a]!, z);
     let best = Infinity;
     for (let c = 0; c < classes; c++) {
-      // Solve L z = x - mu (forward substitution); the distance is |z|^2.
       let dist = 0;
-      for (let a = 0; a < dim; a++) {
-        let s = features[i * dim + a]! - m.means[c * dim + a]!;
-        for (let b = 0; b < a; b++) s -= m.cholesky[a * dim + b]! * z[b]!;
-        z[a] = s / m.cholesky[a * dim + a]!;
-        dist += z[a]! ** 2;
-      }
+      for (let a = 0; a < dim; a++) dist += (z[a]! - whitened[c * dim + a]!) ** 2;
       best = Math.min(best, dist);
     }
     out[i] = -best;
   }
   return out;
+}
+
+const whitenedCache = new WeakMap<MahalanobisModel, Float64Array>();
+
+/** L^-1 mu_c for every class, [classes, dim] (cached per model). */
+function whitenedMeans(m: MahalanobisModel): Float64Array {
+  let w = whitenedCache.get(m);
+  if (!w) {
+    const classes = m.means.length / m.dim;
+    w = new Float64Array(classes * m.dim);
+    const z = new Float64Array(m.dim);
+    for (let c = 0; c < classes; c++) {
+      forwardSolve(m.cholesky, m.dim, (a) => m.means[c * m.dim + a]!, z);
+      w.set(z, c * m.dim);
+    }
+    whitenedCache.set(m, w);
+  }
+  return w;
+}
+
+/** Solves L z = b for lower-triangular L ([dim, dim], row-major) into `z`. */
+function forwardSolve(l: ArrayLike<number>, dim: number, b: (a: number) => number, z: Float64Array): void {
+  for (let a = 0; a < dim; a++) {
+    let s = b(a);
+    for (let k = 0; k < a; k++) s -= l[a * dim + k]! * z[k]!;
+    z[a] = s / l[a * dim + a]!;
+  }
 }
 
 export interface OpenSetMetrics {

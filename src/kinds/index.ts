@@ -13,6 +13,7 @@ import { FROZEN_FLAVOR, loadFrozenPredictor } from './frozen-encoder/model';
 import { HYBRID_FLAVOR, loadHybridPredictor } from './hybrid/model';
 import { loadTabularPredictor, TABULAR_FLAVOR } from './tabular/model';
 import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
+import { readScope, withScope, type ScopeOverrides } from './scope';
 import type { KindId, ModelKind, Predictor } from './types';
 
 export type {
@@ -28,6 +29,7 @@ export type {
   TrainRequest,
 } from './types';
 export { InputKindError, textPredictor } from './types';
+export type { Scope, ScopeOverrides } from './scope';
 
 export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
   'tfidf-logreg': {
@@ -105,8 +107,14 @@ export function readModelFolder(dir: string): ModelFolder {
   return { kind, runId: mlmodel.run_id, flavorConfig: mlmodel.flavors![kind.flavor] ?? {} };
 }
 
-/** Loads any model folder this project saved, through its kind's loader. */
-export async function loadModel(dir: string): Promise<Predictor> {
+/**
+ * Loads any model folder this project saved, through its kind's loader. A text model saved with a
+ * scope.json serves calibrated probabilities and carries its out-of-scope rule (`overrides` are a
+ * deployment's own threshold or fallback label).
+ */
+export async function loadModel(dir: string, overrides?: ScopeOverrides): Promise<Predictor> {
   const { kind, flavorConfig } = readModelFolder(dir);
-  return kind.load(dir, flavorConfig);
+  const p = await kind.load(dir, flavorConfig);
+  const scope = p.input === 'text' ? readScope(dir) : undefined;
+  return p.input === 'text' && scope ? withScope(p, scope, overrides) : p;
 }

@@ -11,6 +11,7 @@ import type { AnyTaskSpec } from '../data/tasks';
 import type { Evaluation } from '../evaluate/metrics';
 import type { ActiveRun } from '../mlflow';
 import type { ModelSignature } from '../mlflow/mlmodel';
+import type { Scope } from './scope';
 
 /** Value of the `model` run param; also the `kind` recorded in a production config. */
 export type KindId =
@@ -24,11 +25,23 @@ interface PredictorBase {
   release(): Promise<void>;
 }
 
+/** What a text model computes before its softmax: out-of-scope scores need more than probabilities. */
+export interface RawOutputs {
+  /** Row-major [texts, labels]; softmax of a row gives the uncalibrated probabilities. */
+  logits: Float32Array;
+  /** The pooled encoder features the head reads, row-major [texts, dim] (absent for TF-IDF). */
+  features?: { data: Float32Array; dim: number };
+}
+
 /** A model that scores texts (the conversation kinds). */
 export interface TextPredictor extends PredictorBase {
   input: 'text';
-  /** Row-major [texts.length, labels.length]. */
+  /** Row-major [texts.length, labels.length]; calibrated when the model folder has a scope.json. */
   predictProba(texts: readonly string[]): Promise<Float32Array>;
+  /** Logits and pooled features, uncalibrated. */
+  predictRaw(texts: readonly string[]): Promise<RawOutputs>;
+  /** The out-of-scope rule saved with the model (scope.json), when it has one. */
+  scope?: Scope;
 }
 
 /** One input column's share of a prediction: how much p(positive) drops when it takes its typical value. */
@@ -124,10 +137,20 @@ export function checkpointOf(req: TextTrainRequest): { name: string; dir: string
   return { name, dir: path.join(req.paths.pretrained, name) };
 }
 
-/** The MLmodel signature every kind shares: a text in; the label and one probability per class out. */
+/**
+ * The MLmodel signature every kind shares: a text in; out the label (the fallback label when out of
+ * scope), the top label, its calibrated probability, whether the text is in scope, and one
+ * probability per class.
+ */
 export function classifierSignature(labels: readonly string[]): ModelSignature {
   return {
     inputs: [{ name: 'text', type: 'string' }],
-    outputs: [{ name: 'label', type: 'string' }, ...labels.map((l) => ({ name: `p(${l})`, type: 'double' as const }))],
+    outputs: [
+      { name: 'label', type: 'string' },
+      { name: 'top_label', type: 'string' },
+      { name: 'confidence', type: 'double' },
+      { name: 'in_scope', type: 'boolean' },
+      ...labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
+    ],
   };
 }

@@ -261,3 +261,64 @@ export function correlationFigure(
     layout: { title: { text: title }, xaxis: { automargin: true }, yaxis: { automargin: true, autorange: 'reversed' } },
   };
 }
+
+/**
+ * Reliability diagrams side by side (Guo et al. 2017): per confidence bin, the accuracy of the top
+ * class against the diagonal of perfect calibration, before and after temperature scaling. Empty bins
+ * are left out; the hover text gives each bin's example count.
+ */
+export function reliabilityFigure(
+  diagrams: Record<
+    string,
+    readonly { lower: number; upper: number; count: number; accuracy: number; confidence: number }[]
+  >,
+  title = 'Reliability: accuracy vs confidence',
+): Figure {
+  const names = Object.keys(diagrams);
+  const data: Figure['data'] = names.flatMap((name, i) => {
+    const bins = diagrams[name]!.filter((b) => b.count > 0);
+    const axis = i === 0 ? '' : String(i + 1);
+    return [
+      {
+        type: 'bar',
+        name: `${name}: accuracy`,
+        x: bins.map((b) => (b.lower + b.upper) / 2),
+        y: bins.map((b) => b.accuracy),
+        width: bins.map((b) => b.upper - b.lower),
+        text: bins.map((b) => `${b.count} examples, mean confidence ${b.confidence.toFixed(3)}`),
+        xaxis: `x${axis}`,
+        yaxis: `y${axis}`,
+      },
+      {
+        type: 'scatter',
+        mode: 'lines',
+        name: 'perfect calibration',
+        showlegend: i === 0,
+        x: [0, 1],
+        y: [0, 1],
+        line: { dash: 'dash', color: '#888' },
+        xaxis: `x${axis}`,
+        yaxis: `y${axis}`,
+      },
+    ];
+  });
+  const layout: Record<string, unknown> = {
+    title: { text: title },
+    grid: { rows: 1, columns: names.length, pattern: 'independent' },
+    annotations: names.map((name, i) => ({
+      text: name,
+      showarrow: false,
+      xref: `x${i === 0 ? '' : i + 1} domain`,
+      yref: `y${i === 0 ? '' : i + 1} domain`,
+      x: 0.02,
+      y: 0.98,
+      xanchor: 'left',
+    })),
+  };
+  names.forEach((_, i) => {
+    const axis = i === 0 ? '' : String(i + 1);
+    layout[`xaxis${axis}`] = { title: { text: 'confidence (top-class probability)' }, range: [0, 1] };
+    layout[`yaxis${axis}`] = { title: { text: 'accuracy' }, range: [0, 1] };
+  });
+  return { data, layout };
+}

@@ -33,6 +33,8 @@ export const ProductionConfigSchema = z.object({
   labelMap: LabelMapSchema,
   dataDigest: z.string().nullable(),
   metrics: z.record(z.string(), z.number()),
+  /** This deployment's own out-of-scope rule, over the one saved with the model (SCOPE_THRESHOLD wins over both). */
+  serving: z.object({ scopeThreshold: z.number().optional(), fallbackLabel: z.string().min(1).optional() }).optional(),
   provenance: z.object({
     notebook: z.string().nullable(),
     gitCommit: z.string().nullable(),

@@ -237,6 +237,51 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     labelNames: ['model', 'version', 'label'],
     registers: [registry],
   });
+  const scoped = new Counter({
+    name: 'predictions_scope_total',
+    help: 'Predictions by model, version and whether the input was in scope (out of scope: the fallback label)',
+    labelNames: ['model', 'version', 'in_scope'],
+    registers: [registry],
+  });
+  // The monitored signal itself: today's (UTC) share of out-of-scope predictions, reset at midnight.
+  const today = { day: '', total: 0, outOfScope: 0 };
+  const countScope = (inScope: boolean) => {
+    const day = new Date().toISOString().slice(0, 10);
+    if (day !== today.day) Object.assign(today, { day, total: 0, outOfScope: 0 });
+    today.total += 1;
+    today.outOfScope += Number(!inScope);
+  };
+  new Gauge({
+    name: 'out_of_scope_share_today',
+    help: "Share of today's (UTC) predictions answered with the fallback label",
+    registers: [registry],
+    collect() {
+      if (today.day !== new Date().toISOString().slice(0, 10))
+        Object.assign(today, { day: '', total: 0, outOfScope: 0 });
+      this.set(today.total ? today.outOfScope / today.total : 0);
+    },
+  });
+  new Gauge({
+    name: 'scope_threshold',
+    help: "The served model's out-of-scope threshold (source: model, or a deployment override)",
+    labelNames: ['model', 'version', 'score', 'source'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const m = o.models.loaded ? o.models.model : undefined;
+      const scope = m?.predictor.input === 'text' ? m.predictor.scope : undefined;
+      if (m && scope)
+        this.set(
+          {
+            model: m.name,
+            version: m.version,
+            score: scope.score,
+            source: scope.threshold === scope.modelThreshold ? 'model' : 'override',
+          },
+          scope.threshold,
+        );
+    },
+  });
   new Gauge({
     name: 'model_version',
     help: 'Registry version of the served model',
@@ -358,6 +403,10 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       b = new MicroBatcher<string | FeatureRecord>(async (items) => {
         batchSizes.observe(items.length);
         // A model's batcher only ever receives its own input kind (see inputsFor).
+        if (p.input === 'text' && p.scope) {
+          const v = await p.scope.judge(items as readonly string[]);
+          return { probs: v.probs, width: p.labels.length, scopeScores: v.scores };
+        }
         const probs =
           p.input === 'text'
             ? await p.predictProba(items as readonly string[])
@@ -487,19 +536,29 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     );
     const ms = performance.now() - t0;
     const labels = model.predictor.labels;
+    const scope = model.predictor.input === 'text' ? model.predictor.scope : undefined;
     const pos = o.positiveLabel !== undefined ? labels.indexOf(o.positiveLabel) : -1;
-    const out = rows.map((row, i) => {
+    const out = rows.map(({ probs: row, scopeScore }, i) => {
       const best = argmaxRows(row, row.length)[0]!;
       const probabilities = Object.fromEntries(labels.map((l, c) => [l, Number(row[c]!.toFixed(6))]));
       const id = inputs.kind === 'record' ? inputs.ids[i] : undefined;
+      // A model without an out-of-scope rule (tabular, or saved before scope.json) keeps every input in scope.
+      const inScope = scope === undefined || scopeScore === undefined || scopeScore >= scope.threshold;
       return {
         ...(id !== undefined ? { id } : {}),
-        label: labels[best]!,
+        label: inScope ? labels[best]! : scope!.fallbackLabel,
+        top_label: labels[best]!,
+        confidence: Number(row[best]!.toFixed(6)),
+        in_scope: inScope,
         probabilities,
         ...(pos >= 0 ? { bucket: churnBucket(row[pos]!, o.buckets) } : {}),
       };
     });
-    for (const p of out) predictions.inc({ model: model.name, version: model.version, label: p.label });
+    for (const p of out) {
+      predictions.inc({ model: model.name, version: model.version, label: p.label });
+      scoped.inc({ model: model.name, version: model.version, in_scope: String(p.in_scope) });
+      countScope(p.in_scope);
+    }
     if (servingLog) {
       const ts = new Date().toISOString();
       const records: (ServingRecord & { text_chars?: number })[] = out.map((p, i) => ({
@@ -547,8 +606,20 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     predictions: z.array(
       z.object({
         id: z.string().optional().describe("tabular models: the record's id column, when sent"),
-        label: z.string(),
-        probabilities: z.record(z.string(), z.number()),
+        label: z
+          .string()
+          .describe('the top label when in scope, else the fallback label (default out_of_scope: route to a human)'),
+        top_label: z.string().describe("the model's most probable class, also when the input is out of scope"),
+        confidence: z
+          .number()
+          .describe('calibrated probability of top_label (temperature scaling fitted on validation)'),
+        in_scope: z
+          .boolean()
+          .describe(
+            "false when the model's out-of-scope score is below its threshold (saved with the model, or the " +
+              "deployment's SCOPE_THRESHOLD)",
+          ),
+        probabilities: z.record(z.string(), z.number()).describe('calibrated class probabilities'),
         bucket: z.enum(['A', 'B', 'C']).optional(),
       }),
     ),
@@ -571,7 +642,22 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   };
   const predictExample = {
     model: { name: 'support-category', version: '3' },
-    predictions: [{ label: 'card', probabilities: { card: 0.97, account: 0.01, payments: 0.02 } }],
+    predictions: [
+      {
+        label: 'card',
+        top_label: 'card',
+        confidence: 0.93,
+        in_scope: true,
+        probabilities: { card: 0.93, account: 0.04, payments: 0.03 },
+      },
+      {
+        label: 'out_of_scope',
+        top_label: 'account',
+        confidence: 0.41,
+        in_scope: false,
+        probabilities: { card: 0.27, account: 0.41, payments: 0.32 },
+      },
+    ],
   };
 
   app.get(
@@ -607,6 +693,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     async () => {
       if (!o.models.loaded) throw new HttpError(503, 'No model loaded yet');
       const m = o.models.model;
+      const scope = m.predictor.input === 'text' ? m.predictor.scope : undefined;
       return {
         app: o.appVersion ?? '0.1.0',
         model: {
@@ -617,6 +704,19 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
           flavor: m.predictor.flavor,
           loaded_at: m.loadedAt,
         },
+        ...(scope
+          ? {
+              scope: {
+                score: scope.score,
+                temperature: scope.temperature,
+                threshold: scope.threshold,
+                model_threshold: scope.modelThreshold,
+                overridden: scope.threshold !== scope.modelThreshold,
+                validation_recall: scope.recall,
+                fallback_label: scope.fallbackLabel,
+              },
+            }
+          : {}),
       };
     },
   );
@@ -630,7 +730,9 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
           "Label and class probabilities per text (cleaned with the task's rules first), or per record for a " +
           'tabular model (its feature columns, checked against the model signature; a wrong or missing column is a ' +
           '400 that names it). Churn tasks also get an action bucket (A: p >= 0.7, call them; B: p >= 0.4, offer ' +
-          'a discount; C: retained). At most 256 texts or records.',
+          'a discount; C: retained). Every prediction carries `confidence` (calibrated probability of its top ' +
+          'label) and `in_scope`: a text the model judges to belong to none of its classes gets the fallback label ' +
+          '(default `out_of_scope`, route it to a human) and keeps its `top_label`. At most 256 texts or records.',
         body: {
           ...z.toJSONSchema(z.union([PredictSchema, PredictRecordsSchema])),
           examples: [example, recordsExample],
@@ -652,7 +754,8 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
         description:
           'The request formats of `mlflow models serve`: dataframe_split, dataframe_records, instances or inputs. ' +
           'Text models: one text per row (a string, or an object with a "text" field). Tabular models: one record ' +
-          'per row with the feature columns of the model signature. Answers {"predictions": [...]}',
+          'per row with the feature columns of the model signature. Answers {"predictions": [...]}, each with the ' +
+          'same fields as /predict: label (the fallback label when out of scope), top_label, confidence, in_scope.',
         body: {
           ...z.toJSONSchema(InvocationsSchema),
           examples: [

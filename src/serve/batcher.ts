@@ -8,9 +8,22 @@ export interface BatcherOptions {
   maxWaitMs: number;
 }
 
+/** One input's answer: its probability row and, for a model with an out-of-scope rule, its in-scope score. */
+export interface ScoredRow {
+  probs: Float32Array;
+  scopeScore?: number;
+}
+
+/** A batch's answers: probabilities row-major [inputs, width], and in-scope scores when the model has them. */
+export interface BatchScores {
+  probs: Float32Array;
+  width: number;
+  scopeScores?: Float64Array;
+}
+
 interface Pending<I> {
   texts: readonly I[];
-  resolve: (rows: Float32Array[]) => void;
+  resolve: (rows: ScoredRow[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -23,12 +36,12 @@ export class MicroBatcher<I = string> {
   batches = 0;
 
   constructor(
-    private readonly score: (texts: readonly I[]) => Promise<{ probs: Float32Array; width: number }>,
+    private readonly score: (texts: readonly I[]) => Promise<BatchScores>,
     private readonly opts: BatcherOptions,
   ) {}
 
-  /** Resolves with one probability row per text. */
-  submit(texts: readonly I[]): Promise<Float32Array[]> {
+  /** Resolves with one scored row per text. */
+  submit(texts: readonly I[]): Promise<ScoredRow[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ texts, resolve, reject });
       this.queued += texts.length;
@@ -48,10 +61,18 @@ export class MicroBatcher<I = string> {
     this.running = this.running.then(async () => {
       this.batches++;
       try {
-        const { probs, width } = await this.score(batch.flatMap((p) => p.texts));
+        const { probs, width, scopeScores } = await this.score(batch.flatMap((p) => p.texts));
         let row = 0;
         for (const p of batch) {
-          p.resolve(p.texts.map(() => probs.subarray(width * row, width * ++row)));
+          p.resolve(
+            p.texts.map(() => {
+              const r = row++;
+              return {
+                probs: probs.subarray(width * r, width * (r + 1)),
+                ...(scopeScores ? { scopeScore: scopeScores[r]! } : {}),
+              };
+            }),
+          );
         }
       } catch (err) {
         for (const p of batch) p.reject(err);

@@ -14,7 +14,7 @@ export async function pyfuncPredict(
   uri: string,
   input: unknown,
   o: { env: NodeJS.ProcessEnv; cwd: string },
-): Promise<Record<string, string | number>[]> {
+): Promise<Record<string, string | number | boolean>[]> {
   const file = path.join(o.cwd, `pyfunc-input-${process.pid}-${Date.now()}.json`);
   fs.writeFileSync(file, JSON.stringify(input));
   const script = [
@@ -29,7 +29,7 @@ export async function pyfuncPredict(
       cwd: o.cwd,
       maxBuffer: 64 << 20,
     });
-    return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string | number>[];
+    return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string | number | boolean>[];
   } finally {
     fs.rmSync(file, { force: true });
   }

@@ -13,6 +13,7 @@ import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
 import { runFrozenEncoder } from '../../src/kinds/frozen-encoder/train';
 import { addPythonFlavor } from '../../src/kinds/pyfunc';
 import { classifierSignature } from '../../src/kinds/types';
+import { fitAndSaveScope } from '../../src/kinds/fit-scope';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { initialParams } from '../../src/train/finetune';
@@ -34,6 +35,9 @@ let env: NodeJS.ProcessEnv;
 
 interface Answer {
   label: string;
+  top_label: string;
+  confidence: number;
+  in_scope: boolean;
   probabilities: Record<string, number>;
 }
 
@@ -94,17 +98,27 @@ async function servedChampion(name: string, runId: string): Promise<Answer[]> {
   return served(name);
 }
 
-/** Same labels, probabilities within 1e-4 (the server rounds to 6 decimals). */
-function expectSameAnswers(py: Record<string, string | number>[], ts: Answer[]): void {
+/**
+ * Same labels, top labels and in-scope verdicts, calibrated probabilities within 1e-4 (the server
+ * rounds to 6 decimals). Returns how many texts were out of scope.
+ */
+function expectSameAnswers(py: Record<string, string | number | boolean>[], ts: Answer[]): number {
   expect(py).toHaveLength(ts.length);
   let maxDiff = 0;
   py.forEach((row, i) => {
     expect(row.label, `text ${i}: ${texts[i]}`).toBe(ts[i]!.label);
+    expect(row.top_label, `text ${i}: ${texts[i]}`).toBe(ts[i]!.top_label);
+    expect(row.in_scope, `text ${i}: ${texts[i]}`).toBe(ts[i]!.in_scope);
+    maxDiff = Math.max(maxDiff, Math.abs(Number(row.confidence) - ts[i]!.confidence));
     for (const [label, p] of Object.entries(ts[i]!.probabilities))
       maxDiff = Math.max(maxDiff, Math.abs(Number(row[`p(${label})`]) - p));
   });
-  console.log(`[pyfunc] ${py.length} texts, labels equal, max |p_python - p_ts| = ${maxDiff.toExponential(2)}`);
+  const out = ts.filter((a) => !a.in_scope).length;
+  console.log(
+    `[pyfunc] ${py.length} texts (${out} out of scope), labels equal, max |p_python - p_ts| = ${maxDiff.toExponential(2)}`,
+  );
   expect(maxDiff).toBeLessThan(1e-4);
+  return out;
 }
 
 describe('python_function flavor', () => {
@@ -150,7 +164,7 @@ describe('python_function flavor', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ dataframe_split: { columns: ['text'], data: texts.map((t) => [t]) } }),
     });
-    const body = (await r.body.json()) as { predictions: Record<string, string | number>[] };
+    const body = (await r.body.json()) as { predictions: Record<string, string | number | boolean>[] };
     expect(r.statusCode).toBe(200);
     expectSameAnswers(body.predictions, ts);
     mlflowServe.kill('SIGTERM');
@@ -164,6 +178,10 @@ describe('python_function flavor', () => {
     const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 7);
     const dir = path.join(tmp, 'bert');
     saveBertModel(dir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
+    // The energy score here (TF-IDF's test has MSP, the frozen encoder's Mahalanobis): every score in both runtimes.
+    const splits = { ...prepared.splits, labelMap };
+    const scope = await fitAndSaveScope(dir, 'bert-finetune', {}, splits, undefined, { score: 'energy', recall: 0.7 });
+    expect(scope.score).toBe('energy');
     const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
       await run.logModel(dir, {
         artifactPath: 'model',
@@ -184,7 +202,7 @@ describe('python_function flavor', () => {
     });
     const ts = await servedChampion(name, runId);
     // A random head over real encoder features still spreads texts over several labels.
-    expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(1);
+    expect(new Set(ts.map((a) => a.top_label)).size).toBeGreaterThan(1);
     expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
   }, 300_000);
 

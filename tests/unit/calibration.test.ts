@@ -121,7 +121,7 @@ describe('out-of-scope scores', () => {
           y.push(cls);
         }
     const m = fitMahalanobis(feats, y, 2, 2, 0);
-    expect(m.means).toEqual([0, 0, 10, 0]);
+    expect(Array.from(m.means)).toEqual([0, 0, 10, 0]);
     const s = negativeMahalanobisScore(m, [2, 0, 0, 1, 5, 0]);
     // Distance^2 = (dx/2)^2 + (dy/0.5)^2 to the nearest mean.
     expect(s[0]).toBeCloseTo(-1, 10);

@@ -8,11 +8,12 @@ import path from 'node:path';
 import { TextTokenizer } from '../../features/tokenize';
 import { buildInferGraph, shapedWeights, type Pooling } from '../../engine/bert-graph';
 import type { EncoderConfig } from '../../engine/checkpoint';
-import { OrtClassifier, predictEncoded } from '../../engine/encoder-onnx';
+import { classifierOutputs, OrtClassifier } from '../../engine/encoder-onnx';
 import { readClassifierMeta, saveHfClassifier, type ClassifierMeta } from '../../engine/hf-classifier';
 import type { SessionOptions } from '../../engine/ort-session';
 import type { Params } from '../../engine/train-step';
-import type { TextPredictor } from '../types';
+import { softmaxRows } from '../../estimators/logreg';
+import type { RawOutputs, TextPredictor } from '../types';
 
 /**
  * Writes a servable model folder from the trained weights: hf/ (Hugging Face files), model.onnx
@@ -46,24 +47,31 @@ export async function loadBertModel(
   maxLength: number;
   pooling: Pooling;
   predictProba: (texts: readonly string[]) => Promise<Float32Array>;
+  predictRaw: (texts: readonly string[]) => Promise<RawOutputs>;
   release: () => Promise<void>;
 }> {
   const hf = path.join(dir, 'hf');
   const { config, meta } = readClassifierMeta(hf);
   const tokenizer = await TextTokenizer.fromDir(hf);
   const clf = await OrtClassifier.create(path.join(dir, onnxFile), config, meta.labelMap.labels.length, session);
+  // Graphs saved before the pooled output existed give logits only (no Mahalanobis score for them).
+  const withPooled = clf.hasOutput('pooled');
+  const predictRaw = async (texts: readonly string[]): Promise<RawOutputs> => {
+    const out = await classifierOutputs(
+      clf,
+      texts.map((t) => tokenizer.encode(t, meta.maxLength)),
+      tokenizer.padId,
+      meta.maxLength,
+      withPooled ? ['logits', 'pooled'] : ['logits'],
+    );
+    return { logits: out.logits!, ...(withPooled ? { features: { data: out.pooled!, dim: config.hidden } } : {}) };
+  };
   return {
     labels: meta.labelMap.labels,
     maxLength: meta.maxLength,
     pooling: meta.pooling,
-    predictProba: (texts) =>
-      predictEncoded(
-        clf,
-        texts.map((t) => tokenizer.encode(t, meta.maxLength)),
-        tokenizer.padId,
-        meta.maxLength,
-        32,
-      ),
+    predictProba: async (texts) => softmaxRows((await predictRaw(texts)).logits, meta.labelMap.labels.length),
+    predictRaw,
     release: () => clf.release(),
   };
 }
@@ -82,6 +90,7 @@ export async function loadBertPredictor(dir: string, flavorConfig: Record<string
     flavor: BERT_FLAVOR,
     labels: m.labels,
     predictProba: m.predictProba,
+    predictRaw: m.predictRaw,
     release: m.release,
   };
 }

@@ -13,6 +13,7 @@ import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson, type TrainingCurves } from '../../evaluate/report';
 import { splitDataset } from '../../data/tracking';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { fitAndSaveScope, scoreForTask } from '../fit-scope';
 import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
@@ -248,6 +249,7 @@ export async function runFineTune(
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
     try {
       fs.cpSync(modelDir, staging, { recursive: true });
+      await fitAndSaveScope(staging, 'bert-finetune', { onnx: served }, data, run, { score: scoreForTask(spec) });
       const modelId = await run.logModel(staging, {
         artifactPath: 'model',
         modelType: 'bert-finetune',

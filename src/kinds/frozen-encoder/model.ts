@@ -9,7 +9,14 @@ import type { LabelMap } from '../../data/labels';
 import { lengthSortedBatches, padBatch, TextTokenizer } from '../../features/tokenize';
 import { encoderGraph, OrtEncoder } from '../../engine/encoder-onnx';
 import { TOKENIZER_FILES } from '../../engine/hf-classifier';
-import { logRegFromJson, logRegToJson, predictProba, type LogRegJson, type LogRegState } from '../../estimators/logreg';
+import {
+  logRegFromJson,
+  logRegToJson,
+  predictLogits,
+  softmaxRows,
+  type LogRegJson,
+  type LogRegState,
+} from '../../estimators/logreg';
 import type { SparseVector } from '../../estimators/tfidf';
 import type { TextPredictor } from '../types';
 
@@ -110,16 +117,21 @@ export async function loadFrozenPredictor(dir: string): Promise<TextPredictor> {
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
   const encoder = await loadEncoderFolder(path.join(dir, 'encoder'));
   const logreg = logRegFromJson(head.logreg);
+  const predictRaw = async (texts: readonly string[]) => {
+    const embedded = await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 });
+    const dim = encoder.config.hidden;
+    const data = new Float32Array(texts.length * dim);
+    embedded.forEach((v, i) => data.set(v, i * dim));
+    // The head reads the L2-normalised embedding: the features the Mahalanobis score measures.
+    return { logits: predictLogits(logreg, embedded.map(dense)), features: { data, dim } };
+  };
   return {
     input: 'text',
     kind: 'frozen-encoder-logreg',
     flavor: FROZEN_FLAVOR,
     labels: labelMap.labels,
-    predictProba: async (texts) =>
-      predictProba(
-        logreg,
-        (await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 })).map(dense),
-      ),
+    predictProba: async (texts) => softmaxRows((await predictRaw(texts)).logits, labelMap.labels.length),
+    predictRaw,
     release: () => encoder.release(),
   };
 }

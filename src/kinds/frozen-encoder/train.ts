@@ -10,6 +10,7 @@ import type { AnyTaskSpec, Example } from '../../data/tasks';
 import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { fitAndSaveScope, scoreForTask } from '../fit-scope';
 import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
@@ -145,6 +146,7 @@ export async function logFrozenRun(
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'frozen-model-'));
   try {
     saveFrozenModel(model, o.checkpointDir, o.maxLength, tmp);
+    await fitAndSaveScope(tmp, 'frozen-encoder-logreg', {}, data, run, { score: scoreForTask(spec) });
     const modelId = await run.logModel(tmp, {
       artifactPath: 'model',
       modelType: 'frozen-encoder-logreg',

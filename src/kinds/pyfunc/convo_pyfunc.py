@@ -90,7 +90,7 @@ class _TfidfLogReg:
         words = _TOKEN.findall(text.lower())
         return [" ".join(words[i : i + n]) for n in range(self.lo, self.hi + 1) for i in range(len(words) - n + 1)]
 
-    def probs(self, texts):
+    def raw(self, texts):
         out = np.tile(self.bias, (len(texts), 1))
         for r, text in enumerate(texts):
             counts = {}
@@ -108,7 +108,7 @@ class _TfidfLogReg:
             if norm > 0:
                 values = values / norm
             out[r] += values @ self.weights[idx]
-        return _softmax(out)
+        return out, None
 
 
 class _OnnxGraph:
@@ -136,7 +136,13 @@ class _OnnxGraph:
         return ids if len(ids) <= self.max_length else ids[: self.max_length - 1] + [ids[-1]]
 
     def run(self, texts, output, batch_size=32):
-        rows = []
+        return self.run_outputs(texts, [output], batch_size)[0]
+
+    def has_output(self, name):
+        return name in {o.name for o in self.session.get_outputs()}
+
+    def run_outputs(self, texts, outputs, batch_size=32):
+        rows = [[] for _ in outputs]
         for start in range(0, len(texts), batch_size):
             encoded = [self._encode(t) for t in texts[start : start + batch_size]]
             width = max(len(e) for e in encoded)
@@ -148,8 +154,9 @@ class _OnnxGraph:
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self.inputs:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            rows.append(self.session.run([output], feeds)[0].astype(np.float64))
-        return np.concatenate(rows)
+            for i, value in enumerate(self.session.run(outputs, feeds)):
+                rows[i].append(value.astype(np.float64))
+        return [np.concatenate(r) for r in rows]
 
     def embed(self, texts):
         """Mean-pooled encoder output, L2-normalised per row (``src/kinds/frozen-encoder/model.ts``)."""
@@ -161,9 +168,14 @@ class _OnnxGraph:
 class _BertClassifier:
     def __init__(self, root, spec):
         self.graph = _OnnxGraph(root, spec["hf"], spec["onnx"], spec["max_length"])
+        # Graphs saved before the pooled output existed give logits only.
+        self.pooled = self.graph.has_output("pooled")
 
-    def probs(self, texts):
-        return self.graph.run(texts, "probs")
+    def raw(self, texts):
+        if not self.pooled:
+            return self.graph.run(texts, "logits"), None
+        logits, pooled = self.graph.run_outputs(texts, ["logits", "pooled"])
+        return logits, pooled
 
 
 class _FrozenEncoderLogReg:
@@ -172,8 +184,9 @@ class _FrozenEncoderLogReg:
         with open(os.path.join(root, spec["head"]), encoding="utf-8") as f:
             self.weights, self.bias = _logreg_head(json.load(f)["logreg"])
 
-    def probs(self, texts):
-        return _softmax(self.graph.embed(texts) @ self.weights + self.bias)
+    def raw(self, texts):
+        embedded = self.graph.embed(texts)
+        return embedded @ self.weights + self.bias, embedded
 
 
 # Derived features of src/features/tabular.ts (authored in notebooks/05_tabular.ipynb), by the names a
@@ -318,6 +331,40 @@ _KINDS = {
 }
 
 
+class _Scope:
+    """A text model's scope.json (``src/kinds/scope.ts``): temperature, out-of-scope score and threshold."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            s = json.load(f)
+        self.temperature = float(s["temperature"])
+        self.score = s["score"]
+        self.threshold = float(s["threshold"])
+        self.fallback_label = s["fallback_label"]
+        if self.score == "mahalanobis":
+            m = s["mahalanobis"]
+            dim = int(m["dim"])
+            chol = np.frombuffer(base64.b64decode(m["cholesky"]), dtype="<f4").astype(np.float64).reshape(dim, dim)
+            means = np.frombuffer(base64.b64decode(m["means"]), dtype="<f4").astype(np.float64).reshape(-1, dim)
+            # d_c(x) = |L^-1 x - L^-1 mu_c|^2: whiten once, then Euclidean distances to the whitened means.
+            self.whiten = np.linalg.solve(chol, np.eye(dim)).T
+            self.means = means @ self.whiten
+
+    def scores(self, logits, features):
+        if self.score == "none":
+            return np.full(len(logits), np.inf)
+        if self.score == "msp":
+            return _softmax(logits / self.temperature).max(axis=1)
+        if self.score == "energy":
+            m = logits.max(axis=1, keepdims=True)
+            return (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+        if features is None:
+            raise ValueError("this model's graph gives no pooled features for its Mahalanobis score")
+        z = features @ self.whiten
+        d = (z**2).sum(axis=1, keepdims=True) - 2 * z @ self.means.T + (self.means**2).sum(axis=1)
+        return -d.min(axis=1)
+
+
 class ConversationClassifier:
     """What ``mlflow.pyfunc.load_model`` returns the ``predict`` of."""
 
@@ -327,14 +374,31 @@ class ConversationClassifier:
         if spec["kind"] not in _KINDS:
             raise ValueError(f"unknown model kind {spec['kind']!r}; this module serves {sorted(_KINDS)}")
         self.model = _KINDS[spec["kind"]](root, spec)
+        scope_file = os.path.join(root, "scope.json")
+        self.scope = _Scope(scope_file) if os.path.exists(scope_file) else None
 
     def predict(self, model_input, params=None):
-        rows = _records(model_input) if getattr(self.model, "input", "text") == "records" else _texts(model_input)
+        columns = ["label", "top_label", "confidence", "in_scope", *[f"p({label})" for label in self.labels]]
+        is_text = getattr(self.model, "input", "text") != "records"
+        rows = _texts(model_input) if is_text else _records(model_input)
         if not rows:
-            return pd.DataFrame(columns=["label", *[f"p({label})" for label in self.labels]])
-        probs = self.model.probs(rows)
+            return pd.DataFrame(columns=columns)
+        in_scope = np.ones(len(rows), dtype=bool)
+        if is_text:
+            logits, features = self.model.raw(rows)
+            temperature = self.scope.temperature if self.scope else 1.0
+            probs = _softmax(logits / temperature)
+            if self.scope:
+                in_scope = self.scope.scores(logits, features) >= self.scope.threshold
+        else:
+            probs = self.model.probs(rows)
+        top = [self.labels[i] for i in probs.argmax(axis=1)]
         frame = pd.DataFrame(probs, columns=[f"p({label})" for label in self.labels])
-        frame.insert(0, "label", [self.labels[i] for i in probs.argmax(axis=1)])
+        fallback = self.scope.fallback_label if self.scope else None
+        frame.insert(0, "label", [t if ok else fallback for t, ok in zip(top, in_scope)])
+        frame.insert(1, "top_label", top)
+        frame.insert(2, "confidence", probs.max(axis=1))
+        frame.insert(3, "in_scope", in_scope)
         return frame
 
 

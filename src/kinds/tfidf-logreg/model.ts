@@ -13,7 +13,9 @@ import {
   logRegFromJson,
   logRegToJson,
   logRegEpochs,
+  predictLogits,
   predictProba,
+  softmaxRows,
   type EpochLog,
   type LogRegState,
 } from '../../estimators/logreg';
@@ -163,12 +165,21 @@ export const TFIDF_FLAVOR = 'ts_tfidf_logreg';
 
 export async function loadTfidfPredictor(dir: string): Promise<TextPredictor> {
   const model = loadBaseline(dir);
+  const vec = new TfidfVectorizer(model.tfidf);
+  const predictRaw = async (texts: readonly string[]) => ({
+    logits: predictLogits(
+      model.logreg,
+      texts.map((t) => vec.transform(t)),
+    ),
+  });
+  const k = model.labelMap.labels.length;
   return {
     input: 'text',
     kind: 'tfidf-logreg',
     flavor: TFIDF_FLAVOR,
     labels: model.labelMap.labels,
-    predictProba: async (texts) => predictBaseline(model, texts).probs,
+    predictProba: async (texts) => softmaxRows((await predictRaw(texts)).logits, k),
+    predictRaw,
     release: async () => {},
   };
 }

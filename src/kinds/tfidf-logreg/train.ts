@@ -13,6 +13,7 @@ import type { AnyTaskSpec } from '../../data/tasks';
 import type { Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
+import { fitAndSaveScope, scoreForTask } from '../fit-scope';
 import { addPythonFlavor } from '../pyfunc';
 import type { ActiveRun } from '../../mlflow';
 import { classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
@@ -137,6 +138,7 @@ export async function logBaselineRun(
     await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
     const modelDir = path.join(tmp, 'model');
     saveBaseline(model, modelDir);
+    await fitAndSaveScope(modelDir, 'tfidf-logreg', {}, data, run, { score: scoreForTask(spec) });
     const modelId = await run.logModel(modelDir, {
       artifactPath: 'model',
       modelType: 'tfidf-logreg',

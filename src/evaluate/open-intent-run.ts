@@ -1,0 +1,222 @@
+/**
+ * One run of the open intent protocol (./open-intent.ts) with a real model: train a model kind on the
+ * known intents, score validation and test with every out-of-scope score the model supports (MSP on
+ * calibrated probabilities, energy, Mahalanobis on pooled features fitted on train), choose on
+ * validation, report on test. Each run keeps its model and result in its own work folder, so an
+ * interrupted `make eval-open` skips finished runs and a BERT fine-tune resumes from its checkpoint.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { encodeLabels } from '../data/labels';
+import type { PreparedData } from '../data/prepare';
+import { seededRandom, shuffled } from '../data/split';
+import type { AnyTaskSpec, Example } from '../data/tasks';
+import { TextTokenizer } from '../features/tokenize';
+import { OrtEncoder } from '../engine/encoder-onnx';
+import { loadBertPredictor } from '../kinds/bert/model';
+import { runFineTune } from '../kinds/bert/train';
+import { loadFrozenPredictor, saveFrozenModel } from '../kinds/frozen-encoder/model';
+import { FROZEN_HEAD } from '../kinds/frozen-encoder/recipe';
+import { runFrozenEncoder } from '../kinds/frozen-encoder/train';
+import { DEFAULT_BASELINE, loadTfidfPredictor, saveBaseline } from '../kinds/tfidf-logreg/model';
+import { runBaseline } from '../kinds/tfidf-logreg/train';
+import type { RawOutputs, TextPredictor } from '../kinds/types';
+import { DEFAULT_FINETUNE, type FineTuneConfig, type FineTuneEvent } from '../train/finetune';
+import {
+  expectedCalibrationError,
+  fitTemperature,
+  reliabilityBins,
+  softmaxWithTemperature,
+  type ReliabilityBin,
+} from './calibration';
+import { fitMahalanobis, maxSoftmaxScore, negativeEnergyScore, negativeMahalanobisScore } from './open-set';
+import { knownIntents, openIntentSplits, scoreOpenIntent, type OpenIntentResult } from './open-intent';
+
+export const OPEN_MODELS = ['tfidf', 'frozen', 'bert'] as const;
+export type OpenModel = (typeof OPEN_MODELS)[number];
+
+export interface OpenRunSpec {
+  spec: AnyTaskSpec;
+  data: PreparedData;
+  model: OpenModel;
+  knownRatio: number;
+  seed: number;
+  recall: number;
+  /** The pretrained checkpoint folder (frozen, bert). */
+  checkpointDir: string;
+  /** This run's folder: model, checkpoints, result.json. */
+  workDir: string;
+  finetune?: Partial<FineTuneConfig>;
+  /** Train on a seeded subset of this many known-intent examples (quick runs). */
+  maxTrain?: number;
+  onFineTuneEvent?: (e: FineTuneEvent) => void;
+}
+
+export interface OpenRunResult extends OpenIntentResult {
+  model: OpenModel;
+  knownRatio: number;
+  seed: number;
+  knownIntents: string[];
+  sizes: { train: number; valKnown: number; valUnknown: number; testKnown: number; testUnknown: number };
+  temperature: number;
+  /** ECE of the known test intents' probabilities, before and after temperature scaling. */
+  testEce: { before: number; after: number };
+  trainSeconds: number;
+  /** Reliability diagrams of the known test intents, before and after temperature scaling. */
+  reliability?: { before: ReliabilityBin[]; after: ReliabilityBin[] };
+  /** Every score on validation (known) and test (known, unknown): histograms and threshold tables. */
+  scoreValues?: Record<string, { valKnown: number[]; testKnown: number[]; testUnknown: number[] }>;
+}
+
+/** Trains `model` on the known intents; returns the saved folder's predictor. */
+async function trainKnownOnly(r: OpenRunSpec, data: PreparedData, modelDir: string): Promise<TextPredictor> {
+  if (r.model === 'tfidf') {
+    if (!fs.existsSync(path.join(modelDir, 'model.json'))) {
+      const { model } = await runBaseline(r.spec, data, DEFAULT_BASELINE, undefined, { progress: false });
+      saveBaseline(model, modelDir);
+    }
+    return loadTfidfPredictor(modelDir);
+  }
+  if (r.model === 'frozen') {
+    if (!fs.existsSync(path.join(modelDir, 'head.json'))) {
+      const tokenizer = await TextTokenizer.fromDir(r.checkpointDir);
+      const encoder = await OrtEncoder.fromCheckpoint(r.checkpointDir);
+      try {
+        const o = {
+          tokenizer,
+          encoder,
+          checkpointName: path.basename(r.checkpointDir),
+          checkpointDir: r.checkpointDir,
+          maxLength: FROZEN_HEAD.maxLength,
+          epochs: FROZEN_HEAD.epochs,
+        };
+        const { model } = await runFrozenEncoder(r.spec, data, o);
+        fs.mkdirSync(modelDir, { recursive: true });
+        saveFrozenModel(model, r.checkpointDir, o.maxLength, modelDir);
+      } finally {
+        await encoder.release();
+      }
+    }
+    return loadFrozenPredictor(modelDir);
+  }
+  const bertWork = path.join(r.workDir, 'bert');
+  if (!fs.existsSync(path.join(bertWork, 'model', 'model.onnx'))) {
+    await runFineTune(r.spec, data, {
+      tokenizer: await TextTokenizer.fromDir(r.checkpointDir),
+      checkpointDir: r.checkpointDir,
+      checkpointName: path.basename(r.checkpointDir),
+      workDir: bertWork,
+      config: { ...DEFAULT_FINETUNE, seed: r.seed, ...r.finetune },
+      quantize: false,
+      onEvent: r.onFineTuneEvent,
+    });
+  }
+  return loadBertPredictor(path.join(bertWork, 'model'), {});
+}
+
+const round6 = (x: number) => Number(x.toPrecision(6));
+
+/** Runs (or reads back, when its result.json exists) one known-ratio/seed run of the protocol. */
+export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
+  const resultFile = path.join(r.workDir, 'result.json');
+  if (fs.existsSync(resultFile)) return JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OpenRunResult;
+  fs.mkdirSync(r.workDir, { recursive: true });
+  const known = knownIntents(r.data.labelMap.labels, r.knownRatio, r.seed);
+  const s = openIntentSplits(r.data, known);
+  const k = known.length;
+  const ids = (xs: readonly Example[]) =>
+    encodeLabels(
+      xs.map((e) => e.label),
+      s.labelMap,
+    );
+  const data: PreparedData = {
+    train: r.maxTrain !== undefined ? shuffled(s.train, seededRandom(r.seed)).slice(0, r.maxTrain) : s.train,
+    validation: s.validation.known,
+    test: s.test.known,
+    labelMap: s.labelMap,
+  };
+  const t0 = Date.now();
+  const p = await trainKnownOnly(r, data, path.join(r.workDir, 'model'));
+  const trainSeconds = (Date.now() - t0) / 1000;
+  try {
+    const texts = (xs: readonly Example[]) => xs.map((e) => e.text);
+    const nValKnown = s.validation.known.length;
+    const nTestKnown = s.test.known.length;
+    const val = await p.predictRaw(texts([...s.validation.known, ...s.validation.unknown]));
+    const test = await p.predictRaw(texts([...s.test.known, ...s.test.unknown]));
+    const yValKnown = ids(s.validation.known);
+    const yTestKnown = ids(s.test.known);
+    const temperature = fitTemperature(val.logits.subarray(0, nValKnown * k), yValKnown, k);
+    const split = (xs: Float64Array, nKnown: number) => ({
+      known: xs.subarray(0, nKnown),
+      unknown: xs.subarray(nKnown),
+    });
+    const both = (f: (raw: RawOutputs) => Float64Array) => ({
+      validation: split(f(val), nValKnown),
+      test: split(f(test), nTestKnown),
+    });
+    const scores: Record<string, ReturnType<typeof both>> = {
+      msp: both((raw) => maxSoftmaxScore(softmaxWithTemperature(raw.logits, k, temperature), k)),
+      energy: both((raw) => negativeEnergyScore(raw.logits, k)),
+    };
+    if (val.features) {
+      const trainFeatures = (await p.predictRaw(texts(data.train))).features!;
+      const maha = fitMahalanobis(trainFeatures.data, ids(data.train), k, trainFeatures.dim);
+      scores.mahalanobis = both((raw) => negativeMahalanobisScore(maha, raw.features!.data));
+    }
+    const top = (raw: RawOutputs, from: number, to: number) =>
+      Array.from({ length: to - from }, (_, j) => {
+        const o = (from + j) * k;
+        let best = 0;
+        for (let c = 1; c < k; c++) if (raw.logits[o + c]! > raw.logits[o + best]!) best = c;
+        return best;
+      });
+    const nTest = nTestKnown + s.test.unknown.length;
+    const result = scoreOpenIntent({
+      scores,
+      testTop: { known: top(test, 0, nTestKnown), unknown: top(test, nTestKnown, nTest) },
+      testKnownY: yTestKnown,
+      classes: k,
+      recall: r.recall,
+    });
+    const knownLogits = test.logits.subarray(0, nTestKnown * k);
+    const out: OpenRunResult = {
+      ...result,
+      model: r.model,
+      knownRatio: r.knownRatio,
+      seed: r.seed,
+      knownIntents: known,
+      sizes: {
+        train: data.train.length,
+        valKnown: nValKnown,
+        valUnknown: s.validation.unknown.length,
+        testKnown: nTestKnown,
+        testUnknown: s.test.unknown.length,
+      },
+      temperature,
+      testEce: {
+        before: expectedCalibrationError(softmaxWithTemperature(knownLogits, k, 1), yTestKnown, k),
+        after: expectedCalibrationError(softmaxWithTemperature(knownLogits, k, temperature), yTestKnown, k),
+      },
+      trainSeconds,
+      reliability: {
+        before: reliabilityBins(softmaxWithTemperature(knownLogits, k, 1), yTestKnown, k),
+        after: reliabilityBins(softmaxWithTemperature(knownLogits, k, temperature), yTestKnown, k),
+      },
+      scoreValues: Object.fromEntries(
+        Object.entries(scores).map(([name, v]) => [
+          name,
+          {
+            valKnown: Array.from(v.validation.known, round6),
+            testKnown: Array.from(v.test.known, round6),
+            testUnknown: Array.from(v.test.unknown, round6),
+          },
+        ]),
+      ),
+    };
+    fs.writeFileSync(resultFile, `${JSON.stringify(out, null, 2)}\n`);
+    return out;
+  } finally {
+    await p.release();
+  }
+}

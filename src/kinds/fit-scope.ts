@@ -1,0 +1,98 @@
+/**
+ * The training-time edge of ./scope.ts, shared by every text kind: load the saved model folder as
+ * serving will, score the validation split (and the training split for Mahalanobis), fit the
+ * temperature and the out-of-scope threshold, write scope.json into the folder before it is logged,
+ * and log calibration before/after (validation and test) to the run.
+ */
+import { encodeLabels, type LabelMap } from '../data/labels';
+import type { Example } from '../data/tasks';
+import { brierScore, expectedCalibrationError, softmaxWithTemperature } from '../evaluate/calibration';
+import type { ActiveRun } from '../mlflow';
+import { kindById } from './index';
+import { fitScope, scoresAvailable, writeScope, type ScopeFile, type ScopeScore } from './scope';
+import { SCOPE_CHOICE } from './scope-choice';
+import type { KindId } from './types';
+
+export interface ScopeSplits {
+  train: readonly Example[];
+  validation: readonly Example[];
+  test: readonly Example[];
+  labelMap: LabelMap;
+}
+
+/**
+ * The score a text task's model is saved with: none for a task with a positive label (churn: every
+ * conversation gets a probability), else the kind's chosen score.
+ */
+export const scoreForTask = (spec: { positiveLabel?: string }): ScopeScore | undefined =>
+  spec.positiveLabel !== undefined ? 'none' : undefined;
+
+/** The score a kind is saved with (the notebook's choice), or MSP when the model gives no features. */
+export function chosenScore(kind: KindId, available: readonly ScopeScore[]): ScopeScore {
+  const chosen = (SCOPE_CHOICE.score as Partial<Record<KindId, ScopeScore>>)[kind] ?? 'msp';
+  return available.includes(chosen) ? chosen : 'msp';
+}
+
+/**
+ * Fits and writes `dir`/scope.json for a saved text model (loaded with its MLmodel flavor entry, so the
+ * graph scored is the one served); logs the calibration metrics to `run`.
+ */
+export async function fitAndSaveScope(
+  dir: string,
+  kindId: KindId,
+  flavorConfig: Record<string, unknown>,
+  data: ScopeSplits,
+  run?: ActiveRun,
+  opts: { score?: ScopeScore; recall?: number } = {},
+): Promise<ScopeFile> {
+  const kind = kindById(kindId);
+  const p = await kind.load(dir, flavorConfig);
+  if (p.input !== 'text') throw new Error(`${kindId} is not a text model: it has no out-of-scope rule`);
+  try {
+    const texts = (xs: readonly Example[]) => xs.map((e) => e.text);
+    const y = (xs: readonly Example[]) =>
+      encodeLabels(
+        xs.map((e) => e.label),
+        data.labelMap,
+      );
+    const validation = { raw: await p.predictRaw(texts(data.validation)), y: y(data.validation) };
+    const score = opts.score ?? chosenScore(kindId, scoresAvailable(validation.raw));
+    const train =
+      score === 'mahalanobis'
+        ? { features: (await p.predictRaw(texts(data.train))).features!, y: y(data.train) }
+        : undefined;
+    const scope = fitScope({
+      labels: p.labels,
+      validation,
+      train,
+      score,
+      recall: opts.recall ?? SCOPE_CHOICE.recall,
+      fallbackLabel: SCOPE_CHOICE.fallbackLabel,
+    });
+    writeScope(dir, scope);
+    if (run) {
+      const k = p.labels.length;
+      const testRaw = await p.predictRaw(texts(data.test));
+      const yTest = y(data.test);
+      const calibrated = softmaxWithTemperature(testRaw.logits, k, scope.temperature);
+      const c = scope.calibration;
+      await run.logMetrics({
+        temperature: scope.temperature,
+        val_ece_uncalibrated: c.ece_before,
+        val_ece_calibrated: c.ece_after,
+        val_brier_uncalibrated: c.brier_before,
+        val_brier_calibrated: c.brier_after,
+        test_ece_calibrated: expectedCalibrationError(calibrated, yTest, k),
+        test_brier_calibrated: brierScore(calibrated, yTest, k),
+        ...(scope.score !== 'none' ? { scope_threshold: scope.threshold } : {}),
+      });
+      await run.setTags({
+        'scope.score': scope.score,
+        ...(scope.score !== 'none' ? { 'scope.recall': String(scope.recall) } : {}),
+      });
+    }
+    return scope;
+  } finally {
+    await p.release();
+  }
+}

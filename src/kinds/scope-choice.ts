@@ -1,0 +1,21 @@
+// AUTO-GENERATED from notebooks/06_open_set.ipynb - edit the notebook, then run `make promote`.
+// Checked by `make promote-check`: hand edits to this file are reported.
+
+// cell open-choice
+import type { ScopeScore } from './scope';
+import type { KindId } from './types';
+
+/**
+ * The out-of-scope rule every new text model is saved with: its score per model kind (chosen in
+ * notebooks/06_open_set.ipynb on held-out intents, by validation AUROC), the in-scope validation recall
+ * its threshold keeps, and the label an out-of-scope text gets.
+ */
+export const SCOPE_CHOICE: {
+  score: Record<Extract<KindId, 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune'>, ScopeScore>;
+  recall: number;
+  fallbackLabel: string;
+} = {
+  score: { 'tfidf-logreg': 'msp', 'frozen-encoder-logreg': 'mahalanobis', 'bert-finetune': 'mahalanobis' },
+  recall: 0.95,
+  fallbackLabel: 'out_of_scope',
+};

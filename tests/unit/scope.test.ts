@@ -1,0 +1,201 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/data/split';
+import type { Example } from '../../src/data/tasks';
+import { softmaxWithTemperature } from '../../src/evaluate/calibration';
+import { knownIntents, openIntentSplits, scoreOpenIntent } from '../../src/evaluate/open-intent';
+import { fitScope, readScope, scopeScores, withScope, writeScope } from '../../src/kinds/scope';
+import type { TextPredictor } from '../../src/kinds/types';
+
+const rand = seededRandom(11);
+const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+
+/**
+ * k classes in `dim` dimensions: unit-variance features around one mean per class (`spread` apart);
+ * logits 3x the Bayes-optimal ones, m.x - |m|^2/2 (an overconfident head: the right temperature is 3).
+ * Unknown inputs sit around the origin, away from every class mean.
+ */
+function world(k: number, dim: number, spread: number) {
+  const means = Array.from({ length: k }, () => Array.from({ length: dim }, () => spread * gauss()));
+  const draw = (c: number | undefined) => {
+    const x = Array.from({ length: dim }, (_, d) => (c === undefined ? 0 : means[c]![d]!) + gauss());
+    const logits = means.map((m) => 3 * m.reduce((s, v, d) => s + v * x[d]! - (v * v) / 2, 0));
+    return { x, logits };
+  };
+  const sample = (n: number, unknown = false) => {
+    const y = Array.from({ length: n }, (_, i) => i % k);
+    const rows = y.map((c) => draw(unknown ? undefined : c));
+    return {
+      y,
+      raw: {
+        logits: Float32Array.from(rows.flatMap((r) => r.logits)),
+        features: { data: Float32Array.from(rows.flatMap((r) => r.x)), dim },
+      },
+    };
+  };
+  return { sample };
+}
+
+describe('scope.json: temperature, score and threshold fitted on validation', () => {
+  const k = 4;
+  const w = world(k, 6, 0.6);
+  const train = w.sample(400);
+  const validation = w.sample(400);
+  const labels = ['a', 'b', 'c', 'd'];
+
+  it('keeps the stated in-scope recall on validation and calibrates the overconfident head', () => {
+    for (const score of ['msp', 'energy', 'mahalanobis'] as const) {
+      const s = fitScope({
+        labels,
+        validation,
+        train: { features: train.raw.features, y: train.y },
+        score,
+        recall: 0.9,
+        fallbackLabel: 'out_of_scope',
+      });
+      if (score !== 'mahalanobis') {
+        const scores = scopeScores(validation.raw, k, s);
+        const kept = Array.from(scores).filter((v) => v >= s.threshold).length / scores.length;
+        expect(kept, score).toBeGreaterThanOrEqual(0.9);
+        expect(kept, score).toBeLessThan(0.92);
+      }
+      expect(s.temperature).toBeGreaterThan(2.5); // the head is 3x overconfident: T flattens it
+      expect(s.temperature).toBeLessThan(3.5);
+      expect(s.calibration.nll_after).toBeLessThan(s.calibration.nll_before);
+      expect(s.calibration.ece_after).toBeLessThan(s.calibration.ece_before);
+    }
+  });
+
+  it('round-trips through scope.json, and a wrapped predictor serves calibrated probabilities and judges inputs', async () => {
+    const s = fitScope({
+      labels,
+      validation,
+      train: { features: train.raw.features, y: train.y },
+      score: 'mahalanobis',
+      recall: 0.95,
+      fallbackLabel: 'human',
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scope-'));
+    writeScope(dir, s);
+    const read = readScope(dir)!;
+    expect(read).toEqual(s);
+    expect(readScope(path.join(dir, 'nothing-here'))).toBeUndefined();
+    fs.writeFileSync(path.join(dir, 'scope.json'), JSON.stringify({ ...s, threshold: 'high' }));
+    expect(() => readScope(dir)).toThrow(/not a valid scope file/);
+    fs.rmSync(dir, { recursive: true });
+
+    const far = world(k, 6, 2);
+    const farTrain = far.sample(400);
+    const s2 = fitScope({
+      labels,
+      validation: far.sample(400),
+      train: { features: farTrain.raw.features, y: farTrain.y },
+      score: 'mahalanobis',
+      recall: 0.95,
+      fallbackLabel: 'human',
+    });
+    const known = far.sample(200);
+    const unknown = far.sample(200, true);
+    let i = 0;
+    const inputs = new Map<string, { logits: number[]; x: number[] }>();
+    const add = (set: typeof known) =>
+      set.y.map((_, r) => {
+        const text = `t${i++}`;
+        inputs.set(text, {
+          logits: Array.from(set.raw.logits.subarray(r * k, (r + 1) * k)),
+          x: Array.from(set.raw.features.data.subarray(r * 6, (r + 1) * 6)),
+        });
+        return text;
+      });
+    const knownTexts = add(known);
+    const unknownTexts = add(unknown);
+    const base: TextPredictor = {
+      input: 'text',
+      kind: 'frozen-encoder-logreg',
+      flavor: 'test',
+      labels,
+      release: async () => {},
+      predictProba: async () => new Float32Array(),
+      predictRaw: async (texts) => ({
+        logits: Float32Array.from(texts.flatMap((t) => inputs.get(t)!.logits)),
+        features: { data: Float32Array.from(texts.flatMap((t) => inputs.get(t)!.x)), dim: 6 },
+      }),
+    };
+    const p = withScope(base, s2);
+    expect(p.scope!.fallbackLabel).toBe('human');
+    const probs = await p.predictProba(knownTexts.slice(0, 3));
+    const expected = softmaxWithTemperature((await base.predictRaw(knownTexts.slice(0, 3))).logits, k, s2.temperature);
+    probs.forEach((v, j) => expect(v).toBeCloseTo(expected[j]!, 6));
+    const inShare = async (texts: string[]) => {
+      const v = await p.scope!.judge(texts);
+      return Array.from(v.scores).filter((x) => x >= p.scope!.threshold).length / texts.length;
+    };
+    expect(await inShare(knownTexts)).toBeGreaterThan(0.9);
+    expect(await inShare(unknownTexts)).toBeLessThan(0.1);
+
+    const strict = withScope(base, s2, { threshold: 0, fallbackLabel: 'queue-x' });
+    expect(strict.scope!.threshold).toBe(0);
+    expect(strict.scope!.modelThreshold).toBe(s2.threshold);
+    expect(strict.scope!.fallbackLabel).toBe('queue-x');
+  });
+
+  it("a task with score 'none' keeps everything in scope but is still calibrated", () => {
+    const s = fitScope({ labels, validation, score: 'none', recall: 0.95, fallbackLabel: 'x' });
+    expect(Array.from(scopeScores(validation.raw, k, s)).every((v) => v >= s.threshold)).toBe(true);
+    expect(s.temperature).toBeGreaterThan(2.5);
+  });
+});
+
+describe('open intent protocol', () => {
+  const labels = Array.from({ length: 20 }, (_, i) => `intent_${i}`);
+
+  it('draws a seeded share of known intents, the same for the same seed', () => {
+    const a = knownIntents(labels, 0.75, 0);
+    expect(a).toHaveLength(15);
+    expect(knownIntents(labels, 0.75, 0)).toEqual(a);
+    expect(knownIntents(labels, 0.75, 1)).not.toEqual(a);
+    expect(knownIntents(labels, 0.25, 0)).toHaveLength(5);
+    expect(() => knownIntents(labels, 1, 0)).toThrow(/between 0 and 1/);
+  });
+
+  it('trains on known intents only; validation and test keep the unknown ones apart', () => {
+    const ex = (label: string, i: number): Example => ({ id: `${label}-${i}`, text: `${label} ${i}`, label });
+    const split = labels.flatMap((l) => [ex(l, 0), ex(l, 1)]);
+    const s = openIntentSplits({ train: split, validation: split, test: split }, knownIntents(labels, 0.5, 3));
+    expect(new Set(s.train.map((e) => e.label))).toEqual(new Set(s.known));
+    expect(s.labelMap.labels).toEqual([...s.known].sort());
+    expect(s.test.known).toHaveLength(20);
+    expect(s.test.unknown.every((e) => !s.known.includes(e.label))).toBe(true);
+  });
+
+  it('scores a run: the score chosen on validation, rejection counted in known accuracy and in macro-F1 over known + open', () => {
+    // 2 known classes; test: 4 known (one wrong top class), 2 unknown. Score "good" separates them, "bad" does not.
+    const r = scoreOpenIntent({
+      scores: {
+        bad: { validation: { known: [0.5, 0.4], unknown: [0.6, 0.7] }, test: { known: [1, 1, 1, 1], unknown: [1, 1] } },
+        good: {
+          validation: { known: [0.9, 0.8], unknown: [0.1, 0.2] },
+          test: { known: [0.9, 0.85, 0.95, 0.5], unknown: [0.1, 0.79] },
+        },
+      },
+      testTop: { known: [0, 1, 1, 0], unknown: [0, 1] },
+      testKnownY: [0, 1, 0, 0],
+      classes: 2,
+      recall: 1,
+    });
+    expect(r.chosen).toBe('good');
+    // Threshold 0.8 (keeps all validation known): test known #3 (0.5) is rejected, unknown 0.79 rejected too.
+    expect(r.methods.good!.threshold).toBe(0.8);
+    expect(r.knownAccuracyClosed).toBe(0.75); // top classes right for #0, #1, #3; #2 wrong
+    expect(r.knownAccuracy).toBe(0.5); // and #3 is rejected
+    expect(r.knownKept).toBe(0.75);
+    expect(r.openRejected).toBe(1);
+    expect(r.methods.good!.testAuroc).toBeCloseTo(7 / 8, 10);
+    expect(r.methods.bad!.testAuroc).toBe(0.5);
+    // Classes: 0 (tp 1, fn 2: #2 -> 1, #3 -> open), 1 (tp 1, fp 1), open (tp 2, fp 1).
+    expect(r.f1Open).toBeCloseTo(0.8, 10);
+    expect(r.macroF1All).toBeCloseTo((0.5 + 2 / 3 + 0.8) / 3, 10);
+  });
+});
