@@ -44,6 +44,18 @@ function gatedLoader(gate: Gate, released: string[]) {
         await gate.pass();
         return p.predictProba(texts);
       },
+      // A model with an out-of-scope rule is scored through its scope: gate that path too.
+      ...(p.scope
+        ? {
+            scope: {
+              ...p.scope,
+              judge: async (texts: readonly string[]) => {
+                await gate.pass();
+                return p.scope!.judge(texts);
+              },
+            },
+          }
+        : {}),
       release: async () => {
         released.push(dir);
         await p.release();
