@@ -80,13 +80,7 @@ export class OrtClassifier {
 
   /** Probabilities, row-major [batch, numLabels]. */
   async probs(batch: EncodedBatch, params?: Params): Promise<Float32Array> {
-    const feeds = batchFeeds(batch, this.config);
-    if (this.paramShapes) {
-      if (!params) throw new Error('this classifier is fed its weights: pass params');
-      for (const [name, shape] of this.paramShapes) feeds[name] = new ort.Tensor('float32', params.get(name)!, shape);
-    }
-    const out = await this.session.run(feeds, ['probs']);
-    return out.probs!.data as Float32Array;
+    return (await this.outputs(batch, ['probs'], params)).probs!;
   }
 
   /** Whether the graph has an output (graphs saved before `pooled` existed lack it). */
@@ -94,9 +88,18 @@ export class OrtClassifier {
     return this.session.outputNames.includes(name);
   }
 
-  /** Named outputs ([batch, width] each) of one batch. */
-  async outputs(batch: EncodedBatch, names: readonly ClassifierOutput[]): Promise<Record<string, Float32Array>> {
-    const out = await this.session.run(batchFeeds(batch, this.config), names as string[]);
+  /** Named outputs ([batch, width] each) of one batch; a classifier fed its weights needs `params`. */
+  async outputs(
+    batch: EncodedBatch,
+    names: readonly ClassifierOutput[],
+    params?: Params,
+  ): Promise<Record<string, Float32Array>> {
+    const feeds = batchFeeds(batch, this.config);
+    if (this.paramShapes) {
+      if (!params) throw new Error('this classifier is fed its weights: pass params');
+      for (const [name, shape] of this.paramShapes) feeds[name] = new ort.Tensor('float32', params.get(name)!, shape);
+    }
+    const out = await this.session.run(feeds, names as string[]);
     return Object.fromEntries(names.map((n) => [n, out[n]!.data as Float32Array]));
   }
 
@@ -118,6 +121,7 @@ export async function classifierOutputs(
   maxLength: number,
   names: readonly ClassifierOutput[],
   batchSize = 32,
+  params?: Params,
 ): Promise<Record<string, Float32Array>> {
   const width = (n: ClassifierOutput) => (n === 'pooled' ? clf.config.hidden : clf.numLabels);
   const out = Object.fromEntries(names.map((n) => [n, new Float32Array(encoded.length * width(n))]));
@@ -132,6 +136,7 @@ export async function classifierOutputs(
         { maxLength },
       ),
       names,
+      params,
     );
     for (const n of names) {
       const w = width(n);
@@ -150,23 +155,7 @@ export async function predictEncoded(
   batchSize: number,
   params?: Params,
 ): Promise<Float32Array> {
-  const k = clf.numLabels;
-  const out = new Float32Array(encoded.length * k);
-  for (const idx of lengthSortedBatches(
-    encoded.map((e) => e.length),
-    batchSize,
-  )) {
-    const probs = await clf.probs(
-      padBatch(
-        idx.map((i) => encoded[i]!),
-        padId,
-        { maxLength },
-      ),
-      params,
-    );
-    idx.forEach((i, r) => out.set(probs.subarray(r * k, (r + 1) * k), i * k));
-  }
-  return out;
+  return (await classifierOutputs(clf, encoded, padId, maxLength, ['probs'], batchSize, params)).probs!;
 }
 
 /** The frozen encoder of a Hugging Face checkpoint as an ONNX model (outputs last_hidden_state, cls, mean_pooled). */
