@@ -70,6 +70,8 @@ const Empty = z.object({}).passthrough();
 /** Tag holding the client-made id of the request that created a run or model version (retry safety). */
 export const REQUEST_ID_TAG = 'mlops.request_id';
 const PROXY = '/api/2.0/mlflow-artifacts/artifacts';
+/** Artifact files fetched at once by downloadArtifacts. */
+const DOWNLOAD_CONCURRENCY = 6;
 
 const encodePath = (p: string): string => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
 
@@ -642,18 +644,46 @@ export class MlflowClient {
 
   private async downloadLoggedModel(modelId: string, destDir: string): Promise<string> {
     const model = await this.getLoggedModel(modelId);
-    const root = proxiedArtifactPath(model.info.artifact_uri);
-    const fetchTree = async (rel: string, local: string): Promise<void> => {
-      fs.mkdirSync(local, { recursive: true });
-      for (const child of await this.listLoggedModelArtifacts(modelId, rel)) {
-        const target = path.join(local, path.posix.basename(child.path));
-        if (child.is_dir) await fetchTree(child.path, target);
-        else await this.downloadFile(`${root}/${child.path}`, target);
+    const target = path.join(destDir, modelId);
+    await this.downloadTree(
+      proxiedArtifactPath(model.info.artifact_uri),
+      (rel) => this.listLoggedModelArtifacts(modelId, rel),
+      '',
+      target,
+    );
+    return target;
+  }
+
+  /**
+   * Mirrors the artifact folder `rel` (listed by `list`, served under the proxy path `root`) into
+   * `local`: the listing walks the tree first, then the files come a few at once. A model is a dozen
+   * small files, and one at a time each waits a full round trip through a busy server; MLflow's own
+   * client downloads with a thread pool for the same reason.
+   */
+  private async downloadTree(
+    root: string,
+    list: (rel: string) => Promise<FileInfo[]>,
+    rel: string,
+    local: string,
+  ): Promise<void> {
+    const files: { remote: string; local: string }[] = [];
+    const walk = async (dirRel: string, dirLocal: string): Promise<void> => {
+      fs.mkdirSync(dirLocal, { recursive: true });
+      for (const child of await list(dirRel)) {
+        const target = path.join(dirLocal, path.posix.basename(child.path));
+        if (child.is_dir) await walk(child.path, target);
+        else files.push({ remote: child.path, local: target });
       }
     };
-    const target = path.join(destDir, modelId);
-    await fetchTree('', target);
-    return target;
+    await walk(rel, local);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < files.length) {
+        const f = files[next++]!;
+        await this.downloadFile(`${root}/${f.remote}`, f.local);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, files.length) }, worker));
   }
 
   private version: Promise<string | undefined> | undefined;
@@ -693,18 +723,8 @@ export class MlflowClient {
         'artifacts',
         `run ${runId} has no artifact "${artifactPath}"`,
       );
-    const base = path.posix.basename(artifactPath);
-    const fetchTree = async (relPath: string, localPath: string): Promise<void> => {
-      const children = await this.listArtifacts(runId, relPath);
-      fs.mkdirSync(localPath, { recursive: true });
-      for (const child of children) {
-        const local = path.join(localPath, path.posix.basename(child.path));
-        if (child.is_dir) await fetchTree(child.path, local);
-        else await this.downloadFile(`${root}/${child.path}`, local);
-      }
-    };
-    const target = path.join(destDir, base);
-    if (isDir) await fetchTree(artifactPath, target);
+    const target = path.join(destDir, path.posix.basename(artifactPath));
+    if (isDir) await this.downloadTree(root, (rel) => this.listArtifacts(runId, rel), artifactPath, target);
     else await this.downloadFile(`${root}/${artifactPath}`, target);
     return target;
   }
@@ -913,15 +933,26 @@ export class MlflowClient {
       version = await this.getModelVersion(byVersion[1]!, byVersion[2]!);
       source = version.source;
     }
+    return { dir: await this.downloadSource(source, version?.run_id, destDir, uri), version };
+  }
+
+  /**
+   * Downloads a model version already in hand (from an alias lookup, say) without asking the registry
+   * for it again: on a busy server every round trip counts when a replica swaps models.
+   */
+  downloadModelVersion(mv: ModelVersion, destDir: string): Promise<string> {
+    return this.downloadSource(mv.source, mv.run_id, destDir, `models:/${mv.name}/${mv.version}`);
+  }
+
+  private async downloadSource(source: string, runId: string | undefined, destDir: string, uri: string) {
     const loggedModel = /^models:\/(m-[0-9a-f]+)$/.exec(source);
-    if (loggedModel) return { dir: await this.downloadLoggedModel(loggedModel[1]!, destDir), version };
+    if (loggedModel) return this.downloadLoggedModel(loggedModel[1]!, destDir);
     const runsUri = /^runs:\/([^/]+)\/(.+)$/.exec(source);
-    if (runsUri) return { dir: await this.downloadArtifacts(runsUri[1]!, runsUri[2]!, destDir), version };
-    const runId = version?.run_id;
+    if (runsUri) return this.downloadArtifacts(runsUri[1]!, runsUri[2]!, destDir);
     if (!runId) throw new Error(`Cannot download ${uri}: its source "${source}" is not tied to a run`);
     const root = await this.artifactRoot(runId);
     const rel = proxiedArtifactPath(source).slice(root.length + 1);
-    return { dir: await this.downloadArtifacts(runId, rel, destDir), version };
+    return this.downloadArtifacts(runId, rel, destDir);
   }
 }
 

@@ -125,7 +125,7 @@ export class ModelCache {
     const staging = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.downloads++;
     try {
-      const { dir: downloaded } = await this.client.downloadModel(`models:/${mv.name}/${mv.version}`, staging);
+      const downloaded = await this.client.downloadModelVersion(mv, staging);
       const mlRun = readMlmodel(downloaded).run_id;
       if (mlRun !== runId)
         throw new ModelCacheError(

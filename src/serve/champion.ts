@@ -90,16 +90,22 @@ export class ChampionHolder {
     }
   }
 
-  private async loadVersion(mv: ModelVersion): Promise<ServedModel> {
+  private async loadVersion(mv: ModelVersion): Promise<{ model: ServedModel; timing: string }> {
+    const t0 = performance.now();
     const dir = await this.cache.fetch(mv);
-    return {
+    const t1 = performance.now();
+    const predictor = await this.load(dir);
+    const t2 = performance.now();
+    const model = {
       name: this.name,
       alias: this.alias,
       version: mv.version,
       runId: mv.run_id!,
-      predictor: await this.load(dir),
+      predictor,
       loadedAt: new Date().toISOString(),
     };
+    // Operators (and the replicas test) read where a slow swap spent its time.
+    return { model, timing: `fetched in ${Math.round(t1 - t0)} ms, loaded in ${Math.round(t2 - t1)} ms` };
   }
 
   /** Loads the alias's version if it differs from the one served; returns true when it swapped. */
@@ -121,7 +127,7 @@ export class ChampionHolder {
     }
     // Same version and same run: nothing to do. A version number reused by a recreated registry has another run.
     if (this.current?.version === mv.version && this.current.runId === mv.run_id) return false;
-    const next = await this.loadVersion(mv);
+    const { model: next, timing } = await this.loadVersion(mv);
     const prev = this.current;
     this.current = next; // atomic swap: requests take `model` once, at their start
     if (prev) {
@@ -131,8 +137,8 @@ export class ChampionHolder {
     }
     this.log(
       prev === undefined
-        ? `serving ${this.name} version ${mv.version} (@${this.alias}, run ${mv.run_id})`
-        : `@${this.alias} moved: ${this.name} version ${prev.version} -> ${mv.version} (run ${mv.run_id})`,
+        ? `serving ${this.name} version ${mv.version} (@${this.alias}, run ${mv.run_id}; ${timing})`
+        : `@${this.alias} moved: ${this.name} version ${prev.version} -> ${mv.version} (run ${mv.run_id}; ${timing})`,
     );
     return true;
   }
