@@ -98,8 +98,8 @@ const program = new Command('monitor')
           const spec = taskSpec(task);
           const ref = readPrepared(dataDir).train;
           const reference = { texts: ref.map((e) => e.text), labels: ref.map((e) => e.label) };
-          drift = servedDrift(ref, served.records, spec.cleaning);
-          html = monitorHtml(task, drift, reference, served.records);
+          drift = servedDrift(ref, served.records, spec.cleaning, undefined, served.scopeDays);
+          html = monitorHtml(task, drift, reference, served.records, served.scopeDays);
           referenceRows = ref.length;
         }
         fs.mkdirSync(opts.out, { recursive: true });
@@ -142,6 +142,9 @@ const program = new Command('monitor')
               await run.logMetrics({
                 drifted_share: drift.driftedShare,
                 ...Object.fromEntries(drift.features.map((f) => [`drift/${f.feature}`, f.statistic])),
+                ...Object.fromEntries(
+                  drift.features.flatMap((f) => (f.share ? [['out_of_scope_share', f.share.latest]] : [])),
+                ),
                 ...Object.fromEntries(Object.entries(served.perVersion).map(([v, n]) => [`served_rows/v${v}`, n])),
               });
               await run.logArtifact(file, 'monitor');

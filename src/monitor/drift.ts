@@ -27,6 +27,14 @@ export interface DriftPolicy {
   largeDomainAuc: number;
   /** Below this many current rows no verdict is drawn (a handful of texts always looks different). */
   minCurrentRows: number;
+  /**
+   * The out-of-scope share on traffic like the training data: 1 - the in-scope recall the threshold was
+   * chosen for (95% by default). The baseline when the window holds only one day.
+   */
+  expectedOutOfScopeShare: number;
+  /** Rises of the latest day's out-of-scope share over its baseline (absolute): drift (retrain), large (alert). */
+  outOfScopeJump: number;
+  largeOutOfScopeJump: number;
 }
 
 export const DEFAULT_DRIFT_POLICY: DriftPolicy = {
@@ -38,17 +46,22 @@ export const DEFAULT_DRIFT_POLICY: DriftPolicy = {
   largeShare: 0.5,
   largeDomainAuc: 0.75,
   minCurrentRows: 30,
+  expectedOutOfScopeShare: 0.05,
+  outOfScopeJump: 0.1,
+  largeOutOfScopeJump: 0.25,
 };
 
 export interface FeatureDrift {
   feature: string;
-  kind: 'numeric' | 'categorical' | 'domain';
-  test: 'ks' | 'chi2' | 'wasserstein_normed' | 'jensen_shannon' | 'domain_classifier_auc';
+  kind: 'numeric' | 'categorical' | 'domain' | 'share';
+  test: 'ks' | 'chi2' | 'wasserstein_normed' | 'jensen_shannon' | 'domain_classifier_auc' | 'share_jump';
   statistic: number;
   pValue?: number;
   threshold: number;
   drifted: boolean;
   psi?: number;
+  /** share_jump: the latest day's share, its baseline, that day and how many days the baseline pooled. */
+  share?: { latest: number; baseline: number; day: string; baselineDays: number };
 }
 
 export type DriftLevel = 'none' | 'small' | 'moderate' | 'large';
@@ -269,11 +282,56 @@ export function oovRates(texts: readonly string[], vocabulary: ReadonlySet<strin
   });
 }
 
+/** One UTC day of served predictions: how many, and how many were judged out of scope. */
+export interface ScopeDay {
+  day: string;
+  rows: number;
+  outOfScope: number;
+}
+
+/**
+ * The out-of-scope share as a drift signal (pure): the latest day's share against the days before it in
+ * the window, pooled (with a single day, against the share expected on in-scope traffic). The statistic
+ * is the rise in share; it is drift when the rise reaches `outOfScopeJump` and a one-sided
+ * two-proportion test (chi-square, 1 degree of freedom) finds it at p < `pValue`, so neither a small
+ * day's noise nor a tiny rise on a huge day counts. Undefined when the latest day is too small to judge.
+ */
+export function outOfScopeDrift(
+  days: readonly ScopeDay[],
+  p: DriftPolicy = DEFAULT_DRIFT_POLICY,
+): FeatureDrift | undefined {
+  const sorted = [...days].filter((d) => d.rows > 0).sort((a, b) => a.day.localeCompare(b.day));
+  const latest = sorted.at(-1);
+  if (!latest || latest.rows < p.minCurrentRows) return undefined;
+  const before = sorted.slice(0, -1);
+  const n0 = before.reduce((a, d) => a + d.rows, 0);
+  const share = latest.outOfScope / latest.rows;
+  const base = n0 > 0 ? before.reduce((a, d) => a + d.outOfScope, 0) / n0 : p.expectedOutOfScopeShare;
+  const jump = share - base;
+  // Pooled two-proportion z (one-sample z against the expected share when there is no earlier day).
+  const pooled = n0 > 0 ? (latest.outOfScope + base * n0) / (latest.rows + n0) : base;
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / latest.rows + (n0 > 0 ? 1 / n0 : 0)));
+  const z = se > 0 ? jump / se : jump > 0 ? Infinity : 0;
+  const pValue = z <= 0 ? 1 : Number.isFinite(z) ? (1 - chisquareCdf(z * z, 1)) / 2 : 0;
+  return {
+    feature: 'out_of_scope_share',
+    kind: 'share',
+    test: 'share_jump',
+    statistic: jump,
+    pValue,
+    threshold: p.outOfScopeJump,
+    drifted: jump >= p.outOfScopeJump && pValue < p.pValue,
+    share: { latest: share, baseline: base, day: latest.day, baselineDays: before.length },
+  };
+}
+
 export interface DriftInput {
   reference: { texts: readonly string[]; labels?: readonly string[] };
   current: { texts: readonly string[]; labels?: readonly string[] };
   /** Name of the categorical column compared (labels for training data, predicted labels for serving). */
   labelFeature?: string;
+  /** Served predictions per day with their out-of-scope counts (models with an out-of-scope rule). */
+  outOfScope?: readonly ScopeDay[];
 }
 
 export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_POLICY): DriftReport {
@@ -306,17 +364,28 @@ export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_PO
     threshold: p.domainAuc,
     drifted: auc > p.domainAuc,
   });
+  const oos = input.outOfScope ? outOfScopeDrift(input.outOfScope, p) : undefined;
+  if (oos) features.push(oos);
   const driftedShare = features.filter((f) => f.drifted).length / features.length;
+  // A rise in out-of-scope traffic is a signal of its own: new kinds of requests the model has no class for.
+  const oosLevel: DriftLevel = !oos?.drifted ? 'none' : oos.statistic >= p.largeOutOfScopeJump ? 'large' : 'moderate';
   const level: DriftLevel =
-    driftedShare >= p.largeShare || auc > p.largeDomainAuc
+    driftedShare >= p.largeShare || auc > p.largeDomainAuc || oosLevel === 'large'
       ? 'large'
-      : driftedShare >= p.moderateShare || auc > p.domainAuc
+      : driftedShare >= p.moderateShare || auc > p.domainAuc || oosLevel === 'moderate'
         ? 'moderate'
         : driftedShare > 0
           ? 'small'
           : 'none';
   const action: DriftAction = level === 'large' ? 'retrain_and_alert' : level === 'moderate' ? 'retrain' : 'none';
-  const drifted = features.filter((f) => f.drifted).map((f) => `${f.feature} (${f.test} ${f.statistic.toFixed(3)})`);
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const drifted = features
+    .filter((f) => f.drifted)
+    .map((f) =>
+      f.share
+        ? `${f.feature} (${pct(f.share.latest)} on ${f.share.day} vs ${pct(f.share.baseline)} before)`
+        : `${f.feature} (${f.test} ${f.statistic.toFixed(3)})`,
+    );
   return {
     level,
     action,
@@ -343,6 +412,13 @@ export function driftTextfile(task: string, drift: DriftReport, at: Date): strin
     '# HELP convo_drift_drifted_share Share of monitored features that drifted.',
     '# TYPE convo_drift_drifted_share gauge',
     `convo_drift_drifted_share${t} ${drift.driftedShare}`,
+    ...drift.features
+      .filter((f) => f.share)
+      .flatMap((f) => [
+        "# HELP convo_out_of_scope_share The latest served day's share of out-of-scope predictions.",
+        '# TYPE convo_out_of_scope_share gauge',
+        `convo_out_of_scope_share${t} ${f.share!.latest}`,
+      ]),
     '# HELP convo_monitor_last_run_timestamp_seconds When make monitor last compared this task.',
     '# TYPE convo_monitor_last_run_timestamp_seconds gauge',
     `convo_monitor_last_run_timestamp_seconds${t} ${Math.floor(at.getTime() / 1000)}`,

@@ -1,9 +1,9 @@
 /** The monitoring report (pure): drift of served traffic against the training reference, as HTML. */
-import { histogramFigure, labelDistributionFigure } from '../plots/figures';
+import { histogramFigure, labelDistributionFigure, outOfScopeTrendFigure } from '../plots/figures';
 import { reportHtml, type ReportSection } from '../plots/html';
 import { analyze } from '../estimators/tfidf';
 import type { ColumnDecl, FeatureRecord } from '../data/tabular';
-import type { DriftReport } from './drift';
+import { DEFAULT_DRIFT_POLICY, type DriftReport, type FeatureDrift, type ScopeDay } from './drift';
 import { countsPerDay, type ServingRecord } from './serving-log';
 
 /** The verdict and the table of every feature's test: the top of both monitoring reports. */
@@ -33,12 +33,26 @@ function verdictSections(drift: DriftReport, current: string): ReportSection[] {
   ];
 }
 
+/** One sentence on the out-of-scope share: the latest day, its baseline, and whether it is drift. */
+function scopeVerdict(f: FeatureDrift): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const base = f.share!.baselineDays
+    ? `over the ${f.share!.baselineDays} day(s) before`
+    : 'expected on in-scope traffic (1 - recall)';
+  return (
+    `${pct(f.share!.latest)} of ${f.share!.day}'s predictions were out of scope, against ${pct(f.share!.baseline)} ` +
+    `${base}; a rise of ${(f.threshold * 100).toFixed(0)} points is drift${f.drifted ? ': DRIFT' : ''}.`
+  );
+}
+
 export function monitorHtml(
   task: string,
   drift: DriftReport,
   reference: { texts: string[]; labels: string[] },
   records: ServingRecord[],
+  scopeDays: readonly ScopeDay[] = [],
 ): string {
+  const oos = drift.features.find((f) => f.share);
   const shares = (xs: string[]) =>
     xs.reduce<Record<string, number>>((acc, x) => ((acc[x] = (acc[x] ?? 0) + 1 / xs.length), acc), {});
   const words = (ts: string[]) => ts.map((t) => analyze(t, [1, 1]).length);
@@ -64,6 +78,21 @@ export function monitorHtml(
         'words',
       ),
     },
+    ...(scopeDays.length
+      ? [
+          {
+            heading: 'Out-of-scope share',
+            text: oos?.share
+              ? scopeVerdict(oos)
+              : 'Too few predictions on the latest day to judge the out-of-scope share.',
+            figure: outOfScopeTrendFigure(
+              scopeDays,
+              oos?.share?.baseline ?? DEFAULT_DRIFT_POLICY.expectedOutOfScopeShare,
+              oos?.threshold ?? DEFAULT_DRIFT_POLICY.outOfScopeJump,
+            ),
+          },
+        ]
+      : []),
     {
       heading: 'Predictions per day',
       figure: {

@@ -7,7 +7,7 @@
  */
 import { cleanText, type CleaningConfig } from '../data/clean';
 import type { Example } from '../data/tasks';
-import { driftReport, type DriftPolicy, type DriftReport } from './drift';
+import { driftReport, type DriftPolicy, type DriftReport, type ScopeDay } from './drift';
 import { Reservoir, streamServingLog, type ServingLogFilter, type ServingRecord } from './serving-log';
 
 export interface ServedSample {
@@ -19,6 +19,8 @@ export interface ServedSample {
   malformed: number;
   /** Records of other models in the same log folder, skipped. */
   otherModels: number;
+  /** Per UTC day, of all matched records that carry an in-scope verdict: how many, how many out of scope. */
+  scopeDays: ScopeDay[];
 }
 
 export async function sampleServed(
@@ -29,11 +31,28 @@ export async function sampleServed(
 ): Promise<ServedSample> {
   const sample = new Reservoir<ServingRecord>(capacity, random);
   const perVersion: Record<string, number> = {};
+  const days = new Map<string, ScopeDay>();
   const r = await streamServingLog(location, filter, (rec) => {
     perVersion[rec.version] = (perVersion[rec.version] ?? 0) + 1;
     sample.add(rec);
+    // Counted over every record, not the sample: the daily share is exact.
+    if (rec.in_scope !== undefined) {
+      const day = rec.ts.slice(0, 10);
+      const d = days.get(day) ?? { day, rows: 0, outOfScope: 0 };
+      d.rows++;
+      if (!rec.in_scope) d.outOfScope++;
+      days.set(day, d);
+    }
   });
-  return { records: sample.items, total: r.records, perVersion, malformed: r.malformed, otherModels: r.otherModels };
+  const scopeDays = [...days.values()].sort((a, b) => a.day.localeCompare(b.day));
+  return {
+    records: sample.items,
+    total: r.records,
+    perVersion,
+    malformed: r.malformed,
+    otherModels: r.otherModels,
+    scopeDays,
+  };
 }
 
 /** Served texts as training saw them: the task's cleaning applied (pure). */
@@ -41,12 +60,17 @@ export function servedAsTrained(texts: readonly string[], cleaning: CleaningConf
   return cleaning ? texts.map((t) => cleanText(t, cleaning)) : [...texts];
 }
 
-/** Drift of served predictions against the training split, texts compared after the same cleaning (pure). */
+/**
+ * Drift of served predictions against the training split, texts compared after the same cleaning (pure).
+ * Predicted classes are the model's top labels (the fallback label is no training class); the
+ * out-of-scope share per day is its own signal.
+ */
 export function servedDrift(
   train: readonly Example[],
   served: readonly ServingRecord[],
   cleaning: CleaningConfig | null | undefined,
   policy?: DriftPolicy,
+  scopeDays?: readonly ScopeDay[],
 ): DriftReport {
   const reference = { texts: train.map((e) => e.text), labels: train.map((e) => e.label) };
   const current = {
@@ -54,7 +78,10 @@ export function servedDrift(
       served.map((r) => r.text ?? ''),
       cleaning,
     ),
-    labels: served.map((r) => r.label),
+    labels: served.map((r) => r.top_label ?? r.label),
   };
-  return driftReport({ reference, current, labelFeature: 'predicted_label' }, policy);
+  return driftReport(
+    { reference, current, labelFeature: 'predicted_label', ...(scopeDays?.length ? { outOfScope: scopeDays } : {}) },
+    policy,
+  );
 }

@@ -21,7 +21,12 @@ export const ServingRecordSchema = z.object({
   features: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
   /** Tabular models: the row's id (e.g. customerID) when the request sent it. */
   record_id: z.string().optional(),
+  /** The served label: the fallback (out_of_scope) when the model judged the input out of scope. */
   label: z.string(),
+  /** Models with an out-of-scope rule: the top class even when out of scope, and the verdict. */
+  top_label: z.string().optional(),
+  in_scope: z.boolean().optional(),
+  confidence: z.number().optional(),
   probabilities: z.record(z.string(), z.number()),
   bucket: z.enum(['A', 'B', 'C']).optional(),
   latency_ms: z.number(),

@@ -322,3 +322,44 @@ export function reliabilityFigure(
   });
   return { data, layout };
 }
+
+/**
+ * The daily out-of-scope share of served predictions (bars show each day's volume on a second axis),
+ * with the baseline the monitor compares the latest day against and the rise that counts as drift.
+ */
+export function outOfScopeTrendFigure(
+  days: readonly { day: string; rows: number; outOfScope: number }[],
+  baseline: number,
+  jump: number,
+): Figure {
+  const x = days.map((d) => d.day);
+  const flat = (name: string, y: number, dash: string) => ({
+    type: 'scatter',
+    mode: 'lines',
+    name,
+    x,
+    y: x.map(() => y),
+    line: { dash, width: 1.5 },
+  });
+  return {
+    data: [
+      { type: 'bar', name: 'predictions', x, y: days.map((d) => d.rows), yaxis: 'y2', opacity: 0.25 },
+      {
+        type: 'scatter',
+        mode: 'lines+markers',
+        name: 'out-of-scope share',
+        x,
+        y: days.map((d) => d.outOfScope / Math.max(1, d.rows)),
+      },
+      flat('baseline', baseline, 'dot'),
+      flat('drift at', Math.min(1, baseline + jump), 'dash'),
+    ],
+    layout: {
+      title: { text: 'Out-of-scope share per day' },
+      xaxis: { title: { text: 'day (UTC)' }, type: 'category' },
+      yaxis: { title: { text: 'share out of scope' }, tickformat: '.0%', rangemode: 'tozero' },
+      yaxis2: { title: { text: 'predictions' }, overlaying: 'y', side: 'right', showgrid: false },
+      legend: { orientation: 'h' },
+    },
+  };
+}

@@ -561,7 +561,10 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     }
     if (servingLog) {
       const ts = new Date().toISOString();
-      const records: (ServingRecord & { text_chars?: number })[] = out.map((p, i) => ({
+      // in_scope is logged only where a rule judged it, so monitoring's out-of-scope share never counts
+      // models (churn, tabular, older ones) that keep every input in scope by construction.
+      const judged = scope !== undefined && scope.score !== 'none';
+      const records: (ServingRecord & { text_chars?: number })[] = out.map(({ in_scope, ...p }, i) => ({
         ts,
         route,
         model: model.name,
@@ -574,6 +577,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
             }
           : { features: { ...inputs.records[i]! }, ...(p.id !== undefined ? { record_id: p.id } : {}) }),
         ...p,
+        ...(judged ? { in_scope } : {}),
         latency_ms: Number(ms.toFixed(2)),
       }));
       servingLog.write(records);

@@ -8,6 +8,7 @@ import {
   driftTextfile,
   ks2samp,
   numericDrift,
+  outOfScopeDrift,
   wasserstein,
   DEFAULT_DRIFT_POLICY,
   type DriftReport,
@@ -115,5 +116,65 @@ describe('driftTextfile', () => {
     );
     expect(driftTextfile('t', { ...report, level: 'small' }, new Date(0))).toContain('convo_drift_level{task="t"} 0');
     expect(text.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('out-of-scope share', () => {
+  const days = (rows: number, oos: number, n = 3) =>
+    Array.from({ length: n }, (_, i) => ({ day: `2026-12-0${i + 1}`, rows, outOfScope: oos }));
+
+  it('compares the latest day with the days before, pooled; the one-sided p-value matches scipy', () => {
+    // scipy: two-proportion z of 7/40 vs 150/3000 (pooled), norm.sf(z) = 0.00019359299999173511
+    const f = outOfScopeDrift([...days(1000, 50), { day: '2026-12-04', rows: 40, outOfScope: 7 }])!;
+    expect(f.statistic).toBeCloseTo(0.125, 12);
+    expect(f.pValue!).toBeCloseTo(0.00019359299999173511, 9);
+    expect(f.share).toEqual({ latest: 0.175, baseline: 0.05, day: '2026-12-04', baselineDays: 3 });
+    expect(f.drifted).toBe(true);
+    // The order days arrive in does not matter: the latest is the latest date.
+    expect(outOfScopeDrift([{ day: '2026-12-04', rows: 40, outOfScope: 7 }, ...days(1000, 50)])).toEqual(f);
+  });
+
+  it('a rise too small, or not significant on small days, is no drift; too few rows draw no verdict', () => {
+    const small = outOfScopeDrift([...days(2000, 100, 1), { day: '2026-12-04', rows: 1000, outOfScope: 55 }])!;
+    expect(small.pValue!).toBeCloseTo(0.27986978591796075, 9);
+    expect(small.drifted).toBe(false);
+    // +13 points, but on 30 rows against 40: scipy norm.sf = 0.06464637256879799 > 0.05.
+    const noisy = outOfScopeDrift([...days(40, 4, 1), { day: '2026-12-04', rows: 30, outOfScope: 7 }])!;
+    expect(noisy.statistic).toBeGreaterThan(DEFAULT_DRIFT_POLICY.outOfScopeJump);
+    expect(noisy.pValue!).toBeCloseTo(0.06464637256879799, 9);
+    expect(noisy.drifted).toBe(false);
+    expect(outOfScopeDrift([...days(1000, 50), { day: '2026-12-04', rows: 20, outOfScope: 20 }])).toBeUndefined();
+    // A falling share is never drift.
+    expect(outOfScopeDrift([...days(1000, 300), { day: '2026-12-04', rows: 1000, outOfScope: 0 }])!.pValue).toBe(1);
+  });
+
+  it('with a single day the baseline is the share expected on in-scope traffic (1 - recall)', () => {
+    const f = outOfScopeDrift([{ day: '2026-12-04', rows: 100, outOfScope: 10 }])!;
+    expect(f.share!.baseline).toBe(DEFAULT_DRIFT_POLICY.expectedOutOfScopeShare);
+    expect(f.share!.baselineDays).toBe(0);
+    expect(f.drifted).toBe(false); // +5 points
+    expect(outOfScopeDrift([{ day: '2026-12-04', rows: 100, outOfScope: 40 }])!.drifted).toBe(true);
+  });
+
+  it('in the policy: a jump retrains, a large jump alerts, with the same texts and labels as training', () => {
+    const texts = Array.from({ length: 200 }, (_, i) => `my card payment ${i % 7} was declined at the shop`);
+    const input = (latestOos: number) => ({
+      reference: { texts, labels: texts.map(() => 'card') },
+      current: { texts, labels: texts.map(() => 'card') },
+      outOfScope: [...days(1000, 50), { day: '2026-12-04', rows: 200, outOfScope: latestOos }],
+    });
+    expect(driftReport(input(11)).action).toBe('none');
+    const moderate = driftReport(input(40)); // 20% vs 5%
+    expect(moderate.level).toBe('moderate');
+    expect(moderate.action).toBe('retrain');
+    expect(moderate.reason).toBe('drift in out_of_scope_share (20.0% on 2026-12-04 vs 5.0% before)');
+    const large = driftReport(input(120)); // 60% vs 5%
+    expect(large.level).toBe('large');
+    expect(large.action).toBe('retrain_and_alert');
+    const prom = driftTextfile('support-intent', large, new Date(0));
+    expect(prom).toContain('convo_out_of_scope_share{task="support-intent"} 0.6');
+    expect(driftTextfile('t', driftReport({ ...input(11), outOfScope: undefined }), new Date(0))).not.toContain(
+      'out_of_scope',
+    );
   });
 });
