@@ -1,7 +1,8 @@
 /**
  * Prettier for notebook code cells (the formatter `make format` runs on src/ also runs on the cells
  * that `make promote` exports, and on the rest): lines stay within the print width, so nothing is
- * clipped in JupyterLab. `--check` lists the cells that are not formatted and exits 1 (make lint).
+ * clipped in JupyterLab. `--check` lists the cells that are not formatted and exits 1 (make lint). Both
+ * modes also report code that type-checks but fails under the tslab kernel (src/promote/tslab-pitfalls.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { Command } from 'commander';
 import * as prettier from 'prettier';
 import { loadConfig } from '../src/config';
 import { readNotebooks } from '../src/promote/notebooks';
+import { crossCellShorthands } from '../src/promote/tslab-pitfalls';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
@@ -27,7 +29,11 @@ const program = new Command()
       const options = (await prettier.resolveConfig(path.join(cfg.root, 'src', 'config.ts'))) ?? {};
       const unformatted: string[] = [];
       const tooLong: string[] = [];
+      const pitfalls: string[] = [];
       for (const { path: file, notebook } of readNotebooks(cfg.root)) {
+        const code = notebook.cells.filter((c) => c.cell_type === 'code');
+        for (const f of crossCellShorthands(code.map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source))))
+          pitfalls.push(`${file} cell ${code[f.cell]!.id ?? f.cell} line ${f.line}: ${f.message}`);
         let changed = false;
         for (const [i, cell] of notebook.cells.entries()) {
           if (cell.cell_type !== 'code') continue;
@@ -53,6 +59,10 @@ const program = new Command()
         }
         if (changed && !opts.check)
           fs.writeFileSync(path.join(cfg.root, file), `${JSON.stringify(notebook, null, 1)}\n`);
+      }
+      if (pitfalls.length) {
+        log(`notebook code that fails under the tslab kernel:\n  ${pitfalls.join('\n  ')}`);
+        process.exitCode = 1;
       }
       if (tooLong.length) {
         log(`notebook lines longer than the print width (split the string):\n  ${tooLong.join('\n  ')}`);

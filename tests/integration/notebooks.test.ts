@@ -142,4 +142,31 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     expect(run.data.metrics.find((m) => m.key === 'best_cv_roc_auc_mean')!.value).toBeGreaterThan(0.75);
     await client.close();
   });
+  it('06_open_set calibrates, compares out-of-scope scores on held-out intents and logs the comparison', async () => {
+    const outputs = await execute('06_open_set.ipynb');
+    expect(outputs.filter((o) => o.output_type === 'error')).toEqual([]);
+    const printed = text(outputs);
+    const ece = /test ECE \(15 bins\): (\S+) before, (\S+) after temperature scaling/.exec(printed);
+    expect(Number(ece?.[2])).toBeGreaterThanOrEqual(0);
+    const chosen = /open-set: chosen (\w+) on validation, test AUROC (\S+)/.exec(printed);
+    expect(['msp', 'energy', 'mahalanobis']).toContain(chosen?.[1]);
+    expect(Number(chosen?.[2])).toBeGreaterThan(0.6); // unknown intents are told apart better than chance
+    // Reliability diagram, a histogram per score, the tables: rendered as HTML outputs.
+    const html = outputs.filter((o) => o.output_type === 'display_data').length;
+    expect(html).toBeGreaterThanOrEqual(6);
+    const runId = /logged to MLflow: run ([0-9a-f]{32})/.exec(printed)![1]!;
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j6'),
+      log: () => {},
+    });
+    const run = await client.getRun(runId);
+    const metric = (k: string) => run.data.metrics.find((m) => m.key === k)?.value;
+    for (const k of ['test_auroc_msp', 'test_auroc_energy', 'test_auroc_mahalanobis', 'test_ece_calibrated'])
+      expect(metric(k), k).toBeTypeOf('number');
+    expect(metric('auroc')).toBeCloseTo(Number(chosen![2]), 3);
+    expect(run.data.tags).toContainEqual({ key: 'open.chosen_score', value: chosen![1] });
+    expect(run.data.tags).toContainEqual({ key: 'mlflow.source.name', value: 'notebooks/06_open_set.ipynb' });
+    await client.close();
+  });
 });
