@@ -175,6 +175,33 @@ export function thresholdForRecall(inScopeScores: ArrayLike<number>, recall: num
   return sorted[sorted.length - Math.max(keep, 1)]!;
 }
 
+/**
+ * One-sided lower confidence bound on a share of `kept` out of `n` (Wilson score interval, z = 1.645 for
+ * 95%): with that confidence the true share is at least this.
+ */
+export function wilsonLower(kept: number, n: number, z = 1.6448536269514722): number {
+  if (n === 0) return 0;
+  const p = kept / n;
+  const z2 = z * z;
+  return (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+}
+
+/**
+ * The threshold a served model keeps: the highest one at which the share of in-scope validation scores kept
+ * is at least `recall` with 95% confidence (Wilson lower bound), so the stated recall holds on new in-scope
+ * traffic, not only on average. The plain quantile (thresholdForRecall) keeps `recall` of validation and,
+ * by sampling noise alone, less than that on about half of new samples. Keeps everything when even that
+ * cannot be assured (a tiny validation split).
+ */
+export function thresholdKeepingRecall(inScopeScores: ArrayLike<number>, recall: number): number {
+  const n = inScopeScores.length;
+  if (n === 0) throw new Error('no in-scope scores to choose a threshold on');
+  const sorted = Float64Array.from(inScopeScores).sort();
+  let keep = n;
+  while (keep > 1 && wilsonLower(keep - 1, n) >= recall) keep--;
+  return sorted[n - keep]!;
+}
+
 export function openSetMetrics(inScope: ArrayLike<number>, outOfScope: ArrayLike<number>): OpenSetMetrics {
   const scores = [...Array.from(inScope), ...Array.from(outOfScope)];
   const positive = [...Array.from(inScope, () => true), ...Array.from(outOfScope, () => false)];

@@ -23,7 +23,7 @@ import {
   maxSoftmaxScore,
   negativeEnergyScore,
   negativeMahalanobisScore,
-  thresholdForRecall,
+  thresholdKeepingRecall,
   type MahalanobisModel,
 } from '../evaluate/open-set';
 import type { RawOutputs, TextPredictor } from './types';
@@ -123,7 +123,7 @@ export function fitScope(i: ScopeFitInputs): ScopeFile {
     format: 1,
     temperature,
     score: i.score,
-    threshold: i.score === 'none' ? 0 : thresholdForRecall(scores, i.recall),
+    threshold: i.score === 'none' ? 0 : thresholdKeepingRecall(scores, i.recall),
     recall: i.recall,
     fallback_label: i.fallbackLabel,
     calibration: {

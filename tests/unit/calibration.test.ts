@@ -17,6 +17,8 @@ import {
   negativeMahalanobisScore,
   openSetMetrics,
   thresholdForRecall,
+  thresholdKeepingRecall,
+  wilsonLower,
 } from '../../src/evaluate/open-set';
 
 /** n examples over k classes whose labels are drawn from softmax(z) while the model reports softmax(z * scale). */
@@ -152,6 +154,29 @@ describe('out-of-scope scores', () => {
     expect(s[0]).toBeCloseTo(-d2(1, 1), 9); // along the correlation: close
     expect(s[1]).toBeCloseTo(-d2(1, -1), 9); // against it: far
     expect(s[1]!).toBeLessThan(s[0]! - 10);
+  });
+
+  it("a served threshold keeps the stated recall on new data with 95% confidence; validation's quantile only on average", () => {
+    // Wilson's one-sided 95% bound, worked by hand for 960 of 1000: p = 0.96, z = 1.6449.
+    const z = 1.6448536269514722;
+    const hand = (0.96 + z ** 2 / 2000 - z * Math.sqrt((0.96 * 0.04) / 1000 + z ** 2 / 4e6)) / (1 + z ** 2 / 1000);
+    expect(wilsonLower(960, 1000)).toBeCloseTo(hand, 12);
+    expect(wilsonLower(960, 1000)).toBeGreaterThan(0.948);
+    expect(wilsonLower(960, 1000)).toBeLessThan(0.96);
+    // Uniform in-scope scores: a threshold t keeps exactly 1 - t of all future in-scope traffic.
+    const rand = seededRandom(11);
+    let bounded = 0;
+    let plain = 0;
+    const draws = 400;
+    for (let d = 0; d < draws; d++) {
+      const val = Array.from({ length: 1000 }, rand);
+      if (1 - thresholdKeepingRecall(val, 0.95) >= 0.95) bounded++;
+      if (1 - thresholdForRecall(val, 0.95) >= 0.95) plain++;
+    }
+    expect(bounded / draws).toBeGreaterThan(0.92); // 95% nominal, Monte Carlo noise ~1%
+    expect(plain / draws).toBeLessThan(0.7); // about half the time below the stated recall
+    // Too few examples to assure anything: everything is kept.
+    expect(thresholdKeepingRecall([3, 1, 2], 0.95)).toBe(1);
   });
 
   it('thresholds keep the stated in-scope recall; AUROC and FPR@95TPR as open intent papers report them', () => {
