@@ -170,6 +170,69 @@ describe('python_function flavor', () => {
     mlflowServe.kill('SIGTERM');
   }, 300_000);
 
+  it('a deployment overrides the threshold and fallback label (SCOPE_THRESHOLD, SCOPE_FALLBACK_LABEL): answers, /version and /metrics follow', async () => {
+    const name = `pyfunc-tfidf-${uniq}`; // registered by the test above
+    const get = async (url: string, route: string) => {
+      const r = await request(`${url}${route}`, { headers: { authorization: 'Bearer tok' } });
+      expect(r.statusCode).toBe(200);
+      return r.body.text();
+    };
+    const predict = async (url: string) => {
+      const r = await request(`${url}/predict`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+        body: JSON.stringify({ texts }),
+      });
+      expect(r.statusCode).toBe(200);
+      return ((await r.body.json()) as { predictions: Answer[] }).predictions;
+    };
+    const start = async (extra: NodeJS.ProcessEnv) => {
+      const s = await startServeProcess(
+        ['--task', 'support-intent', '--model', name, '--cache-dir', path.join(tmp, 'cache')],
+        { ...env, ...extra },
+      );
+      children.push(s.server);
+      return s;
+    };
+    // MSP is the calibrated top probability, so each verdict can be checked against `confidence` (6 decimals).
+    const judgedBy = (answers: Answer[], threshold: number, fallback: string) => {
+      for (const a of answers.filter((x) => Math.abs(x.confidence - threshold) > 1e-6)) {
+        expect(a.in_scope).toBe(a.confidence >= threshold);
+        expect(a.label).toBe(a.in_scope ? a.top_label : fallback);
+      }
+    };
+
+    const plain = await start({});
+    const model = JSON.parse(await get(plain.url, '/version')).scope;
+    expect(model).toMatchObject({ score: 'msp', overridden: false, fallback_label: 'out_of_scope' });
+    expect(model.threshold).toBe(model.model_threshold);
+    const before = await predict(plain.url);
+    judgedBy(before, model.threshold, 'out_of_scope');
+    plain.server.kill('SIGTERM');
+
+    // The median confidence as the deployment's threshold: about half the texts go to a human.
+    const sorted = before.map((a) => a.confidence).sort((a, b) => a - b);
+    const threshold = sorted[Math.floor(sorted.length / 2)]!;
+    expect(threshold).toBeGreaterThan(model.threshold);
+    const over = await start({ SCOPE_THRESHOLD: String(threshold), SCOPE_FALLBACK_LABEL: 'human_review' });
+    const version = JSON.parse(await get(over.url, '/version')).scope;
+    expect(version).toMatchObject({
+      threshold,
+      model_threshold: model.threshold,
+      overridden: true,
+      fallback_label: 'human_review',
+    });
+    const after = await predict(over.url);
+    judgedBy(after, threshold, 'human_review');
+    const out = after.filter((a) => !a.in_scope).length;
+    expect(out).toBeGreaterThan(before.filter((a) => !a.in_scope).length);
+    expect(out).toBeGreaterThanOrEqual(Math.floor(texts.length / 2) - 1);
+    const metrics = await get(over.url, '/metrics');
+    expect(metrics).toMatch(new RegExp(`scope_threshold\\{[^}]*source="override"[^}]*\\} ${threshold}\\b`));
+    expect(metrics).toMatch(new RegExp(`predictions_scope_total\\{[^}]*in_scope="false"[^}]*\\} ${out}\\b`));
+    over.server.kill('SIGTERM');
+  }, 300_000);
+
   it('a registered BERT classifier (the pretrained checkpoint, ONNX graph): pyfunc answers like make serve', async () => {
     const name = `pyfunc-bert-${uniq}`;
     const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
