@@ -54,6 +54,7 @@ describe('monitoring/ (Prometheus config, alert rules, Grafana dashboard)', () =
       /by class and model version/,
       /per model call/,
       /Drift/,
+      /Out-of-scope share/,
     ])
       expect(
         titles.some((x) => t.test(x)),
@@ -73,6 +74,8 @@ describe('monitoring/ (Prometheus config, alert rules, Grafana dashboard)', () =
         'convo_drift_level',
         'convo_drift_drifted_share',
         'convo_monitor_last_run_timestamp_seconds',
+        'out_of_scope_share_today',
+        'convo_out_of_scope_share',
       ]),
     );
   });
