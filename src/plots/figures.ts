@@ -355,8 +355,8 @@ export function outOfScopeTrendFigure(
       flat('drift at', Math.min(1, baseline + jump), 'dash'),
     ],
     layout: {
-      title: { text: 'Out-of-scope share per day' },
-      xaxis: { title: { text: 'day (UTC)' }, type: 'category' },
+      title: { text: 'Out-of-scope share per day (UTC)' },
+      xaxis: { type: 'category' },
       yaxis: { title: { text: 'share out of scope' }, tickformat: '.0%', rangemode: 'tozero' },
       yaxis2: { title: { text: 'predictions' }, overlaying: 'y', side: 'right', showgrid: false },
       legend: { orientation: 'h' },
