@@ -21,6 +21,7 @@ import { runFrozenEncoder } from '../kinds/frozen-encoder/train';
 import { DEFAULT_BASELINE, loadTfidfPredictor, saveBaseline } from '../kinds/tfidf-logreg/model';
 import { runBaseline } from '../kinds/tfidf-logreg/train';
 import type { RawOutputs, TextPredictor } from '../kinds/types';
+import { scopeScores, scoresAvailable } from '../kinds/scope';
 import { DEFAULT_FINETUNE, type FineTuneConfig, type FineTuneEvent } from '../train/finetune';
 import {
   expectedCalibrationError,
@@ -29,7 +30,7 @@ import {
   softmaxWithTemperature,
   type ReliabilityBin,
 } from './calibration';
-import { fitMahalanobis, maxSoftmaxScore, negativeEnergyScore, negativeMahalanobisScore } from './open-set';
+import { fitMahalanobis } from './open-set';
 import { knownIntents, openIntentSplits, scoreOpenIntent, type OpenIntentResult } from './open-intent';
 
 export const OPEN_MODELS = ['tfidf', 'frozen', 'bert'] as const;
@@ -155,15 +156,13 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
       validation: split(f(val), nValKnown),
       test: split(f(test), nTestKnown),
     });
-    const scores: Record<string, ReturnType<typeof both>> = {
-      msp: both((raw) => maxSoftmaxScore(softmaxWithTemperature(raw.logits, k, temperature), k)),
-      energy: both((raw) => negativeEnergyScore(raw.logits, k)),
-    };
-    if (val.features) {
-      const trainFeatures = (await p.predictRaw(texts(data.train))).features!;
-      const maha = fitMahalanobis(trainFeatures.data, ids(data.train), k, trainFeatures.dim);
-      scores.mahalanobis = both((raw) => negativeMahalanobisScore(maha, raw.features!.data));
-    }
+    // Mahalanobis needs the training split's pooled features; models without features skip it.
+    const trainFeatures = val.features ? (await p.predictRaw(texts(data.train))).features! : undefined;
+    const maha = trainFeatures && fitMahalanobis(trainFeatures.data, ids(data.train), k, trainFeatures.dim);
+    // The scores exactly as a served model computes them (src/kinds/scope.ts), one per score it could be saved with.
+    const scores = Object.fromEntries(
+      scoresAvailable(val).map((score) => [score, both((raw) => scopeScores(raw, k, { score, temperature }, maha))]),
+    );
     const top = (raw: RawOutputs, from: number, to: number) =>
       Array.from({ length: to - from }, (_, j) => {
         const o = (from + j) * k;
