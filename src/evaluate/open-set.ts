@@ -177,7 +177,8 @@ export function thresholdForRecall(inScopeScores: ArrayLike<number>, recall: num
 
 /**
  * One-sided lower confidence bound on a share of `kept` out of `n` (Wilson score interval, z = 1.645 for
- * 95%): with that confidence the true share is at least this.
+ * about 95%; Wilson's coverage runs slightly under nominal near shares of 0.95): with that confidence the
+ * true share is at least this.
  */
 export function wilsonLower(kept: number, n: number, z = 1.6448536269514722): number {
   if (n === 0) return 0;
@@ -188,10 +189,10 @@ export function wilsonLower(kept: number, n: number, z = 1.6448536269514722): nu
 
 /**
  * The threshold a served model keeps: the highest one at which the share of in-scope validation scores kept
- * is at least `recall` with 95% confidence (Wilson lower bound), so the stated recall holds on new in-scope
- * traffic, not only on average. The plain quantile (thresholdForRecall) keeps `recall` of validation and,
- * by sampling noise alone, less than that on about half of new samples. Keeps everything when even that
- * cannot be assured (a tiny validation split).
+ * is at least `recall` with about 95% confidence (Wilson lower bound), so the stated recall holds on new
+ * in-scope traffic, not only on average. The plain quantile (thresholdForRecall) keeps `recall` of validation
+ * and, by sampling noise alone, less than that on about half of new samples. When even keeping every
+ * validation text cannot assure it (a tiny split), the threshold is the lowest validation score.
  */
 export function thresholdKeepingRecall(inScopeScores: ArrayLike<number>, recall: number): number {
   const n = inScopeScores.length;

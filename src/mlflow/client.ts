@@ -677,13 +677,21 @@ export class MlflowClient {
     };
     await walk(rel, local);
     let next = 0;
+    let failed: unknown;
     const worker = async (): Promise<void> => {
-      while (next < files.length) {
+      // After one failure no worker starts another file, and the caller hears of it only once every
+      // worker has stopped: nothing writes into a folder the caller is about to remove.
+      while (next < files.length && failed === undefined) {
         const f = files[next++]!;
-        await this.downloadFile(`${root}/${f.remote}`, f.local);
+        try {
+          await this.downloadFile(`${root}/${f.remote}`, f.local);
+        } catch (err) {
+          failed ??= err;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, files.length) }, worker));
+    if (failed !== undefined) throw failed;
   }
 
   private version: Promise<string | undefined> | undefined;

@@ -294,13 +294,16 @@ export interface ScopeDay {
  * the window, pooled (with a single day, against the share expected on in-scope traffic). The statistic
  * is the rise in share; it is drift when the rise reaches `outOfScopeJump` and a one-sided
  * two-proportion test (chi-square, 1 degree of freedom) finds it at p < `pValue`, so neither a small
- * day's noise nor a tiny rise on a huge day counts. Undefined when the latest day is too small to judge.
+ * day's noise nor a tiny rise on a huge day counts. A latest day with fewer than `minCurrentRows` (today, just
+ * after midnight) gives way to the day before; undefined when no day is large enough.
  */
 export function outOfScopeDrift(
   days: readonly ScopeDay[],
   p: DriftPolicy = DEFAULT_DRIFT_POLICY,
 ): FeatureDrift | undefined {
   const sorted = [...days].filter((d) => d.rows > 0).sort((a, b) => a.day.localeCompare(b.day));
+  // A monitor run just after midnight sees only a few of today's rows: judge the day before instead.
+  if (sorted.length > 1 && sorted.at(-1)!.rows < p.minCurrentRows) sorted.pop();
   const latest = sorted.at(-1);
   if (!latest || latest.rows < p.minCurrentRows) return undefined;
   const before = sorted.slice(0, -1);
@@ -366,7 +369,10 @@ export function driftReport(input: DriftInput, p: DriftPolicy = DEFAULT_DRIFT_PO
   });
   const oos = input.outOfScope ? outOfScopeDrift(input.outOfScope, p) : undefined;
   if (oos) features.push(oos);
-  const driftedShare = features.filter((f) => f.drifted).length / features.length;
+  // The share of drifted data features (the out-of-scope share is judged by its own rule below, and must not
+  // dilute theirs: one drifted feature of four is moderate drift, with or without the extra signal).
+  const data = features.filter((f) => f.kind !== 'share');
+  const driftedShare = data.filter((f) => f.drifted).length / data.length;
   // A rise in out-of-scope traffic is a signal of its own: new kinds of requests the model has no class for.
   const oosLevel: DriftLevel = !oos?.drifted ? 'none' : oos.statistic >= p.largeOutOfScopeJump ? 'large' : 'moderate';
   const level: DriftLevel =

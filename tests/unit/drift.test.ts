@@ -143,7 +143,10 @@ describe('out-of-scope share', () => {
     expect(noisy.statistic).toBeGreaterThan(DEFAULT_DRIFT_POLICY.outOfScopeJump);
     expect(noisy.pValue!).toBeCloseTo(0.06464637256879799, 9);
     expect(noisy.drifted).toBe(false);
-    expect(outOfScopeDrift([...days(1000, 50), { day: '2026-12-04', rows: 20, outOfScope: 20 }])).toBeUndefined();
+    // A latest day too small to judge (today, just after midnight) gives way to the day before.
+    const early = outOfScopeDrift([...days(1000, 50), { day: '2026-12-04', rows: 20, outOfScope: 20 }])!;
+    expect(early.share).toMatchObject({ day: '2026-12-03', baselineDays: 2, latest: 0.05 });
+    expect(outOfScopeDrift([{ day: '2026-12-04', rows: 20, outOfScope: 20 }])).toBeUndefined();
     // A falling share is never drift.
     expect(outOfScopeDrift([...days(1000, 300), { day: '2026-12-04', rows: 1000, outOfScope: 0 }])!.pValue).toBe(1);
   });
@@ -173,6 +176,15 @@ describe('out-of-scope share', () => {
     expect(large.action).toBe('retrain_and_alert');
     const prom = driftTextfile('support-intent', large, new Date(0));
     expect(prom).toContain('convo_out_of_scope_share{task="support-intent"} 0.6');
+    // The extra signal does not dilute the others: one drifted data feature of four stays moderate drift.
+    const oneDrifted = driftReport({
+      reference: { texts, labels: texts.map(() => 'card') },
+      current: { texts, labels: texts.map((_, i) => (i % 2 ? 'card' : 'transfer')) }, // only the labels moved
+      outOfScope: input(11).outOfScope,
+    });
+    expect(oneDrifted.features.filter((f) => f.drifted).map((f) => f.feature)).toEqual(['label']);
+    expect(oneDrifted.driftedShare).toBe(0.25);
+    expect(oneDrifted.level).toBe('moderate');
     expect(driftTextfile('t', driftReport({ ...input(11), outOfScope: undefined }), new Date(0))).not.toContain(
       'out_of_scope',
     );
