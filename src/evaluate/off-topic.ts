@@ -4,6 +4,7 @@
  * test queries stay in scope.
  */
 import fs from 'node:fs';
+import { argmaxRows } from '../estimators/logreg';
 import type { Scope } from '../kinds/scope';
 
 /** The queries of an off-topic file: one per line, `#` comments and blank lines skipped. */
@@ -37,14 +38,9 @@ export async function offTopicCheck(
 ): Promise<OffTopicResult> {
   const off = await scope.judge(offTopic);
   const ins = await scope.judge(inScope);
-  const k = labels.length;
-  const top = (probs: Float32Array, i: number) => {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
-    return labels[best]!;
-  };
+  const top = argmaxRows(off.probs, labels.length);
   const accepted = offTopic
-    .map((text, i) => ({ text, label: top(off.probs, i), score: off.scores[i]! }))
+    .map((text, i) => ({ text, label: labels[top[i]!]!, score: off.scores[i]! }))
     .filter((a) => a.score >= scope.threshold);
   return {
     offTopic: offTopic.length,

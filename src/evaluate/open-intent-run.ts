@@ -30,6 +30,7 @@ import {
   softmaxWithTemperature,
   type ReliabilityBin,
 } from './calibration';
+import { argmaxRows } from '../estimators/logreg';
 import { fitMahalanobis } from './open-set';
 import { knownIntents, openIntentSplits, scoreOpenIntent, type OpenIntentResult } from './open-intent';
 
@@ -163,17 +164,10 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
     const scores = Object.fromEntries(
       scoresAvailable(val).map((score) => [score, both((raw) => scopeScores(raw, k, { score, temperature }, maha))]),
     );
-    const top = (raw: RawOutputs, from: number, to: number) =>
-      Array.from({ length: to - from }, (_, j) => {
-        const o = (from + j) * k;
-        let best = 0;
-        for (let c = 1; c < k; c++) if (raw.logits[o + c]! > raw.logits[o + best]!) best = c;
-        return best;
-      });
-    const nTest = nTestKnown + s.test.unknown.length;
+    const testTop = argmaxRows(test.logits, k);
     const result = scoreOpenIntent({
       scores,
-      testTop: { known: top(test, 0, nTestKnown), unknown: top(test, nTestKnown, nTest) },
+      testTop: { known: testTop.slice(0, nTestKnown), unknown: testTop.slice(nTestKnown) },
       testKnownY: yTestKnown,
       classes: k,
       recall: r.recall,
