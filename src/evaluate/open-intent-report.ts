@@ -28,9 +28,11 @@ export function openIntentMetrics(r: OpenRunResult): Record<string, number> {
     auroc_gain_over_msp: r.methods[r.chosen]!.testAuroc - r.methods.msp!.testAuroc,
   };
   for (const [name, m] of Object.entries(r.methods)) {
-    out[`test_auroc_${name}`] = m.testAuroc;
-    out[`test_fpr95_${name}`] = m.testFprAt95Tpr;
-    out[`val_auroc_${name}`] = m.valAuroc;
+    // MLflow keys take letters, digits, _ - . / and spaces: `mahalanobis+knn` is logged as mahalanobis_knn.
+    const key = name.replace(/[^\w./ -]/g, '_');
+    out[`test_auroc_${key}`] = m.testAuroc;
+    out[`test_fpr95_${key}`] = m.testFprAt95Tpr;
+    out[`val_auroc_${key}`] = m.valAuroc;
   }
   return out;
 }

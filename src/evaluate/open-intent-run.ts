@@ -1,9 +1,10 @@
 /**
  * One run of the open intent protocol (./open-intent.ts) with a real model: train a model kind on the
  * known intents, score validation and test with every out-of-scope score the model supports (MSP on
- * calibrated probabilities, energy, Mahalanobis on pooled features fitted on train), choose on
- * validation, report on test. Each run keeps its model and result in its own work folder, so an
- * interrupted `make eval-open` skips finished runs and a BERT fine-tune resumes from its checkpoint.
+ * calibrated probabilities, energy, Mahalanobis on pooled features fitted on train, and Mahalanobis plus
+ * the nearest training text in the pretrained encoder's space), choose on validation, report on test.
+ * Each run keeps its model and result in its own work folder, so an interrupted `make eval-open` skips
+ * finished runs and a BERT fine-tune resumes from its checkpoint.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +22,9 @@ import { runFrozenEncoder } from '../kinds/frozen-encoder/train';
 import { DEFAULT_BASELINE, loadTfidfPredictor, saveBaseline } from '../kinds/tfidf-logreg/model';
 import { runBaseline } from '../kinds/tfidf-logreg/train';
 import type { RawOutputs, TextPredictor } from '../kinds/types';
-import { scopeScores, scoresAvailable } from '../kinds/scope';
+import { fitNeighbourModel, scopeScores, scoresAvailable, type NeighbourModel } from '../kinds/scope';
+import { SCOPE_CHOICE } from '../kinds/scope-choice';
+import { checkpointEmbedder } from '../kinds/scope-view';
 import { DEFAULT_FINETUNE, type FineTuneConfig, type FineTuneEvent } from '../train/finetune';
 import {
   expectedCalibrationError,
@@ -54,7 +57,11 @@ export interface OpenRunSpec {
   onFineTuneEvent?: (e: FineTuneEvent) => void;
 }
 
+/** Results written before this format (before `mahalanobis+knn`) are scored again; trained models are kept. */
+const RESULT_FORMAT = 2;
+
 export interface OpenRunResult extends OpenIntentResult {
+  format: number;
   model: OpenModel;
   knownRatio: number;
   seed: number;
@@ -118,10 +125,34 @@ async function trainKnownOnly(r: OpenRunSpec, data: PreparedData, modelDir: stri
 
 const round6 = (x: number) => Number(x.toPrecision(6));
 
+type View = { data: Float32Array; dim: number };
+
+/** Validation, test and train texts in the pretrained encoder's space (`texts` in that order). */
+async function pretrainedViews(
+  r: OpenRunSpec,
+  own: { val: RawOutputs; test: RawOutputs; train: View },
+  texts: [readonly string[], readonly string[], readonly string[]],
+): Promise<{ val: View; test: View; train: View }> {
+  if (r.model === 'frozen') return { val: own.val.features!, test: own.test.features!, train: own.train };
+  const embedder = await checkpointEmbedder(r.checkpointDir, FROZEN_HEAD.maxLength);
+  try {
+    return {
+      val: await embedder.embed(texts[0]),
+      test: await embedder.embed(texts[1]),
+      train: await embedder.embed(texts[2]),
+    };
+  } finally {
+    await embedder.release();
+  }
+}
+
 /** Runs (or reads back, when its result.json exists) one known-ratio/seed run of the protocol. */
 export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
   const resultFile = path.join(r.workDir, 'result.json');
-  if (fs.existsSync(resultFile)) return JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OpenRunResult;
+  if (fs.existsSync(resultFile)) {
+    const saved = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OpenRunResult;
+    if (saved.format === RESULT_FORMAT) return saved;
+  }
   fs.mkdirSync(r.workDir, { recursive: true });
   const known = knownIntents(r.data.labelMap.labels, r.knownRatio, r.seed);
   const s = openIntentSplits(r.data, known);
@@ -153,16 +184,51 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
       known: xs.subarray(0, nKnown),
       unknown: xs.subarray(nKnown),
     });
-    const both = (f: (raw: RawOutputs) => Float64Array) => ({
-      validation: split(f(val), nValKnown),
-      test: split(f(test), nTestKnown),
+    const both = (f: (raw: RawOutputs, isValidation: boolean) => Float64Array) => ({
+      validation: split(f(val, true), nValKnown),
+      test: split(f(test, false), nTestKnown),
     });
     // Mahalanobis needs the training split's pooled features; models without features skip it.
     const trainFeatures = val.features ? (await p.predictRaw(texts(data.train))).features! : undefined;
     const maha = trainFeatures && fitMahalanobis(trainFeatures.data, ids(data.train), k, trainFeatures.dim);
+    // mahalanobis+knn: every split in the pretrained encoder's space. The frozen model's features are
+    // that space already; a fine-tuned model's base checkpoint embeds the texts as a served model's
+    // scope-encoder/ does. The bank is train + known validation texts, as a served model's is train +
+    // validation; known validation texts are scored leave-one-out (the unknown ones are not in it).
+    let knn: NeighbourModel | undefined;
+    if (maha && trainFeatures) {
+      const views = await pretrainedViews(r, { val, test, train: trainFeatures }, [
+        texts([...s.validation.known, ...s.validation.unknown]),
+        texts([...s.test.known, ...s.test.unknown]),
+        texts(data.train),
+      ]);
+      val.view = views.val;
+      test.view = views.test;
+      const valKnown = {
+        logits: val.logits.subarray(0, nValKnown * k),
+        features: { data: val.features!.data.subarray(0, nValKnown * val.features!.dim), dim: val.features!.dim },
+        view: { data: views.val.data.subarray(0, nValKnown * views.val.dim), dim: views.val.dim },
+      };
+      const bank = new Float32Array(views.train.data.length + valKnown.view.data.length);
+      bank.set(views.train.data);
+      bank.set(valKnown.view.data, views.train.data.length);
+      const bankView = { data: bank, dim: views.train.dim };
+      knn = fitNeighbourModel(valKnown, maha, bankView, data.train.length, SCOPE_CHOICE.neighbourWeight);
+    }
     // The scores exactly as a served model computes them (src/kinds/scope.ts), one per score it could be saved with.
     const scores = Object.fromEntries(
-      scoresAvailable(val).map((score) => [score, both((raw) => scopeScores(raw, k, { score, temperature }, maha))]),
+      scoresAvailable(val).map((score) => [
+        score,
+        both((raw, isValidation) =>
+          scopeScores(
+            raw,
+            k,
+            { score, temperature },
+            maha,
+            knn && isValidation ? { ...knn, selfOffset: data.train.length } : knn,
+          ),
+        ),
+      ]),
     );
     const testTop = argmaxRows(test.logits, k);
     const result = scoreOpenIntent({
@@ -174,6 +240,7 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
     });
     const knownLogits = test.logits.subarray(0, nTestKnown * k);
     const out: OpenRunResult = {
+      format: RESULT_FORMAT,
       ...result,
       model: r.model,
       knownRatio: r.knownRatio,

@@ -4,7 +4,10 @@
  * - maximum softmax probability (Hendrycks & Gimpel 2017), the baseline;
  * - negative energy, logsumexp of the logits (Liu et al. 2020);
  * - negative Mahalanobis distance of pooled encoder features to the nearest class mean under one
- *   shared covariance fitted on the training split (Lee et al. 2018; Podolskiy et al. 2021 for intents).
+ *   shared covariance fitted on the training split (Lee et al. 2018; Podolskiy et al. 2021 for intents);
+ * - cosine similarity to the nearest training text (k-NN with k = 1 on L2-normalised embeddings, Sun et
+ *   al. 2022), here in the pretrained encoder's space, where fine-tuning has not pulled unknown intents
+ *   towards the known ones; combined with Mahalanobis as a weighted sum of validation z-scores.
  * Judged as open intent classification is: AUROC of in-scope vs out-of-scope, the false-accept rate
  * at 95% in-scope recall (FPR@95TPR), and a threshold chosen for a stated in-scope recall.
  */
@@ -154,6 +157,70 @@ function forwardSolve(l: ArrayLike<number>, dim: number, b: (a: number) => numbe
     for (let k = 0; k < a; k++) s -= l[a * dim + k]! * z[k]!;
     z[a] = s / l[a * dim + a]!;
   }
+}
+
+/**
+ * Per query row, the cosine similarity to its nearest row of `bank` (both row-major [n, dim] and
+ * L2-normalised, so a dot product is the cosine). With `selfOffset`, query i is bank row selfOffset + i
+ * (where that row exists) and is not its own neighbour: leave-one-out scores for texts in the bank.
+ */
+export function nearestNeighbourSimilarity(
+  bank: ArrayLike<number>,
+  queries: ArrayLike<number>,
+  dim: number,
+  selfOffset?: number,
+): Float64Array {
+  const rows = bank.length / dim;
+  const n = queries.length / dim;
+  if (!Number.isInteger(rows) || !Number.isInteger(n)) throw new Error(`bank or queries are not rows of ${dim}`);
+  if (rows === 0) throw new Error('an empty neighbour bank');
+  const out = new Float64Array(n).fill(-Infinity);
+  const q = new Float32Array(dim);
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < dim; d++) q[d] = queries[i * dim + d]!;
+    let best = -Infinity;
+    const self = selfOffset === undefined ? -1 : selfOffset + i;
+    for (let r = 0; r < rows; r++) {
+      if (r === self) continue;
+      let dot = 0;
+      const o = r * dim;
+      for (let d = 0; d < dim; d++) dot += q[d]! * bank[o + d]!;
+      if (dot > best) best = dot;
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/** Mean and standard deviation of scores: the scale a score is z-scored with before it is combined. */
+export interface Standardization {
+  mean: number;
+  std: number;
+}
+
+export function fitStandardization(scores: ArrayLike<number>): Standardization {
+  const n = scores.length;
+  if (n < 2) throw new Error('standardising a score needs at least two values');
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += scores[i]! / n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (scores[i]! - mean) ** 2 / (n - 1);
+  return { mean, std: Math.sqrt(v) || 1 };
+}
+
+/** w * z(a) + (1 - w) * z(b), each z-scored with its own standardisation. */
+export function combinedScore(
+  a: ArrayLike<number>,
+  za: Standardization,
+  b: ArrayLike<number>,
+  zb: Standardization,
+  weight: number,
+): Float64Array {
+  if (a.length !== b.length) throw new Error(`combining ${a.length} scores with ${b.length}`);
+  return Float64Array.from(
+    { length: a.length },
+    (_, i) => (weight * (a[i]! - za.mean)) / za.std + ((1 - weight) * (b[i]! - zb.mean)) / zb.std,
+  );
 }
 
 export interface OpenSetMetrics {

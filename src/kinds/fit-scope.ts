@@ -2,15 +2,19 @@
  * The training-time edge of ./scope.ts, shared by every text kind: load the saved model folder as
  * serving will, score the validation split (and the training split for Mahalanobis), fit the
  * temperature and the out-of-scope threshold, write scope.json into the folder before it is logged,
- * and log calibration before/after (validation and test) to the run.
+ * and log calibration before/after (validation and test) to the run. For `mahalanobis+knn` it also writes
+ * the base checkpoint's encoder and the training texts' embeddings under it into the folder.
  */
+import path from 'node:path';
 import { encodeLabels, type LabelMap } from '../data/labels';
 import type { Example } from '../data/tasks';
 import { brierScore, expectedCalibrationError, softmaxWithTemperature } from '../evaluate/calibration';
 import type { ActiveRun } from '../mlflow';
+import { FROZEN_HEAD } from './frozen-encoder/recipe';
 import { kindById } from './index';
-import { fitScope, scoresAvailable, writeScope, type ScopeFile, type ScopeScore } from './scope';
+import { fitScope, scoresAvailable, writeScope, type ScopeFile, type ScopeFitInputs, type ScopeScore } from './scope';
 import { SCOPE_CHOICE } from './scope-choice';
+import { loadEmbedder, writeNeighbourEncoder } from './scope-view';
 import type { KindId } from './types';
 
 export interface ScopeSplits {
@@ -27,10 +31,14 @@ export interface ScopeSplits {
 export const scoreForTask = (spec: { positiveLabel?: string }): ScopeScore | undefined =>
   spec.positiveLabel !== undefined ? 'none' : undefined;
 
-/** The score a kind is saved with (the notebook's choice), or MSP when the model gives no features. */
+/**
+ * The score a kind is saved with (the notebook's choice); Mahalanobis alone when the pretrained view is
+ * not at hand, MSP when the model gives no features.
+ */
 export function chosenScore(kind: KindId, available: readonly ScopeScore[]): ScopeScore {
   const chosen = (SCOPE_CHOICE.score as Partial<Record<KindId, ScopeScore>>)[kind] ?? 'msp';
-  return available.includes(chosen) ? chosen : 'msp';
+  if (available.includes(chosen)) return chosen;
+  return chosen === 'mahalanobis+knn' && available.includes('mahalanobis') ? 'mahalanobis' : 'msp';
 }
 
 /**
@@ -43,7 +51,12 @@ export async function fitAndSaveScope(
   flavorConfig: Record<string, unknown>,
   data: ScopeSplits,
   run?: ActiveRun,
-  opts: { score?: ScopeScore; recall?: number } = {},
+  opts: {
+    score?: ScopeScore;
+    recall?: number;
+    /** The pretrained checkpoint the model started from: the second view of `mahalanobis+knn`. */
+    neighbourCheckpoint?: string;
+  } = {},
 ): Promise<ScopeFile> {
   const kind = kindById(kindId);
   const p = await kind.load(dir, flavorConfig);
@@ -56,20 +69,47 @@ export async function fitAndSaveScope(
         data.labelMap,
       );
     const validation = { raw: await p.predictRaw(texts(data.validation)), y: y(data.validation) };
-    const score = opts.score ?? chosenScore(kindId, scoresAvailable(validation.raw));
+    const available = scoresAvailable(validation.raw);
+    if (validation.raw.features && opts.neighbourCheckpoint) available.push('mahalanobis+knn');
+    const score = opts.score ?? chosenScore(kindId, available);
     const train =
-      score === 'mahalanobis'
+      score === 'mahalanobis' || score === 'mahalanobis+knn'
         ? { features: (await p.predictRaw(texts(data.train))).features!, y: y(data.train) }
         : undefined;
+    let neighbours: ScopeFitInputs['neighbours'];
+    if (score === 'mahalanobis+knn') {
+      if (!opts.neighbourCheckpoint)
+        throw new Error('mahalanobis+knn needs the pretrained checkpoint (neighbourCheckpoint)');
+      // Embedded by the encoder folder written into the model, the graph serving will run.
+      const encoder = writeNeighbourEncoder(dir, opts.neighbourCheckpoint);
+      const embedder = await loadEmbedder(path.join(dir, encoder), FROZEN_HEAD.maxLength);
+      try {
+        // Served texts look for their nearest labelled text among training and validation texts.
+        const bank = await embedder.embed(texts([...data.train, ...data.validation]));
+        const validationStart = data.train.length;
+        const view = { data: bank.data.subarray(validationStart * bank.dim), dim: bank.dim };
+        validation.raw = { ...validation.raw, view };
+        neighbours = {
+          bank,
+          validationStart,
+          encoder,
+          maxLength: FROZEN_HEAD.maxLength,
+          weight: SCOPE_CHOICE.neighbourWeight,
+        };
+      } finally {
+        await embedder.release();
+      }
+    }
     const scope = fitScope({
       labels: p.labels,
       validation,
       train,
+      neighbours,
       score,
       recall: opts.recall ?? SCOPE_CHOICE.recall,
       fallbackLabel: SCOPE_CHOICE.fallbackLabel,
     });
-    writeScope(dir, scope);
+    writeScope(dir, scope, neighbours?.bank.data);
     if (run) {
       const k = p.labels.length;
       const testRaw = await p.predictRaw(texts(data.test));

@@ -14,6 +14,7 @@ import { HYBRID_FLAVOR, loadHybridPredictor } from './hybrid/model';
 import { loadTabularPredictor, TABULAR_FLAVOR } from './tabular/model';
 import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
 import { readScope, withScope, type ScopeOverrides } from './scope';
+import { loadScopeView } from './scope-view';
 import type { KindId, ModelKind, Predictor } from './types';
 
 export type {
@@ -116,5 +117,11 @@ export async function loadModel(dir: string, overrides?: ScopeOverrides): Promis
   const { kind, flavorConfig } = readModelFolder(dir);
   const p = await kind.load(dir, flavorConfig);
   const scope = p.input === 'text' ? readScope(dir) : undefined;
-  return p.input === 'text' && scope ? withScope(p, scope, overrides) : p;
+  if (p.input !== 'text' || !scope) return p;
+  try {
+    return withScope(p, scope, overrides, await loadScopeView(dir, scope));
+  } catch (e) {
+    await p.release();
+    throw e;
+  }
 }

@@ -8,14 +8,17 @@ import type { KindId } from './types';
 /**
  * The out-of-scope rule every new text model is saved with: its score per model kind (chosen in
  * notebooks/06_open_set.ipynb on held-out intents, by validation AUROC), the in-scope validation recall
- * its threshold keeps, and the label an out-of-scope text gets.
+ * its threshold keeps, the label an out-of-scope text gets, and the Mahalanobis part's weight in
+ * `mahalanobis+knn` (the neighbour similarity gets the rest).
  */
 export const SCOPE_CHOICE: {
   score: Record<Extract<KindId, 'tfidf-logreg' | 'frozen-encoder-logreg' | 'bert-finetune'>, ScopeScore>;
   recall: number;
   fallbackLabel: string;
+  neighbourWeight: number;
 } = {
-  score: { 'tfidf-logreg': 'msp', 'frozen-encoder-logreg': 'mahalanobis', 'bert-finetune': 'mahalanobis' },
+  score: { 'tfidf-logreg': 'msp', 'frozen-encoder-logreg': 'mahalanobis', 'bert-finetune': 'mahalanobis+knn' },
   recall: 0.95,
   fallbackLabel: 'out_of_scope',
+  neighbourWeight: 0.5,
 };

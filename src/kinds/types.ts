@@ -31,6 +31,11 @@ export interface RawOutputs {
   logits: Float32Array;
   /** The pooled encoder features the head reads, row-major [texts, dim] (absent for TF-IDF). */
   features?: { data: Float32Array; dim: number };
+  /**
+   * The same texts in the pretrained encoder's space (L2-normalised mean-pooled embeddings, [texts, dim]):
+   * the second view the `mahalanobis+knn` out-of-scope score reads. Set by the scope, not by the model.
+   */
+  view?: { data: Float32Array; dim: number };
 }
 
 /** A model that scores texts (the conversation kinds). */

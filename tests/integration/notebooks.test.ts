@@ -148,8 +148,8 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     const printed = text(outputs);
     const ece = /test ECE \(15 bins\): (\S+) before, (\S+) after temperature scaling/.exec(printed);
     expect(Number(ece?.[2])).toBeGreaterThanOrEqual(0);
-    const chosen = /open-set: chosen (\w+) on validation, test AUROC (\S+)/.exec(printed);
-    expect(['msp', 'energy', 'mahalanobis']).toContain(chosen?.[1]);
+    const chosen = /open-set: chosen (\S+) on validation, test AUROC (\S+)/.exec(printed);
+    expect(['msp', 'energy', 'mahalanobis', 'mahalanobis+knn']).toContain(chosen?.[1]);
     expect(Number(chosen?.[2])).toBeGreaterThan(0.6); // unknown intents are told apart better than chance
     // Reliability diagram, a histogram per score, the tables: rendered as HTML outputs.
     const html = outputs.filter((o) => o.output_type === 'display_data').length;
@@ -162,8 +162,8 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
     });
     const run = await client.getRun(runId);
     const metric = (k: string) => run.data.metrics.find((m) => m.key === k)?.value;
-    for (const k of ['test_auroc_msp', 'test_auroc_energy', 'test_auroc_mahalanobis', 'test_ece_calibrated'])
-      expect(metric(k), k).toBeTypeOf('number');
+    const scores = ['msp', 'energy', 'mahalanobis', 'mahalanobis_knn'].map((s) => `test_auroc_${s}`);
+    for (const k of [...scores, 'test_ece_calibrated']) expect(metric(k), k).toBeTypeOf('number');
     expect(metric('auroc')).toBeCloseTo(Number(chosen![2]), 3);
     expect(run.data.tags).toContainEqual({ key: 'open.chosen_score', value: chosen![1] });
     expect(run.data.tags).toContainEqual({ key: 'mlflow.source.name', value: 'notebooks/06_open_set.ipynb' });

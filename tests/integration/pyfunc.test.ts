@@ -233,41 +233,62 @@ describe('python_function flavor', () => {
     over.server.kill('SIGTERM');
   }, 300_000);
 
-  it('a registered BERT classifier (the pretrained checkpoint, ONNX graph): pyfunc answers like make serve', async () => {
-    const name = `pyfunc-bert-${uniq}`;
-    const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
-    const prepared = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 10 });
-    const labelMap = prepared.labelMap;
-    const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 7);
-    const dir = path.join(tmp, 'bert');
-    saveBertModel(dir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
-    // The energy score here (TF-IDF's test has MSP, the frozen encoder's Mahalanobis): every score in both runtimes.
-    const splits = { ...prepared.splits, labelMap };
-    const scope = await fitAndSaveScope(dir, 'bert-finetune', {}, splits, undefined, { score: 'energy', recall: 0.7 });
-    expect(scope.score).toBe('energy');
-    const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
-      await run.logModel(dir, {
-        artifactPath: 'model',
-        modelType: 'bert-finetune',
-        flavors: {
-          [BERT_FLAVOR]: { hf: 'hf', onnx: 'model.onnx', label_map: 'label_map.json', pooling: 'mean', max_length: 64 },
-          python_function: addPythonFlavor(dir, {
-            kind: 'bert-finetune',
-            hf: 'hf',
-            onnx: 'model.onnx',
-            max_length: 64,
-            label_map: 'label_map.json',
-          }),
-        },
-        signature: classifierSignature(labelMap.labels),
+  // Energy here (TF-IDF's test has MSP, the frozen encoder's Mahalanobis) and the served BERT default,
+  // mahalanobis+knn (its own encoder folder and neighbour bank): every score in both runtimes.
+  it.each(['energy', 'mahalanobis+knn'] as const)(
+    'a registered BERT classifier (the pretrained checkpoint, ONNX graph, %s score): pyfunc answers like make serve',
+    async (score) => {
+      const name = `pyfunc-bert-${score.replace('+', '-')}-${uniq}`;
+      const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
+      const prepared = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 60 });
+      const labelMap = prepared.labelMap;
+      const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 7);
+      const dir = path.join(tmp, `bert-${score}`);
+      saveBertModel(dir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
+      const splits = { ...prepared.splits, labelMap };
+      // Recall 0.7 on 60 validation texts: a good share of texts fall out of scope, so the verdicts are
+      // compared on both sides of the threshold.
+      const scope = await fitAndSaveScope(dir, 'bert-finetune', {}, splits, undefined, {
+        score,
+        recall: 0.7,
+        neighbourCheckpoint: checkpoint,
       });
-      return run.runId;
-    });
-    const ts = await servedChampion(name, runId);
-    // A random head over real encoder features still spreads texts over several labels.
-    expect(new Set(ts.map((a) => a.top_label)).size).toBeGreaterThan(1);
-    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
-  }, 300_000);
+      expect(scope.score).toBe(score);
+      const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
+        await run.logModel(dir, {
+          artifactPath: 'model',
+          modelType: 'bert-finetune',
+          flavors: {
+            [BERT_FLAVOR]: {
+              hf: 'hf',
+              onnx: 'model.onnx',
+              label_map: 'label_map.json',
+              pooling: 'mean',
+              max_length: 64,
+            },
+            python_function: addPythonFlavor(dir, {
+              kind: 'bert-finetune',
+              hf: 'hf',
+              onnx: 'model.onnx',
+              max_length: 64,
+              label_map: 'label_map.json',
+            }),
+          },
+          signature: classifierSignature(labelMap.labels),
+        });
+        return run.runId;
+      });
+      const ts = await servedChampion(name, runId);
+      // A random head over real encoder features still spreads texts over several labels.
+      expect(new Set(ts.map((a) => a.top_label)).size).toBeGreaterThan(1);
+      const out = expectSameAnswers(
+        await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }),
+        ts,
+      );
+      expect(out).toBeGreaterThanOrEqual(10);
+    },
+    300_000,
+  );
 
   it('a registered frozen encoder + logistic regression (the code path of make baseline-frozen): pyfunc answers like make serve', async () => {
     const name = `pyfunc-frozen-${uniq}`;

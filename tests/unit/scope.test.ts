@@ -6,8 +6,22 @@ import { seededRandom } from '../../src/data/split';
 import type { Example } from '../../src/data/tasks';
 import { softmaxWithTemperature } from '../../src/evaluate/calibration';
 import { knownIntents, openIntentSplits, scoreOpenIntent } from '../../src/evaluate/open-intent';
-import { wilsonLower } from '../../src/evaluate/open-set';
-import { fitScope, readScope, scopeScores, withScope, writeScope } from '../../src/kinds/scope';
+import {
+  combinedScore,
+  fitStandardization,
+  nearestNeighbourSimilarity,
+  openSetMetrics,
+  wilsonLower,
+} from '../../src/evaluate/open-set';
+import {
+  fitScope,
+  readNeighbourBank,
+  readScope,
+  scopeScores,
+  withScope,
+  writeScope,
+  type ScopeView,
+} from '../../src/kinds/scope';
 import type { TextPredictor } from '../../src/kinds/types';
 
 const rand = seededRandom(11);
@@ -147,6 +161,177 @@ describe('scope.json: temperature, score and threshold fitted on validation', ()
     const s = fitScope({ labels, validation, score: 'none', recall: 0.95, fallbackLabel: 'x' });
     expect(Array.from(scopeScores(validation.raw, k, s)).every((v) => v >= s.threshold)).toBe(true);
     expect(s.temperature).toBeGreaterThan(2.5);
+  });
+});
+
+describe('mahalanobis+knn: the nearest training text in a second (pretrained) view', () => {
+  const unit = (v: number[]) => {
+    const n = Math.hypot(...v) || 1;
+    return v.map((x) => x / n);
+  };
+
+  it('nearest-neighbour similarity is the largest cosine to a bank row; z-scored parts combine by weight', () => {
+    const bank = Float32Array.from([...unit([1, 0, 0]), ...unit([0, 1, 0]), ...unit([1, 1, 0])]);
+    const q = Float32Array.from([...unit([1, 0.1, 0]), ...unit([0, 0, 1]), ...unit([-1, -1, 0])]);
+    const nn = nearestNeighbourSimilarity(bank, q, 3);
+    expect(nn[0]).toBeCloseTo(1 / Math.hypot(1, 0.1), 6); // nearest: [1, 0, 0]
+    expect(nn[1]).toBeCloseTo(0, 6); // orthogonal to every row
+    expect(nn[2]).toBeCloseTo(-Math.SQRT1_2, 6); // the least opposed rows, not the most
+    expect(() => nearestNeighbourSimilarity(bank, q.subarray(0, 4), 3)).toThrow(/rows of 3/);
+    // Leave-one-out: bank rows 1 and 2 scored as queries 0 and 1 do not find themselves.
+    const loo = nearestNeighbourSimilarity(bank, bank.subarray(3), 3, 1);
+    expect(loo[0]).toBeCloseTo(Math.SQRT1_2, 6); // [0, 1, 0]: nearest other row [1, 1, 0]
+    expect(loo[1]).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(nearestNeighbourSimilarity(bank, bank.subarray(3), 3)[0]).toBeCloseTo(1, 6);
+    const z = fitStandardization([1, 2, 3, 4]);
+    expect(z.mean).toBe(2.5);
+    expect(z.std).toBeCloseTo(Math.sqrt(5 / 3), 10);
+    const c = combinedScore([2.5, 4], z, [10, 0], { mean: 0, std: 10 }, 0.25);
+    expect(c[0]).toBeCloseTo(0.75, 10);
+    expect(c[1]).toBeCloseTo(0.25 * (1.5 / z.std), 10);
+  });
+
+  /**
+   * Unknown texts that the model's own features cannot tell apart (drawn around the known class means,
+   * as fine-tuning pulls unknown intents in), but that sit away from every training text in the view.
+   */
+  function twoViews(k: number, n: number, unknown: boolean, seed: number) {
+    const r = seededRandom(seed);
+    const g = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    const y = Array.from({ length: n }, (_, i) => i % k);
+    const features = y.flatMap((c) => [3 * c + g(), g(), g()]);
+    const view = y.flatMap((c) =>
+      unit(unknown ? [g() * 0.3, g() * 0.3, 1 + g() * 0.1, c] : [1, c, g() * 0.2, g() * 0.2]),
+    );
+    const logits = y.flatMap((_, i) => Array.from({ length: k }, (_, j) => -Math.abs(features[i * 3]! - 3 * j)));
+    return {
+      y,
+      raw: {
+        logits: Float32Array.from(logits),
+        features: { data: Float32Array.from(features), dim: 3 },
+        view: { data: Float32Array.from(view), dim: 4 },
+      },
+    };
+  }
+  const k = 3;
+  const labels = ['a', 'b', 'c'];
+  const train = twoViews(k, 300, false, 1);
+  const validation = twoViews(k, 300, false, 2);
+  // The bank: training texts, then validation texts.
+  const bank = Float32Array.from([...train.raw.view.data, ...validation.raw.view.data]);
+  const fit = (weight: number) =>
+    fitScope({
+      labels,
+      validation,
+      train: { features: train.raw.features, y: train.y },
+      neighbours: {
+        bank: { data: bank, dim: 4 },
+        validationStart: 300,
+        encoder: 'scope-encoder',
+        maxLength: 64,
+        weight,
+      },
+      score: 'mahalanobis+knn',
+      recall: 0.95,
+      fallbackLabel: 'out_of_scope',
+    });
+
+  /** A served predictor over known + unknown test texts: the model gives logits and features, the view embeds. */
+  function served(s: ReturnType<typeof fit>, bank: Float32Array) {
+    const rows = new Map<string, { logits: number[]; x: number[]; v: number[] }>();
+    const add = (raw: ReturnType<typeof twoViews>['raw'], tag: string) =>
+      Array.from({ length: raw.logits.length / k }, (_, r) => {
+        const t = `${tag}${r}`;
+        rows.set(t, {
+          logits: Array.from(raw.logits.subarray(r * k, (r + 1) * k)),
+          x: Array.from(raw.features.data.subarray(r * 3, (r + 1) * 3)),
+          v: Array.from(raw.view.data.subarray(r * 4, (r + 1) * 4)),
+        });
+        return t;
+      });
+    const known = add(twoViews(k, 150, false, 3).raw, 'k');
+    const unknown = add(twoViews(k, 150, true, 4).raw, 'u');
+    const released: string[] = [];
+    const base: TextPredictor = {
+      input: 'text',
+      kind: 'bert-finetune',
+      flavor: 'test',
+      labels,
+      release: async () => void released.push('model'),
+      predictProba: async () => new Float32Array(),
+      predictRaw: async (ts) => ({
+        logits: Float32Array.from(ts.flatMap((t) => rows.get(t)!.logits)),
+        features: { data: Float32Array.from(ts.flatMap((t) => rows.get(t)!.x)), dim: 3 },
+      }),
+    };
+    const view: ScopeView = {
+      bank,
+      embed: async (ts) => ({ data: Float32Array.from(ts.flatMap((t) => rows.get(t)!.v)), dim: 4 }),
+      release: async () => void released.push('view'),
+    };
+    return { base, view, known, unknown, released };
+  }
+
+  it('tells apart unknown texts that Mahalanobis alone cannot; weight 1 is Mahalanobis alone', async () => {
+    const s = fit(0.5);
+    expect(s.knn).toMatchObject({ rows: 600, dim: 4, weight: 0.5, encoder: 'scope-encoder', max_length: 64 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scope-knn-'));
+    try {
+      writeScope(dir, s, bank);
+      const read = readScope(dir)!;
+      expect(read).toEqual(s);
+      const saved = readNeighbourBank(dir, read.knn!);
+      expect(saved).toEqual(bank);
+      const auroc = async (file: typeof s) => {
+        const t = served(file, saved);
+        const judge = withScope(t.base, file, {}, file.knn ? t.view : undefined).scope!.judge;
+        return openSetMetrics((await judge(t.known)).scores, (await judge(t.unknown)).scores).auroc;
+      };
+      const { knn: _unused, ...mahaOnly } = s;
+      const alone = await auroc({ ...mahaOnly, score: 'mahalanobis' });
+      expect(alone).toBeLessThan(0.7);
+      expect(await auroc(s)).toBeGreaterThan(0.95);
+      expect(await auroc({ ...s, knn: { ...s.knn!, weight: 1 } })).toBeCloseTo(alone, 10);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('a served predictor embeds texts with its view, keeps the stated recall, and releases both', async () => {
+    const s = fit(0.5);
+    const t = served(s, bank);
+    expect(() => withScope(t.base, s)).toThrow(/needs its pretrained encoder view/);
+    const p = withScope(t.base, s, {}, t.view);
+    const share = async (texts: string[]) => {
+      const v = await p.scope!.judge(texts);
+      return Array.from(v.scores).filter((x) => x >= p.scope!.threshold).length / texts.length;
+    };
+    expect(await share(t.known)).toBeGreaterThan(0.9);
+    expect(await share(t.unknown)).toBeLessThan(0.05);
+    await p.release();
+    expect(t.released).toEqual(['model', 'view']);
+  });
+
+  it('refuses a bank that is not the one fitted, and a scope.json that lacks what its score needs', () => {
+    const s = fit(0.5);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scope-knn-'));
+    try {
+      expect(() => writeScope(dir, s)).toThrow(/not the one fitted/);
+      expect(() => writeScope(dir, s, validation.raw.view.data)).toThrow(/not the one fitted/);
+      writeScope(dir, s, bank);
+      const file = path.join(dir, s.knn!.bank);
+      const bytes = fs.readFileSync(file);
+      bytes[10] = bytes[10]! ^ 1;
+      fs.writeFileSync(file, bytes);
+      expect(() => readNeighbourBank(dir, s.knn!)).toThrow(/sha256 differs/);
+      fs.writeFileSync(file, bytes.subarray(0, 40));
+      expect(() => readNeighbourBank(dir, s.knn!)).toThrow(/holds 10 floats/);
+      const { knn: _unused, ...withoutKnn } = s;
+      fs.writeFileSync(path.join(dir, 'scope.json'), JSON.stringify(withoutKnn));
+      expect(() => readScope(dir)).toThrow(/needs knn/);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });
 

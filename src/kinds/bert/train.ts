@@ -249,7 +249,10 @@ export async function runFineTune(
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
     try {
       fs.cpSync(modelDir, staging, { recursive: true });
-      await fitAndSaveScope(staging, 'bert-finetune', { onnx: served }, data, run, { score: scoreForTask(spec) });
+      await fitAndSaveScope(staging, 'bert-finetune', { onnx: served }, data, run, {
+        score: scoreForTask(spec),
+        neighbourCheckpoint: o.checkpointDir,
+      });
       const modelId = await run.logModel(staging, {
         artifactPath: 'model',
         modelType: 'bert-finetune',

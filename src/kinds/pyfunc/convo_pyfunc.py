@@ -27,6 +27,7 @@ This file is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts
 """
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -332,16 +333,32 @@ _KINDS = {
 
 
 class _Scope:
-    """A text model's scope.json (``src/kinds/scope.ts``): temperature, out-of-scope score and threshold."""
+    """A text model's scope.json (``src/kinds/scope.ts``): temperature, out-of-scope score and threshold.
 
-    def __init__(self, path):
+    ``mahalanobis+knn`` also embeds the texts with the pretrained encoder the folder carries and takes
+    the cosine similarity to the nearest training text (the bank file, checked by its sha256); both
+    parts are z-scored with the saved scales and weighted.
+    """
+
+    def __init__(self, root, path):
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
         self.temperature = float(s["temperature"])
         self.score = s["score"]
         self.threshold = float(s["threshold"])
         self.fallback_label = s["fallback_label"]
-        if self.score == "mahalanobis":
+        if self.score == "mahalanobis+knn":
+            n = s["knn"]
+            with open(os.path.join(root, n["bank"]), "rb") as f:
+                raw = f.read()
+            if hashlib.sha256(raw).hexdigest() != n["sha256"]:
+                raise ValueError(f"{n['bank']} is not the neighbour bank scope.json was fitted with (sha256 differs)")
+            self.bank = np.frombuffer(raw, dtype="<f4").astype(np.float64).reshape(int(n["rows"]), int(n["dim"]))
+            encoder = n["encoder"]
+            self.view = _OnnxGraph(root, encoder, os.path.join(encoder, "model.onnx"), n["max_length"])
+            self.weight = float(n["weight"])
+            self.scales = (n["mahalanobis_scale"], n["knn_scale"])
+        if self.score in ("mahalanobis", "mahalanobis+knn"):
             m = s["mahalanobis"]
             dim = int(m["dim"])
             chol = np.frombuffer(base64.b64decode(m["cholesky"]), dtype="<f4").astype(np.float64).reshape(dim, dim)
@@ -350,7 +367,7 @@ class _Scope:
             self.whiten = np.linalg.solve(chol, np.eye(dim)).T
             self.means = means @ self.whiten
 
-    def scores(self, logits, features):
+    def scores(self, logits, features, texts):
         if self.score == "none":
             return np.full(len(logits), np.inf)
         if self.score == "msp":
@@ -362,7 +379,14 @@ class _Scope:
             raise ValueError("this model's graph gives no pooled features for its Mahalanobis score")
         z = features @ self.whiten
         d = (z**2).sum(axis=1, keepdims=True) - 2 * z @ self.means.T + (self.means**2).sum(axis=1)
-        return -d.min(axis=1)
+        maha = -d.min(axis=1)
+        if self.score == "mahalanobis":
+            return maha
+        # The TypeScript side embeds in float32.
+        view = self.view.embed(texts).astype(np.float32).astype(np.float64)
+        nearest = (view @ self.bank.T).max(axis=1)
+        (m, k), w = self.scales, self.weight
+        return w * (maha - m["mean"]) / m["std"] + (1 - w) * (nearest - k["mean"]) / k["std"]
 
 
 class ConversationClassifier:
@@ -375,7 +399,7 @@ class ConversationClassifier:
             raise ValueError(f"unknown model kind {spec['kind']!r}; this module serves {sorted(_KINDS)}")
         self.model = _KINDS[spec["kind"]](root, spec)
         scope_file = os.path.join(root, "scope.json")
-        self.scope = _Scope(scope_file) if os.path.exists(scope_file) else None
+        self.scope = _Scope(root, scope_file) if os.path.exists(scope_file) else None
 
     def predict(self, model_input, params=None):
         columns = ["label", "top_label", "confidence", "in_scope", *[f"p({label})" for label in self.labels]]
@@ -389,7 +413,7 @@ class ConversationClassifier:
             temperature = self.scope.temperature if self.scope else 1.0
             probs = _softmax(logits / temperature)
             if self.scope:
-                in_scope = self.scope.scores(logits, features) >= self.scope.threshold
+                in_scope = self.scope.scores(logits, features, rows) >= self.scope.threshold
         else:
             probs = self.model.probs(rows)
         top = [self.labels[i] for i in probs.argmax(axis=1)]

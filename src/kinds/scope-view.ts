@@ -1,0 +1,51 @@
+/**
+ * The I/O edge of the `mahalanobis+knn` out-of-scope score (./scope.ts): the pretrained encoder a model
+ * folder carries for it (written from the base checkpoint as ONNX, the graph both runtimes run) and the
+ * embedding of texts in that encoder's space, loaded beside the model for serving.
+ */
+import path from 'node:path';
+import { TextTokenizer } from '../features/tokenize';
+import { OrtEncoder } from '../engine/encoder-onnx';
+import { embedTexts, loadEncoderFolder, writeEncoderFolder } from './frozen-encoder/model';
+import { NEIGHBOUR_ENCODER_DIR, readNeighbourBank, type ScopeFile, type ScopeView } from './scope';
+
+/** Texts -> L2-normalised mean-pooled embeddings [texts, dim] under one encoder folder. */
+export interface TextEmbedder {
+  embed(texts: readonly string[]): Promise<{ data: Float32Array; dim: number }>;
+  release(): Promise<void>;
+}
+
+/** The embedder of an encoder folder (as a model folder holds it). */
+export const loadEmbedder = async (encoderDir: string, maxLength: number): Promise<TextEmbedder> =>
+  embedderOf(await TextTokenizer.fromDir(encoderDir), await loadEncoderFolder(encoderDir), maxLength);
+
+/** The embedder of a pretrained checkpoint folder, compiled to the same ONNX graph a model folder ships. */
+export const checkpointEmbedder = async (checkpointDir: string, maxLength: number): Promise<TextEmbedder> =>
+  embedderOf(await TextTokenizer.fromDir(checkpointDir), await OrtEncoder.fromCheckpoint(checkpointDir), maxLength);
+
+function embedderOf(tokenizer: TextTokenizer, encoder: OrtEncoder, maxLength: number): TextEmbedder {
+  const dim = encoder.config.hidden;
+  return {
+    embed: async (texts) => {
+      const rows = await embedTexts(tokenizer, encoder, texts, { maxLength, batchSize: 32 });
+      const data = new Float32Array(texts.length * dim);
+      rows.forEach((v, i) => data.set(v, i * dim));
+      return { data, dim };
+    },
+    release: () => encoder.release(),
+  };
+}
+
+/** Writes the base checkpoint's encoder into a model folder (scope-encoder/); returns its folder name. */
+export function writeNeighbourEncoder(modelDir: string, checkpointDir: string): string {
+  writeEncoderFolder(checkpointDir, path.join(modelDir, NEIGHBOUR_ENCODER_DIR));
+  return NEIGHBOUR_ENCODER_DIR;
+}
+
+/** The encoder and neighbour bank a `mahalanobis+knn` scope names, for `withScope`. */
+export async function loadScopeView(modelDir: string, s: ScopeFile): Promise<ScopeView | undefined> {
+  if (!s.knn) return undefined;
+  const bank = readNeighbourBank(modelDir, s.knn);
+  const embedder = await loadEmbedder(path.join(modelDir, s.knn.encoder), s.knn.max_length);
+  return { bank, embed: embedder.embed, release: embedder.release };
+}
