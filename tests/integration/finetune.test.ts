@@ -6,6 +6,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { loadEncoderCheckpoint } from '../../src/engine/checkpoint';
+import { readScope } from '../../src/kinds/scope';
+import { textPredictor } from '../../src/kinds/types';
 import { MlflowClient, readMlmodel } from '../../src/mlflow';
 import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';
 import { TrainStateSchema } from '../../src/train/checkpoints';
@@ -111,7 +113,16 @@ describe('make finetune (real checkpoint, small data)', () => {
     );
     const artifacts = await loggedModelFiles(client, r.info.run_id);
     expect(artifacts).toEqual(
-      expect.arrayContaining(['MLmodel', 'hf', 'model.onnx', 'model.int8.onnx', 'label_map.json']),
+      expect.arrayContaining([
+        'MLmodel',
+        'hf',
+        'model.onnx',
+        'model.int8.onnx',
+        'label_map.json',
+        'scope.json',
+        'scope-encoder',
+        'scope-neighbours.f32',
+      ]),
     );
     const hf = (await loggedModelFiles(client, r.info.run_id, 'hf')).map((f) => path.basename(f));
     expect(hf).toEqual([
@@ -124,6 +135,20 @@ describe('make finetune (real checkpoint, small data)', () => {
     ]);
     // The logged model serves through its flavor.
     const { dir, predictor } = await expectServable(client, r.info.run_id, 'ts_bert', path.join(out, 'dl'));
+    // Its out-of-scope rule: Mahalanobis plus the nearest labelled text in the pretrained encoder's space,
+    // whose bank holds every training and validation text.
+    const scope = textPredictor(predictor).scope!;
+    expect(scope.score).toBe('mahalanobis+knn');
+    const saved = readScope(dir)!;
+    const rows = (split: string) =>
+      fs
+        .readFileSync(path.join(out, task, `${split}.jsonl`), 'utf8')
+        .trim()
+        .split('\n').length;
+    expect(saved.knn!.rows).toBe(rows('train') + rows('validation'));
+    const verdicts = await scope.judge(['my card was charged twice', 'can you dim my screen']);
+    expect(Array.from(verdicts.scores).every(Number.isFinite)).toBe(true);
+    await predictor.release();
     // ...and in Python: the python_function flavor names the shipped loader and the served graph.
     const flavors = readMlmodel(dir).flavors as Record<string, Record<string, unknown>>;
     expect(flavors.python_function).toMatchObject({ loader_module: 'convo_pyfunc', code: 'code', data: 'pyfunc.json' });
