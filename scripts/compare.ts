@@ -58,10 +58,14 @@ const program = new Command('compare')
       log(line(columns));
       for (const r of rows) log(line(r));
       log('');
-      for (const o of comparison.outcomes)
+      for (const o of comparison.outcomes) {
+        const c = o.calibration;
         log(
-          `    ${o.summary.name}: test AUC ${(o.test.rocAuc ?? NaN).toFixed(4)}, ONNX vs library max |diff| ${o.parityMaxAbsDiff.toExponential(2)}`,
+          `    ${o.summary.name}: test AUC ${(o.test.rocAuc ?? NaN).toFixed(4)}, ONNX vs library max |diff| ${o.parityMaxAbsDiff.toExponential(2)}, ` +
+            `temperature ${c.temperature.toFixed(3)}: test ECE ${c.test.eceBefore.toFixed(4)} -> ${c.test.eceAfter.toFixed(4)}, ` +
+            `out-of-fold ECE ${c.oof.eceBefore.toFixed(4)} -> ${c.oof.eceAfter.toFixed(4)}`,
         );
+      }
       const exp = await client.getExperimentByName(spec.name);
       log(
         `==> best: ${comparison.best.summary.name} (run ${childRunIds[comparison.best.summary.name]}), ${((Date.now() - t0) / 1000).toFixed(1)} s`,

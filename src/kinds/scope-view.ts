@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { TextTokenizer } from '../features/tokenize';
 import { OrtEncoder } from '../engine/encoder-onnx';
+import { neighbourIndex } from '../engine/neighbour-index';
 import { embedTexts, loadEncoderFolder, writeEncoderFolder } from './frozen-encoder/model';
 import { NEIGHBOUR_ENCODER_DIR, readNeighbourBank, type ScopeFile, type ScopeView } from './scope';
 
@@ -47,5 +48,14 @@ export async function loadScopeView(modelDir: string, s: ScopeFile): Promise<Sco
   if (!s.knn) return undefined;
   const bank = readNeighbourBank(modelDir, s.knn);
   const embedder = await loadEmbedder(path.join(modelDir, s.knn.encoder), s.knn.max_length);
-  return { bank, embed: embedder.embed, release: embedder.release };
+  const index = await neighbourIndex(bank, s.knn.dim);
+  return {
+    bank,
+    embed: embedder.embed,
+    nearest: index.nearest,
+    release: async () => {
+      await embedder.release();
+      await index.release();
+    },
+  };
 }

@@ -123,6 +123,8 @@ export interface ScopeFitInputs {
   /** In-scope recall the threshold keeps on validation (0.95 by default). */
   recall: number;
   fallbackLabel: string;
+  /** What `validation` is, as recorded (default `validation`; tabular models: out-of-fold predictions). */
+  calibrationSplit?: string;
 }
 
 /** The scores a model's raw outputs support (Mahalanobis needs pooled features, +knn the pretrained view too). */
@@ -196,7 +198,7 @@ export function scopeScores(
   const m = negativeMahalanobisScore(maha, raw.features.data);
   if (s.score === 'mahalanobis') return m;
   if (!raw.view || !knn) throw new Error('the mahalanobis+knn score needs the pretrained view and its neighbours');
-  const nn = nearestNeighbourSimilarity(knn.bank, raw.view.data, knn.dim, knn.selfOffset);
+  const nn = raw.nearest ?? nearestNeighbourSimilarity(knn.bank, raw.view.data, knn.dim, knn.selfOffset);
   return combinedScore(m, knn.mahalanobisScale, nn, knn.knnScale, knn.weight);
 }
 
@@ -259,7 +261,7 @@ export function fitScope(i: ScopeFitInputs): ScopeFile {
     recall: i.recall,
     fallback_label: i.fallbackLabel,
     calibration: {
-      split: 'validation',
+      split: i.calibrationSplit ?? 'validation',
       examples: y.length,
       ece_before: expectedCalibrationError(before, y, k),
       ece_after: expectedCalibrationError(after, y, k),
@@ -337,6 +339,8 @@ export interface ScopeOverrides {
 export interface ScopeView {
   bank: Float32Array;
   embed(texts: readonly string[]): Promise<{ data: Float32Array; dim: number }>;
+  /** The nearest bank row's similarity of embedded texts, on a faster engine than the plain loop. */
+  nearest?(view: Float32Array): Promise<Float64Array>;
   release(): Promise<void>;
 }
 
@@ -356,7 +360,11 @@ export function withScope(
   const knn = s.knn && view && neighbourModelOf(s.knn, view.bank);
   const judge = async (texts: readonly string[]): Promise<ScopeVerdicts> => {
     const raw = await p.predictRaw(texts);
-    const withView = knn ? { ...raw, view: await view!.embed(texts) } : raw;
+    let withView = raw;
+    if (knn) {
+      const v = await view!.embed(texts);
+      withView = { ...raw, view: v, ...(view!.nearest ? { nearest: await view!.nearest(v.data) } : {}) };
+    }
     return {
       probs: Float32Array.from(softmaxWithTemperature(raw.logits, k, s.temperature)),
       scores: scopeScores(withView, k, s, maha, knn),

@@ -36,6 +36,8 @@ export interface RawOutputs {
    * the second view the `mahalanobis+knn` out-of-scope score reads. Set by the scope, not by the model.
    */
   view?: { data: Float32Array; dim: number };
+  /** The view's cosine similarity to the nearest bank row, when a served index computed it (else from `view`). */
+  nearest?: Float64Array;
 }
 
 /** A model that scores texts (the conversation kinds). */

@@ -9,6 +9,7 @@ import { seededRandom } from '../../src/data/split';
 import { TABULAR_TASKS } from '../../src/data/tabular';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { trainHybrid, type HybridRow } from '../../src/kinds/hybrid/train';
+import { readScope } from '../../src/kinds/scope';
 import { trainKind } from '../../src/kinds/training';
 import YAML from 'yaml';
 import { pyfuncPredict } from '../helpers/pyfunc';
@@ -39,7 +40,10 @@ function join(rows: readonly FeatureRow[], seed: number): HybridRow[] {
     const complaint = random() < 0.5;
     const pool = complaint ? COMPLAINTS : PRAISE;
     const text = `${pool[Math.floor(random() * pool.length)]}\nAgent: I understand, let me check.`;
-    const label = complaint && r.features.Contract === 'Month-to-month' ? 'yes' : 'no';
+    const rule = complaint && r.features.Contract === 'Month-to-month' ? 'yes' : 'no';
+    // 5% of labels flipped: real churn is not a deterministic rule, and on perfectly separable rows the
+    // fitted temperature would run to its lower bound (probabilities of exactly 0 or 1).
+    const label = random() < 0.05 ? (rule === 'yes' ? 'no' : 'yes') : rule;
     return { text, features: r.features, label };
   });
 }
@@ -49,14 +53,30 @@ describe('hybrid model kind (conversation + account features)', () => {
     const table = prepareTabular(spec, cfg.paths.dataRaw, { maxPerSplit: 500 });
     const train = join(rowsOf(table.rows, 'train'), 1);
     const test = join(rowsOf(table.rows, 'test'), 2);
+    const validation = join(rowsOf(table.rows, 'validation'), 3);
     const dir = path.join(tmp, 'model');
     const labelMap = buildLabelMap(['no', 'yes']);
     const flavors = await trainHybrid(
       train,
-      { spec, labelMap, checkpointDir: path.join(cfg.paths.pretrained, cfg.pretrained.name), maxLength: 48 },
+      {
+        spec,
+        labelMap,
+        checkpointDir: path.join(cfg.paths.pretrained, cfg.pretrained.name),
+        maxLength: 48,
+        validation,
+      },
       dir,
     );
     fs.writeFileSync(path.join(dir, 'MLmodel'), YAML.stringify({ flavors }));
+    // Calibrated on the validation rows: one temperature, fitted by their log-likelihood.
+    const scope = readScope(dir)!;
+    expect(scope.calibration.examples).toBe(validation.length);
+    expect(scope.calibration.nll_after).toBeLessThanOrEqual(scope.calibration.nll_before + 1e-9);
+    expect(scope.temperature).toBeGreaterThan(0.1); // not the degenerate fit of separable rows
+    console.log(
+      `[hybrid] temperature ${scope.temperature.toFixed(3)}: validation ECE ` +
+        `${scope.calibration.ece_before.toFixed(4)} -> ${scope.calibration.ece_after.toFixed(4)}`,
+    );
     const predictor = (await loadModel(dir)) as RecordPredictor;
     try {
       expect(predictor.kind).toBe('hybrid-frozen-logreg');
@@ -81,7 +101,7 @@ describe('hybrid model kind (conversation + account features)', () => {
       // One input alone is right for at most the majority share of its groups (about 0.75 here).
       const onlyContract = test.filter((r) => (r.features.Contract === 'Month-to-month' ? 'yes' : 'no') === r.label);
       expect(onlyContract.length / test.length).toBeLessThan(0.8);
-      expect(acc).toBeGreaterThan(0.95);
+      expect(acc).toBeGreaterThan(0.88); // the rule itself scores about 0.95 against the flipped labels
 
       // The conversation drives a positive prediction (its attribution: replaced by an empty text).
       const risky = records.find((r, i) => test[i]!.label === 'yes')!;

@@ -6,7 +6,9 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
+import { logitsOfProbs, softmaxWithTemperature } from '../../src/evaluate/calibration';
 import { applyFeatureTransform } from '../../src/features/tabular';
+import { readScope } from '../../src/kinds/scope';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
 import { runScript, spawnScript } from '../helpers/cli';
@@ -38,9 +40,16 @@ describe('tabular churn end to end', () => {
       expect(compared).toMatch(new RegExp(`^${name} +0\\.8\\d{3} ± 0\\.0\\d{3}`, 'm'));
       // ONNX Runtime's probabilities equal the training library's (bar: 1e-5).
       const diff = Number(
-        new RegExp(`${name}: test AUC [\\d.]+, ONNX vs library max \\|diff\\| (\\S+)`).exec(compared)![1],
+        new RegExp(`${name}: test AUC [\\d.]+, ONNX vs library max \\|diff\\| ([^\\s,]+)`).exec(compared)![1],
       );
       expect(diff).toBeLessThan(1e-5);
+      // Calibrated on the out-of-fold predictions: the fitted temperature, ECE before -> after on test.
+      const cal = new RegExp(
+        `${name}: .*temperature (\\S+): test ECE (\\S+) -> (\\S+), out-of-fold ECE (\\S+) -> (\\S+)`,
+      ).exec(compared);
+      expect(cal, `${name}: no calibration line`).not.toBeNull();
+      expect(Number(cal![1])).toBeGreaterThan(0);
+      expect(Number(cal![5])).toBeLessThanOrEqual(Number(cal![4]) + 0.005);
     }
     const best = /promote it: make promote RUN=([0-9a-f]{32})/.exec(compared)![1]!;
 
@@ -61,6 +70,9 @@ describe('tabular churn end to end', () => {
       'compare/comparison.html',
       'compare/comparison.json',
     ]);
+    const bestMetric = (k: string) => bestRun.data.metrics.find((m) => m.key === k)?.value;
+    for (const k of ['temperature', 'test_ece_uncalibrated', 'test_ece_calibrated', 'cv_oof_ece_calibrated'])
+      expect(bestMetric(k), k).toBeTypeOf('number');
     expect(bestRun.inputs?.dataset_inputs?.map((d) => d.dataset.name).sort()).toEqual([
       'telco-churn-features-test',
       'telco-churn-features-train',
@@ -136,10 +148,24 @@ describe('tabular churn end to end', () => {
       ...r.features,
       gender: 'Male',
     }));
-    const local = (await loadModel(
-      (await client.downloadModel(`models:/${task}@champion`, path.join(out, 'local'))).dir,
-    )) as RecordPredictor;
+    const championDir = (await client.downloadModel(`models:/${task}@champion`, path.join(out, 'local'))).dir;
+    const local = (await loadModel(championDir)) as RecordPredictor;
     const expected = await local.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
+    // Served probabilities are the temperature-scaled ones: softmax(log p / T) of the bare ONNX graph's.
+    const scope = readScope(championDir)!;
+    expect(scope.score).toBe('none');
+    expect(scope.calibration.split).toMatch(/^out-of-fold/);
+    expect(scope.calibration.nll_after).toBeLessThanOrEqual(scope.calibration.nll_before + 1e-9);
+    const bare = path.join(out, 'bare');
+    fs.cpSync(championDir, bare, { recursive: true });
+    fs.rmSync(path.join(bare, 'scope.json'));
+    const uncalibrated = (await loadModel(bare)) as RecordPredictor;
+    const rawProbs = await uncalibrated.predictProba(records.slice(0, 5).map(({ customerID: _id, ...f }) => f));
+    await uncalibrated.release();
+    const scaled = softmaxWithTemperature(logitsOfProbs(rawProbs), 2, scope.temperature);
+    scaled.forEach((p, i) => expect(expected[i]).toBeCloseTo(p, 6));
+    if (Math.abs(scope.temperature - 1) > 0.02)
+      expect(Math.max(...rawProbs.map((p, i) => Math.abs(p - expected[i]!)))).toBeGreaterThan(1e-3);
     // Attributions mean what they say: setting a column to its typical value changes p(yes) by its effect.
     const { customerID: _id, ...risky } = records.find((r) => r.Contract === 'Month-to-month' && Number(r.tenure) < 6)!;
     const [drivers] = await local.explain([risky]);

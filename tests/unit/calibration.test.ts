@@ -20,6 +20,7 @@ import {
   thresholdKeepingRecall,
   wilsonLower,
 } from '../../src/evaluate/open-set';
+import { binaryProbs, calibrationMeasures } from '../../src/kinds/tabular/train';
 
 /** n examples over k classes whose labels are drawn from softmax(z) while the model reports softmax(z * scale). */
 function overconfident(n: number, k: number, scale: number, seed = 7) {
@@ -64,6 +65,30 @@ describe('temperature scaling', () => {
     expect(expectedCalibrationError(before, held.y, 5)).toBeGreaterThan(0.1);
     expect(expectedCalibrationError(after, held.y, 5)).toBeLessThan(0.02);
     expect(brierScore(after, held.y, 5)).toBeLessThan(brierScore(before, held.y, 5));
+  });
+});
+
+describe('binary (record model) calibration', () => {
+  it('takes p(positive) into label-map order, and a temperature fitted on held-out rows lowers the ECE of others', () => {
+    expect(Array.from(binaryProbs([0.25, 1], 0))).toEqual([0.25, 0.75, 1, 0]);
+    expect(Array.from(binaryProbs([0.25, 1], 1))).toEqual([0.75, 0.25, 0, 1]);
+    // An overconfident binary learner (3x the true logit), its positive class at index 1.
+    const fit = overconfident(20_000, 2, 3, 3);
+    const held = overconfident(20_000, 2, 3, 4);
+    const p = (d: typeof fit) =>
+      binaryProbs(
+        Array.from(softmaxWithTemperature(d.logits, 2, 1)).filter((_, i) => i % 2 === 1),
+        1,
+      );
+    const t = fitTemperature(logitsOfProbs(p(fit)), fit.y, 2);
+    const m = calibrationMeasures(p(held), held.y, t);
+    expect(t).toBeGreaterThan(2.7);
+    expect(m.eceBefore).toBeGreaterThan(0.05);
+    expect(m.eceAfter).toBeLessThan(0.02);
+    expect(m.brierAfter).toBeLessThan(m.brierBefore);
+    // The decision at 0.5 does not move: p > 0.5 before iff after.
+    const after = softmaxWithTemperature(logitsOfProbs(p(held)), 2, t);
+    p(held).forEach((v, i) => expect(v > 0.5).toBe(after[i]! > 0.5));
   });
 });
 

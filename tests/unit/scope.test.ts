@@ -23,6 +23,7 @@ import {
   type ScopeView,
 } from '../../src/kinds/scope';
 import type { TextPredictor } from '../../src/kinds/types';
+import { neighbourIndex } from '../../src/engine/neighbour-index';
 
 const rand = seededRandom(11);
 const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -189,6 +190,31 @@ describe('mahalanobis+knn: the nearest training text in a second (pretrained) vi
     const c = combinedScore([2.5, 4], z, [10, 0], { mean: 0, std: 10 }, 0.25);
     expect(c[0]).toBeCloseTo(0.75, 10);
     expect(c[1]).toBeCloseTo(0.25 * (1.5 / z.std), 10);
+  });
+
+  it('the served index (one ONNX Gemm + ReduceMax) answers as the plain loop', async () => {
+    const r = seededRandom(5);
+    const rows = (n: number) => Float32Array.from({ length: n }, () => r() - 0.5);
+    const normalised = (a: Float32Array, dim: number) => {
+      for (let i = 0; i < a.length / dim; i++) {
+        const v = a.subarray(i * dim, (i + 1) * dim);
+        const n = Math.hypot(...v);
+        v.forEach((x, j) => (v[j] = x / n));
+      }
+      return a;
+    };
+    const bank = normalised(rows(500 * 16), 16);
+    const queries = normalised(rows(40 * 16), 16);
+    const index = await neighbourIndex(bank, 16);
+    try {
+      const fast = await index.nearest(queries);
+      const plain = nearestNeighbourSimilarity(bank, queries, 16);
+      expect(fast).toHaveLength(40);
+      fast.forEach((v, i) => expect(v).toBeCloseTo(plain[i]!, 5));
+      expect(await index.nearest(new Float32Array())).toHaveLength(0);
+    } finally {
+      await index.release();
+    }
   });
 
   /**

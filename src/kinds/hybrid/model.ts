@@ -4,17 +4,20 @@
  * pretrained encoder's mean-pooled, L2-normalised embedding of the text is concatenated with the
  * promoted feature transform's output, and a logistic regression is fitted on the joint vector.
  * No public dataset joins real transcripts to account data, so this kind is a capability (tested on a
- * synthetic join), not a claim of accuracy.
+ * synthetic join), not a claim of accuracy. A folder with a scope.json (score `none`, written when
+ * training was given validation rows) serves temperature-scaled probabilities.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelMap } from '../../data/labels';
 import { recordSchema, type FeatureRecord } from '../../data/tabular';
-import { logRegFromJson, predictProba, type LogRegJson } from '../../estimators/logreg';
+import { softmaxWithTemperature } from '../../evaluate/calibration';
+import { logRegFromJson, predictLogits, type LogRegJson } from '../../estimators/logreg';
 import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
 import type { Attribution, RecordPredictor } from '../types';
 import { dense, embedTexts, loadEncoderFolder } from '../frozen-encoder/model';
+import { readScope } from '../scope';
 
 export const HYBRID_FLAVOR = 'ts_hybrid_frozen';
 
@@ -48,10 +51,12 @@ export async function loadHybridPredictor(dir: string): Promise<RecordPredictor>
   const logreg = logRegFromJson(head.logreg);
   const schema = recordSchema(transform.columns);
   const pos = labelMap.label2id[head.positiveLabel]!;
+  const temperature = readScope(dir)?.temperature ?? 1;
   const predict = async (records: readonly FeatureRecord[]) => {
     const texts = records.map((r) => String(r[head.textColumn] ?? ''));
     const emb = await embedTexts(tokenizer, encoder, texts, { maxLength: head.maxLength, batchSize: 32 });
-    return predictProba(logreg, jointRows(emb, transform, records));
+    const logits = predictLogits(logreg, jointRows(emb, transform, records));
+    return Float32Array.from(softmaxWithTemperature(logits, labelMap.labels.length, temperature));
   };
   return {
     input: 'record',

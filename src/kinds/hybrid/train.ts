@@ -1,6 +1,7 @@
 /**
  * Training of the hybrid kind on frozen embeddings: embed every conversation once, fit the promoted
- * feature transform on the account records, and a logistic regression on the joint vector.
+ * feature transform on the account records, and a logistic regression on the joint vector; given
+ * validation rows, one temperature fitted on them calibrates the served probabilities (scope.json).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,11 +9,13 @@ import type { LabelMap } from '../../data/labels';
 import { classWeights, encodeLabels } from '../../data/labels';
 import type { FeatureRecord, TabularTaskSpec } from '../../data/tabular';
 import { OrtEncoder } from '../../engine/encoder-onnx';
-import { DEFAULT_LOGREG, logRegToJson, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
+import { DEFAULT_LOGREG, logRegToJson, predictLogits, trainLogReg, type LogRegOptions } from '../../estimators/logreg';
 import { fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
 import { embedTexts, writeEncoderFolder } from '../frozen-encoder/model';
 import { addPythonFlavor } from '../pyfunc';
+import { fitScope, writeScope } from '../scope';
+import { SCOPE_CHOICE } from '../scope-choice';
 import type { TabularTrainRequest } from '../types';
 import { HYBRID_FLAVOR, jointRows, type HybridHead } from './model';
 
@@ -31,6 +34,8 @@ export interface HybridTrainOptions {
   maxLength?: number;
   textColumn?: string;
   logreg?: LogRegOptions;
+  /** Rows the head does not train on: the temperature that calibrates its probabilities is fitted on them. */
+  validation?: readonly HybridRow[];
 }
 
 /**
@@ -45,14 +50,19 @@ export async function trainHybrid(
   const maxLength = o.maxLength ?? 128;
   const tokenizer = await TextTokenizer.fromDir(o.checkpointDir);
   const encoder = await OrtEncoder.fromCheckpoint(o.checkpointDir);
+  const validation = o.validation ?? [];
   let emb: Float32Array[];
+  let valEmb: Float32Array[];
   try {
-    emb = await embedTexts(
-      tokenizer,
-      encoder,
-      train.map((r) => r.text),
-      { maxLength, batchSize: 32 },
-    );
+    const embed = (rows: readonly HybridRow[]) =>
+      embedTexts(
+        tokenizer,
+        encoder,
+        rows.map((r) => r.text),
+        { maxLength, batchSize: 32 },
+      );
+    emb = await embed(train);
+    valEmb = await embed(validation);
   } finally {
     await encoder.release();
   }
@@ -67,6 +77,25 @@ export async function trainHybrid(
     ...(o.logreg ?? { ...DEFAULT_LOGREG, epochs: 60, learningRate: 0.02, l2: 0 }),
     classWeights: classWeights(ys, o.labelMap.labels.length),
   });
+  if (validation.length > 0) {
+    const valRecords = validation.map((r) => r.features);
+    const logits = predictLogits(logreg, jointRows(valEmb, transform, valRecords));
+    const y = encodeLabels(
+      validation.map((r) => r.label),
+      o.labelMap,
+    );
+    fs.mkdirSync(dir, { recursive: true });
+    writeScope(
+      dir,
+      fitScope({
+        labels: o.labelMap.labels,
+        validation: { raw: { logits }, y },
+        score: 'none',
+        recall: SCOPE_CHOICE.recall,
+        fallbackLabel: SCOPE_CHOICE.fallbackLabel,
+      }),
+    );
+  }
   writeEncoderFolder(o.checkpointDir, path.join(dir, 'encoder'));
   const head: HybridHead = {
     maxLength,

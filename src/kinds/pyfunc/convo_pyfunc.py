@@ -13,7 +13,7 @@ folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@c
   normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``);
 * ``tabular-onnx``: the fitted feature transform (``feature_transform.json``: derived features,
   standardised numbers, one-hot categories; ``src/features/tabular.ts``) and the learner's ONNX graph
-  (``src/kinds/tabular/model.ts``);
+  (``src/kinds/tabular/model.ts``), temperature-scaled when the folder has a ``scope.json``;
 * ``hybrid-frozen-logreg``: the frozen encoder's embedding of a text column and the encoded account
   features, concatenated, into a logistic-regression head (``src/kinds/hybrid/model.ts``).
 
@@ -273,6 +273,15 @@ class FeatureTransform:
         return out
 
 
+def _temperature(root):
+    """A record model's scope.json (score "none") temperature; 1 for folders saved without one."""
+    scope_file = os.path.join(root, "scope.json")
+    if not os.path.exists(scope_file):
+        return 1.0
+    with open(scope_file, encoding="utf-8") as f:
+        return float(json.load(f)["temperature"])
+
+
 class _TabularOnnx:
     input = "records"
 
@@ -284,6 +293,7 @@ class _TabularOnnx:
         self.transform = FeatureTransform(raw)
         self.positive = labels.index(raw["positiveLabel"])
         self.session = _ort_session(os.path.join(root, spec["onnx"]))
+        self.temperature = _temperature(root)
 
     def probs(self, records):
         x = self.transform.encode(records)
@@ -292,7 +302,11 @@ class _TabularOnnx:
         out = np.empty_like(p)
         out[:, self.positive] = p[:, 1]
         out[:, 1 - self.positive] = p[:, 0]
-        return out
+        if self.temperature == 1.0:
+            return out
+        # softmax(log p / T), log p floored at 1e-12 (src/evaluate/calibration.ts: logitsOfProbs); the
+        # TypeScript side scales the float32 probabilities it serves.
+        return _softmax(np.log(np.maximum(out.astype(np.float32).astype(np.float64), 1e-12)) / self.temperature)
 
 
 class _HybridFrozenLogReg:
@@ -309,6 +323,7 @@ class _HybridFrozenLogReg:
         self.text_column = head["textColumn"]
         self.graph = _OnnxGraph(root, spec["encoder"], spec["onnx"], head["maxLength"])
         self.weights, self.bias = _logreg_head(head["logreg"])
+        self.temperature = _temperature(root)
 
     def probs(self, records):
         texts = []
@@ -320,7 +335,7 @@ class _HybridFrozenLogReg:
         # The TypeScript side concatenates float32 embeddings with the features.
         embeddings = self.graph.embed(texts).astype(np.float32).astype(np.float64)
         x = np.concatenate([embeddings, self.transform.encode(records).astype(np.float64)], axis=1)
-        return _softmax(x @ self.weights + self.bias)
+        return _softmax((x @ self.weights + self.bias) / self.temperature)
 
 
 _KINDS = {

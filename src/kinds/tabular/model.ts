@@ -2,7 +2,8 @@
  * The tabular kind: the promoted feature transform (src/features/tabular.ts, fitted on the training
  * split and saved as feature_transform.json) in front of a classical learner exported to ONNX
  * (logistic regression, random forest or LightGBM) that ONNX Runtime runs. Serving validates each
- * record against the columns the model was trained on, so a wrong type names its column.
+ * record against the columns the model was trained on, so a wrong type names its column. A folder with
+ * a scope.json (score `none`) serves temperature-scaled probabilities (fitted on out-of-fold predictions).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import * as ort from 'onnxruntime-node';
 import type { LabelMap } from '../../data/labels';
 import { recordSchema, type FeatureRecord } from '../../data/tabular';
 import { createSession } from '../../engine/ort-session';
+import { logitsOfProbs, softmaxWithTemperature } from '../../evaluate/calibration';
+import { readScope } from '../scope';
 import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
 import type { ModelSignature } from '../../mlflow/mlmodel';
 import type { Attribution, RecordPredictor } from '../types';
@@ -86,6 +89,8 @@ export async function loadTabularPredictor(dir: string): Promise<RecordPredictor
     throw new Error(`${dir}: a tabular model needs two labels including "${raw.positiveLabel}"`);
   const session = await createSession(path.join(dir, TABULAR_FILES.onnx), { threads: 1, quiet: true });
   const width = raw.outputs.length;
+  // Folders saved before calibration existed have no scope.json: T = 1 leaves their probabilities as they were.
+  const temperature = readScope(dir)?.temperature ?? 1;
   const schema = recordSchema(raw.columns);
 
   // The learner's column 1 is the positive class (trained on y = 1 for it); reorder into label-map order.
@@ -99,7 +104,7 @@ export async function loadTabularPredictor(dir: string): Promise<RecordPredictor
       out[2 * i + pos] = probs[2 * i + 1]!;
       out[2 * i + (1 - pos)] = probs[2 * i]!;
     }
-    return out;
+    return temperature === 1 ? out : Float32Array.from(softmaxWithTemperature(logitsOfProbs(out), 2, temperature));
   };
 
   return {

@@ -1,8 +1,10 @@
 /**
  * Training of the tabular kind: k-fold comparison of the candidates (make compare), the refit of
  * each on the whole training pool, its ONNX graph checked against the library's own probabilities,
- * and the MLflow record: a parent run with the comparison table, one child run per candidate with
- * its model. A retraining challenger refits the promoted candidate's recipe on the new feature table.
+ * its probabilities calibrated (one temperature fitted on the out-of-fold predictions, the only rows the
+ * refitted model has not seen besides test), and the MLflow record: a parent run with the comparison
+ * table, one child run per candidate with its model. A retraining challenger refits the promoted
+ * candidate's recipe on the new feature table.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +13,12 @@ import { loadConfig } from '../../config';
 import { digestRows, featureTableInputs, type FeatureRow } from '../../data/feature-table';
 import type { LabelMap } from '../../data/labels';
 import type { TabularTaskSpec } from '../../data/tabular';
+import {
+  brierScore,
+  expectedCalibrationError,
+  logitsOfProbs,
+  softmaxWithTemperature,
+} from '../../evaluate/calibration';
 import { evaluate, evaluationMetrics, type Evaluation } from '../../evaluate/metrics';
 import { evaluationJson } from '../../evaluate/report';
 import { applyFeatureTransform, fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabular';
@@ -22,6 +30,8 @@ import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } fr
 import type { RecordPredictor, TabularTrainRequest } from '../types';
 import { loadTabularPredictor, saveTabularModel, TABULAR_FILES, tabularFlavor, tabularSignature } from './model';
 import { addPythonFlavor } from '../pyfunc';
+import { fitScope, writeScope } from '../scope';
+import { SCOPE_CHOICE } from '../scope-choice';
 
 export interface TabularData {
   rows: readonly FeatureRow[];
@@ -46,13 +56,47 @@ export interface CandidateOutcome {
   summary: CandidateSummary;
   /** Test split, scored by ONNX Runtime through the served predictor. */
   test: Evaluation;
-  /** Largest |p(ONNX Runtime) - p(training library)| over the test split. */
+  /** Largest |p(ONNX Runtime) - p(training library)| over the test split (before calibration). */
   parityMaxAbsDiff: number;
+  /** Temperature scaling: T, and ECE / Brier before and after on the out-of-fold predictions and on test. */
+  calibration: {
+    temperature: number;
+    oof: CalibrationMeasures;
+    test: CalibrationMeasures;
+  };
   fullFitSeconds: number;
   /** LightGBM: thresholds moved to float32 before export, and the largest change to a prediction that made (0). */
   thresholdsMoved?: number;
   roundingMaxChange?: number;
   modelDir: string;
+}
+
+export interface CalibrationMeasures {
+  eceBefore: number;
+  eceAfter: number;
+  brierBefore: number;
+  brierAfter: number;
+}
+
+/** ECE and Brier score of binary probabilities [n, 2] before and after temperature `t`. Pure. */
+export function calibrationMeasures(probs: Float32Array, y: readonly number[], t: number): CalibrationMeasures {
+  const after = softmaxWithTemperature(logitsOfProbs(probs), 2, t);
+  return {
+    eceBefore: expectedCalibrationError(probs, y, 2),
+    eceAfter: expectedCalibrationError(after, y, 2),
+    brierBefore: brierScore(probs, y, 2),
+    brierAfter: brierScore(after, y, 2),
+  };
+}
+
+/** A learner's p(positive) per row as probabilities [n, 2] in label-map order. */
+export function binaryProbs(positive: readonly number[], pos: number): Float32Array {
+  const out = new Float32Array(positive.length * 2);
+  positive.forEach((p, i) => {
+    out[2 * i + pos] = p;
+    out[2 * i + (1 - pos)] = 1 - p;
+  });
+  return out;
 }
 
 export interface Comparison {
@@ -115,6 +159,9 @@ export async function compareTabular(o: CompareOptions): Promise<Comparison> {
     { python: o.python, workDir: path.join(workDir, 'bridge'), onProgress: o.onProgress },
   );
   const outcomes: CandidateOutcome[] = [];
+  const pos = o.data.labelMap.label2id[o.spec.positiveLabel]!;
+  const poolIds = pool.map((r) => o.data.labelMap.label2id[r.label]!);
+  const testIds = test.map((r) => o.data.labelMap.label2id[r.label]!);
   for (const c of result.candidates) {
     const modelDir = path.join(workDir, c.name, 'model');
     saveTabularModel(modelDir, c.onnx!, {
@@ -124,17 +171,40 @@ export async function compareTabular(o: CompareOptions): Promise<Comparison> {
       estimator: c.estimator,
       idColumn: o.spec.idColumn,
     });
+    // The ONNX graph against the library, before calibration.
+    const raw = await loadTabularPredictor(modelDir);
+    let uncalibrated: Float32Array;
+    try {
+      uncalibrated = await raw.predictProba(test.map((r) => r.features));
+    } finally {
+      await raw.release();
+    }
+    const library = c.scores!.test!;
+    const parityMaxAbsDiff = Math.max(...test.map((_, i) => Math.abs(uncalibrated[2 * i + pos]! - library[i]!)));
+    // Every pool row's out-of-fold probability comes from a model that did not see it: the validation
+    // predictions temperature scaling needs, as the refit saw the whole pool.
+    const oof = binaryProbs(c.oof_proba, pos);
+    const scope = fitScope({
+      labels: o.data.labelMap.labels,
+      validation: { raw: { logits: Float32Array.from(logitsOfProbs(oof)) }, y: poolIds },
+      score: 'none',
+      recall: SCOPE_CHOICE.recall,
+      fallbackLabel: SCOPE_CHOICE.fallbackLabel,
+      calibrationSplit: `out-of-fold (${o.folds}-fold cross-validation on train + validation)`,
+    });
+    writeScope(modelDir, scope);
     const predictor = await loadTabularPredictor(modelDir);
     try {
       const probs = await predictor.predictProba(test.map((r) => r.features));
-      const pos = o.data.labelMap.label2id[o.spec.positiveLabel]!;
-      const served = test.map((_, i) => probs[2 * i + pos]!);
-      const library = c.scores!.test!;
-      const parityMaxAbsDiff = Math.max(...served.map((p, i) => Math.abs(p - library[i]!)));
       outcomes.push({
         summary: summarise(c, y, folds),
         test: evaluateRows(predictor, probs, test, o.data.labelMap),
         parityMaxAbsDiff,
+        calibration: {
+          temperature: scope.temperature,
+          oof: calibrationMeasures(oof, poolIds, scope.temperature),
+          test: calibrationMeasures(uncalibrated, testIds, scope.temperature),
+        },
         fullFitSeconds: c.full_fit_seconds ?? NaN,
         ...(c.thresholds_moved !== undefined
           ? { thresholdsMoved: c.thresholds_moved, roundingMaxChange: c.rounding_max_change ?? NaN }
@@ -205,12 +275,23 @@ export function comparisonHtml(spec: TabularTaskSpec, c: Comparison, folds: numb
     {
       heading: `Held-out test split (${c.nTest} customers), scored by ONNX Runtime`,
       table: {
-        columns: ['model', 'test AUC', 'test F1 (positive)', 'test accuracy', 'max |ONNX - library|', 'refit (s)'],
+        columns: [
+          'model',
+          'test AUC',
+          'test F1 (positive)',
+          'test accuracy',
+          'temperature',
+          'test ECE before → after',
+          'max |ONNX - library|',
+          'refit (s)',
+        ],
         rows: c.outcomes.map((o) => [
           o.summary.name,
           o.test.rocAuc ?? NaN,
           o.test.perClass.find((p) => p.label === spec.positiveLabel)?.f1 ?? NaN,
           o.test.accuracy,
+          o.calibration.temperature,
+          `${o.calibration.test.eceBefore.toFixed(4)} → ${o.calibration.test.eceAfter.toFixed(4)}`,
           o.parityMaxAbsDiff.toExponential(2),
           o.fullFitSeconds,
         ]),
@@ -267,8 +348,18 @@ export async function logCandidate(
   const cv: Record<string, number> = {};
   for (const [m, v] of Object.entries(o.summary.mean)) cv[`cv_${m}_mean`] = v;
   for (const [m, v] of Object.entries(o.summary.sd)) cv[`cv_${m}_sd`] = v;
+  const cal = o.calibration;
   await run.logMetrics({
     ...cv,
+    temperature: cal.temperature,
+    cv_oof_ece_uncalibrated: cal.oof.eceBefore,
+    cv_oof_ece_calibrated: cal.oof.eceAfter,
+    cv_oof_brier_uncalibrated: cal.oof.brierBefore,
+    cv_oof_brier_calibrated: cal.oof.brierAfter,
+    test_ece_uncalibrated: cal.test.eceBefore,
+    test_ece_calibrated: cal.test.eceAfter,
+    test_brier_uncalibrated: cal.test.brierBefore,
+    test_brier_calibrated: cal.test.brierAfter,
     onnx_parity_max_abs_diff: o.parityMaxAbsDiff,
     refit_seconds: o.fullFitSeconds,
     ...(o.thresholdsMoved !== undefined
