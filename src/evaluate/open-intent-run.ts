@@ -151,7 +151,8 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
   const resultFile = path.join(r.workDir, 'result.json');
   if (fs.existsSync(resultFile)) {
     const saved = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OpenRunResult;
-    if (saved.format === RESULT_FORMAT) return saved;
+    // A result made for another in-scope recall is scored again (the trained model is kept).
+    if (saved.format === RESULT_FORMAT && saved.recall === r.recall) return saved;
   }
   fs.mkdirSync(r.workDir, { recursive: true });
   const known = knownIntents(r.data.labelMap.labels, r.knownRatio, r.seed);
