@@ -5,15 +5,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
-import { buildLabelMap } from '../../src/data/labels';
+import { prepareTask } from '../../src/data/prepare';
+import { TASKS } from '../../src/data/tasks';
 import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
+import { fitAndSaveScope } from '../../src/kinds/fit-scope';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { initialParams } from '../../src/train/finetune';
 
 // 50 hot swaps of a real BERT-size model (all-MiniLM-L6-v2 graph, ~90 MB of weights per ONNX Runtime
 // session) in a real `make serve` process: without releasing replaced sessions, memory grows by the
-// model's size on every swap.
+// model's size on every swap. The model carries the mahalanobis+knn scope BERT models are saved with, so
+// each swap also loads (and must release) the scope encoder and the neighbour index.
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-memory-'));
 const name = `support-category-memory-${Date.now()}`;
@@ -25,10 +28,15 @@ const versions: string[] = [];
 
 beforeAll(async () => {
   client = new MlflowClient({ trackingUri: inject('mlflowUri'), journalDir: path.join(tmp, 'journal'), log: () => {} });
-  const labelMap = buildLabelMap(['account', 'card', 'payments', 'top-up', 'transfers']);
+  const prepared = prepareTask(TASKS['support-category'], cfg.paths.dataRaw, { maxPerSplit: 60 });
+  const labelMap = prepared.labelMap;
   const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 42);
   const modelDir = path.join(tmp, 'model');
   saveBertModel(modelDir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
+  const scope = await fitAndSaveScope(modelDir, 'bert-finetune', {}, { ...prepared.splits, labelMap }, undefined, {
+    neighbourCheckpoint: checkpoint,
+  });
+  expect(scope.score).toBe('mahalanobis+knn');
   await client.getOrCreateRegisteredModel(name);
   for (const runName of ['bert-a', 'bert-b']) {
     const runId = await withRun(client, { experiment: name, runName }, async (run) => {
