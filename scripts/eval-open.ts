@@ -39,7 +39,8 @@ interface Opts {
 const program = new Command('eval-open')
   .description(
     'Open intent classification (Zhang et al. 2021 protocol): hold out 1 - KNOWN of the intents, train on the rest, ' +
-      'report known accuracy, macro-F1 over known + open, AUROC and FPR@95TPR for MSP, energy and Mahalanobis scores.',
+      'report known accuracy, macro-F1 over known + open, AUROC and FPR@95TPR for MSP, energy, Mahalanobis and ' +
+      'Mahalanobis + nearest neighbour in the pretrained encoder (mahalanobis+knn).',
   )
   .addOption(
     new Option('--task <name>', 'intent task (run `make prepare` first)').choices(TASK_NAMES).default('support-intent'),

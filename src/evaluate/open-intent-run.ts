@@ -62,6 +62,8 @@ const RESULT_FORMAT = 2;
 
 export interface OpenRunResult extends OpenIntentResult {
   format: number;
+  /** What the scores depend on besides the trained model: a result made with other values is scored again. */
+  scoring: { neighbourWeight: number; viewMaxLength: number };
   model: OpenModel;
   knownRatio: number;
   seed: number;
@@ -151,8 +153,13 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
   const resultFile = path.join(r.workDir, 'result.json');
   if (fs.existsSync(resultFile)) {
     const saved = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OpenRunResult;
-    // A result made for another in-scope recall is scored again (the trained model is kept).
-    if (saved.format === RESULT_FORMAT && saved.recall === r.recall) return saved;
+    // A result made for another recall or scoring choice is scored again (the trained model is kept).
+    const same =
+      saved.format === RESULT_FORMAT &&
+      saved.recall === r.recall &&
+      saved.scoring?.neighbourWeight === SCOPE_CHOICE.neighbourWeight &&
+      saved.scoring.viewMaxLength === FROZEN_HEAD.maxLength;
+    if (same) return saved;
   }
   fs.mkdirSync(r.workDir, { recursive: true });
   const known = knownIntents(r.data.labelMap.labels, r.knownRatio, r.seed);
@@ -242,6 +249,7 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
     const knownLogits = test.logits.subarray(0, nTestKnown * k);
     const out: OpenRunResult = {
       format: RESULT_FORMAT,
+      scoring: { neighbourWeight: SCOPE_CHOICE.neighbourWeight, viewMaxLength: FROZEN_HEAD.maxLength },
       ...result,
       model: r.model,
       knownRatio: r.knownRatio,

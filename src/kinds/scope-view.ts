@@ -6,12 +6,13 @@
 import path from 'node:path';
 import { TextTokenizer } from '../features/tokenize';
 import { OrtEncoder } from '../engine/encoder-onnx';
-import { neighbourIndex } from '../engine/neighbour-index';
+import { neighbourIndex, type NeighbourIndex } from '../engine/neighbour-index';
 import { embedTexts, loadEncoderFolder, writeEncoderFolder } from './frozen-encoder/model';
 import { NEIGHBOUR_ENCODER_DIR, readNeighbourBank, type ScopeFile, type ScopeView } from './scope';
 
 /** Texts -> L2-normalised mean-pooled embeddings [texts, dim] under one encoder folder. */
 export interface TextEmbedder {
+  dim: number;
   embed(texts: readonly string[]): Promise<{ data: Float32Array; dim: number }>;
   release(): Promise<void>;
 }
@@ -27,6 +28,7 @@ export const checkpointEmbedder = async (checkpointDir: string, maxLength: numbe
 function embedderOf(tokenizer: TextTokenizer, encoder: OrtEncoder, maxLength: number): TextEmbedder {
   const dim = encoder.config.hidden;
   return {
+    dim,
     embed: async (texts) => {
       const rows = await embedTexts(tokenizer, encoder, texts, { maxLength, batchSize: 32 });
       const data = new Float32Array(texts.length * dim);
@@ -38,7 +40,7 @@ function embedderOf(tokenizer: TextTokenizer, encoder: OrtEncoder, maxLength: nu
 }
 
 /** Writes the base checkpoint's encoder into a model folder (scope-encoder/); returns its folder name. */
-export function writeNeighbourEncoder(modelDir: string, checkpointDir: string): string {
+export function writeNeighbourEncoder(modelDir: string, checkpointDir: string): typeof NEIGHBOUR_ENCODER_DIR {
   writeEncoderFolder(checkpointDir, path.join(modelDir, NEIGHBOUR_ENCODER_DIR));
   return NEIGHBOUR_ENCODER_DIR;
 }
@@ -48,14 +50,27 @@ export async function loadScopeView(modelDir: string, s: ScopeFile): Promise<Sco
   if (!s.knn) return undefined;
   const bank = readNeighbourBank(modelDir, s.knn);
   const embedder = await loadEmbedder(path.join(modelDir, s.knn.encoder), s.knn.max_length);
-  const index = await neighbourIndex(bank, s.knn.dim);
+  let index: NeighbourIndex;
+  try {
+    if (embedder.dim !== s.knn.dim)
+      throw new Error(
+        `${modelDir}: the scope encoder gives ${embedder.dim}-d embeddings, the bank holds ${s.knn.dim}-d`,
+      );
+    index = await neighbourIndex(bank, s.knn.dim);
+  } catch (e) {
+    await embedder.release();
+    throw e;
+  }
   return {
     bank,
     embed: embedder.embed,
     nearest: index.nearest,
     release: async () => {
-      await embedder.release();
-      await index.release();
+      try {
+        await embedder.release();
+      } finally {
+        await index.release();
+      }
     },
   };
 }

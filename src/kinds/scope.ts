@@ -69,11 +69,11 @@ export type CalibrationSummary = z.infer<typeof CalibrationSchema>;
 const StandardizationSchema = z.object({ mean: z.number(), std: z.number().positive() });
 
 const NeighboursSchema = z.object({
-  /** Folder of the pretrained encoder, relative to the model folder. */
-  encoder: z.string().min(1),
+  /** Folder of the pretrained encoder in the model folder (a fixed name: never a path outside it). */
+  encoder: z.literal(NEIGHBOUR_ENCODER_DIR),
   max_length: z.number().int().positive(),
-  /** Float32 file [rows, dim], relative to the model folder. */
-  bank: z.string().min(1),
+  /** Float32 file [rows, dim] in the model folder. */
+  bank: z.literal(NEIGHBOUR_BANK_FILE),
   rows: z.number().int().positive(),
   dim: z.number().int().positive(),
   /** sha256 of the bank file: a file that is not the one fitted is refused at load. */
@@ -115,7 +115,7 @@ export interface ScopeFitInputs {
   neighbours?: {
     bank: { data: Float32Array; dim: number };
     validationStart: number;
-    encoder: string;
+    encoder: typeof NEIGHBOUR_ENCODER_DIR;
     maxLength: number;
     weight: number;
   };
@@ -309,6 +309,8 @@ export function readScope(dir: string): ScopeFile | undefined {
     s.score === 'mahalanobis+knn' ? ['mahalanobis', 'knn'] : s.score === 'mahalanobis' ? ['mahalanobis'] : [];
   const missing = needs.filter((f) => s[f as 'mahalanobis' | 'knn'] === undefined);
   if (missing.length) throw new Error(`${file}: the ${s.score} score needs ${missing.join(' and ')}`);
+  // A neighbour block another score does not read would load a second encoder for nothing.
+  if (s.knn && s.score !== 'mahalanobis+knn') throw new Error(`${file}: a knn block belongs to mahalanobis+knn only`);
   return s;
 }
 
@@ -373,8 +375,11 @@ export function withScope(
   return {
     ...p,
     release: async () => {
-      await p.release();
-      await view?.release();
+      try {
+        await p.release();
+      } finally {
+        await view?.release();
+      }
     },
     predictProba: async (texts) =>
       Float32Array.from(softmaxWithTemperature((await p.predictRaw(texts)).logits, k, s.temperature)),

@@ -355,6 +355,11 @@ describe('mahalanobis+knn: the nearest training text in a second (pretrained) vi
       const { knn: _unused, ...withoutKnn } = s;
       fs.writeFileSync(path.join(dir, 'scope.json'), JSON.stringify(withoutKnn));
       expect(() => readScope(dir)).toThrow(/needs knn/);
+      fs.writeFileSync(path.join(dir, 'scope.json'), JSON.stringify({ ...s, score: 'mahalanobis' }));
+      expect(() => readScope(dir)).toThrow(/belongs to mahalanobis\+knn only/);
+      // Files are named, never pointed at: a path out of the model folder is not a valid scope file.
+      fs.writeFileSync(path.join(dir, 'scope.json'), JSON.stringify({ ...s, knn: { ...s.knn, bank: '../x.f32' } }));
+      expect(() => readScope(dir)).toThrow(/not a valid scope file/);
     } finally {
       fs.rmSync(dir, { recursive: true });
     }

@@ -77,6 +77,8 @@ export async function trainHybrid(
     ...(o.logreg ?? { ...DEFAULT_LOGREG, epochs: 60, learningRate: 0.02, l2: 0 }),
     classWeights: classWeights(ys, o.labelMap.labels.length),
   });
+  // Without validation rows the folder serves uncalibrated probabilities: no scope.json from an earlier fit.
+  fs.rmSync(path.join(dir, 'scope.json'), { force: true });
   if (validation.length > 0) {
     const valRecords = validation.map((r) => r.features);
     const logits = predictLogits(logreg, jointRows(valEmb, transform, valRecords));
