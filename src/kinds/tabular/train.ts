@@ -202,7 +202,13 @@ export async function compareTabular(o: CompareOptions): Promise<Comparison> {
         parityMaxAbsDiff,
         calibration: {
           temperature: scope.temperature,
-          oof: calibrationMeasures(oof, poolIds, scope.temperature),
+          // fitScope measured these on the out-of-fold rows it was fitted on.
+          oof: {
+            eceBefore: scope.calibration.ece_before,
+            eceAfter: scope.calibration.ece_after,
+            brierBefore: scope.calibration.brier_before,
+            brierAfter: scope.calibration.brier_after,
+          },
           test: calibrationMeasures(uncalibrated, testIds, scope.temperature),
         },
         fullFitSeconds: c.full_fit_seconds ?? NaN,
