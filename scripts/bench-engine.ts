@@ -17,14 +17,8 @@ import { buildInferGraph, shapedWeights } from '../src/engine/bert-graph';
 import { OrtClassifier } from '../src/engine/encoder-onnx';
 import { TrainStep } from '../src/engine/train-step';
 import { AdamW, clipScale, DEFAULT_ADAMW } from '../src/train/optimizer';
-import {
-  dropoutRates,
-  initialParams,
-  noiseSeed,
-  targets,
-  trainableParams,
-  DEFAULT_FINETUNE,
-} from '../src/train/finetune';
+import { dropoutRates, initialParams, noiseSeed, targets, trainableParams } from '../src/train/finetune';
+import { DEFAULT_FINETUNE } from '../src/train/recipe';
 import { seededRandom } from '../src/data/split';
 import { log, runMain } from '../src/cli/progress';
 

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config';
 import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
-import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
+import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { compareAndLog } from '../src/kinds/tabular/train';
 import { MlflowClient } from '../src/mlflow';
-import { DEFAULT_CANDIDATES } from '../src/tabular/compare';
+import { DEFAULT_CANDIDATES } from '../src/kinds/tabular/compare';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
 import { readPrepared } from '../src/data/prepare';
 import { taskSpec } from '../src/data/tasks';
-import { offTopicCheck, readOffTopic } from '../src/evaluate/off-topic';
+import { offTopicCheck, readOffTopic } from '../src/open-intent/off-topic';
 import { loadModel, textPredictor } from '../src/kinds';
 import { MlflowClient, withRun } from '../src/mlflow';
 import { ModelCache } from '../src/production/model-cache';

@@ -13,8 +13,8 @@ import { loadConfig } from '../src/config';
 import { readPrepared } from '../src/data/prepare';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
 import { MlflowClient, withRun, type ActiveRun } from '../src/mlflow';
-import { OPEN_MODELS, runOpenIntent, type OpenModel, type OpenRunResult } from '../src/evaluate/open-intent-run';
-import { openIntentMarkdown, openIntentMetrics, summariseOpenRuns } from '../src/evaluate/open-intent-report';
+import { OPEN_MODELS, runOpenIntent, type OpenModel, type OpenRunResult } from '../src/open-intent/run';
+import { openIntentMarkdown, openIntentMetrics, summariseOpenRuns } from '../src/open-intent/report';
 import type { FineTuneEvent } from '../src/train/finetune';
 import { log, runMain } from '../src/cli/progress';
 

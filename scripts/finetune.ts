@@ -14,7 +14,8 @@ import { MlflowClient, withRun, type ActiveRun } from '../src/mlflow';
 import { POOLINGS, type Pooling } from '../src/engine/bert-graph';
 import { readPrepared } from '../src/data/prepare';
 import { runFineTune } from '../src/kinds/bert/train';
-import { DEFAULT_FINETUNE, type FineTuneEvent } from '../src/train/finetune';
+import type { FineTuneEvent } from '../src/train/finetune';
+import { DEFAULT_FINETUNE } from '../src/train/recipe';
 import { seededRandom, shuffled } from '../src/data/split';
 import { log, runMain } from '../src/cli/progress';
 

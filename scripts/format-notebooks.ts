@@ -2,15 +2,15 @@
  * Prettier for notebook code cells (the formatter `make format` runs on src/ also runs on the cells
  * that `make promote` exports, and on the rest): lines stay within the print width, so nothing is
  * clipped in JupyterLab. `--check` lists the cells that are not formatted and exits 1 (make lint). Both
- * modes also report code that type-checks but fails under the tslab kernel (src/promote/tslab-pitfalls.ts).
+ * modes also report code that type-checks but fails under the tslab kernel (src/export/tslab-pitfalls.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as prettier from 'prettier';
 import { loadConfig } from '../src/config';
-import { readNotebooks } from '../src/promote/notebooks';
-import { crossCellShorthands } from '../src/promote/tslab-pitfalls';
+import { readNotebooks } from '../src/export/notebooks';
+import { crossCellShorthands } from '../src/export/tslab-pitfalls';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

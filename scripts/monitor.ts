@@ -17,7 +17,7 @@ import { driftTextfile, type DriftReport } from '../src/monitor/drift';
 import { isMissingIssue, tabularDriftReport } from '../src/monitor/tabular-drift';
 import { streamRejected } from '../src/monitor/serving-log';
 import { readFeatureTable, referenceMissing, rowsOf } from '../src/data/feature-table';
-import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { sampleServed, servedDrift } from '../src/monitor/served';
 import { resolveTask } from '../src/production/config';
 import { log, runMain } from '../src/cli/progress';

@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config';
 import { prepareTask, SPLITS, writePrepared } from '../src/data/prepare';
 import { dataReportHtml, datasetInputs, preparationMetrics, preparationParams } from '../src/data/tracking';
 import { TASK_NAMES, taskSpec } from '../src/data/tasks';
-import { isTabularTask, TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
+import { isTabularTask, TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { featureTableInputs, prepareTabular, writeFeatureTable } from '../src/data/feature-table';
 import { profileColumns, profileHtml } from '../src/data/profile';
 import { dataExperiment, MlflowClient, withRun } from '../src/mlflow';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
-import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { taskSpec } from '../src/data/tasks';
 import { textPredictor } from '../src/kinds';
 import { MlflowClient } from '../src/mlflow';

@@ -22,7 +22,7 @@ import {
 } from '../src/retrain/retrain';
 import { ingestIncomingTabular, tabularRetrainData } from '../src/retrain/tabular';
 import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
-import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

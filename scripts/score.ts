@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config';
 import { readFeatureTable, rowsOf } from '../src/data/feature-table';
-import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular';
+import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { MlflowClient } from '../src/mlflow';
 import { ModelCache } from '../src/production/model-cache';
 import { csvTextCell } from '../src/report/churn';

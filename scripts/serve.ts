@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
 import { cleanText } from '../src/data/clean';
-import { isTabularTask, tabularTaskSpec } from '../src/data/tabular';
+import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';

@@ -1,4 +1,4 @@
-"""Classical learners for tabular tasks, run from TypeScript (src/tabular/bridge.ts) in the project venv.
+"""Classical learners for tabular tasks, run from TypeScript (src/kinds/tabular/learners.ts) in the project venv.
 
 The TypeScript side owns the data: it builds the feature matrix with the promoted feature transform,
 assigns the cross-validation folds, and computes every metric. This script only fits: for each

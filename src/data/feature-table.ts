@@ -13,7 +13,7 @@ import { ingestFile, writeQuarantine, type BadRow } from './ingest';
 import { buildLabelMap, type LabelMap } from './labels';
 import { SPLITS, stratifiedSubset, type SplitName } from './prepare';
 import { classShares, stratifiedSplit } from './split';
-import { rawRowSchema, type FeatureRecord, type TabularTaskSpec } from './tabular';
+import { rawRowSchema, type FeatureRecord, type TabularTaskSpec } from './tabular-tasks';
 
 export interface FeatureRow {
   /** The row's id column (a customer id). */

@@ -1,7 +1,7 @@
 /**
  * Nearest-neighbour cosine similarity as one small ONNX graph: Gemm(queries, bank^T) and ReduceMax over
  * the bank, on ONNX Runtime's SIMD matrix kernels. It computes what `nearestNeighbourSimilarity`
- * (src/evaluate/open-set.ts) computes, for serving: a 10k-row bank costs 7.7 ms per text in the
+ * (src/kinds/scope/scores.ts) computes, for serving: a 10k-row bank costs 7.7 ms per text in the
  * plain loop and 0.04 ms here (2 cores). Rows of both are L2-normalised. It accumulates in float32
  * where the loop and the Python flavor use float64: scores differ by about 1e-6, which could flip a
  * verdict only for a text that close to the threshold.

@@ -8,7 +8,7 @@
  * record into a model's float32 input row. The fitted transform is saved with the model, so serving
  * applies exactly what training fitted; derived features are code, named in the transform.
  */
-import type { ColumnDecl, FeatureRecord, FeatureValue } from '../data/tabular';
+import type { ColumnDecl, FeatureRecord, FeatureValue } from '../data/tabular-tasks';
 
 /** A derived feature: a named, pure function of a validated record. */
 export interface DerivedFeature {

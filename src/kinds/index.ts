@@ -13,8 +13,8 @@ import { FROZEN_FLAVOR, loadFrozenPredictor } from './frozen-encoder/model';
 import { HYBRID_FLAVOR, loadHybridPredictor } from './hybrid/model';
 import { loadTabularPredictor, TABULAR_FLAVOR } from './tabular/model';
 import { loadTfidfPredictor, TFIDF_FLAVOR } from './tfidf-logreg/model';
-import { readScope, withScope, type ScopeOverrides } from './scope';
-import { loadScopeView } from './scope-view';
+import { readScope, withScope, type ScopeOverrides } from './scope/rule';
+import { loadScopeView } from './scope/view';
 import type { KindId, ModelKind, Predictor } from './types';
 
 export type {
@@ -30,7 +30,8 @@ export type {
   TrainRequest,
 } from './types';
 export { InputKindError, textPredictor } from './types';
-export type { Scope, ScopeOverrides } from './scope';
+export type { ScopeOverrides } from './scope/rule';
+export type { Scope } from './types';
 
 export const MODEL_KINDS: Readonly<Record<KindId, ModelKind>> = Object.freeze({
   'tfidf-logreg': {

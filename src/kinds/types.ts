@@ -5,13 +5,13 @@
  */
 import path from 'node:path';
 import type { PreparedData } from '../data/prepare';
-import type { ColumnDecl, FeatureRecord, TabularTaskSpec } from '../data/tabular';
-import type { TabularData } from './tabular/train';
+import type { ColumnDecl, FeatureRecord, TabularTaskSpec } from '../data/tabular-tasks';
+import type { FeatureRow } from '../data/feature-table';
+import type { LabelMap } from '../data/labels';
 import type { AnyTaskSpec } from '../data/tasks';
 import type { Evaluation } from '../evaluate/metrics';
 import type { ActiveRun } from '../mlflow';
 import type { ModelSignature } from '../mlflow/mlmodel';
-import type { Scope } from './scope';
 
 /** Value of the `model` run param; also the `kind` recorded in a production config. */
 export type KindId =
@@ -160,4 +160,33 @@ export function classifierSignature(labels: readonly string[]): ModelSignature {
       ...labels.map((l) => ({ name: `p(${l})`, type: 'double' as const })),
     ],
   };
+}
+
+/** A tabular task's feature rows, as the tabular kinds train on them. */
+export interface TabularData {
+  rows: readonly FeatureRow[];
+  labelMap: LabelMap;
+  /** Digest of the feature table the rows come from. */
+  digest: string;
+}
+
+export const SCOPE_SCORES = ['msp', 'energy', 'mahalanobis', 'mahalanobis+knn', 'none'] as const;
+export type ScopeScore = (typeof SCOPE_SCORES)[number];
+
+/** Per text: calibrated probabilities (row-major) and the in-scope score. */
+export interface ScopeVerdicts {
+  probs: Float32Array;
+  scores: Float64Array;
+}
+
+/** A served model's out-of-scope rule, with the deployment's overrides applied. */
+export interface Scope {
+  score: ScopeScore;
+  temperature: number;
+  threshold: number;
+  /** The threshold saved with the model (differs from `threshold` when a deployment overrides it). */
+  modelThreshold: number;
+  recall: number;
+  fallbackLabel: string;
+  judge(texts: readonly string[]): Promise<ScopeVerdicts>;
 }

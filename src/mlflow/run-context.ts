@@ -10,8 +10,8 @@ import type { LogResult, MlflowClient, DatasetInput } from './client';
 import type { MlmodelOptions } from './mlmodel';
 import { isTransient } from './errors';
 import type { Run } from './schemas';
-import { exportsOf } from '../promote/notebooks';
-import { exportsDigest, exportsTags } from '../promote/provenance';
+import { exportsOf } from '../export/notebooks';
+import { exportsDigest, exportsTags } from '../export/provenance';
 
 export interface RunOptions {
   experiment: string;

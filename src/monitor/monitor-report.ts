@@ -2,7 +2,7 @@
 import { histogramFigure, labelDistributionFigure, outOfScopeTrendFigure } from '../plots/figures';
 import { reportHtml, type ReportSection } from '../plots/html';
 import { analyze } from '../estimators/tfidf';
-import type { ColumnDecl, FeatureRecord } from '../data/tabular';
+import type { ColumnDecl, FeatureRecord } from '../data/tabular-tasks';
 import { DEFAULT_DRIFT_POLICY, type DriftReport, type FeatureDrift, type ScopeDay } from './drift';
 import { countsPerDay, type ServingRecord } from './serving-log';
 

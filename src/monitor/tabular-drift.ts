@@ -5,7 +5,7 @@
  * of missing values per column (rows a client sent with a column missing or blank, which serving
  * rejected) against the share in the raw training data. Pure: the caller reads the logs.
  */
-import type { ColumnDecl, FeatureRecord } from '../data/tabular';
+import type { ColumnDecl, FeatureRecord } from '../data/tabular-tasks';
 import {
   categoricalDrift,
   DEFAULT_DRIFT_POLICY,

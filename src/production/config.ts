@@ -38,7 +38,7 @@ export const ProductionConfigSchema = z.object({
   provenance: z.object({
     notebook: z.string().nullable(),
     gitCommit: z.string().nullable(),
-    /** Digest of the notebooks' exported code the run was made with (see src/promote/provenance.ts). */
+    /** Digest of the notebooks' exported code the run was made with (see src/export/provenance.ts). */
     exportsDigest: z.string().nullable().optional(),
     promotedAt: z.string(),
   }),

@@ -12,7 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { maskPii } from '../data/clean';
-import type { FeatureRecord } from '../data/tabular';
+import type { FeatureRecord } from '../data/tabular-tasks';
 import type { RecordPredictor } from '../kinds';
 import { argmaxRows } from '../estimators/logreg';
 import { ServingLogWriter, type ServingRecord } from '../monitor/serving-log';

@@ -25,41 +25,8 @@ import { OrtClassifier, predictEncoded } from '../engine/encoder-onnx';
 import type { SessionOptions } from '../engine/ort-session';
 import { TrainStep, type Params } from '../engine/train-step';
 import { loadBest, loadCheckpoint, saveBest, saveCheckpoint, type EpochRecord, type TrainState } from './checkpoints';
+import type { FineTuneConfig } from './config';
 import { AdamW, clipScale, DEFAULT_ADAMW, linearSchedule } from './optimizer';
-
-export interface FineTuneConfig {
-  maxLength: number;
-  batchSize: number;
-  epochs: number;
-  learningRate: number;
-  weightDecay: number;
-  /** Share of all steps spent warming the learning rate up from 0. */
-  warmupRatio: number;
-  /** Global gradient-norm clip; 0 disables. */
-  maxGradNorm: number;
-  pooling: Pooling;
-  /** Undefined: the checkpoint's own rates (config.json). */
-  dropout?: Partial<DropoutRates>;
-  /** Weigh the loss by balanced class weights (imbalanced tasks such as churn). */
-  classWeights: boolean;
-  freezeEmbeddings: boolean;
-  /** Freeze the lowest N encoder layers (and nothing above them). */
-  freezeLayers: number;
-  /** Early stopping: epochs without a better validation macro-F1 before stopping; 0 disables. */
-  patience: number;
-  /**
-   * Batches of similar-length texts (HF Trainer's group_by_length): less padding, so shorter steps. The
-   * grouping is redrawn every epoch from (seed, epoch), so order stays deterministic and resumable.
-   */
-  groupByLength?: boolean;
-  seed: number;
-  /** Also checkpoint every N steps inside an epoch (0: at epoch ends only). */
-  checkpointEverySteps: number;
-  evalBatchSize: number;
-}
-
-// The recipe's defaults are authored in notebooks/03_experiments.ipynb and promoted to ./recipe.ts.
-export { DEFAULT_FINETUNE } from './recipe';
 
 export type FineTuneEvent =
   | { type: 'start'; totalSteps: number; stepsPerEpoch: number; resumedFromStep?: number }

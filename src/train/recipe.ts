@@ -2,7 +2,7 @@
 // Checked by `make promote-check`: hand edits to this file are reported.
 
 // cell exp-r3
-import type { FineTuneConfig } from './finetune';
+import type { FineTuneConfig } from './config';
 import { DEFAULT_ADAMW } from './optimizer';
 
 /**

@@ -5,7 +5,7 @@
 import type { LogRegOptions } from '../estimators/logreg';
 import { FROZEN_LOGREG } from '../kinds/frozen-encoder/recipe';
 import { DEFAULT_BASELINE, type BaselineConfig } from '../kinds/tfidf-logreg/recipe';
-import type { FineTuneConfig } from '../train/finetune';
+import type { FineTuneConfig } from '../train/config';
 import { DEFAULT_FINETUNE } from '../train/recipe';
 import { numberParam, type SearchParam, type TrialParams } from './space';
 

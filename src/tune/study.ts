@@ -7,7 +7,7 @@
  */
 import { closeRun, openRun, type ActiveRun, type MlflowClient } from '../mlflow/index';
 import { reportHtml } from '../plots/html';
-import { studySections } from '../plots/study';
+import { studySections } from './figures';
 import type { Objective, TrialOutcome } from './objectives';
 import {
   finishedCount,

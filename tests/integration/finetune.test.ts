@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { loadEncoderCheckpoint } from '../../src/engine/checkpoint';
-import { readScope } from '../../src/kinds/scope';
+import { readScope } from '../../src/kinds/scope/rule';
 import { textPredictor } from '../../src/kinds/types';
 import { MlflowClient, readMlmodel } from '../../src/mlflow';
 import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';

@@ -10,8 +10,8 @@ import { ingestFile } from '../../src/data/ingest';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS, type AnyTaskSpec } from '../../src/data/tasks';
 import { loadTfidfPredictor, saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
-import { fitAndSaveScope } from '../../src/kinds/fit-scope';
-import { readScope, withScope } from '../../src/kinds/scope';
+import { fitAndSaveScope } from '../../src/kinds/scope/fit';
+import { readScope, withScope } from '../../src/kinds/scope/rule';
 import type { Predictor } from '../../src/kinds';
 import { monitorHtml } from '../../src/monitor/monitor-report';
 import { sampleServed, servedDrift } from '../../src/monitor/served';
@@ -135,7 +135,7 @@ describe('the out-of-scope share is a monitored signal', () => {
       p.labelMap.labels.length,
     );
     saveBaseline(trainBaseline(data.train, p.labelMap, weights, DEFAULT_BASELINE), modelDir);
-    const scope = await fitAndSaveScope(modelDir, 'tfidf-logreg', {}, data);
+    const scope = await fitAndSaveScope(modelDir, { kind: 'tfidf-logreg', load: loadTfidfPredictor }, data);
     expect(scope.score).toBe('msp');
     const predictor = withScope(await loadTfidfPredictor(modelDir), readScope(modelDir)!);
     const offTopic = fs

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { buildLabelMap } from '../../src/data/labels';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { chooseRun, PromotionError, registerRun } from '../../src/promote/register';
-import { exportsOf, readNotebooks } from '../../src/promote/notebooks';
-import { exportNotebooks } from '../../src/promote/export';
-import { exportsDigest, EXPORTS_DIGEST_TAG } from '../../src/promote/provenance';
+import { chooseRun, PromotionError, registerRun } from '../../src/production/register';
+import { exportsOf, readNotebooks } from '../../src/export/notebooks';
+import { exportNotebooks } from '../../src/export/export';
+import { exportsDigest, EXPORTS_DIGEST_TAG } from '../../src/export/provenance';
 import { readProductionConfig } from '../../src/production/config';
 import { acquireLock, productionLockFile } from '../../src/production/lock';
 import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
@@ -227,7 +227,7 @@ describe('promote-check on a copy of the project', () => {
     // Back in notebook form: no `export` keyword, imports from the project root, the directive kept.
     expect(cell.source[0]).toBe('//| export\n');
     expect(cell.source).toContain("const SENIOR_FLAG = 'SeniorCitizen';\n");
-    expect(cell.source.join('')).toContain("from './src/data/tabular'");
+    expect(cell.source.join('')).toContain("from './src/data/tabular-tasks'");
     expect(run('check')).toMatch(/in sync/);
     expect(run('export')).toMatch(/unchanged src\/features\/tabular\.ts/);
     expect(fs.readFileSync(module, 'utf8')).toBe(edited);

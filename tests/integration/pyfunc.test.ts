@@ -13,7 +13,8 @@ import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
 import { runFrozenEncoder } from '../../src/kinds/frozen-encoder/train';
 import { addPythonFlavor } from '../../src/kinds/pyfunc';
 import { classifierSignature } from '../../src/kinds/types';
-import { fitAndSaveScope } from '../../src/kinds/fit-scope';
+import { loadBertPredictor } from '../../src/kinds/bert/model';
+import { fitAndSaveScope } from '../../src/kinds/scope/fit';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { initialParams } from '../../src/train/finetune';
@@ -248,11 +249,17 @@ describe('python_function flavor', () => {
       const splits = { ...prepared.splits, labelMap };
       // Recall 0.7 on 60 validation texts: a good share of texts fall out of scope, so the verdicts are
       // compared on both sides of the threshold.
-      const scope = await fitAndSaveScope(dir, 'bert-finetune', {}, splits, undefined, {
-        score,
-        recall: 0.7,
-        neighbourCheckpoint: checkpoint,
-      });
+      const scope = await fitAndSaveScope(
+        dir,
+        { kind: 'bert-finetune', load: (d) => loadBertPredictor(d, {}) },
+        splits,
+        undefined,
+        {
+          score,
+          recall: 0.7,
+          neighbourCheckpoint: checkpoint,
+        },
+      );
       expect(scope.score).toBe(score);
       const runId = await withRun(client, { experiment: name, runName: 'bert' }, async (run) => {
         await run.logModel(dir, {

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS, type Example } from '../../src/data/tasks';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { registerRun } from '../../src/promote/register';
+import { registerRun } from '../../src/production/register';
 import type { ProductionConfig } from '../../src/production/config';
 import { ModelCache } from '../../src/production/model-cache';
 import { evaluateRegistered, gate, retrain, rollback } from '../../src/retrain/retrain';
@@ -17,7 +17,7 @@ import { trainKind } from '../../src/kinds/training';
 import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
 import { fineTuneParams } from '../../src/kinds/bert/train';
-import { DEFAULT_FINETUNE } from '../../src/train/finetune';
+import { DEFAULT_FINETUNE } from '../../src/train/recipe';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-it-'));

@@ -8,7 +8,8 @@ import { loadConfig } from '../../src/config';
 import { prepareTask } from '../../src/data/prepare';
 import { TASKS } from '../../src/data/tasks';
 import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
-import { fitAndSaveScope } from '../../src/kinds/fit-scope';
+import { loadBertPredictor } from '../../src/kinds/bert/model';
+import { fitAndSaveScope } from '../../src/kinds/scope/fit';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { initialParams } from '../../src/train/finetune';
@@ -33,9 +34,15 @@ beforeAll(async () => {
   const { config, params } = initialParams(checkpoint, 'mean', labelMap.labels.length, 42);
   const modelDir = path.join(tmp, 'model');
   saveBertModel(modelDir, checkpoint, config, params, { pooling: 'mean', maxLength: 64, labelMap }, false);
-  const scope = await fitAndSaveScope(modelDir, 'bert-finetune', {}, { ...prepared.splits, labelMap }, undefined, {
-    neighbourCheckpoint: checkpoint,
-  });
+  const scope = await fitAndSaveScope(
+    modelDir,
+    { kind: 'bert-finetune', load: (d) => loadBertPredictor(d, {}) },
+    { ...prepared.splits, labelMap },
+    undefined,
+    {
+      neighbourCheckpoint: checkpoint,
+    },
+  );
   expect(scope.score).toBe('mahalanobis+knn');
   await client.getOrCreateRegisteredModel(name);
   for (const runName of ['bert-a', 'bert-b']) {

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config';
 import { readFeatureTable, rowsOf } from '../../src/data/feature-table';
 import { logitsOfProbs, softmaxWithTemperature } from '../../src/evaluate/calibration';
 import { applyFeatureTransform } from '../../src/features/tabular';
-import { readScope } from '../../src/kinds/scope';
+import { readScope } from '../../src/kinds/scope/rule';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
 import { runScript, spawnScript } from '../helpers/cli';

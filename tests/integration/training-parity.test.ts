@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { classifierParamNames } from '../../src/engine/bert-graph';
 import { TrainStep, type StepResult } from '../../src/engine/train-step';
-import { initialParams, targets, trainableParams, DEFAULT_FINETUNE } from '../../src/train/finetune';
+import { initialParams, targets, trainableParams } from '../../src/train/finetune';
+import { DEFAULT_FINETUNE } from '../../src/train/recipe';
 
 // Reference: one training step of the real checkpoint in Python transformers + PyTorch autograd
 // (scripts/fixtures/make_training_fixture.py): loss, logits and every parameter's gradient.

@@ -19,7 +19,7 @@ import {
   thresholdForRecall,
   thresholdKeepingRecall,
   wilsonLower,
-} from '../../src/evaluate/open-set';
+} from '../../src/kinds/scope/scores';
 import { binaryProbs, calibrationMeasures } from '../../src/kinds/tabular/train';
 
 /** n examples over k classes whose labels are drawn from softmax(z) while the model reports softmax(z * scale). */

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { offTopicCheck, readOffTopic } from '../../src/evaluate/off-topic';
-import type { Scope } from '../../src/kinds/scope';
+import { offTopicCheck, readOffTopic } from '../../src/open-intent/off-topic';
+import type { Scope } from '../../src/kinds/types';
 
 // make eval-offtopic's arithmetic: which off-topic queries a scope lets through (with the label they would
 // get), and the share of in-scope queries it keeps, at the scope's own (or a deployment's) threshold.

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generatedFiles, readNotebooks } from '../../src/promote/notebooks';
+import { generatedFiles, readNotebooks } from '../../src/export/notebooks';
 import {
   checkExports,
   exportNotebooks,
@@ -10,7 +10,7 @@ import {
   splitGenerated,
   syncBack,
   type Notebook,
-} from '../../src/promote/export';
+} from '../../src/export/export';
 
 const code = (id: string, source: string) => ({ id, cell_type: 'code', source });
 const nb = (cells: Notebook['cells']): Notebook => ({ cells });

@@ -5,14 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/data/split';
 import type { Example } from '../../src/data/tasks';
 import { softmaxWithTemperature } from '../../src/evaluate/calibration';
-import { knownIntents, openIntentSplits, scoreOpenIntent } from '../../src/evaluate/open-intent';
+import { knownIntents, openIntentSplits, scoreOpenIntent } from '../../src/open-intent/protocol';
 import {
   combinedScore,
   fitStandardization,
   nearestNeighbourSimilarity,
   openSetMetrics,
   wilsonLower,
-} from '../../src/evaluate/open-set';
+} from '../../src/kinds/scope/scores';
 import {
   fitScope,
   readNeighbourBank,
@@ -21,7 +21,7 @@ import {
   withScope,
   writeScope,
   type ScopeView,
-} from '../../src/kinds/scope';
+} from '../../src/kinds/scope/rule';
 import type { TextPredictor } from '../../src/kinds/types';
 import { neighbourIndex } from '../../src/engine/neighbour-index';
 

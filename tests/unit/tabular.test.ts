@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { prepareTabular, readFeatureTable, referenceMissing, writeFeatureTable } from '../../src/data/feature-table';
-import { rawRowSchema, recordSchema, TABULAR_TASKS, type FeatureRecord } from '../../src/data/tabular';
+import { rawRowSchema, recordSchema, TABULAR_TASKS, type FeatureRecord } from '../../src/data/tabular-tasks';
 import { applyFeatureTransform, fitFeatureTransform, withDerived } from '../../src/features/tabular';
 import { tabularDriftReport } from '../../src/monitor/tabular-drift';
-import { binaryMetrics, comparisonTable, stratifiedFolds, summarise } from '../../src/tabular/compare';
+import { binaryMetrics, comparisonTable, stratifiedFolds, summarise } from '../../src/kinds/tabular/compare';
 import { candidateFromParams, candidateParams } from '../../src/kinds/tabular/train';
 import { seededRandom } from '../../src/data/split';
 

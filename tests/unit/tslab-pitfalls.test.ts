@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crossCellShorthands } from '../../src/promote/tslab-pitfalls';
+import { crossCellShorthands } from '../../src/export/tslab-pitfalls';
 
 // tslab runs `{ spec }` in a later cell as a ReferenceError (checked against the kernel while writing
 // notebooks/06_open_set.ipynb); `make lint` must name such lines and leave working code alone.

@@ -13,7 +13,7 @@ import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson, type TrainingCurves } from '../../evaluate/report';
 import { splitDataset } from '../../data/tracking';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
-import { fitAndSaveScope, scoreForTask } from '../fit-scope';
+import { fitAndSaveScope, scoreForTask } from '../scope/fit';
 import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
@@ -21,17 +21,17 @@ import { POOLINGS, type Pooling } from '../../engine/bert-graph';
 import { OrtClassifier, predictEncoded } from '../../engine/encoder-onnx';
 import type { SessionOptions } from '../../engine/ort-session';
 import { finishCheckpoints } from '../../train/checkpoints';
+import type { FineTuneConfig } from '../../train/config';
+import { DEFAULT_FINETUNE } from '../../train/recipe';
 import {
-  DEFAULT_FINETUNE,
   fineTune,
   type FineTuneInputs,
-  type FineTuneConfig,
   type FineTuneEvent,
   type FineTuneResult,
   type MetricEntry,
 } from '../../train/finetune';
 import { checkpointOf, classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
-import { BERT_FLAVOR, saveBertModel } from './model';
+import { BERT_FLAVOR, loadBertPredictor, saveBertModel } from './model';
 
 /** Largest accuracy drop (points) at which the int8 graph is the one served. */
 export const INT8_MAX_LOSS_POINTS = 0.5;
@@ -249,10 +249,16 @@ export async function runFineTune(
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'bert-model-'));
     try {
       fs.cpSync(modelDir, staging, { recursive: true });
-      await fitAndSaveScope(staging, 'bert-finetune', { onnx: served }, data, run, {
-        score: scoreForTask(spec),
-        neighbourCheckpoint: o.checkpointDir,
-      });
+      await fitAndSaveScope(
+        staging,
+        { kind: 'bert-finetune', load: (d) => loadBertPredictor(d, { onnx: served }) },
+        data,
+        run,
+        {
+          score: scoreForTask(spec),
+          neighbourCheckpoint: o.checkpointDir,
+        },
+      );
       const modelId = await run.logModel(staging, {
         artifactPath: 'model',
         modelType: 'bert-finetune',

@@ -10,7 +10,7 @@ import type { AnyTaskSpec, Example } from '../../data/tasks';
 import { evaluateProbs, type Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
-import { fitAndSaveScope, scoreForTask } from '../fit-scope';
+import { fitAndSaveScope, scoreForTask } from '../scope/fit';
 import { addPythonFlavor } from '../pyfunc';
 import { TextTokenizer } from '../../features/tokenize';
 import type { ActiveRun } from '../../mlflow';
@@ -20,7 +20,8 @@ import { checkpointOf, classifierSignature, type TextTrainRequest, loggedNumber 
 import { FROZEN_HEAD, FROZEN_LOGREG, trainFrozenHead } from './recipe';
 
 export { trainFrozenHead } from './recipe';
-import { dense, embedTexts, FROZEN_FLAVOR, saveFrozenModel, type FrozenEncoderModel } from './model';
+import { embedTexts } from '../../engine/encoder-folder';
+import { dense, FROZEN_FLAVOR, loadFrozenPredictor, saveFrozenModel, type FrozenEncoderModel } from './model';
 
 export function evaluateFrozenHead(
   m: FrozenEncoderModel,
@@ -146,7 +147,9 @@ export async function logFrozenRun(
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'frozen-model-'));
   try {
     saveFrozenModel(model, o.checkpointDir, o.maxLength, tmp);
-    await fitAndSaveScope(tmp, 'frozen-encoder-logreg', {}, data, run, { score: scoreForTask(spec) });
+    await fitAndSaveScope(tmp, { kind: 'frozen-encoder-logreg', load: loadFrozenPredictor }, data, run, {
+      score: scoreForTask(spec),
+    });
     const modelId = await run.logModel(tmp, {
       artifactPath: 'model',
       modelType: 'frozen-encoder-logreg',

@@ -10,14 +10,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelMap } from '../../data/labels';
-import { recordSchema, type FeatureRecord } from '../../data/tabular';
+import { recordSchema, type FeatureRecord } from '../../data/tabular-tasks';
 import { softmaxWithTemperature } from '../../evaluate/calibration';
 import { logRegFromJson, predictLogits, type LogRegJson } from '../../estimators/logreg';
 import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
 import type { Attribution, RecordPredictor } from '../types';
-import { dense, embedTexts, loadEncoderFolder } from '../frozen-encoder/model';
-import { readScope } from '../scope';
+import { embedTexts, loadEncoderFolder } from '../../engine/encoder-folder';
+import { dense } from '../frozen-encoder/model';
+import { readScope } from '../scope/rule';
 
 export const HYBRID_FLAVOR = 'ts_hybrid_frozen';
 

@@ -348,7 +348,7 @@ _KINDS = {
 
 
 class _Scope:
-    """A text model's scope.json (``src/kinds/scope.ts``): temperature, out-of-scope score and threshold.
+    """A text model's scope.json (``src/kinds/scope/rule.ts``): temperature, out-of-scope score and threshold.
 
     ``mahalanobis+knn`` also embeds the texts with the pretrained encoder the folder carries and takes
     the cosine similarity to the nearest training text (the bank file, checked by its sha256); both

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { loadConfig } from '../../config';
 import { digestRows, featureTableInputs, type FeatureRow } from '../../data/feature-table';
 import type { LabelMap } from '../../data/labels';
-import type { TabularTaskSpec } from '../../data/tabular';
+import type { TabularTaskSpec } from '../../data/tabular-tasks';
 import {
   brierScore,
   expectedCalibrationError,
@@ -25,20 +25,13 @@ import { applyFeatureTransform, fitFeatureTransform, TASK_DERIVED_FEATURES } fro
 import type { ActiveRun, MlflowClient } from '../../mlflow';
 import { withRun } from '../../mlflow/run-context';
 import { reportHtml, type Figure } from '../../plots/html';
-import { runLearners, type LearnerCandidate } from '../../tabular/bridge';
-import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from '../../tabular/compare';
-import type { RecordPredictor, TabularTrainRequest } from '../types';
+import { runLearners, type LearnerCandidate } from './learners';
+import { comparisonTable, stratifiedFolds, summarise, type CandidateSummary } from './compare';
+import type { RecordPredictor, TabularData, TabularTrainRequest } from '../types';
 import { loadTabularPredictor, saveTabularModel, TABULAR_FILES, tabularFlavor, tabularSignature } from './model';
 import { addPythonFlavor } from '../pyfunc';
-import { fitScope, writeScope } from '../scope';
-import { SCOPE_CHOICE } from '../scope-choice';
-
-export interface TabularData {
-  rows: readonly FeatureRow[];
-  labelMap: LabelMap;
-  /** Digest of the feature table the rows come from. */
-  digest: string;
-}
+import { fitScope, writeScope } from '../scope/rule';
+import { SCOPE_CHOICE } from '../scope/choice';
 
 export interface CompareOptions {
   spec: TabularTaskSpec;

@@ -13,13 +13,14 @@ import type { AnyTaskSpec } from '../../data/tasks';
 import type { Evaluation } from '../../evaluate/metrics';
 import { evaluationHtml, evaluationJson } from '../../evaluate/report';
 import { logHeldOutScores, logTrainingInputs } from '../log-evaluation';
-import { fitAndSaveScope, scoreForTask } from '../fit-scope';
+import { fitAndSaveScope, scoreForTask } from '../scope/fit';
 import { addPythonFlavor } from '../pyfunc';
 import type { ActiveRun } from '../../mlflow';
 import { classifierSignature, type TextTrainRequest, loggedNumber } from '../types';
 import {
   DEFAULT_BASELINE,
   evaluateBaseline,
+  loadTfidfPredictor,
   saveBaseline,
   TFIDF_FLAVOR,
   trainBaseline,
@@ -138,7 +139,9 @@ export async function logBaselineRun(
     await run.logArtifact(path.join(tmp, 'evaluation_test.html'), 'eval');
     const modelDir = path.join(tmp, 'model');
     saveBaseline(model, modelDir);
-    await fitAndSaveScope(modelDir, 'tfidf-logreg', {}, data, run, { score: scoreForTask(spec) });
+    await fitAndSaveScope(modelDir, { kind: 'tfidf-logreg', load: loadTfidfPredictor }, data, run, {
+      score: scoreForTask(spec),
+    });
     const modelId = await run.logModel(modelDir, {
       artifactPath: 'model',
       modelType: 'tfidf-logreg',

@@ -1,14 +1,14 @@
 /**
- * The I/O edge of the `mahalanobis+knn` out-of-scope score (./scope.ts): the pretrained encoder a model
+ * The I/O edge of the `mahalanobis+knn` out-of-scope score (./rule.ts): the pretrained encoder a model
  * folder carries for it (written from the base checkpoint as ONNX, the graph both runtimes run) and the
  * embedding of texts in that encoder's space, loaded beside the model for serving.
  */
 import path from 'node:path';
-import { TextTokenizer } from '../features/tokenize';
-import { OrtEncoder } from '../engine/encoder-onnx';
-import { neighbourIndex, type NeighbourIndex } from '../engine/neighbour-index';
-import { embedTexts, loadEncoderFolder, writeEncoderFolder } from './frozen-encoder/model';
-import { NEIGHBOUR_ENCODER_DIR, readNeighbourBank, type ScopeFile, type ScopeView } from './scope';
+import { TextTokenizer } from '../../features/tokenize';
+import { OrtEncoder } from '../../engine/encoder-onnx';
+import { neighbourIndex, type NeighbourIndex } from '../../engine/neighbour-index';
+import { embedTexts, loadEncoderFolder, writeEncoderFolder } from '../../engine/encoder-folder';
+import { NEIGHBOUR_ENCODER_DIR, readNeighbourBank, type ScopeFile, type ScopeView } from './rule';
 
 /** Texts -> L2-normalised mean-pooled embeddings [texts, dim] under one encoder folder. */
 export interface TextEmbedder {

@@ -9,8 +9,8 @@ import path from 'node:path';
 import type { LabelMap } from '../data/labels';
 import { readModelFolder } from '../kinds';
 import type { MlflowClient, ModelVersion, Run } from '../mlflow';
-import type { ProductionConfig } from '../production/config';
-import { changedModules, EXPORTS_DIGEST_TAG, EXPORTS_MODULES_TAG, type ExportsDigest } from './provenance';
+import type { ProductionConfig } from './config';
+import { changedModules, EXPORTS_DIGEST_TAG, EXPORTS_MODULES_TAG, type ExportsDigest } from '../export/provenance';
 
 export class PromotionError extends Error {
   override name = 'PromotionError';

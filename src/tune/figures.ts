@@ -3,9 +3,9 @@
  * Optuna's own visualisation module draws: optimisation history, intermediate values (pruning),
  * parallel coordinates and parameter importances.
  */
-import type { SearchParam } from '../tune/space';
-import type { StudySummary, TrialRecord } from '../tune/optuna';
-import type { Figure, ReportSection } from './html';
+import type { SearchParam } from './space';
+import type { StudySummary, TrialRecord } from './optuna';
+import type { Figure, ReportSection } from '../plots/html';
 
 const lastIntermediate = (t: TrialRecord): number | undefined => {
   const steps = Object.keys(t.intermediate).map(Number);

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { argmaxRows } from '../estimators/logreg';
-import type { Scope } from '../kinds/scope';
+import type { Scope } from '../kinds/types';
 
 /** The queries of an off-topic file: one per line, `#` comments and blank lines skipped. */
 export function readOffTopic(file: string): string[] {

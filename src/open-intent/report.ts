@@ -2,7 +2,7 @@
  * What `make eval-open` logs and prints: one run's flat MLflow metrics, the mean and standard deviation
  * over seeds per known ratio, and a Markdown table. Pure.
  */
-import type { OpenRunResult } from './open-intent-run';
+import type { OpenRunResult } from './run';
 
 /** One protocol run as MLflow metrics (per score: test AUROC, FPR@95TPR, validation AUROC). */
 export function openIntentMetrics(r: OpenRunResult): Record<string, number> {

@@ -22,20 +22,22 @@ import { runFrozenEncoder } from '../kinds/frozen-encoder/train';
 import { DEFAULT_BASELINE, loadTfidfPredictor, saveBaseline } from '../kinds/tfidf-logreg/model';
 import { runBaseline } from '../kinds/tfidf-logreg/train';
 import type { RawOutputs, TextPredictor } from '../kinds/types';
-import { fitNeighbourModel, scopeScores, scoresAvailable, type NeighbourModel } from '../kinds/scope';
-import { SCOPE_CHOICE } from '../kinds/scope-choice';
-import { checkpointEmbedder } from '../kinds/scope-view';
-import { DEFAULT_FINETUNE, type FineTuneConfig, type FineTuneEvent } from '../train/finetune';
+import { fitNeighbourModel, scopeScores, scoresAvailable, type NeighbourModel } from '../kinds/scope/rule';
+import { SCOPE_CHOICE } from '../kinds/scope/choice';
+import { checkpointEmbedder } from '../kinds/scope/view';
+import type { FineTuneConfig } from '../train/config';
+import type { FineTuneEvent } from '../train/finetune';
+import { DEFAULT_FINETUNE } from '../train/recipe';
 import {
   expectedCalibrationError,
   fitTemperature,
   reliabilityBins,
   softmaxWithTemperature,
   type ReliabilityBin,
-} from './calibration';
+} from '../evaluate/calibration';
 import { argmaxRows } from '../estimators/logreg';
-import { fitMahalanobis } from './open-set';
-import { knownIntents, openIntentSplits, scoreOpenIntent, type OpenIntentResult } from './open-intent';
+import { fitMahalanobis } from '../kinds/scope/scores';
+import { knownIntents, openIntentSplits, scoreOpenIntent, type OpenIntentResult } from './protocol';
 
 export const OPEN_MODELS = ['tfidf', 'frozen', 'bert'] as const;
 export type OpenModel = (typeof OPEN_MODELS)[number];
@@ -136,7 +138,7 @@ async function pretrainedViews(
   texts: [readonly string[], readonly string[], readonly string[]],
 ): Promise<{ val: View; test: View; train: View }> {
   if (r.model === 'frozen') return { val: own.val.features!, test: own.test.features!, train: own.train };
-  const embedder = await checkpointEmbedder(r.checkpointDir, FROZEN_HEAD.maxLength);
+  const embedder = await checkpointEmbedder(r.checkpointDir, SCOPE_CHOICE.viewMaxLength);
   try {
     return {
       val: await embedder.embed(texts[0]),
@@ -158,7 +160,7 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
       saved.format === RESULT_FORMAT &&
       saved.recall === r.recall &&
       saved.scoring?.neighbourWeight === SCOPE_CHOICE.neighbourWeight &&
-      saved.scoring.viewMaxLength === FROZEN_HEAD.maxLength;
+      saved.scoring.viewMaxLength === SCOPE_CHOICE.viewMaxLength;
     if (same) return saved;
   }
   fs.mkdirSync(r.workDir, { recursive: true });
@@ -223,7 +225,7 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
       const bankView = { data: bank, dim: views.train.dim };
       knn = fitNeighbourModel(valKnown, maha, bankView, data.train.length, SCOPE_CHOICE.neighbourWeight);
     }
-    // The scores exactly as a served model computes them (src/kinds/scope.ts), one per score it could be saved with.
+    // The scores exactly as a served model computes them (src/kinds/scope/rule.ts), one per score it could be saved with.
     const scores = Object.fromEntries(
       scoresAvailable(val).map((score) => [
         score,
@@ -249,7 +251,7 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
     const knownLogits = test.logits.subarray(0, nTestKnown * k);
     const out: OpenRunResult = {
       format: RESULT_FORMAT,
-      scoring: { neighbourWeight: SCOPE_CHOICE.neighbourWeight, viewMaxLength: FROZEN_HEAD.maxLength },
+      scoring: { neighbourWeight: SCOPE_CHOICE.neighbourWeight, viewMaxLength: SCOPE_CHOICE.viewMaxLength },
       ...result,
       model: r.model,
       knownRatio: r.knownRatio,

@@ -1,21 +1,19 @@
 /**
- * The training-time edge of ./scope.ts, shared by every text kind: load the saved model folder as
+ * The training-time edge of ./rule.ts, shared by every text kind: load the saved model folder as
  * serving will, score the validation split (and the training split for Mahalanobis), fit the
  * temperature and the out-of-scope threshold, write scope.json into the folder before it is logged,
  * and log calibration before/after (validation and test) to the run. For `mahalanobis+knn` it also writes
  * the base checkpoint's encoder and the training texts' embeddings under it into the folder.
  */
 import path from 'node:path';
-import { encodeLabels, type LabelMap } from '../data/labels';
-import type { Example } from '../data/tasks';
-import { brierScore, expectedCalibrationError, softmaxWithTemperature } from '../evaluate/calibration';
-import type { ActiveRun } from '../mlflow';
-import { FROZEN_HEAD } from './frozen-encoder/recipe';
-import { kindById } from './index';
-import { fitScope, scoresAvailable, writeScope, type ScopeFile, type ScopeFitInputs, type ScopeScore } from './scope';
-import { SCOPE_CHOICE } from './scope-choice';
-import { loadEmbedder, writeNeighbourEncoder } from './scope-view';
-import type { KindId } from './types';
+import { encodeLabels, type LabelMap } from '../../data/labels';
+import type { Example } from '../../data/tasks';
+import { brierScore, expectedCalibrationError, softmaxWithTemperature } from '../../evaluate/calibration';
+import type { ActiveRun } from '../../mlflow';
+import { fitScope, scoresAvailable, writeScope, type ScopeFile, type ScopeFitInputs } from './rule';
+import { SCOPE_CHOICE } from './choice';
+import { loadEmbedder, writeNeighbourEncoder } from './view';
+import type { KindId, ScopeScore, TextPredictor } from '../types';
 
 export interface ScopeSplits {
   train: readonly Example[];
@@ -41,14 +39,20 @@ export function chosenScore(kind: KindId, available: readonly ScopeScore[]): Sco
   return chosen === 'mahalanobis+knn' && available.includes('mahalanobis') ? 'mahalanobis' : 'msp';
 }
 
+/** A saved text model as the scope fit needs it: its kind and the loader serving uses for its folder. */
+export interface ScopedModel {
+  kind: KindId;
+  load(dir: string): Promise<TextPredictor>;
+}
+
 /**
- * Fits and writes `dir`/scope.json for a saved text model (loaded with its MLmodel flavor entry, so the
- * graph scored is the one served); logs the calibration metrics to `run`.
+ * Fits and writes `dir`/scope.json for a saved text model (loaded by `model.load`, the kind's serving
+ * loader with its MLmodel flavor entry, so the graph scored is the one served); logs the calibration
+ * metrics to `run`.
  */
 export async function fitAndSaveScope(
   dir: string,
-  kindId: KindId,
-  flavorConfig: Record<string, unknown>,
+  model: ScopedModel,
   data: ScopeSplits,
   run?: ActiveRun,
   opts: {
@@ -58,9 +62,8 @@ export async function fitAndSaveScope(
     neighbourCheckpoint?: string;
   } = {},
 ): Promise<ScopeFile> {
-  const kind = kindById(kindId);
-  const p = await kind.load(dir, flavorConfig);
-  if (p.input !== 'text') throw new Error(`${kindId} is not a text model: it has no out-of-scope rule`);
+  const kindId = model.kind;
+  const p = await model.load(dir);
   try {
     const texts = (xs: readonly Example[]) => xs.map((e) => e.text);
     const y = (xs: readonly Example[]) =>
@@ -82,7 +85,7 @@ export async function fitAndSaveScope(
         throw new Error('mahalanobis+knn needs the pretrained checkpoint (neighbourCheckpoint)');
       // Embedded by the encoder folder written into the model, the graph serving will run.
       const encoder = writeNeighbourEncoder(dir, opts.neighbourCheckpoint);
-      const embedder = await loadEmbedder(path.join(dir, encoder), FROZEN_HEAD.maxLength);
+      const embedder = await loadEmbedder(path.join(dir, encoder), SCOPE_CHOICE.viewMaxLength);
       try {
         // Served texts look for their nearest labelled text among training and validation texts.
         const bank = await embedder.embed(texts([...data.train, ...data.validation]));
@@ -93,7 +96,7 @@ export async function fitAndSaveScope(
           bank,
           validationStart,
           encoder,
-          maxLength: FROZEN_HEAD.maxLength,
+          maxLength: SCOPE_CHOICE.viewMaxLength,
           weight: SCOPE_CHOICE.neighbourWeight,
         };
       } finally {

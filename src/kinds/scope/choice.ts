@@ -2,8 +2,7 @@
 // Checked by `make promote-check`: hand edits to this file are reported.
 
 // cell open-choice
-import type { ScopeScore } from './scope';
-import type { KindId } from './types';
+import type { KindId, ScopeScore } from '../types';
 
 /**
  * The out-of-scope rule every new text model is saved with: its score per model kind (chosen in
@@ -16,9 +15,12 @@ export const SCOPE_CHOICE: {
   recall: number;
   fallbackLabel: string;
   neighbourWeight: number;
+  /** Tokens per text the pretrained view of `mahalanobis+knn` embeds (the frozen encoder's length). */
+  viewMaxLength: number;
 } = {
   score: { 'tfidf-logreg': 'msp', 'frozen-encoder-logreg': 'mahalanobis', 'bert-finetune': 'mahalanobis+knn' },
   recall: 0.95,
   fallbackLabel: 'out_of_scope',
   neighbourWeight: 0.5,
+  viewMaxLength: 64,
 };

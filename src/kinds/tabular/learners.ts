@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { PROJECT_ROOT } from '../config';
+import { PROJECT_ROOT } from '../../config';
 
 export const ESTIMATORS = ['logistic_regression', 'random_forest', 'lightgbm'] as const;
 export type Estimator = (typeof ESTIMATORS)[number];

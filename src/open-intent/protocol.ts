@@ -8,7 +8,7 @@
 import { buildLabelMap, type LabelMap } from '../data/labels';
 import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
-import { thresholdForRecall, openSetMetrics } from './open-set';
+import { thresholdForRecall, openSetMetrics } from '../kinds/scope/scores';
 
 /** The known intents of one protocol run: a seeded random `ratio` of the labels (at least 2). */
 export function knownIntents(labels: readonly string[], ratio: number, seed: number): string[] {

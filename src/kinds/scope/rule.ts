@@ -20,7 +20,7 @@ import {
   fitTemperature,
   nllAtTemperature,
   softmaxWithTemperature,
-} from '../evaluate/calibration';
+} from '../../evaluate/calibration';
 import {
   combinedScore,
   fitMahalanobis,
@@ -32,8 +32,8 @@ import {
   thresholdKeepingRecall,
   type MahalanobisModel,
   type Standardization,
-} from '../evaluate/open-set';
-import type { RawOutputs, TextPredictor } from './types';
+} from './scores';
+import { SCOPE_SCORES, type RawOutputs, type ScopeScore, type ScopeVerdicts, type TextPredictor } from '../types';
 
 export const SCOPE_FILE = 'scope.json';
 /** The training texts' embeddings in the pretrained encoder's space, for `mahalanobis+knn`. */
@@ -45,8 +45,6 @@ export const NEIGHBOUR_ENCODER_DIR = 'scope-encoder';
  * `mahalanobis+knn`: Mahalanobis on the model's features plus the nearest training text's cosine
  * similarity in the pretrained encoder's space, each z-scored on validation, weighted.
  */
-export const SCOPE_SCORES = ['msp', 'energy', 'mahalanobis', 'mahalanobis+knn', 'none'] as const;
-export type ScopeScore = (typeof SCOPE_SCORES)[number];
 
 const f32Base64 = (a: ArrayLike<number>) => Buffer.from(Float32Array.from(a).buffer).toString('base64');
 const fromF32Base64 = (s: string) => {
@@ -314,30 +312,12 @@ export function readScope(dir: string): ScopeFile | undefined {
   return s;
 }
 
-/** Per text: calibrated probabilities (row-major) and the in-scope score. */
-export interface ScopeVerdicts {
-  probs: Float32Array;
-  scores: Float64Array;
-}
-
-/** A served model's out-of-scope rule, with the deployment's overrides applied. */
-export interface Scope {
-  score: ScopeScore;
-  temperature: number;
-  threshold: number;
-  /** The threshold saved with the model (differs from `threshold` when a deployment overrides it). */
-  modelThreshold: number;
-  recall: number;
-  fallbackLabel: string;
-  judge(texts: readonly string[]): Promise<ScopeVerdicts>;
-}
-
 export interface ScopeOverrides {
   threshold?: number;
   fallbackLabel?: string;
 }
 
-/** The pretrained encoder of a `mahalanobis+knn` scope, loaded (./scope-view.ts), with its neighbour bank. */
+/** The pretrained encoder of a `mahalanobis+knn` scope, loaded (./view.ts), with its neighbour bank. */
 export interface ScopeView {
   bank: Float32Array;
   embed(texts: readonly string[]): Promise<{ data: Float32Array; dim: number }>;

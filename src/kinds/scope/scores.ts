@@ -11,7 +11,7 @@
  * Judged as open intent classification is: AUROC of in-scope vs out-of-scope, the false-accept rate
  * at 95% in-scope recall (FPR@95TPR), and a threshold chosen for a stated in-scope recall.
  */
-import { rocAuc } from './metrics';
+import { rocAuc } from '../../evaluate/metrics';
 
 type Matrix = Float32Array | Float64Array | readonly number[];
 

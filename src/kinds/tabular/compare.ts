@@ -2,9 +2,9 @@
  * Rapid model comparison (PyCaret's compare_models, with the folds and metrics computed here): pure
  * functions from out-of-fold probabilities to a table of mean +- sd per metric.
  */
-import { evaluate } from '../evaluate/metrics';
-import { stratifiedSplit } from '../data/split';
-import type { CandidateResult, LearnerCandidate } from './bridge';
+import { evaluate } from '../../evaluate/metrics';
+import { stratifiedSplit } from '../../data/split';
+import type { CandidateResult, LearnerCandidate } from './learners';
 
 /** The default candidates: one linear model, bagged trees, boosted trees. */
 export const DEFAULT_CANDIDATES: readonly LearnerCandidate[] = [
