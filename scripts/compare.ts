@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config';
 import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
 import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular-tasks';
-import { compareAndLog } from '../src/kinds/tabular/train';
+import { compareAndLog } from '../src/kinds/tabular/runs';
 import { MlflowClient } from '../src/mlflow';
 import { DEFAULT_CANDIDATES } from '../src/kinds/tabular/compare';
 import { log, runMain } from '../src/cli/progress';

@@ -7,7 +7,7 @@ import { kindById } from './index';
 import { trainFromParams as trainBert } from './bert/train';
 import { trainFromParams as trainFrozen } from './frozen-encoder/train';
 import { trainFromParams as trainHybrid } from './hybrid/train';
-import { trainFromParams as trainTabular } from './tabular/train';
+import { trainFromParams as trainTabular } from './tabular/runs';
 import { trainFromParams as trainTfidf } from './tfidf-logreg/train';
 import type { KindId, TabularTrainRequest, TextTrainRequest, Trainer, TrainRequest } from './types';
 

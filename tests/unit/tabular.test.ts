@@ -7,7 +7,7 @@ import { rawRowSchema, recordSchema, TABULAR_TASKS, type FeatureRecord } from '.
 import { applyFeatureTransform, fitFeatureTransform, withDerived } from '../../src/features/tabular';
 import { tabularDriftReport } from '../../src/monitor/tabular-drift';
 import { binaryMetrics, comparisonTable, stratifiedFolds, summarise } from '../../src/kinds/tabular/compare';
-import { candidateFromParams, candidateParams } from '../../src/kinds/tabular/train';
+import { candidateFromParams, candidateParams } from '../../src/kinds/tabular/runs';
 import { seededRandom } from '../../src/data/split';
 
 const spec = TABULAR_TASKS['telco-churn'];
