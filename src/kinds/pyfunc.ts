@@ -1,6 +1,6 @@
 /**
  * MLflow's python_function flavor for the text kinds and the tabular kind: a model folder also loads
- * in Python (`mlflow.pyfunc.load_model`, `mlflow models serve`) through ./pyfunc/convo_pyfunc.py,
+ * in Python (`mlflow.pyfunc.load_model`, `mlflow models serve`) through src/py/convo_pyfunc.py,
  * which runs the same files (TF-IDF weights, ONNX graphs, the fitted feature transform) with numpy /
  * onnxruntime. The module is copied into the folder, so a registered model carries the code that
  * loads it.
@@ -31,7 +31,7 @@ export type PyfuncSpec =
     };
 
 const MODULE = 'convo_pyfunc';
-const SOURCE = path.join(__dirname, 'pyfunc', `${MODULE}.py`);
+const SOURCE = path.join(__dirname, '..', 'py', `${MODULE}.py`);
 
 // Versions the loader was tested with: the project's own lock (requirements.txt).
 const REQUIREMENTS = ['mlflow==3.17.2', 'numpy', 'pandas', 'onnxruntime==1.32.0', 'tokenizers==0.23.3'];

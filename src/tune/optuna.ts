@@ -1,5 +1,5 @@
 /**
- * Optuna from TypeScript: a long-lived Python process (scripts/py/optuna_bridge.py) speaking JSON
+ * Optuna from TypeScript: a long-lived Python process (src/py/optuna_bridge.py) speaking JSON
  * lines, with Optuna's own samplers, pruners and RDB storage behind it. TypeScript asks for a
  * trial, trains, reports intermediate values (Optuna decides pruning) and tells the result.
  */
@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { PROJECT_ROOT } from '../config';
 import type { SearchParam, TrialParams } from './space';
 
-export const BRIDGE_SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'py', 'optuna_bridge.py');
+export const BRIDGE_SCRIPT = path.join(PROJECT_ROOT, 'src', 'py', 'optuna_bridge.py');
 
 export type SamplerName = 'tpe' | 'random' | 'grid';
 export type PrunerName = 'median' | 'hyperband' | 'none';

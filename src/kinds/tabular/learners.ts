@@ -1,5 +1,5 @@
 /**
- * The bridge to the Python learners (scripts/py/tabular_models.py, run in the project venv): matrices
+ * The bridge to the Python learners (src/py/tabular_models.py, run in the project venv): matrices
  * go over as float32 files, a JSON request says what to fit, and the answer (out-of-fold
  * probabilities, ONNX files, the library's own probabilities) is validated before it is used.
  * Learners are fitted where they are strongest (scikit-learn, LightGBM); everything else stays here.
@@ -61,7 +61,7 @@ export class BridgeError extends Error {
   override name = 'BridgeError';
 }
 
-export const LEARNERS_SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'py', 'tabular_models.py');
+export const LEARNERS_SCRIPT = path.join(PROJECT_ROOT, 'src', 'py', 'tabular_models.py');
 
 const writeMatrix = (file: string, x: Float32Array) =>
   fs.writeFileSync(file, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
