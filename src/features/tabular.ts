@@ -6,14 +6,18 @@
  * Tabular features, authored in notebooks/05_tabular.ipynb: derived columns computed from a
  * validated record, then a fitted encoding (one-hot categories, standardised numbers) that turns a
  * record into a model's float32 input row. The fitted transform is saved with the model, so serving
- * applies exactly what training fitted; derived features are code, named in the transform.
+ * applies exactly what training fitted. Derived features are data: expressions
+ * (src/features/derived.ts) saved in the transform, which the TypeScript interpreter and the Python
+ * flavor (src/py/convo_pyfunc.py) both evaluate; this cell is their one definition.
  */
 import type { ColumnDecl, FeatureRecord, FeatureValue } from '../data/tabular-tasks';
+import { add, checkedDerived, col, count, div, eq, evaluateDerived, max, num, sub } from './derived';
+import type { DerivedExpr } from './derived';
 
-/** A derived feature: a named, pure function of a validated record. */
+/** A derived feature: a named expression over a validated record. */
 export interface DerivedFeature {
   description: string;
-  compute: (r: FeatureRecord) => number;
+  expr: DerivedExpr;
 }
 
 export const TELCO_ADD_ONS = [
@@ -26,22 +30,22 @@ export const TELCO_ADD_ONS = [
   'StreamingMovies',
 ];
 
-/** Derived features by name. A saved transform lists the names it uses; loading fails on an unknown one. */
+/** TotalCharges / max(tenure, 1). */
+export const chargesPerMonth = div(col('TotalCharges'), max(col('tenure'), num(1)));
+
+/** Derived features by name. A saved transform carries the expressions of those it uses. */
 export const DERIVED_FEATURES: Readonly<Record<string, DerivedFeature>> = {
   charges_per_tenure_month: {
     description: 'TotalCharges / max(tenure, 1): what the customer has paid per month so far',
-    compute: (r) => Number(r.TotalCharges) / Math.max(Number(r.tenure), 1),
+    expr: chargesPerMonth,
   },
   monthly_vs_average_charge: {
     description: 'MonthlyCharges over the average paid so far: above 1 after a price rise or an upgrade',
-    compute: (r) => Number(r.MonthlyCharges) / Math.max(Number(r.TotalCharges) / Math.max(Number(r.tenure), 1), 1e-6),
+    expr: div(col('MonthlyCharges'), max(chargesPerMonth, num(1e-6))),
   },
   services_count: {
     description: 'phone, internet and add-on services the customer has (0-9)',
-    compute: (r) =>
-      Number(r.PhoneService === 'Yes') +
-      Number(r.InternetService !== 'No') +
-      TELCO_ADD_ONS.filter((c) => r[c] === 'Yes').length,
+    expr: add(eq('PhoneService', 'Yes'), sub(num(1), eq('InternetService', 'No')), count(TELCO_ADD_ONS, 'Yes')),
   },
 };
 
@@ -56,10 +60,28 @@ export function derivedFeature(name: string): DerivedFeature {
   return f;
 }
 
-/** The record with its derived features added (pure). */
-export function withDerived(r: FeatureRecord, derived: readonly string[]): Record<string, FeatureValue> {
+/**
+ * The expressions of `derived`: those `saved` with a transform, validated against `columns`; a name
+ * without one (transforms saved before expressions were) is this notebook's current definition.
+ */
+export function derivedExpressions(
+  derived: readonly string[],
+  columns: readonly ColumnDecl[],
+  saved: Readonly<Record<string, unknown>> = {},
+): Record<string, DerivedExpr> {
+  return Object.fromEntries(
+    derived.map((name) => [name, checkedDerived(name, saved[name] ?? derivedFeature(name).expr, columns)]),
+  );
+}
+
+/** The record with its derived features added (pure); `expressions` default to this notebook's. */
+export function withDerived(
+  r: FeatureRecord,
+  derived: readonly string[],
+  expressions: Readonly<Record<string, DerivedExpr>> = {},
+): Record<string, FeatureValue> {
   const out: Record<string, FeatureValue> = { ...r };
-  for (const name of derived) out[name] = derivedFeature(name).compute(r);
+  for (const name of derived) out[name] = evaluateDerived(expressions[name] ?? derivedFeature(name).expr, r);
   return out;
 }
 
@@ -70,6 +92,11 @@ export interface FeatureTransform {
   /** Input columns, as declared by the task (the serving schema is built from them). */
   columns: ColumnDecl[];
   derived: string[];
+  /**
+   * The derived features' expressions, as fitted: what every runtime evaluates. Transforms saved before
+   * expressions were lack it; their names resolve through DERIVED_FEATURES (TypeScript only).
+   */
+  expressions?: Record<string, DerivedExpr>;
   /** Standardised numbers: input numeric columns, then derived features. */
   numeric: { name: string; mean: number; std: number }[];
   /** One-hot categories: one output per declared value (an all-zero row never occurs: values are validated). */
@@ -101,7 +128,8 @@ export function fitFeatureTransform(
   derived: readonly string[],
 ): FeatureTransform {
   if (records.length === 0) throw new Error('cannot fit a feature transform on no records');
-  const rows = records.map((r) => withDerived(r, derived));
+  const expressions = derivedExpressions(derived, columns);
+  const rows = records.map((r) => withDerived(r, derived, expressions));
   const numericNames = [...columns.filter((c) => c.type === 'number').map((c) => c.name), ...derived];
   const numeric = numericNames.map((name) => {
     const xs = rows.map((r) => Number(r[name]));
@@ -121,6 +149,7 @@ export function fitFeatureTransform(
     version: 1,
     columns: columns.map((c) => ({ ...c })),
     derived: [...derived],
+    expressions,
     numeric,
     categorical,
     outputs: [...numeric.map((n) => n.name), ...categorical.flatMap((c) => c.categories.map((v) => `${c.name}=${v}`))],
@@ -129,12 +158,28 @@ export function fitFeatureTransform(
   };
 }
 
+export const resolved = new WeakMap<FeatureTransform, Record<string, DerivedExpr>>();
+
+/**
+ * A transform's derived-feature expressions, validated (once per transform); loaders call it so that a
+ * malformed expression or an unknown name fails at load rather than while scoring.
+ */
+export function transformExpressions(t: FeatureTransform): Record<string, DerivedExpr> {
+  let e = resolved.get(t);
+  if (!e) {
+    e = derivedExpressions(t.derived, t.columns, t.expressions);
+    resolved.set(t, e);
+  }
+  return e;
+}
+
 /** Encodes records into a row-major float32 matrix [records.length, outputs.length] (pure). */
 export function applyFeatureTransform(t: FeatureTransform, records: readonly FeatureRecord[]): Float32Array {
   const width = t.outputs.length;
   const out = new Float32Array(records.length * width);
+  const expressions = transformExpressions(t);
   records.forEach((record, i) => {
-    const r = withDerived(record, t.derived);
+    const r = withDerived(record, t.derived, expressions);
     let j = i * width;
     for (const n of t.numeric) out[j++] = (Number(r[n.name]) - n.mean) / n.std;
     for (const c of t.categorical) {

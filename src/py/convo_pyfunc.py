@@ -11,8 +11,8 @@ folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@c
   graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``);
 * ``frozen-encoder-logreg``: the pretrained encoder's ONNX graph (``mean_pooled`` output), L2
   normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``);
-* ``tabular-onnx``: the fitted feature transform (``feature_transform.json``: derived features,
-  standardised numbers, one-hot categories; ``src/features/tabular.ts``) and the learner's ONNX graph
+* ``tabular-onnx``: the fitted feature transform (``feature_transform.json``: derived features as
+  saved expressions, standardised numbers, one-hot categories; ``src/features/tabular.ts``) and the learner's ONNX graph
   (``src/kinds/tabular/model.ts``), temperature-scaled when the folder has a ``scope.json``;
 * ``hybrid-frozen-logreg``: the frozen encoder's embedding of a text column and the encoded account
   features, concatenated, into a logistic-regression head (``src/kinds/hybrid/model.ts``).
@@ -23,7 +23,7 @@ answers. For the record kinds, a DataFrame (or a list of dicts) with the model's
 the text column for ``hybrid-frozen-logreg``); a missing column or an undeclared category is an error
 that names the column, as on the server.
 Output: a DataFrame with ``label`` and one ``p(<label>)`` column per class, the model's signature.
-This file is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts``.
+This file (src/py/convo_pyfunc.py) is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts``.
 """
 
 import base64
@@ -190,31 +190,38 @@ class _FrozenEncoderLogReg:
         return embedded @ self.weights + self.bias, embedded
 
 
-# Derived features of src/features/tabular.ts (authored in notebooks/05_tabular.ipynb), by the names a
-# saved transform lists; a name this module does not know fails at load, as in the TypeScript loader.
-# tests/integration/tabular-loop.test.ts compares the encoded matrices of both runtimes on real records.
-_TELCO_ADD_ONS = [
-    "MultipleLines",
-    "OnlineSecurity",
-    "OnlineBackup",
-    "DeviceProtection",
-    "TechSupport",
-    "StreamingTV",
-    "StreamingMovies",
-]
-
-
-def _per_month(r):
-    return float(r["TotalCharges"]) / max(float(r["tenure"]), 1)
-
-
-_DERIVED = {
-    "charges_per_tenure_month": _per_month,
-    "monthly_vs_average_charge": lambda r: float(r["MonthlyCharges"]) / max(_per_month(r), 1e-6),
-    "services_count": lambda r: float(r["PhoneService"] == "Yes")
-    + float(r["InternetService"] != "No")
-    + float(sum(r[c] == "Yes" for c in _TELCO_ADD_ONS)),
+# Derived features are data: feature_transform.json carries each one's expression (the form of
+# src/features/derived.ts, authored in notebooks/05_tabular.ipynb), and this module only evaluates it.
+# tests/integration/tabular-loop.test.ts and derived-features.test.ts compare both runtimes' matrices.
+_FOLDS = {
+    "add": np.add,
+    "mul": np.multiply,
+    "sub": np.subtract,
+    "div": np.divide,
+    "max": np.maximum,  # NaN-propagating, as JavaScript's Math.max
+    "min": np.minimum,
 }
+
+
+def _derived(e, records):
+    """The float64 values of expression ``e`` over validated records (a vector, one per record)."""
+    op = e.get("op") if isinstance(e, dict) else None
+    if op == "col":
+        return np.array([float(r[e["name"]]) for r in records], dtype=np.float64)
+    if op == "const":
+        return np.full(len(records), float(e["value"]))
+    if op == "eq":
+        return np.array([str(r[e["col"]]) == e["value"] for r in records], dtype=np.float64)
+    if op == "count":
+        return np.array([sum(str(r[c]) == e["value"] for c in e["cols"]) for r in records], dtype=np.float64)
+    if op in _FOLDS and isinstance(e.get("args"), list) and len(e["args"]) >= 2:
+        values = [_derived(a, records) for a in e["args"]]
+        out = values[0]
+        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf, as in JavaScript
+            for v in values[1:]:
+                out = _FOLDS[op](out, v)
+        return out
+    raise ValueError(f"not a derived-feature expression: {json.dumps(e)}")
 
 
 def _records(model_input):
@@ -231,11 +238,16 @@ class FeatureTransform:
     """The fitted encoding of ``feature_transform.json``: a record becomes one float32 row."""
 
     def __init__(self, t):
-        unknown = [d for d in t["derived"] if d not in _DERIVED]
-        if unknown:
-            raise ValueError(f"unknown derived feature(s) {unknown}; this module knows {sorted(_DERIVED)}")
+        expressions = t.get("expressions") or {}
+        missing = [d for d in t["derived"] if d not in expressions]
+        if missing:
+            raise ValueError(
+                f"feature_transform.json names derived feature(s) {missing} without their expressions "
+                "(saved before derived features were saved as expressions): load the model with the "
+                "convo_pyfunc.py in its own code/ folder, or refit it"
+            )
+        self.expressions = {d: expressions[d] for d in t["derived"]}
         self.columns = t["columns"]
-        self.derived = t["derived"]
         self.numeric = t["numeric"]
         self.categorical = t["categorical"]
         self.width = len(t["outputs"])
@@ -257,10 +269,11 @@ class FeatureTransform:
 
     def encode(self, records):
         out = np.zeros((len(records), self.width), dtype=np.float32)
-        for i, record in enumerate(records):
-            r = self._checked(i, record)
-            for name in self.derived:
-                r[name] = _DERIVED[name](r)
+        checked = [self._checked(i, record) for i, record in enumerate(records)]
+        derived = {name: _derived(e, checked) for name, e in self.expressions.items()}
+        for i, r in enumerate(checked):
+            for name, values in derived.items():
+                r[name] = values[i]
             j = 0
             for n in self.numeric:
                 out[i, j] = (float(r[n["name"]]) - n["mean"]) / n["std"]

@@ -13,7 +13,7 @@ import type { LabelMap } from '../../data/labels';
 import { recordSchema, type FeatureRecord } from '../../data/tabular-tasks';
 import { softmaxWithTemperature } from '../../evaluate/calibration';
 import { logRegFromJson, predictLogits, type LogRegJson } from '../../estimators/logreg';
-import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
+import { applyFeatureTransform, transformExpressions, type FeatureTransform } from '../../features/tabular';
 import { TextTokenizer } from '../../features/tokenize';
 import type { Attribution, RecordPredictor } from '../types';
 import { embedTexts, loadEncoderFolder } from '../../engine/encoder-folder';
@@ -46,7 +46,7 @@ export async function loadHybridPredictor(dir: string): Promise<RecordPredictor>
   const head = JSON.parse(fs.readFileSync(path.join(dir, 'head.json'), 'utf8')) as HybridHead;
   const transform = JSON.parse(fs.readFileSync(path.join(dir, 'feature_transform.json'), 'utf8')) as FeatureTransform;
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as LabelMap;
-  withDerived(transform.reference, transform.derived); // an unknown derived feature fails at load
+  transformExpressions(transform); // a malformed or unknown derived feature fails at load
   const tokenizer = await TextTokenizer.fromDir(path.join(dir, 'encoder'));
   const encoder = await loadEncoderFolder(path.join(dir, 'encoder'));
   const logreg = logRegFromJson(head.logreg);

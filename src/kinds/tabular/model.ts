@@ -13,7 +13,7 @@ import { recordSchema, type FeatureRecord } from '../../data/tabular-tasks';
 import { createSession } from '../../engine/ort-session';
 import { logitsOfProbs, softmaxWithTemperature } from '../../evaluate/calibration';
 import { readScope } from '../scope/rule';
-import { applyFeatureTransform, withDerived, type FeatureTransform } from '../../features/tabular';
+import { applyFeatureTransform, transformExpressions, type FeatureTransform } from '../../features/tabular';
 import type { ModelSignature } from '../../mlflow/mlmodel';
 import type { Attribution, RecordPredictor } from '../types';
 
@@ -82,8 +82,9 @@ export async function loadTabularPredictor(dir: string): Promise<RecordPredictor
     idColumn?: string;
   };
   const labelMap = JSON.parse(fs.readFileSync(path.join(dir, TABULAR_FILES.labelMap), 'utf8')) as LabelMap;
-  // Derived features are code: fail now, at load, if this build does not know one the model needs.
-  withDerived(raw.reference, raw.derived);
+  // Derived features: fail now, at load, on a malformed expression (or, in a transform saved before
+  // expressions were, a name this build does not know).
+  transformExpressions(raw);
   const pos = labelMap.label2id[raw.positiveLabel];
   if (pos === undefined || labelMap.labels.length !== 2)
     throw new Error(`${dir}: a tabular model needs two labels including "${raw.positiveLabel}"`);
