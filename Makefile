@@ -18,7 +18,7 @@ TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
 .PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
-        lab test test-unit test-integration typecheck lint format lock-python clean distclean
+        lab test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -236,6 +236,10 @@ test: typecheck lint promote-check ## typecheck, lint + format check, notebook/m
 	  $(MAKE) --no-print-directory test-stack || rc=$$?; \
 	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
 	  exit $$rc
+test-fast: typecheck lint promote-check ## the inner loop (< 3 min): typecheck, lint, notebook/module sync and the unit tests (which include the import-layer and docs checks)
+	@node_modules/.bin/vitest run --project unit
+layers: $(STAMPS)/node ## print the import layers of src/ and scripts/ (scripts/import-layers.ts); fails on an upward import or a cycle
+	@$(TS) scripts/import-layers.ts
 test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit
 test-integration: ## integration tests only (real MLflow server on a free port)

@@ -225,7 +225,8 @@ export async function runOpenIntent(r: OpenRunSpec): Promise<OpenRunResult> {
       const bankView = { data: bank, dim: views.train.dim };
       knn = fitNeighbourModel(valKnown, maha, bankView, data.train.length, SCOPE_CHOICE.neighbourWeight);
     }
-    // The scores exactly as a served model computes them (src/kinds/scope/rule.ts), one per score it could be saved with.
+    // The scores exactly as a served model computes them (src/kinds/scope/rule.ts), one per score it could
+    // be saved with.
     const scores = Object.fromEntries(
       scoresAvailable(val).map((score) => [
         score,
