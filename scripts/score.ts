@@ -12,7 +12,7 @@ import { TABULAR_TASK_NAMES, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { MlflowClient } from '../src/mlflow';
 import { ModelCache } from '../src/production/model-cache';
 import { csvTextCell } from '../src/report/churn';
-import { churnBucket, DEFAULT_BUCKETS } from '../src/serve/app';
+import { churnBucket, DEFAULT_BUCKETS } from '../src/kinds/churn-bucket';
 import { ChampionHolder } from '../src/serve/champion';
 import { log, runMain } from '../src/cli/progress';
 

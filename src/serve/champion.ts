@@ -17,6 +17,12 @@ export interface ServedModel {
   loadedAt: string;
 }
 
+/** What the server reads of the holder (the `models` decorator); tests may pass a stand-in. */
+export type ModelSource = Pick<
+  ChampionHolder,
+  'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use'
+>;
+
 export interface ChampionHolderOptions {
   log?: (msg: string) => void;
   /** How a cached model folder becomes a predictor (default: the kind registry's loadModel). */
