@@ -27,21 +27,52 @@ export class RunJournal {
     return path.join(this.dir, `${runId}.jsonl`);
   }
 
+  /**
+   * The file's complete entries. A crash or a full disk mid-append leaves a torn tail (no newline); an
+   * append after it would merge into it, so the torn bytes (and any line that does not parse, e.g. from
+   * such a merge by an older version) are set aside in `<run>.jsonl.torn` with a warning, and the file is
+   * rewritten atomically with every complete entry kept.
+   */
   private read(runId: string): Line[] {
     const f = this.file(runId);
     if (!fs.existsSync(f)) return [];
-    const lines = fs.readFileSync(f, 'utf8').split('\n');
+    const text = fs.readFileSync(f, 'utf8');
+    const end = text.lastIndexOf('\n') + 1;
     const out: Line[] = [];
-    for (const [i, line] of lines.entries()) {
+    const bad: string[] = [];
+    for (const line of text.slice(0, end).split('\n')) {
       if (!line.trim()) continue;
       try {
         out.push(JSON.parse(line) as Line);
       } catch {
-        // Only the last line can be torn (crash mid-append); anything else is corruption worth knowing about.
-        if (i < lines.length - 2) throw new Error(`journal ${f} is corrupt at line ${i + 1}`);
+        bad.push(line);
       }
     }
+    if (end < text.length) bad.push(text.slice(end));
+    if (bad.length) {
+      fs.appendFileSync(`${f}.torn`, `${bad.join('\n')}\n`);
+      const tmp = `${f}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, out.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      fs.renameSync(tmp, f);
+      console.warn(`journal ${f}: set ${bad.length} torn or unreadable line(s) aside in ${f}.torn; kept ${out.length}`);
+    }
     return out;
+  }
+
+  /** Before writing: a tail without its newline is torn; `read` sets it aside (only then is the file re-read). */
+  private healTail(runId: string): void {
+    const f = this.file(runId);
+    if (!fs.existsSync(f)) return;
+    const size = fs.statSync(f).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    const fd = fs.openSync(f, 'r');
+    try {
+      fs.readSync(fd, last, 0, 1, size - 1);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (last[0] !== 0x0a) this.read(runId);
   }
 
   /** Entries not yet acknowledged, in the order they were written. */
@@ -57,6 +88,7 @@ export class RunJournal {
 
   append(runId: string, op: JournalOp): JournalEntry {
     fs.mkdirSync(this.dir, { recursive: true });
+    this.healTail(runId);
     const last =
       this.lastSeq.get(runId) ?? this.read(runId).reduce((max, l) => Math.max(max, 'ack' in l ? l.ack : l.seq), 0);
     const seq = last + 1;
@@ -67,6 +99,7 @@ export class RunJournal {
   }
 
   ack(runId: string, seq: number): void {
+    this.healTail(runId);
     fs.appendFileSync(this.file(runId), `${JSON.stringify({ ack: seq })}\n`);
   }
 

@@ -28,15 +28,42 @@ describe('RunJournal', () => {
     expect(j.runsWithPending()).toEqual([]);
   });
 
-  it('survives a torn last line (crash mid-append) and a new process continues the sequence', () => {
+  it('survives a torn last line (crash mid-append): the next append keeps every complete entry', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'journal-'));
     const j = new RunJournal(dir);
     j.append('r', batch(0));
-    fs.appendFileSync(j.file('r'), '{"seq":2,"op":"log-ba');
+    fs.appendFileSync(j.file('r'), '{"seq":2,"op":"log-ba'); // no newline: the process died mid-write
     const reopened = new RunJournal(dir);
     expect(reopened.pending('r').map((e) => e.seq)).toEqual([1]);
-    fs.appendFileSync(j.file('r'), '\n');
-    expect(reopened.append('r', batch(1)).seq).toBe(2);
+    // A new process appends straight after the torn bytes; nothing merges into them.
+    const next = reopened.append('r', batch(1));
+    expect(next.seq).toBe(2);
+    expect(new RunJournal(dir).pending('r').map((e) => e.seq)).toEqual([1, 2]);
+    expect(new RunJournal(dir).runsWithPending()).toEqual(['r']);
+    expect(fs.readFileSync(`${j.file('r')}.torn`, 'utf8')).toBe('{"seq":2,"op":"log-ba\n');
+  });
+
+  it('an ack after a torn tail is kept too', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'journal-'));
+    const j = new RunJournal(dir);
+    j.append('r', batch(0));
+    j.append('r', batch(1));
+    fs.appendFileSync(j.file('r'), '{"ack":');
+    new RunJournal(dir).ack('r', 1);
+    expect(new RunJournal(dir).pending('r').map((e) => e.seq)).toEqual([2]);
+  });
+
+  it('sets aside a line merged by an older version instead of refusing the whole run', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'journal-'));
+    const j = new RunJournal(dir);
+    j.append('r', batch(0));
+    const merged = `{"seq":2,"op":"log-ba${JSON.stringify({ ...batch(2), seq: 3, at: 1 })}\n`;
+    fs.appendFileSync(j.file('r'), merged);
+    j.append('r', batch(3));
+    const reopened = new RunJournal(dir);
+    expect(reopened.pending('r').map((e) => e.seq)).toEqual([1, 2]);
+    expect(reopened.runsWithPending()).toEqual(['r']);
+    expect(fs.readFileSync(`${j.file('r')}.torn`, 'utf8')).toBe(merged);
   });
 
   it('refuses run ids that could escape its folder', () => {
