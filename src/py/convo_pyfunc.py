@@ -4,7 +4,7 @@ The project serves its models from TypeScript (``make serve``); this module lets
 folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@champion")`` and
 ``mlflow models serve``. It runs the computation the TypeScript runtime runs, on the same files:
 
-* ``tfidf-logreg``: scikit-learn-style TF-IDF (ASCII word tokens of 2+ characters, word n-grams,
+* ``tfidf-logreg``: scikit-learn-style TF-IDF (the saved token pattern and lowercasing, word n-grams,
   smooth idf, optional sublinear tf, L2 rows) and a multinomial logistic regression, in numpy
   (``src/estimators/tfidf.ts``, ``src/estimators/logreg.ts``);
 * ``bert-finetune``: the Hugging Face tokenizer of the fine-tuned checkpoint and the exported ONNX
@@ -34,10 +34,6 @@ import re
 
 import numpy as np
 import pandas as pd
-
-# JavaScript's \w and \b (no `i` flag) are ASCII-only; re.ASCII gives Python the same tokens.
-_TOKEN = re.compile(r"\b\w\w+\b", re.ASCII)
-
 
 def _f32(b64):
     return np.frombuffer(base64.b64decode(b64), dtype="<f4").astype(np.float64)
@@ -81,6 +77,15 @@ class _TfidfLogReg:
         with open(os.path.join(root, spec["model_file"]), encoding="utf-8") as f:
             raw = json.load(f)
         tfidf, logreg = raw["tfidf"], raw["logreg"]
+        tokens = tfidf.get("tokens")
+        if tokens is None:
+            raise ValueError(
+                f"{spec['model_file']} has no tfidf.tokens (saved before the token rule was saved with the "
+                "model): load it with the convo_pyfunc.py in its own code/ folder, or retrain it"
+            )
+        # The saved rule (src/estimators/tfidf.ts): its \w and \b are ASCII, as in JavaScript without `i`.
+        self.token = re.compile(tokens["pattern"], re.ASCII)
+        self.lowercase = bool(tokens["lowercase"])
         self.lo, self.hi = tfidf["options"]["ngramRange"]
         self.sublinear = bool(tfidf["options"]["sublinearTf"])
         self.index = {t: i for i, t in enumerate(tfidf["vocabulary"])}
@@ -88,7 +93,7 @@ class _TfidfLogReg:
         self.weights, self.bias = _logreg_head(logreg)
 
     def _grams(self, text):
-        words = _TOKEN.findall(text.lower())
+        words = [m.group(0) for m in self.token.finditer(text.lower() if self.lowercase else text)]
         return [" ".join(words[i : i + n]) for n in range(self.lo, self.hi + 1) for i in range(len(words) - n + 1)]
 
     def raw(self, texts):
