@@ -19,6 +19,37 @@ const PROXY = '/api/2.0/mlflow-artifacts/artifacts';
 /** Artifact files fetched at once by downloadArtifacts. */
 const DOWNLOAD_CONCURRENCY = 6;
 
+/**
+ * `dir`/`name` for one path segment a server named. A listing is the server's word: a hostile or
+ * intercepted one could name `..`, `.` or a nested path, and basename lets those through, so every
+ * destination is resolved and must stay inside `dir`.
+ */
+export function insideDir(dir: string, name: string): string {
+  const base = path.resolve(dir);
+  const target = path.resolve(base, name);
+  if (!name || name === '.' || name === '..' || /[/\\\0]/.test(name) || path.dirname(target) !== base)
+    throw new MlflowApiError(
+      502,
+      'INVALID_ARTIFACT_PATH',
+      'artifacts',
+      `refusing artifact name ${JSON.stringify(name)}: it would land outside ${base}`,
+    );
+  return target;
+}
+
+/** The child's own name, when the server listed it under the folder that was asked for. */
+function childName(parent: string, child: string): string {
+  const prefix = parent ? `${parent}/` : '';
+  if (!child.startsWith(prefix))
+    throw new MlflowApiError(
+      502,
+      'INVALID_ARTIFACT_PATH',
+      'artifacts',
+      `listing of "${parent}" names "${child}", outside it`,
+    );
+  return child.slice(prefix.length);
+}
+
 const encodePath = (p: string): string => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
 
 export abstract class ArtifactClient extends LoggingClient {
@@ -186,7 +217,7 @@ export abstract class ArtifactClient extends LoggingClient {
 
   protected async downloadLoggedModel(modelId: string, destDir: string): Promise<string> {
     const model = await this.getLoggedModel(modelId);
-    const target = path.join(destDir, modelId);
+    const target = insideDir(destDir, modelId);
     await this.downloadTree(
       proxiedArtifactPath(model.info.artifact_uri),
       (rel) => this.listLoggedModelArtifacts(modelId, rel),
@@ -235,7 +266,7 @@ export abstract class ArtifactClient extends LoggingClient {
         'artifacts',
         `run ${runId} has no artifact "${artifactPath}"`,
       );
-    const target = path.join(destDir, path.posix.basename(artifactPath));
+    const target = insideDir(destDir, path.posix.basename(artifactPath));
     if (isDir) await this.downloadTree(root, (rel) => this.listArtifacts(runId, rel), artifactPath, target);
     else await this.downloadFile(`${root}/${artifactPath}`, target);
     return target;
@@ -257,7 +288,7 @@ export abstract class ArtifactClient extends LoggingClient {
     const walk = async (dirRel: string, dirLocal: string): Promise<void> => {
       fs.mkdirSync(dirLocal, { recursive: true });
       for (const child of await list(dirRel)) {
-        const target = path.join(dirLocal, path.posix.basename(child.path));
+        const target = insideDir(dirLocal, childName(dirRel, child.path));
         if (child.is_dir) await walk(child.path, target);
         else files.push({ remote: child.path, local: target });
       }
