@@ -54,7 +54,7 @@ class Writer {
   }
 }
 
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 
 export interface Attr {
   name: string;
@@ -74,7 +74,7 @@ export interface OnnxNode {
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array | Int8Array;
+  data: Float32Array | Float64Array | BigInt64Array | Int8Array;
 }
 
 export interface ValueInfo {
@@ -131,7 +131,13 @@ export function encodeModel(g: {
     tensor
       .int(
         2,
-        t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Int8Array ? DataType.INT8 : DataType.INT64,
+        t.data instanceof Float32Array
+          ? DataType.FLOAT
+          : t.data instanceof Float64Array
+            ? DataType.DOUBLE
+            : t.data instanceof Int8Array
+              ? DataType.INT8
+              : DataType.INT64,
       )
       .bytes(8, t.name)
       .bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));

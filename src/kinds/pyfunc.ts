@@ -1,9 +1,9 @@
 /**
  * MLflow's python_function flavor for the text kinds and the tabular kind: a model folder also loads
  * in Python (`mlflow.pyfunc.load_model`, `mlflow models serve`) through src/py/convo_pyfunc.py,
- * which runs the same files (TF-IDF weights, ONNX graphs, the fitted feature transform) with numpy /
- * onnxruntime. The module is copied into the folder, so a registered model carries the code that
- * loads it.
+ * which runs the same files (TF-IDF weights and token rule, ONNX graphs, the fitted feature transform
+ * and its derived-feature expressions, the scope rule's graph) with numpy / onnxruntime. The modules
+ * are copied into the folder, so a registered model carries the code that loads it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +31,8 @@ export type PyfuncSpec =
     };
 
 const MODULE = 'convo_pyfunc';
-const SOURCE = path.join(__dirname, '..', 'py', `${MODULE}.py`);
+/** The loader module and the modules it imports, in src/py/. */
+const SOURCES = [MODULE, 'convo_features'].map((m) => path.join(__dirname, '..', 'py', `${m}.py`));
 
 // Versions the loader was tested with: the project's own lock (requirements.txt).
 const REQUIREMENTS = ['mlflow==3.17.2', 'numpy', 'pandas', 'onnxruntime==1.32.0', 'tokenizers==0.23.3'];
@@ -39,7 +40,7 @@ const REQUIREMENTS = ['mlflow==3.17.2', 'numpy', 'pandas', 'onnxruntime==1.32.0'
 /** Writes the loader, its spec and its environment into `dir`; returns the flavor's MLmodel entry. */
 export function addPythonFlavor(dir: string, spec: PyfuncSpec): Record<string, unknown> {
   fs.mkdirSync(path.join(dir, 'code'), { recursive: true });
-  fs.copyFileSync(SOURCE, path.join(dir, 'code', `${MODULE}.py`));
+  for (const source of SOURCES) fs.copyFileSync(source, path.join(dir, 'code', path.basename(source)));
   fs.writeFileSync(path.join(dir, 'pyfunc.json'), `${JSON.stringify(spec, null, 2)}\n`);
   // numpy-only TF-IDF needs neither ONNX Runtime nor a tokenizer; tabular graphs need no tokenizer.
   const unused = { 'tfidf-logreg': /^(onnx|tok)/, 'tabular-onnx': /^tok/ }[spec.kind as string];

@@ -7,13 +7,15 @@ folders load in Python too: ``mlflow.pyfunc.load_model("models:/support-intent@c
 * ``tfidf-logreg``: scikit-learn-style TF-IDF (the saved token pattern and lowercasing, word n-grams,
   smooth idf, optional sublinear tf, L2 rows) and a multinomial logistic regression, in numpy
   (``src/estimators/tfidf.ts``, ``src/estimators/logreg.ts``);
+* text kinds with a ``scope.json``: the out-of-scope rule's ONNX graph (``scope.onnx``), run as saved;
 * ``bert-finetune``: the Hugging Face tokenizer of the fine-tuned checkpoint and the exported ONNX
   graph (``probs`` output), in onnxruntime (``src/kinds/bert/model.ts``);
 * ``frozen-encoder-logreg``: the pretrained encoder's ONNX graph (``mean_pooled`` output), L2
   normalised, and the logistic-regression head (``src/kinds/frozen-encoder/model.ts``);
 * ``tabular-onnx``: the fitted feature transform (``feature_transform.json``: derived features as
-  saved expressions, standardised numbers, one-hot categories; ``src/features/tabular.ts``) and the learner's ONNX graph
-  (``src/kinds/tabular/model.ts``), temperature-scaled when the folder has a ``scope.json``;
+  saved expressions, standardised numbers, one-hot categories; ``src/features/tabular.ts``,
+  ``convo_features.py``) and the learner's ONNX graph (``src/kinds/tabular/model.ts``),
+  temperature-scaled when the folder has a ``scope.json``;
 * ``hybrid-frozen-logreg``: the frozen encoder's embedding of a text column and the encoded account
   features, concatenated, into a logistic-regression head (``src/kinds/hybrid/model.ts``).
 
@@ -23,7 +25,9 @@ answers. For the record kinds, a DataFrame (or a list of dicts) with the model's
 the text column for ``hybrid-frozen-logreg``); a missing column or an undeclared category is an error
 that names the column, as on the server.
 Output: a DataFrame with ``label`` and one ``p(<label>)`` column per class, the model's signature.
-This file (src/py/convo_pyfunc.py) is copied into every model folder (``code/``) by ``src/kinds/pyfunc.ts``.
+This file (src/py/convo_pyfunc.py) and its record side (convo_features.py) are copied into every
+model folder (``code/``) by ``src/kinds/pyfunc.ts``. Rules that are data in the folder are run, not
+restated: the TF-IDF token pattern, derived-feature expressions, and the scope rule's ONNX graph.
 """
 
 import base64
@@ -34,6 +38,8 @@ import re
 
 import numpy as np
 import pandas as pd
+
+from convo_features import FeatureTransform, as_records
 
 def _f32(b64):
     return np.frombuffer(base64.b64decode(b64), dtype="<f4").astype(np.float64)
@@ -195,102 +201,6 @@ class _FrozenEncoderLogReg:
         return embedded @ self.weights + self.bias, embedded
 
 
-# Derived features are data: feature_transform.json carries each one's expression (the form of
-# src/features/derived.ts, authored in notebooks/05_tabular.ipynb), and this module only evaluates it.
-# tests/integration/tabular-loop.test.ts and derived-features.test.ts compare both runtimes' matrices.
-_FOLDS = {
-    "add": np.add,
-    "mul": np.multiply,
-    "sub": np.subtract,
-    "div": np.divide,
-    "max": np.maximum,  # NaN-propagating, as JavaScript's Math.max
-    "min": np.minimum,
-}
-
-
-def _derived(e, records):
-    """The float64 values of expression ``e`` over validated records (a vector, one per record)."""
-    op = e.get("op") if isinstance(e, dict) else None
-    if op == "col":
-        return np.array([float(r[e["name"]]) for r in records], dtype=np.float64)
-    if op == "const":
-        return np.full(len(records), float(e["value"]))
-    if op == "eq":
-        return np.array([str(r[e["col"]]) == e["value"] for r in records], dtype=np.float64)
-    if op == "count":
-        return np.array([sum(str(r[c]) == e["value"] for c in e["cols"]) for r in records], dtype=np.float64)
-    if op in _FOLDS and isinstance(e.get("args"), list) and len(e["args"]) >= 2:
-        values = [_derived(a, records) for a in e["args"]]
-        out = values[0]
-        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf, as in JavaScript
-            for v in values[1:]:
-                out = _FOLDS[op](out, v)
-        return out
-    raise ValueError(f"not a derived-feature expression: {json.dumps(e)}")
-
-
-def _records(model_input):
-    if isinstance(model_input, pd.DataFrame):
-        return model_input.to_dict(orient="records")
-    if isinstance(model_input, dict):
-        return pd.DataFrame(model_input).to_dict(orient="records")
-    if isinstance(model_input, (list, tuple)) and all(isinstance(r, dict) for r in model_input):
-        return list(model_input)
-    raise ValueError(f"unsupported input type {type(model_input).__name__}; give a DataFrame of feature columns")
-
-
-class FeatureTransform:
-    """The fitted encoding of ``feature_transform.json``: a record becomes one float32 row."""
-
-    def __init__(self, t):
-        expressions = t.get("expressions") or {}
-        missing = [d for d in t["derived"] if d not in expressions]
-        if missing:
-            raise ValueError(
-                f"feature_transform.json names derived feature(s) {missing} without their expressions "
-                "(saved before derived features were saved as expressions): load the model with the "
-                "convo_pyfunc.py in its own code/ folder, or refit it"
-            )
-        self.expressions = {d: expressions[d] for d in t["derived"]}
-        self.columns = t["columns"]
-        self.numeric = t["numeric"]
-        self.categorical = t["categorical"]
-        self.width = len(t["outputs"])
-
-    def _checked(self, i, record):
-        r = dict(record)
-        for c in self.columns:
-            name = c["name"]
-            if name not in r or r[name] is None or (isinstance(r[name], float) and np.isnan(r[name])):
-                raise ValueError(f"row {i}: column {name!r} is missing")
-            if c["type"] == "number":
-                try:
-                    r[name] = float(r[name])
-                except (TypeError, ValueError):
-                    raise ValueError(f"row {i}: column {name!r} must be a number, got {r[name]!r}") from None
-            elif str(r[name]) not in c["values"]:
-                raise ValueError(f"row {i}: column {name!r} has {r[name]!r}, not one of {c['values']}")
-        return r
-
-    def encode(self, records):
-        out = np.zeros((len(records), self.width), dtype=np.float32)
-        checked = [self._checked(i, record) for i, record in enumerate(records)]
-        derived = {name: _derived(e, checked) for name, e in self.expressions.items()}
-        for i, r in enumerate(checked):
-            for name, values in derived.items():
-                r[name] = values[i]
-            j = 0
-            for n in self.numeric:
-                out[i, j] = (float(r[n["name"]]) - n["mean"]) / n["std"]
-                j += 1
-            for c in self.categorical:
-                value = str(r[c["name"]])
-                if value in c["categories"]:
-                    out[i, j + c["categories"].index(value)] = 1
-                j += len(c["categories"])
-        return out
-
-
 def _temperature(root):
     """A record model's scope.json (score "none") temperature; 1 for folders saved without one."""
     scope_file = os.path.join(root, "scope.json")
@@ -366,60 +276,55 @@ _KINDS = {
 
 
 class _Scope:
-    """A text model's scope.json (``src/kinds/scope/rule.ts``): temperature, out-of-scope score and threshold.
+    """A model's scope.json (``src/kinds/scope/rule.ts``): temperature, threshold, fallback label, and
+    the out-of-scope rule as an ONNX graph (``scope.onnx``, written by ``src/kinds/scope/graph.ts``),
+    which this module runs and does not re-implement.
 
-    ``mahalanobis+knn`` also embeds the texts with the pretrained encoder the folder carries and takes
-    the cosine similarity to the nearest training text (the bank file, checked by its sha256); both
-    parts are z-scored with the saved scales and weighted.
+    The graph takes what it names of: the raw ``logits`` and pooled ``features`` (float64), and for
+    ``mahalanobis+knn`` the ``view`` (the texts embedded by the pretrained encoder the folder carries,
+    float32) and the neighbour ``bank`` (the file scope.json names, checked by its sha256).
     """
 
     def __init__(self, root, path):
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
         self.temperature = float(s["temperature"])
-        self.score = s["score"]
         self.threshold = float(s["threshold"])
         self.fallback_label = s["fallback_label"]
-        if self.score == "mahalanobis+knn":
+        graph = s.get("graph")
+        if not isinstance(graph, str) or os.path.basename(graph) != graph:
+            raise ValueError(
+                "scope.json names no rule graph (saved before the rule was saved as scope.onnx): load the "
+                "model with the convo_pyfunc.py in its own code/ folder, or fit its scope again"
+            )
+        self.session = _ort_session(os.path.join(root, graph))
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        if "view" in self.inputs or "bank" in self.inputs:
             n = s["knn"]
             with open(os.path.join(root, n["bank"]), "rb") as f:
                 raw = f.read()
             if hashlib.sha256(raw).hexdigest() != n["sha256"]:
                 raise ValueError(f"{n['bank']} is not the neighbour bank scope.json was fitted with (sha256 differs)")
-            self.bank = np.frombuffer(raw, dtype="<f4").astype(np.float64).reshape(int(n["rows"]), int(n["dim"]))
+            self.bank = np.frombuffer(raw, dtype="<f4").reshape(int(n["rows"]), int(n["dim"]))
             encoder = n["encoder"]
             self.view = _OnnxGraph(root, encoder, os.path.join(encoder, "model.onnx"), n["max_length"])
-            self.weight = float(n["weight"])
-            self.scales = (n["mahalanobis_scale"], n["knn_scale"])
-        if self.score in ("mahalanobis", "mahalanobis+knn"):
-            m = s["mahalanobis"]
-            dim = int(m["dim"])
-            chol = np.frombuffer(base64.b64decode(m["cholesky"]), dtype="<f4").astype(np.float64).reshape(dim, dim)
-            means = np.frombuffer(base64.b64decode(m["means"]), dtype="<f4").astype(np.float64).reshape(-1, dim)
-            # d_c(x) = |L^-1 x - L^-1 mu_c|^2: whiten once, then Euclidean distances to the whitened means.
-            self.whiten = np.linalg.solve(chol, np.eye(dim)).T
-            self.means = means @ self.whiten
 
     def scores(self, logits, features, texts):
-        if self.score == "none":
-            return np.full(len(logits), np.inf)
-        if self.score == "msp":
-            return _softmax(logits / self.temperature).max(axis=1)
-        if self.score == "energy":
-            m = logits.max(axis=1, keepdims=True)
-            return (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
-        if features is None:
-            raise ValueError("this model's graph gives no pooled features for its Mahalanobis score")
-        z = features @ self.whiten
-        d = (z**2).sum(axis=1, keepdims=True) - 2 * z @ self.means.T + (self.means**2).sum(axis=1)
-        maha = -d.min(axis=1)
-        if self.score == "mahalanobis":
-            return maha
-        # The TypeScript side embeds in float32.
-        view = self.view.embed(texts).astype(np.float32).astype(np.float64)
-        nearest = (view @ self.bank.T).max(axis=1)
-        (m, k), w = self.scales, self.weight
-        return w * (maha - m["mean"]) / m["std"] + (1 - w) * (nearest - k["mean"]) / k["std"]
+        feeds = {}
+        for name in self.inputs:
+            if name == "logits":
+                feeds[name] = np.ascontiguousarray(logits, dtype=np.float64)
+            elif name == "features":
+                if features is None:
+                    raise ValueError("this model's graph gives no pooled features for its scope score")
+                feeds[name] = np.ascontiguousarray(features, dtype=np.float64)
+            elif name == "view":
+                feeds[name] = self.view.embed(texts).astype(np.float32)  # the TypeScript side embeds in float32
+            elif name == "bank":
+                feeds[name] = self.bank
+            else:
+                raise ValueError(f"the scope graph asks for {name!r}, which this module does not know")
+        return self.session.run(["score"], feeds)[0]
 
 
 class ConversationClassifier:
@@ -437,7 +342,7 @@ class ConversationClassifier:
     def predict(self, model_input, params=None):
         columns = ["label", "top_label", "confidence", "in_scope", *[f"p({label})" for label in self.labels]]
         is_text = getattr(self.model, "input", "text") != "records"
-        rows = _texts(model_input) if is_text else _records(model_input)
+        rows = _texts(model_input) if is_text else as_records(model_input)
         if not rows:
             return pd.DataFrame(columns=columns)
         in_scope = np.ones(len(rows), dtype=bool)

@@ -14,7 +14,7 @@ import { fitFeatureTransform, TASK_DERIVED_FEATURES } from '../../features/tabul
 import { TextTokenizer } from '../../features/tokenize';
 import { embedTexts, writeEncoderFolder } from '../../engine/encoder-folder';
 import { addPythonFlavor } from '../pyfunc';
-import { fitScope, writeScope } from '../scope/rule';
+import { fitScope, removeScope, writeScope } from '../scope/rule';
 import { SCOPE_CHOICE } from '../scope/choice';
 import type { TabularTrainRequest } from '../types';
 import { HYBRID_FLAVOR, jointRows, type HybridHead } from './model';
@@ -78,7 +78,7 @@ export async function trainHybrid(
     classWeights: classWeights(ys, o.labelMap.labels.length),
   });
   // Without validation rows the folder serves uncalibrated probabilities: no scope.json from an earlier fit.
-  fs.rmSync(path.join(dir, 'scope.json'), { force: true });
+  removeScope(dir);
   if (validation.length > 0) {
     const valRecords = validation.map((r) => r.features);
     const logits = predictLogits(logreg, jointRows(valEmb, transform, valRecords));

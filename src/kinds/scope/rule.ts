@@ -8,7 +8,8 @@
  *
  * `fitScope` is pure (raw model outputs in, the saved object out); `withScope` wraps a loaded text
  * predictor so that its probabilities are the calibrated ones and `scope.judge` scores texts.
- * Folders without scope.json (logged before it existed) load unchanged, with no scope.
+ * Folders without scope.json (logged before it existed) load unchanged, with no scope. `writeScope` also
+ * writes the rule as an ONNX graph (./graph.ts, scope.onnx), which the Python flavor runs.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -33,6 +34,7 @@ import {
   type MahalanobisModel,
   type Standardization,
 } from './scores';
+import { SCOPE_GRAPH_FILE, scopeRuleGraph } from './graph';
 import { SCOPE_SCORES, type RawOutputs, type ScopeScore, type ScopeVerdicts, type TextPredictor } from '../types';
 
 export const SCOPE_FILE = 'scope.json';
@@ -91,6 +93,8 @@ export const ScopeFileSchema = z.object({
   /** The in-scope validation recall the threshold was chosen for. */
   recall: z.number().gt(0).max(1),
   fallback_label: z.string().min(1),
+  /** The rule as an ONNX graph in the model folder (./graph.ts); absent in folders saved before it was. */
+  graph: z.literal(SCOPE_GRAPH_FILE).optional(),
   calibration: CalibrationSchema,
   /** Float32 arrays as base64: class means [classes, dim] and the covariance's Cholesky factor [dim, dim]. */
   mahalanobis: z
@@ -258,6 +262,7 @@ export function fitScope(i: ScopeFitInputs): ScopeFile {
     threshold: i.score === 'none' ? 0 : thresholdKeepingRecall(scores, i.recall),
     recall: i.recall,
     fallback_label: i.fallbackLabel,
+    graph: SCOPE_GRAPH_FILE,
     calibration: {
       split: i.calibrationSplit ?? 'validation',
       examples: y.length,
@@ -273,14 +278,29 @@ export function fitScope(i: ScopeFitInputs): ScopeFile {
   };
 }
 
-/** Writes scope.json and, for `mahalanobis+knn`, the neighbour bank it was fitted with (checked by digest). */
+/**
+ * Writes scope.json, the rule's graph (scope.onnx) and, for `mahalanobis+knn`, the neighbour bank it was
+ * fitted with (checked by digest).
+ */
 export function writeScope(dir: string, scope: ScopeFile, bank?: Float32Array): void {
   if (scope.knn) {
     if (!bank || sha256(bank) !== scope.knn.sha256)
       throw new Error('writeScope: the neighbour bank is not the one fitted');
     fs.writeFileSync(path.join(dir, scope.knn.bank), new Uint8Array(bank.buffer, bank.byteOffset, bank.byteLength));
   }
-  fs.writeFileSync(path.join(dir, SCOPE_FILE), `${JSON.stringify(scope)}\n`);
+  const graph = scopeRuleGraph({
+    score: scope.score,
+    temperature: scope.temperature,
+    mahalanobis: scope.mahalanobis && mahalanobisOf(scope.mahalanobis),
+    knn: scope.knn && neighbourModelOf(scope.knn, bank!),
+  });
+  fs.writeFileSync(path.join(dir, SCOPE_GRAPH_FILE), graph);
+  fs.writeFileSync(path.join(dir, SCOPE_FILE), `${JSON.stringify({ ...scope, graph: SCOPE_GRAPH_FILE })}\n`);
+}
+
+/** Removes a folder's scope (scope.json, its graph and neighbour bank), if it has one. */
+export function removeScope(dir: string): void {
+  for (const f of [SCOPE_FILE, SCOPE_GRAPH_FILE, NEIGHBOUR_BANK_FILE]) fs.rmSync(path.join(dir, f), { force: true });
 }
 
 /** The neighbour bank of a scope, refused when its size or digest is not the one scope.json names. */
