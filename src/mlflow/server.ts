@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { MlflowServerConfig } from '../config';
+import { pidFileLine, processAlive, readPidFile } from '../io/process-identity';
 
 export interface ServerFiles {
   pidFile: string;
@@ -32,13 +33,14 @@ export function serverFiles(cfg: MlflowServerConfig): ServerFiles {
   return { pidFile: path.join(cfg.stateDir, 'server.pid'), logFile: path.join(cfg.stateDir, 'server.log') };
 }
 
+/**
+ * The server's recorded group leader; undefined when none is recorded, or when its pid now names another
+ * process (same pid, other start time): the server is gone and that number is a stranger's.
+ */
 function readPid(pidFile: string): number | undefined {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  const rec = readPidFile(pidFile);
+  if (!rec || (processAlive(rec.pid) && !processAlive(rec.pid, rec.start))) return undefined;
+  return rec.pid;
 }
 
 /** True while any process of the group led by `pgid` exists. */
@@ -153,7 +155,7 @@ export async function startServer(cfg: MlflowServerConfig, opts: StartOptions): 
   });
   fs.closeSync(log);
   if (child.pid === undefined) throw new Error(`Could not start ${opts.mlflowBin}`);
-  fs.writeFileSync(pidFile, `${child.pid}\n`);
+  fs.writeFileSync(pidFile, pidFileLine(child.pid));
   child.unref();
   try {
     await waitHealthy(cfg, child.pid, opts.timeoutMs ?? 90_000, logFile);

@@ -2,13 +2,15 @@
  * The production lock of a task, taken by make retrain, make promote and make rollback, so no two
  * of them move a task's aliases at once. Acquisition is one atomic exclusive create. A lock whose
  * owner is gone is broken only under a second exclusive "break" lock, after checking again that it
- * is still the same stale lock, so two contenders can never both take it over. A process that
- * exists but belongs to another user (EPERM) counts as alive. Only the owner's token releases it.
+ * is still the same stale lock, so two contenders can never both take it over. The holder is named by
+ * pid and start time (a reused pid is not the holder: ../io/process-identity.ts). Only the owner's token
+ * releases it.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processAlive, processStartTime } from '../io/process-identity';
 
 export class LockBusyError extends Error {
   override name = 'LockBusyError';
@@ -16,6 +18,8 @@ export class LockBusyError extends Error {
 
 export interface LockContent {
   pid: number;
+  /** The holder's start time (absent in locks written before it was recorded, and off Linux). */
+  start?: string;
   host: string;
   token: string;
   purpose: string;
@@ -33,16 +37,10 @@ function readLock(file: string): LockContent | undefined {
   }
 }
 
-/** Is the process alive? EPERM means it exists but is not ours to signal: alive. */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const startOf = (pid: number): { start?: string } => {
+  const start = processStartTime(pid);
+  return start ? { start } : {};
+};
 
 function tryCreate(file: string, content: LockContent): boolean {
   let fd: number;
@@ -61,7 +59,7 @@ function tryCreate(file: string, content: LockContent): boolean {
 }
 
 function isStale(held: LockContent | undefined, file: string): boolean {
-  if (held) return held.host === os.hostname() && !processAlive(held.pid);
+  if (held) return held.host === os.hostname() && !processAlive(held.pid, held.start);
   // Unreadable: a creator between its create and its write, or a torn file. Stale only when old.
   try {
     return Date.now() - fs.statSync(file).mtimeMs > BREAK_STALE_MS;
@@ -75,6 +73,7 @@ export function breakStale(file: string, seen: LockContent | undefined): void {
   const guard = `${file}.break`;
   const me: LockContent = {
     pid: process.pid,
+    ...startOf(process.pid),
     host: os.hostname(),
     token: randomBytes(8).toString('hex'),
     purpose: 'break',
@@ -106,6 +105,7 @@ export function acquireLock(file: string, purpose: string): Lock {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const mine: LockContent = {
     pid: process.pid,
+    ...startOf(process.pid),
     host: os.hostname(),
     token: randomBytes(16).toString('hex'),
     purpose,

@@ -5,20 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { pidFileLine, processAlive, readPidFile } from '../io/process-identity';
 
-export const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** The pid recorded in `pidFile` if that process still runs. */
+/** The pid recorded in `pidFile` if that process (the same one: pid and start time) still runs. */
 export function runningPid(pidFile: string): number | undefined {
-  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
-  return pid && pidAlive(pid) ? pid : undefined;
+  const rec = readPidFile(pidFile);
+  return rec && processAlive(rec.pid, rec.start) ? rec.pid : undefined;
 }
 
 export interface DetachedSpec {
@@ -35,22 +27,27 @@ export function spawnDetached(s: DetachedSpec): number {
   const log = fs.openSync(s.logFile, 'a');
   const child = spawn(s.cmd, s.args, { detached: true, stdio: ['ignore', log, log], env: s.env, cwd: s.cwd });
   fs.closeSync(log);
-  fs.writeFileSync(s.pidFile, `${child.pid}\n`);
+  fs.writeFileSync(s.pidFile, pidFileLine(child.pid!));
   child.unref();
   return child.pid!;
 }
 
 /** SIGTERM to the process group in `pidFile`, SIGKILL after `graceMs`; removes the pid file. */
 export async function stopDetached(pidFile: string, graceMs = 10_000): Promise<void> {
-  if (!fs.existsSync(pidFile)) return;
-  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    /* gone */
+  const rec = readPidFile(pidFile);
+  // A recorded leader whose pid now names another process (same pid, other start time) is gone, and
+  // its number belongs to a stranger: signal nothing.
+  if (rec && !(processAlive(rec.pid) && !processAlive(rec.pid, rec.start))) {
+    const { pid } = rec;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const alive = () => processAlive(pid, rec.start);
+    for (let waited = 0; waited < graceMs && alive(); waited += 100) await new Promise((r) => setTimeout(r, 100));
+    if (alive()) process.kill(-pid, 'SIGKILL');
   }
-  for (let waited = 0; waited < graceMs && pidAlive(pid); waited += 100) await new Promise((r) => setTimeout(r, 100));
-  if (pidAlive(pid)) process.kill(-pid, 'SIGKILL');
   fs.rmSync(pidFile, { force: true });
 }
 
@@ -67,7 +64,7 @@ export async function waitReady(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!pidAlive(pid)) throw new Error(`${what} exited; see ${logFile}`);
+    if (!processAlive(pid)) throw new Error(`${what} exited; see ${logFile}`);
     if (await ready().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 250));
   }

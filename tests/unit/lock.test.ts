@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireLock, breakStale, LockBusyError, processAlive, type LockContent } from '../../src/production/lock';
+import { processAlive, processStartTime } from '../../src/io/process-identity';
+import { acquireLock, breakStale, LockBusyError, type LockContent } from '../../src/production/lock';
 
 const root = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-'));
@@ -60,9 +61,37 @@ describe('production lock', () => {
     fs.rmSync(file);
   });
 
+  it('takes over a lock whose pid now names another process (a reused pid)', () => {
+    // The holder crashed; its number went to a process that is alive now (here: this test's own pid),
+    // started at another time than the one the lock recorded.
+    const file = path.join(tmp, 'reused.lock');
+    const now = processStartTime(process.pid);
+    expect(now).toMatch(/^\d+$/);
+    const reused: LockContent = {
+      pid: process.pid,
+      start: String(Number(now) - 1),
+      host: os.hostname(),
+      token: 'crashed-long-ago',
+      purpose: 'retrain',
+      since: '2026-01-01T00:00:00Z',
+    };
+    fs.writeFileSync(file, JSON.stringify(reused));
+    const lock = acquireLock(file, 'promote');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
+      pid: process.pid,
+      start: now,
+      purpose: 'promote',
+    });
+    lock.release();
+    // The same pid with its own start time is the holder: busy.
+    fs.writeFileSync(file, JSON.stringify({ ...reused, start: now }));
+    expect(() => acquireLock(file, 'promote')).toThrow(LockBusyError);
+    fs.rmSync(file);
+  });
+
   it('counts a live process of another user (EPERM) as alive', () => {
     // As an unprivileged user, signalling pid 1 fails with EPERM: the process exists.
-    const script = `console.log(JSON.stringify([require('./src/production/lock').processAlive(1), require('./src/production/lock').processAlive(${deadPid()})]))`;
+    const script = `console.log(JSON.stringify([require('./src/io/process-identity').processAlive(1), require('./src/io/process-identity').processAlive(${deadPid()})]))`;
     const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
       cwd: root,
       encoding: 'utf8',
