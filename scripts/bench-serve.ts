@@ -16,7 +16,7 @@ import { freePort } from '../src/mlflow/server';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();
-const TOKEN = 'bench-token';
+const TOKEN = 'bench-serving-token-0123';
 const SAMPLE_TEXTS = [
   'I was charged twice for the same card payment',
   'Customer: I want to close my account today.\nAgent: I am sorry to hear that.',

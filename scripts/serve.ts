@@ -11,6 +11,7 @@ import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
 import { buildApp } from '../src/serve/app';
+import { checkTokens, MIN_TOKEN_LENGTH } from '../src/serve/auth';
 import { ChampionHolder } from '../src/serve/champion';
 import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
 import { loadModel, type Scope, type ScopeOverrides } from '../src/kinds';
@@ -33,10 +34,17 @@ function readTokens(): { tokens: string[]; generated?: string } {
         .map((t) => t.trim())
         .filter((t) => t && !t.startsWith('#'))
     : [];
-  if (fromEnv.length || fromFile.length) return { tokens: [...fromEnv, ...fromFile] };
+  // A token file that holds no token is a mistake to report, not a reason to invent another secret.
+  if (file && !fromFile.length) throw new Error(`SERVE_TOKEN_FILE ${file} holds no token`);
+  if (fromEnv.length || fromFile.length) {
+    checkTokens(fromEnv, 'SERVE_TOKENS');
+    checkTokens(fromFile, `SERVE_TOKEN_FILE ${file}`);
+    return { tokens: [...fromEnv, ...fromFile] };
+  }
   // No tokens configured: make one (kept across restarts) rather than serve without auth.
   const generatedFile = path.join(cfg.root, '.cache', 'serve-token');
-  if (!fs.existsSync(generatedFile)) {
+  // Ours: an empty or damaged one (a crash while writing it) is made again.
+  if (!fs.existsSync(generatedFile) || fs.readFileSync(generatedFile, 'utf8').trim().length < MIN_TOKEN_LENGTH) {
     fs.mkdirSync(path.dirname(generatedFile), { recursive: true });
     fs.writeFileSync(generatedFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   }

@@ -11,7 +11,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_BUCKETS, type BucketThresholds } from '../kinds/churn-bucket';
 import { apiDocs } from './api-docs';
-import { bearerAuth } from './auth';
+import { bearerAuth, checkTokens } from './auth';
 import type { BatcherOptions } from './batcher';
 import type { ModelSource } from './champion';
 import { serveErrorHandler } from './errors';
@@ -61,6 +61,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   };
   if (o.tokens.length === 0 && !o.allowNoAuth)
     throw new Error('No bearer tokens configured (SERVE_TOKENS or SERVE_TOKEN_FILE); refusing to serve without auth.');
+  checkTokens(o.tokens);
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.bodyLimitBytes });
   // Validation is zod's (in the handlers), for one path with precise messages; route schemas feed OpenAPI.
   app.setValidatorCompiler(() => (data) => ({ value: data }));

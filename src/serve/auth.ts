@@ -8,8 +8,28 @@ import fp from 'fastify-plugin';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Shorter tokens are guessable; an empty one would let `Bearer <blank>` through. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Refuses, at start, a token list a client could pass without knowing a secret: empty or blank
+ * tokens (an empty token file once made `['']` the list), tokens under MIN_TOKEN_LENGTH characters,
+ * or tokens with white space (the header is trimmed, so they could never match as written).
+ */
+export function checkTokens(tokens: readonly string[], source = 'the configured tokens'): void {
+  tokens.forEach((t, i) => {
+    const what = `token ${i + 1} of ${source}`;
+    if (/\s/u.test(t) || t !== t.trim()) throw new Error(`${what} contains white space; tokens are single words`);
+    if (t.length < MIN_TOKEN_LENGTH)
+      throw new Error(
+        `${what} is ${t.length ? 'too short' : 'empty'}: tokens need at least ${MIN_TOKEN_LENGTH} characters`,
+      );
+  });
+}
+
 /** Constant-time token check: compares SHA-256 digests, so neither content nor length leaks. */
 export function tokenMatches(given: string, tokens: readonly string[]): boolean {
+  if (!given) return false;
   const g = digest(given);
   let ok = false;
   for (const t of tokens) ok = timingSafeEqual(g, digest(t)) || ok;

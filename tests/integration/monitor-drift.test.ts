@@ -52,7 +52,7 @@ async function serveAndSend(
   };
   const app = await buildApp({
     models,
-    tokens: ['t'],
+    tokens: ['test-serving-token-0123'],
     positiveLabel: spec.positiveLabel,
     ...(preprocess ? { preprocess } : {}),
     servingLogDir: logDir,
@@ -63,7 +63,7 @@ async function serveAndSend(
     for (let i = 0; i < texts.length; i += 50) {
       const r = await request(`${url}/predict`, {
         method: 'POST',
-        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
         body: JSON.stringify({ texts: texts.slice(i, i + 50) }),
       });
       expect(r.statusCode).toBe(200);

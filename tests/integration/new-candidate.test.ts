@@ -131,10 +131,10 @@ describe('a new candidate, from a notebook cell to the served model', () => {
     // 4. Served.
     const { url, server } = await startServeProcess(
       ['--task', task, '--cache-dir', path.join(copy, 'cache'), '--log-dir', path.join(copy, 'serving')],
-      { ...env, SERVE_TOKENS: 'tok' },
+      { ...env, SERVE_TOKENS: 'test-serving-token-0123' },
     );
     children.push(server);
-    const version = await request(`${url}/version`, { headers: { authorization: 'Bearer tok' } });
+    const version = await request(`${url}/version`, { headers: { authorization: 'Bearer test-serving-token-0123' } });
     expect(((await version.body.json()) as { model: { run_id: string } }).model.run_id).toBe(champion.run_id);
     await client.close();
   });

@@ -92,10 +92,10 @@ describe('production loop end to end', () => {
     const servingLog = path.join(out, 'serving');
     const { url, server } = await startServeProcess(['--task', task, '--log-dir', servingLog, '--cache-dir', cache], {
       ...env,
-      SERVE_TOKENS: 'tok',
+      SERVE_TOKENS: 'test-serving-token-0123',
     });
     children.push(server);
-    const headers = { authorization: 'Bearer tok', 'content-type': 'application/json' };
+    const headers = { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' };
     const texts = Array.from({ length: 60 }, (_, i) =>
       i % 3
         ? `Customer: the price went up, I want to cancel my plan ${i}`

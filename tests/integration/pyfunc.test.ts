@@ -49,7 +49,7 @@ beforeAll(async () => {
     ...process.env,
     PATH: `${path.join(cfg.root, '.venv', 'bin')}:${process.env.PATH ?? ''}`,
     MLFLOW_TRACKING_URI: inject('mlflowUri'),
-    SERVE_TOKENS: 'tok',
+    SERVE_TOKENS: 'test-serving-token-0123',
   };
   // Prepared (cleaned) test texts: the server cleans again, which leaves them as they are.
   texts = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 100 })
@@ -81,7 +81,7 @@ async function served(name: string): Promise<Answer[]> {
   children.push(server);
   const r = await request(`${url}/predict`, {
     method: 'POST',
-    headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+    headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
     body: JSON.stringify({ texts }),
   });
   const body = (await r.body.json()) as { predictions: Answer[] };
@@ -174,14 +174,14 @@ describe('python_function flavor', () => {
   it('a deployment overrides the threshold and fallback label (SCOPE_THRESHOLD, SCOPE_FALLBACK_LABEL): answers, /version and /metrics follow', async () => {
     const name = `pyfunc-tfidf-${uniq}`; // registered by the test above
     const get = async (url: string, route: string) => {
-      const r = await request(`${url}${route}`, { headers: { authorization: 'Bearer tok' } });
+      const r = await request(`${url}${route}`, { headers: { authorization: 'Bearer test-serving-token-0123' } });
       expect(r.statusCode).toBe(200);
       return r.body.text();
     };
     const predict = async (url: string) => {
       const r = await request(`${url}/predict`, {
         method: 'POST',
-        headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
         body: JSON.stringify({ texts }),
       });
       expect(r.statusCode).toBe(200);

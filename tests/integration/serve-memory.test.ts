@@ -96,14 +96,14 @@ describe('hot swap memory', () => {
       ],
       {
         cwd: cfg.root,
-        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), SERVE_TOKENS: 'tok' },
+        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), SERVE_TOKENS: 'test-serving-token-0123' },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
     let stderr = '';
     server.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const url = `http://127.0.0.1:${port}`;
-    const headers = { authorization: 'Bearer tok', 'content-type': 'application/json' };
+    const headers = { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' };
     const version = async () => {
       const r = await request(`${url}/version`, { headers }).catch(() => undefined);
       return r && r.statusCode === 200

@@ -15,7 +15,7 @@ import { registerBaselines } from '../helpers/registry';
 // A gate in front of the real predictor holds requests "in flight" for as long as a test needs.
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-swap-'));
 const name = `support-category-swap-${Date.now()}`;
-const TOKEN = 'tok';
+const TOKEN = 'test-serving-token-0123';
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 let client: MlflowClient;
 const versions: string[] = [];

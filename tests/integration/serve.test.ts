@@ -16,7 +16,7 @@ import { registerBaselines } from '../helpers/registry';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'serve-it-'));
 const name = `conversation-churn-serve-${Date.now()}`;
-const TOKEN = 's3cret-token';
+const TOKEN = 's3cret-token-for-tests';
 const auth = { authorization: `Bearer ${TOKEN}` };
 let client: MlflowClient;
 let holder: ChampionHolder;

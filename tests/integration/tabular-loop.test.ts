@@ -129,13 +129,13 @@ describe('tabular churn end to end', () => {
     const servingLog = path.join(out, 'serving');
     const { url, server } = await startServeProcess(['--task', task, '--log-dir', servingLog, '--cache-dir', cache], {
       ...env,
-      SERVE_TOKENS: 'tok',
+      SERVE_TOKENS: 'test-serving-token-0123',
     });
     children.push(server);
     const post = async (route: string, body: unknown) => {
       const r = await request(`${url}${route}`, {
         method: 'POST',
-        headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       return { status: r.statusCode, body: (await r.body.json()) as Record<string, any> };

@@ -82,7 +82,7 @@ describe('every task is a production citizen', () => {
             '--cache-dir',
             path.join(out, 'cache'),
           ],
-          { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'tok' }, stdio: 'ignore' },
+          { cwd: cfg.root, env: { ...env, SERVE_TOKENS: 'test-serving-token-0123' }, stdio: 'ignore' },
         ),
       );
       urls[task] = `http://127.0.0.1:${port}`;
@@ -101,7 +101,7 @@ describe('every task is a production citizen', () => {
     const send = async (task: string, texts: string[]) => {
       const r = await request(`${urls[task]}/predict`, {
         method: 'POST',
-        headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
         body: JSON.stringify({ texts }),
       });
       expect(r.statusCode).toBe(200);
