@@ -5,7 +5,7 @@ Derived features are data: the transform carries each one's expression (the form
 ``src/features/derived.ts``, authored in notebooks/05_tabular.ipynb), and this module only evaluates
 the saved expressions; it holds no feature names or formulas. Copied into every model folder beside
 ``convo_pyfunc.py`` by ``src/kinds/pyfunc.ts``. tests/integration/tabular-loop.test.ts and
-derived-features.test.ts compare both runtimes' matrices.
+derived-single-source.test.ts (an expression edited in the notebook) compare both runtimes' matrices.
 """
 
 import json
