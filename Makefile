@@ -17,6 +17,30 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 TS          := node_modules/.bin/ts-node
 STAMPS      := .cache/stamps
 
+## ---- inputs that reach a recipe's shell ---------------------------------------------------
+# Make pastes variables into recipes that /bin/sh then runs, so a value from a caller (an Airflow trigger's
+# conf once reached this) could run a command. TASK must be a declared task (src/data/task-names.json, the
+# list src/data/tasks.ts and tabular-tasks.ts are tested against); every other such variable may hold only
+# plain characters. `$(value ...)` reads the text as given, without expanding a `$(...)` inside it.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+TASK_NAMES := $(strip $(subst ",,$(subst [,,$(subst ],,$(subst $(comma), ,$(file <src/data/task-names.json))))))
+PLAIN_CHARS := a b c d e f g h i j k l m n o p q r s t u v w x y z A B C D E F G H I J K L M N O P Q R S T U V W X Y Z \
+  0 1 2 3 4 5 6 7 8 9 . _ , : / @ + = -
+strip-chars = $(if $2,$(call strip-chars,$(subst $(firstword $2),,$1),$(wordlist 2,999,$2)),$1)
+# $(call refuse-unplain,NAME[,extra characters as words[,spaces too]]): stops make when NAME holds anything else.
+unplain-rest = $(call strip-chars,$(value $1),$(PLAIN_CHARS) $2)
+refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(space),_,$(call unplain-rest,$1,$2))),\
+  $(error $1 may hold only letters, digits and . _ , : / @ + = -$(if $2, $2)$(if $3, and spaces); refusing "$(value $1)"))
+ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
+  $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
+endif
+$(foreach v,MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+  SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
+# ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
+$(call refuse-unplain,ARGS," ',spaces)
+
 .PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 

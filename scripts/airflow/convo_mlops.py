@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-from airflow.sdk import get_current_context
+from airflow.sdk import Param, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 TS_NODE = "node_modules/.bin/ts-node"
@@ -34,6 +34,17 @@ LOCK_HELD = re.compile(r"\S+\.lock is held \([^)]*\)|could not take the lock \S+
 
 def project_dir() -> str:
     return os.environ.get("CONVO_MLOPS_DIR", "/opt/convo-mlops")
+
+
+def task_param(default: str, description: str) -> Param:
+    """A `task` param that only a declared task passes (src/data/task-names.json, the list make also checks):
+    a trigger's conf is refused before any command is built from it."""
+    try:
+        with open(os.path.join(project_dir(), "src", "data", "task-names.json"), encoding="utf-8") as f:
+            names = json.load(f)
+        return Param(default, type="string", enum=names, description=description)
+    except FileNotFoundError:  # parsed where the project is not checked out: at least a plain name
+        return Param(default, type="string", pattern=r"^[a-z][a-z0-9-]*$", description=description)
 
 
 def params() -> dict[str, Any]:

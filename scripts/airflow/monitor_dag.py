@@ -13,7 +13,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from convo_mlops import DEFAULT_ARGS, TS_NODE, gated_retrain, params, run
+from convo_mlops import DEFAULT_ARGS, TS_NODE, gated_retrain, params, run, task_param
 
 
 @dag(
@@ -25,7 +25,7 @@ from convo_mlops import DEFAULT_ARGS, TS_NODE, gated_retrain, params, run
     default_args=DEFAULT_ARGS,
     tags=["mlops", "monitor"],
     params={
-        "task": Param("support-category", type="string", description="the promoted task to watch"),
+        "task": task_param("support-category", "the promoted task to watch"),
         "days": Param(7, type="number", exclusiveMinimum=0, description="days of served traffic to compare"),
     },
 )

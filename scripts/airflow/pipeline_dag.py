@@ -17,7 +17,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from convo_mlops import DEFAULT_ARGS, MAKE, TS_NODE, gated_retrain, mlflow_get, params, run
+from convo_mlops import DEFAULT_ARGS, MAKE, TS_NODE, gated_retrain, mlflow_get, params, run, task_param
 
 
 @dag(
@@ -29,7 +29,7 @@ from convo_mlops import DEFAULT_ARGS, MAKE, TS_NODE, gated_retrain, mlflow_get, 
     default_args=DEFAULT_ARGS,
     tags=["mlops", "train"],
     params={
-        "task": Param("support-category", type="string", description="task = MLflow experiment = registered model"),
+        "task": task_param("support-category", "task = MLflow experiment = registered model"),
         "small_data": Param(0, type="integer", minimum=0, description="rows per split for make prepare (0: all)"),
         "min_f1": Param(None, type=["null", "number"], description="gate: minimum test macro-F1 (default 0.6)"),
         "tolerance": Param(

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { BANKING77_COARSE, BANKING77_INTENTS, INTENT_TO_COARSE, TASKS, taskSpec } from '../../src/data/tasks';
+import taskNames from '../../src/data/task-names.json';
+import { TABULAR_TASK_NAMES } from '../../src/data/tabular-tasks';
+import { BANKING77_COARSE, TASK_NAMES, BANKING77_INTENTS, INTENT_TO_COARSE, TASKS, taskSpec } from '../../src/data/tasks';
 
 describe('task catalog', () => {
+  it('src/data/task-names.json (what make and the Airflow DAGs accept as TASK) lists exactly the declared tasks', () => {
+    expect([...taskNames].sort()).toEqual([...TASK_NAMES, ...TABULAR_TASK_NAMES].sort());
+  });
+
   it('groups each of the 77 Banking77 intents into exactly one coarse category', () => {
     const all = Object.values(BANKING77_COARSE).flat();
     expect(all).toHaveLength(77);
