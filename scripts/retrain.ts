@@ -24,6 +24,7 @@ import { ingestIncomingTabular, tabularRetrainData } from '../src/retrain/tabula
 import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
 import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { log, runMain } from '../src/cli/progress';
+import { closeLeftoverRun, readRetrainState, writeRetrainState } from '../src/retrain/state';
 
 const cfg = loadConfig();
 const program = new Command('retrain').description(
@@ -82,9 +83,7 @@ program
           const production = readProductionConfig(file); // under the lock: promote cannot change it meanwhile
           const tabular = isTabularTask(task);
           const stateFile = path.join(stateDir, `${task}.json`);
-          const state = fs.existsSync(stateFile)
-            ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { lastDigest?: string; inProgressRunId?: string })
-            : {};
+          const state = readRetrainState(stateFile, log);
           const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
           try {
             const dataDir = path.join(path.resolve(opts.processedDir), task);
@@ -123,7 +122,8 @@ program
               `==> retrain ${task} (${production.kind}, champion run ${production.model.runId}): ${incomingCount.rows} new labelled rows from ${path.relative(cfg.root, incomingDir)} (${incomingCount.files} files, ${incomingCount.bad} quarantined)`,
             );
             const cache = new ModelCache(client, opts.cacheDir, log);
-            // A crashed retrain left its run id: continue that run instead of opening a new one.
+            if (state.inProgressRunId) await closeLeftoverRun(client, state.inProgressRunId, log);
+            const settled = { lastDigest: state.lastDigest ?? production.dataDigest ?? null };
             const outcome = await withRun(
               client,
               {
@@ -131,11 +131,10 @@ program
                 runName: 'retrain',
                 source: 'scripts/retrain.ts',
                 tags: { stage: 'retrain' },
-                resumeRunId: state.inProgressRunId,
               },
               async (run) => {
                 fs.mkdirSync(stateDir, { recursive: true });
-                fs.writeFileSync(stateFile, JSON.stringify({ ...state, inProgressRunId: run.runId }));
+                writeRetrainState(stateFile, { ...settled, inProgressRunId: run.runId });
                 return retrainWith(client, run, retrainData, {
                   force: opts.force,
                   gate: { minMacroF1: opts.minF1, tolerance: opts.tolerance },
@@ -146,14 +145,13 @@ program
                   },
                 });
               },
-            );
+            ).catch((err: unknown) => {
+              // The run ended FAILED (withRun closed it): the next retrain starts a new one.
+              writeRetrainState(stateFile, settled);
+              throw err;
+            });
             const trained = outcome.decision === 'promoted' || outcome.decision === 'registered_not_promoted';
-            fs.writeFileSync(
-              stateFile,
-              JSON.stringify({
-                lastDigest: trained ? outcome.digest : (state.lastDigest ?? production.dataDigest ?? null),
-              }),
-            );
+            writeRetrainState(stateFile, { lastDigest: trained ? outcome.digest : settled.lastDigest });
             log(`decision: ${outcome.decision} - ${outcome.reason}`);
             if (outcome.drift) log(`drift: ${outcome.drift.level} (${outcome.drift.reason})`);
             if (outcome.challengerVersion)

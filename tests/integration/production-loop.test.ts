@@ -7,7 +7,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
-import { MlflowClient } from '../../src/mlflow';
+import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
 import { runScript } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
@@ -48,6 +48,20 @@ describe('production loop end to end', () => {
         : `"Customer: thanks, the new router ${i % 7} works great and I am happy.\nAgent: Glad to help.",no`,
     );
     fs.writeFileSync(path.join(incoming, 'week-1.csv'), `text,label\n${rows.join('\n')}\n,no\n`);
+    // A retrain killed earlier, with other inputs: its run is still RUNNING with other params, and the state
+    // file names it. It must be closed, not continued (MLflow refuses to log a changed param over it).
+    const leftover = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(out, 'j0'),
+      log: () => {},
+    });
+    const killed = await withRun(leftover, { experiment: task, runName: 'retrain' }, async (run) => {
+      await run.logParams({ task, incoming_rows: 7, data_digest: 'f'.repeat(32), force: true });
+      return run.runId;
+    });
+    await leftover.updateRun(killed, { status: 'RUNNING' });
+    fs.mkdirSync(state, { recursive: true });
+    fs.writeFileSync(path.join(state, `${task}.json`), JSON.stringify({ inProgressRunId: killed }));
     const r = spawnSync(
       path.join(cfg.root, 'node_modules/.bin/ts-node'),
       [
@@ -81,6 +95,10 @@ describe('production loop end to end', () => {
     expect(retrained).toMatch(/401 new labelled rows|400 new labelled rows/);
     expect(retrained).toMatch(/1 quarantined/);
     expect(retrained).toMatch(/decision: promoted/);
+    expect(retrained).toMatch(new RegExp(`previous retrain run ${killed} ended KILLED; starting a new run`));
+    expect((await leftover.getRun(killed)).info.status).toBe('KILLED');
+    expect(JSON.parse(fs.readFileSync(path.join(state, `${task}.json`), 'utf8'))).not.toHaveProperty('inProgressRunId');
+    await leftover.close();
     const client = new MlflowClient({
       trackingUri: inject('mlflowUri'),
       journalDir: path.join(out, 'journal'),
