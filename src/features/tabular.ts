@@ -8,7 +8,7 @@
  * record into a model's float32 input row. The fitted transform is saved with the model, so serving
  * applies exactly what training fitted. Derived features are data: expressions
  * (src/features/derived.ts) saved in the transform, which the TypeScript interpreter and the Python
- * flavor (src/py/convo_pyfunc.py) both evaluate; this cell is their one definition.
+ * flavor (src/py/convo_features.py) both evaluate; this cell is their one definition.
  */
 import type { ColumnDecl, FeatureRecord, FeatureValue } from '../data/tabular-tasks';
 import { add, checkedDerived, col, count, div, eq, evaluateDerived, max, num, sub } from './derived';

@@ -42,8 +42,8 @@ export function addPythonFlavor(dir: string, spec: PyfuncSpec): Record<string, u
   fs.mkdirSync(path.join(dir, 'code'), { recursive: true });
   for (const source of SOURCES) fs.copyFileSync(source, path.join(dir, 'code', path.basename(source)));
   fs.writeFileSync(path.join(dir, 'pyfunc.json'), `${JSON.stringify(spec, null, 2)}\n`);
-  // numpy-only TF-IDF needs neither ONNX Runtime nor a tokenizer; tabular graphs need no tokenizer.
-  const unused = { 'tfidf-logreg': /^(onnx|tok)/, 'tabular-onnx': /^tok/ }[spec.kind as string];
+  // TF-IDF (numpy) and tabular graphs need no tokenizer; every kind needs ONNX Runtime for scope.onnx.
+  const unused = { 'tfidf-logreg': /^tok/, 'tabular-onnx': /^tok/ }[spec.kind as string];
   const requirements = unused ? REQUIREMENTS.filter((r) => !unused.test(r)) : REQUIREMENTS;
   fs.writeFileSync(path.join(dir, 'requirements.txt'), `${requirements.join('\n')}\n`);
   fs.writeFileSync(
