@@ -12,19 +12,13 @@ import { MlflowClient, withRun } from '../src/mlflow';
 import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
 import { productionLockFile, withLock } from '../src/production/lock';
 import { ModelCache } from '../src/production/model-cache';
-import {
-  DEFAULT_GATE,
-  ingestIncoming,
-  retrainWith,
-  rollback,
-  textRetrainData,
-  type RetrainData,
-} from '../src/retrain/retrain';
+import { DEFAULT_GATE, ingestIncoming, retrainWith, textRetrainData, type RetrainData } from '../src/retrain/retrain';
 import { ingestIncomingTabular, tabularRetrainData } from '../src/retrain/tabular';
 import { featureTableFiles, readFeatureTable } from '../src/data/feature-table';
 import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { log, runMain } from '../src/cli/progress';
 import { closeLeftoverRun, readRetrainState, writeRetrainState } from '../src/retrain/state';
+import { rollbackChampion } from '../src/production/champion-move';
 
 const cfg = loadConfig();
 const program = new Command('retrain').description(
@@ -183,7 +177,7 @@ program
       await withLock(productionLockFile(path.resolve(opts.stateDir), task), 'rollback', async () => {
         const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
         try {
-          const r = await rollback(client, task);
+          const r = await rollbackChampion(client, task);
           log(
             `rolled back ${task}: @champion ${r.from} -> ${r.to} (@previous-champion is now ${r.from}; make rollback again to undo)`,
           );

@@ -68,6 +68,11 @@ export abstract class RegistryClient extends ArtifactClient {
     await this.http.json('POST', '/api/2.0/mlflow/registered-models/set-tag', { name, key, value }, Empty);
   }
 
+  async deleteRegisteredModelTag(name: string, key: string): Promise<void> {
+    validateKey('tag', key);
+    await this.http.json('DELETE', '/api/2.0/mlflow/registered-models/delete-tag', { name, key }, Empty);
+  }
+
   // ---- model versions --------------------------------------------------------------------
 
   /**

@@ -11,6 +11,7 @@ import { readModelFolder } from '../kinds';
 import type { MlflowClient, ModelVersion, Run } from '../mlflow';
 import type { ProductionConfig } from './config';
 import { changedModules, EXPORTS_DIGEST_TAG, EXPORTS_MODULES_TAG, type ExportsDigest } from '../export/provenance';
+import { moveChampion } from './champion-move';
 
 export class PromotionError extends Error {
   override name = 'PromotionError';
@@ -144,7 +145,9 @@ export async function registerRun(
       ...(opts.metric ? { 'promoted.by': opts.metric, 'promoted.value': String(metricOf(run, opts.metric)) } : {}),
     },
   });
-  await client.setAlias(opts.task, alias, version.version);
+  // @champion moves with its @previous-champion (make rollback's target); other aliases just point.
+  if (alias === 'champion') await moveChampion(client, opts.task, version.version);
+  else await client.setAlias(opts.task, alias, version.version);
   const config: ProductionConfig = {
     task: opts.task,
     kind: kind.id,

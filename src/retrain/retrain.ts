@@ -21,6 +21,7 @@ import { kindById, loadModel, textPredictor, type TrainPaths } from '../kinds';
 import { trainKind } from '../kinds/training';
 import type { ProductionConfig } from '../production/config';
 import type { ModelCache } from '../production/model-cache';
+import { moveChampion } from '../production/champion-move';
 
 export interface GatePolicy {
   /** The challenger must reach at least this test macro-F1... */
@@ -320,19 +321,8 @@ export async function retrainWith(
     await client.setModelVersionTag(name, challenger.version, 'validation_status', 'rejected');
     return decide({ decision: 'registered_not_promoted', reason: g.reason, ...scored });
   }
-  if (champion) await client.setAlias(name, 'previous-champion', champion.version); // for make rollback
-  await client.setAlias(name, 'champion', challenger.version);
+  await moveChampion(client, name, challenger.version); // @previous-champion keeps the old one, for make rollback
   await client.setModelVersionTag(name, challenger.version, 'validation_status', 'approved');
   const note = alert ? '; drift is large: the model needs new experimentation' : '';
   return decide({ decision: 'promoted', reason: `${g.reason}${note}`, ...scored });
-}
-
-/** make rollback: @champion goes back to @previous-champion (and the two swap, so rollback is undoable). */
-export async function rollback(client: MlflowClient, name: string): Promise<{ from: string; to: string }> {
-  const prev = await client.getModelVersionByAlias(name, 'previous-champion');
-  const cur = await client.getModelVersionByAlias(name, 'champion');
-  if (!prev) throw new Error(`models:/${name}@previous-champion is not set: there is nothing to roll back to`);
-  await client.setAlias(name, 'champion', prev.version);
-  if (cur) await client.setAlias(name, 'previous-champion', cur.version);
-  return { from: cur?.version ?? 'none', to: prev.version };
 }

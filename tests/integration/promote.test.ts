@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config';
 import { buildLabelMap } from '../../src/data/labels';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { chooseRun, PromotionError, registerRun } from '../../src/production/register';
+import { completeChampionMove, MOVE_TAG, rollbackChampion } from '../../src/production/champion-move';
 import { exportsOf, readNotebooks } from '../../src/export/notebooks';
 import { exportNotebooks } from '../../src/export/export';
 import { exportsDigest, EXPORTS_DIGEST_TAG } from '../../src/export/provenance';
@@ -83,6 +84,37 @@ describe('promotion from a run to the registry', () => {
     expect(version.tags).toEqual(expect.arrayContaining([{ key: 'kind', value: 'tfidf-logreg' }]));
     const { dir } = await client.downloadModel(`models:/${task}@challenger`, path.join(tmp, 'resolved'));
     expect(fs.existsSync(path.join(dir, 'model.json'))).toBe(true);
+  });
+
+  it('ALIAS=champion over a champion keeps @previous-champion, so make rollback has a target; an interrupted move converges', async () => {
+    const name = `${task}-moves`;
+    const v1 = (await registerRun(client, await client.getRun(runs.low!), { task: name, alias: 'champion' })).version;
+    const v2 = (await registerRun(client, await client.getRun(runs.high!), { task: name, alias: 'champion' })).version;
+    const at = async (alias: string) => (await client.getModelVersionByAlias(name, alias))?.version;
+    expect([await at('champion'), await at('previous-champion')]).toEqual([v2.version, v1.version]);
+    expect(await rollbackChampion(client, name)).toEqual({ from: v2.version, to: v1.version });
+    expect([await at('champion'), await at('previous-champion')]).toEqual([v1.version, v2.version]);
+
+    // A rollback killed between its two alias calls (the client dies on the second setAlias): the next
+    // command that moves the champion finds the recorded intent and completes it first.
+    let calls = 0;
+    const dying = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop === 'setAlias')
+          return async (...args: Parameters<MlflowClient['setAlias']>) => {
+            if (++calls === 2) throw new Error('killed between the two alias calls');
+            return target.setAlias(...args);
+          };
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await expect(rollbackChampion(dying, name)).rejects.toThrow(/killed/);
+    expect([await at('champion'), await at('previous-champion')]).toEqual([v1.version, v1.version]);
+    expect(await completeChampionMove(client, name)).toMatchObject({ from: v1.version, to: v2.version });
+    expect([await at('champion'), await at('previous-champion')]).toEqual([v2.version, v1.version]);
+    expect((await client.getRegisteredModel(name))!.tags.map((t) => t.key)).not.toContain(MOVE_TAG);
+    expect(await completeChampionMove(client, name)).toBeUndefined();
   });
 
   it('refuses runs that are not FINISHED, have no model, or lack the metric, saying which', async () => {

@@ -11,7 +11,8 @@ import { MlflowClient, withRun } from '../../src/mlflow';
 import { registerRun } from '../../src/production/register';
 import type { ProductionConfig } from '../../src/production/config';
 import { ModelCache } from '../../src/production/model-cache';
-import { evaluateRegistered, gate, retrain, rollback } from '../../src/retrain/retrain';
+import { evaluateRegistered, gate, retrain } from '../../src/retrain/retrain';
+import { rollbackChampion } from '../../src/production/champion-move';
 import { kindById } from '../../src/kinds';
 import { trainKind } from '../../src/kinds/training';
 import { DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
@@ -139,7 +140,7 @@ describe('make retrain', () => {
     expect(o.decision).toBe('promoted');
     expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(o.challengerVersion);
     expect((await client.getModelVersionByAlias(name, 'previous-champion'))!.version).toBe(before);
-    expect(await rollback(client, name)).toEqual({ from: o.challengerVersion, to: before });
+    expect(await rollbackChampion(client, name)).toEqual({ from: o.challengerVersion, to: before });
     expect((await client.getModelVersionByAlias(name, 'champion'))!.version).toBe(before);
   });
 
