@@ -19,6 +19,7 @@ import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { log, runMain } from '../src/cli/progress';
 import { closeLeftoverRun, readRetrainState, writeRetrainState } from '../src/retrain/state';
 import { rollbackChampion } from '../src/production/champion-move';
+import { heldOutTexts } from '../src/data/leakage';
 
 const cfg = loadConfig();
 const program = new Command('retrain').description(
@@ -88,19 +89,25 @@ program
             let retrainData: RetrainData;
             let incomingCount: { rows: number; files: number; bad: number };
             if (tabular) {
-              const incoming = ingestIncomingTabular(incomingDir, tabularTaskSpec(task), quarantineDir);
+              const table = readFeatureTable(dataDir);
+              const heldOutIds = new Set(table.rows.filter((r) => r.split !== 'train').map((r) => r.id));
+              const incoming = ingestIncomingTabular(incomingDir, tabularTaskSpec(task), quarantineDir, heldOutIds);
               incomingCount = { rows: incoming.rows.length, files: incoming.files.length, bad: incoming.bad };
               retrainData = tabularRetrainData({
                 spec: tabularTaskSpec(task),
                 production,
-                table: readFeatureTable(dataDir),
+                table,
                 tableFile: featureTableFiles(dataDir).table,
                 incoming,
                 lastDigest,
               });
             } else {
               const data = readPrepared(dataDir);
-              const incoming = ingestIncoming(incomingDir, production.labelMap, quarantineDir);
+              const heldOut = heldOutTexts(
+                [...data.validation, ...data.test].map((e) => e.text),
+                'the validation or test split',
+              );
+              const incoming = ingestIncoming(incomingDir, production.labelMap, quarantineDir, heldOut);
               incomingCount = { rows: incoming.examples.length, files: incoming.files.length, bad: incoming.bad };
               retrainData = textRetrainData({
                 spec: taskSpec(task),

@@ -22,6 +22,8 @@ export interface IngestResult<T> {
   rows: T[];
   /** Row numbers of `rows`, parallel to it, so later stages can still point at the source. */
   rowNumbers: number[];
+  /** Lines where `rows` start in the file, parallel to it. */
+  lines: number[];
   bad: BadRow[];
   stats: { total: number; good: number; bad: number; badShare: number; reasons: Record<string, number> };
 }
@@ -69,6 +71,7 @@ export function validateRecords<S extends z.ZodType>(
 ): IngestResult<z.output<S>> {
   const rows: z.output<S>[] = [];
   const rowNumbers: number[] = [];
+  const lines: number[] = [];
   const bad: BadRow[] = [];
   const maxChars = opts.maxTextChars ?? 20_000;
   records.forEach((rec, i) => {
@@ -88,6 +91,7 @@ export function validateRecords<S extends z.ZodType>(
     if (extra) return reject(extra);
     rows.push(parsed.data);
     rowNumbers.push(rowNo);
+    lines.push(rec.line);
   });
   const total = records.length;
   const reasons: Record<string, number> = {};
@@ -98,6 +102,7 @@ export function validateRecords<S extends z.ZodType>(
   return {
     rows,
     rowNumbers,
+    lines,
     bad,
     stats: { total, good: rows.length, bad: bad.length, badShare: total ? bad.length / total : 0, reasons },
   };
@@ -167,4 +172,27 @@ export function ingestFile<S extends z.ZodType>(file: string, opts: IngestOption
 export function writeQuarantine(file: string, bad: BadRow[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, bad.map((b) => JSON.stringify(b)).join('\n') + (bad.length ? '\n' : ''));
+}
+
+/**
+ * Moves the valid rows `refuse` has a reason against into `bad` (a policy, not a malformed row: they do
+ * not count towards the malformed share, which ingestFile has checked already).
+ */
+export function refuseRows<T>(
+  file: string,
+  res: IngestResult<T>,
+  refuse: (row: T) => string | undefined,
+): IngestResult<T> {
+  const out: IngestResult<T> = { ...res, rows: [], rowNumbers: [], lines: [], bad: [...res.bad] };
+  res.rows.forEach((row, i) => {
+    const reason = refuse(row);
+    if (reason) out.bad.push({ file, row: res.rowNumbers[i]!, line: res.lines[i]!, reason, raw: row });
+    else {
+      out.rows.push(row);
+      out.rowNumbers.push(res.rowNumbers[i]!);
+      out.lines.push(res.lines[i]!);
+    }
+  });
+  out.bad.sort((a, b) => a.row - b.row);
+  return out;
 }

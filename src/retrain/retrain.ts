@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { digestExamples } from '../data/digest';
-import { ingestFile, writeQuarantine } from '../data/ingest';
+import { ingestFile, refuseRows, writeQuarantine } from '../data/ingest';
 import { encodeLabels, type LabelMap } from '../data/labels';
 import type { AnyTaskSpec, Example } from '../data/tasks';
 import { evaluate, evaluationMetrics, type Evaluation } from '../evaluate/metrics';
@@ -22,6 +22,7 @@ import { trainKind } from '../kinds/training';
 import type { ProductionConfig } from '../production/config';
 import type { ModelCache } from '../production/model-cache';
 import { moveChampion } from '../production/champion-move';
+import { leakReason, type HeldOutTexts } from '../data/leakage';
 
 export interface GatePolicy {
   /** The challenger must reach at least this test macro-F1... */
@@ -66,6 +67,8 @@ export function ingestIncoming(
   dir: string,
   labelMap: LabelMap,
   quarantineDir: string,
+  /** Rows that must stay out of training (the test split): repeats are quarantined. */
+  heldOut?: HeldOutTexts,
 ): { examples: Example[]; files: string[]; bad: number } {
   if (!fs.existsSync(dir)) return { examples: [], files: [], bad: 0 };
   const schema = z.object({
@@ -81,7 +84,9 @@ export function ingestIncoming(
     .sort();
   let bad = 0;
   for (const f of files) {
-    const res = ingestFile(path.join(dir, f), { schema, maxBadShare: 0.2, textFields: ['text'] });
+    const file = path.join(dir, f);
+    const read = ingestFile(file, { schema, maxBadShare: 0.2, textFields: ['text'] });
+    const res = heldOut ? refuseRows(file, read, (r) => leakReason(r.text, heldOut)) : read;
     res.rows.forEach((r, i) =>
       examples.push({ id: `incoming/${f}#${res.rowNumbers[i]}`, text: r.text, label: r.label }),
     );

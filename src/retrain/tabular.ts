@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { digestRows, rowsOf, type FeatureRow } from '../data/feature-table';
-import { ingestFile, writeQuarantine } from '../data/ingest';
+import { ingestFile, refuseRows, writeQuarantine } from '../data/ingest';
 import type { LabelMap } from '../data/labels';
 import { rawRowSchema, type TabularTaskSpec } from '../data/tabular-tasks';
 import { evaluate, type Evaluation } from '../evaluate/metrics';
@@ -31,7 +31,13 @@ export interface IncomingRows {
 }
 
 /** Reads every CSV/JSONL in `dir` as labelled raw rows of the task, quarantining bad ones with their row numbers. */
-export function ingestIncomingTabular(dir: string, spec: TabularTaskSpec, quarantineDir: string): IncomingRows {
+export function ingestIncomingTabular(
+  dir: string,
+  spec: TabularTaskSpec,
+  quarantineDir: string,
+  /** Customers of the held-out splits: a row with their id would put the same customer in training. */
+  heldOutIds: ReadonlySet<string> = new Set(),
+): IncomingRows {
   const out: IncomingRows = { rows: [], files: [], bad: 0, missing: {}, read: 0 };
   if (!fs.existsSync(dir)) return out;
   out.files = fs
@@ -39,7 +45,10 @@ export function ingestIncomingTabular(dir: string, spec: TabularTaskSpec, quaran
     .filter((f) => /\.(csv|jsonl)$/i.test(f))
     .sort();
   for (const f of out.files) {
-    const res = ingestFile(path.join(dir, f), { schema: rawRowSchema(spec), maxBadShare: 0.2 });
+    const file = path.join(dir, f);
+    const res = refuseRows(file, ingestFile(file, { schema: rawRowSchema(spec), maxBadShare: 0.2 }), (r) =>
+      heldOutIds.has(r.id) ? `id: customer ${r.id} is in a held-out split; held-out rows never train` : undefined,
+    );
     res.rows.forEach((r, i) =>
       out.rows.push({ id: r.id, row: res.rowNumbers[i]!, split: 'train', label: r.label, features: r.features }),
     );

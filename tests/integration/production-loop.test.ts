@@ -47,7 +47,13 @@ describe('production loop end to end', () => {
         ? `"Customer: the price went up again ${i % 9} times, I will cancel and switch to another provider.\nAgent: I understand.",yes`
         : `"Customer: thanks, the new router ${i % 7} works great and I am happy.\nAgent: Glad to help.",no`,
     );
-    fs.writeFileSync(path.join(incoming, 'week-1.csv'), `text,label\n${rows.join('\n')}\n,no\n`);
+    // A copy of a test row (in other case) must not reach training: quarantined, with the blank row.
+    const testRow = JSON.parse(fs.readFileSync(path.join(processed, task, 'test.jsonl'), 'utf8').split('\n')[0]!) as {
+      text: string;
+      label: string;
+    };
+    const copied = `"${testRow.text.toUpperCase().replace(/"/g, '""')}",${testRow.label}`;
+    fs.writeFileSync(path.join(incoming, 'week-1.csv'), `text,label\n${rows.join('\n')}\n,no\n${copied}\n`);
     // A retrain killed earlier, with other inputs: its run is still RUNNING with other params, and the state
     // file names it. It must be closed, not continued (MLflow refuses to log a changed param over it).
     const leftover = new MlflowClient({
@@ -93,7 +99,9 @@ describe('production loop end to end', () => {
     expect(r.stderr).toMatch(/ALERT: large drift for conversation-churn/);
     expect(retrained).toMatch(/drift: large/);
     expect(retrained).toMatch(/401 new labelled rows|400 new labelled rows/);
-    expect(retrained).toMatch(/1 quarantined/);
+    expect(retrained).toMatch(/2 quarantined/);
+    const refused = fs.readFileSync(path.join(out, 'quarantine', 'week-1.csv.quarantine.jsonl'), 'utf8');
+    expect(refused).toMatch(/"row":402,.*repeats a row of the validation or test split/);
     expect(retrained).toMatch(/decision: promoted/);
     expect(retrained).toMatch(new RegExp(`previous retrain run ${killed} ended KILLED; starting a new run`));
     expect((await leftover.getRun(killed)).info.status).toBe('KILLED');
