@@ -26,6 +26,22 @@ describe('PII masking', () => {
   });
 });
 
+describe('e-mail masking in one pass', () => {
+  // The pattern the one-pass scan stands for (it took seconds on a 20,000-character word): same answers.
+  const reference = (t: string) => t.replace(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, '[EMAIL]');
+  it.each([
+    'mail a@b.com now',
+    'a@b.comumm.a@b.com', // the second address starts inside the first one's trailing word
+    'x@y.z@w.org',
+    '@a.com a@ b@c d@e.f.gh.',
+    'first.last+tag@sub.example.co.uk,second@ex.io;third@ex',
+    'a'.repeat(5000),
+    `${'a'.repeat(3000)}@${'b'.repeat(3000)}`,
+  ])('%#: masks what the regex masked', (t) => {
+    expect(maskPii(t)).toBe(reference(t)); // no digits here: the card and phone rules stay out of it
+  });
+});
+
 describe('speaker tags', () => {
   it('maps variants to Customer/Agent at line starts only', () => {
     const t = normaliseSpeakers(

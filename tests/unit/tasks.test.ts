@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import taskNames from '../../src/data/task-names.json';
 import { TABULAR_TASK_NAMES } from '../../src/data/tabular-tasks';
-import { BANKING77_COARSE, TASK_NAMES, BANKING77_INTENTS, INTENT_TO_COARSE, TASKS, taskSpec } from '../../src/data/tasks';
+import {
+  BANKING77_COARSE,
+  TASK_NAMES,
+  BANKING77_INTENTS,
+  INTENT_TO_COARSE,
+  TASKS,
+  taskSpec,
+} from '../../src/data/tasks';
 
 describe('task catalog', () => {
   it('src/data/task-names.json (what make and the Airflow DAGs accept as TASK) lists exactly the declared tasks', () => {
