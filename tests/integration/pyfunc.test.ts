@@ -21,6 +21,7 @@ import { initialParams } from '../../src/train/finetune';
 import { registerBaselines } from '../helpers/registry';
 import { pyfuncPredict } from '../helpers/pyfunc';
 import { startServeProcess } from '../helpers/serve-process';
+import { onTeamStack } from '../helpers/team-stack-run';
 
 // The python_function flavor: a model this project registered loads with mlflow.pyfunc.load_model in
 // the project's venv and with `mlflow models serve`, and answers like `make serve` (same labels,
@@ -171,72 +172,76 @@ describe('python_function flavor', () => {
     mlflowServe.kill('SIGTERM');
   }, 300_000);
 
-  it('a deployment overrides the threshold and fallback label (SCOPE_THRESHOLD, SCOPE_FALLBACK_LABEL): answers, /version and /metrics follow', async () => {
-    const name = `pyfunc-tfidf-${uniq}`; // registered by the test above
-    const get = async (url: string, route: string) => {
-      const r = await request(`${url}${route}`, { headers: { authorization: 'Bearer test-serving-token-0123' } });
-      expect(r.statusCode).toBe(200);
-      return r.body.text();
-    };
-    const predict = async (url: string) => {
-      const r = await request(`${url}/predict`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
-        body: JSON.stringify({ texts }),
+  it.skipIf(onTeamStack)(
+    'a deployment overrides the threshold and fallback label (SCOPE_THRESHOLD, SCOPE_FALLBACK_LABEL): answers, /version and /metrics follow',
+    async () => {
+      const name = `pyfunc-tfidf-${uniq}`; // registered by the test above
+      const get = async (url: string, route: string) => {
+        const r = await request(`${url}${route}`, { headers: { authorization: 'Bearer test-serving-token-0123' } });
+        expect(r.statusCode).toBe(200);
+        return r.body.text();
+      };
+      const predict = async (url: string) => {
+        const r = await request(`${url}/predict`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer test-serving-token-0123', 'content-type': 'application/json' },
+          body: JSON.stringify({ texts }),
+        });
+        expect(r.statusCode).toBe(200);
+        return ((await r.body.json()) as { predictions: Answer[] }).predictions;
+      };
+      const start = async (extra: NodeJS.ProcessEnv) => {
+        const s = await startServeProcess(
+          ['--task', 'support-intent', '--model', name, '--cache-dir', path.join(tmp, 'cache')],
+          { ...env, ...extra },
+        );
+        children.push(s.server);
+        return s;
+      };
+      // MSP is the calibrated top probability, so each verdict can be checked against `confidence` (6 decimals).
+      const judgedBy = (answers: Answer[], threshold: number, fallback: string) => {
+        for (const a of answers.filter((x) => Math.abs(x.confidence - threshold) > 1e-6)) {
+          expect(a.in_scope).toBe(a.confidence >= threshold);
+          expect(a.label).toBe(a.in_scope ? a.top_label : fallback);
+        }
+      };
+
+      const plain = await start({});
+      const model = JSON.parse(await get(plain.url, '/version')).scope;
+      expect(model).toMatchObject({ score: 'msp', overridden: false, fallback_label: 'out_of_scope' });
+      expect(model.threshold).toBe(model.model_threshold);
+      const before = await predict(plain.url);
+      judgedBy(before, model.threshold, 'out_of_scope');
+      plain.server.kill('SIGTERM');
+
+      // The median confidence as the deployment's threshold: about half the texts go to a human.
+      const sorted = before.map((a) => a.confidence).sort((a, b) => a - b);
+      const threshold = sorted[Math.floor(sorted.length / 2)]!;
+      expect(threshold).toBeGreaterThan(model.threshold);
+      const over = await start({ SCOPE_THRESHOLD: String(threshold), SCOPE_FALLBACK_LABEL: 'human_review' });
+      const version = JSON.parse(await get(over.url, '/version')).scope;
+      expect(version).toMatchObject({
+        threshold,
+        model_threshold: model.threshold,
+        overridden: true,
+        fallback_label: 'human_review',
       });
-      expect(r.statusCode).toBe(200);
-      return ((await r.body.json()) as { predictions: Answer[] }).predictions;
-    };
-    const start = async (extra: NodeJS.ProcessEnv) => {
-      const s = await startServeProcess(
-        ['--task', 'support-intent', '--model', name, '--cache-dir', path.join(tmp, 'cache')],
-        { ...env, ...extra },
-      );
-      children.push(s.server);
-      return s;
-    };
-    // MSP is the calibrated top probability, so each verdict can be checked against `confidence` (6 decimals).
-    const judgedBy = (answers: Answer[], threshold: number, fallback: string) => {
-      for (const a of answers.filter((x) => Math.abs(x.confidence - threshold) > 1e-6)) {
-        expect(a.in_scope).toBe(a.confidence >= threshold);
-        expect(a.label).toBe(a.in_scope ? a.top_label : fallback);
-      }
-    };
-
-    const plain = await start({});
-    const model = JSON.parse(await get(plain.url, '/version')).scope;
-    expect(model).toMatchObject({ score: 'msp', overridden: false, fallback_label: 'out_of_scope' });
-    expect(model.threshold).toBe(model.model_threshold);
-    const before = await predict(plain.url);
-    judgedBy(before, model.threshold, 'out_of_scope');
-    plain.server.kill('SIGTERM');
-
-    // The median confidence as the deployment's threshold: about half the texts go to a human.
-    const sorted = before.map((a) => a.confidence).sort((a, b) => a - b);
-    const threshold = sorted[Math.floor(sorted.length / 2)]!;
-    expect(threshold).toBeGreaterThan(model.threshold);
-    const over = await start({ SCOPE_THRESHOLD: String(threshold), SCOPE_FALLBACK_LABEL: 'human_review' });
-    const version = JSON.parse(await get(over.url, '/version')).scope;
-    expect(version).toMatchObject({
-      threshold,
-      model_threshold: model.threshold,
-      overridden: true,
-      fallback_label: 'human_review',
-    });
-    const after = await predict(over.url);
-    judgedBy(after, threshold, 'human_review');
-    const out = after.filter((a) => !a.in_scope).length;
-    expect(out).toBeGreaterThan(before.filter((a) => !a.in_scope).length);
-    expect(out).toBeGreaterThanOrEqual(Math.floor(texts.length / 2) - 1);
-    const metrics = await get(over.url, '/metrics');
-    expect(metrics).toMatch(new RegExp(`scope_threshold\\{[^}]*source="override"[^}]*\\} ${threshold}\\b`));
-    expect(metrics).toMatch(new RegExp(`predictions_scope_total\\{[^}]*in_scope="false"[^}]*\\} ${out}\\b`));
-    over.server.kill('SIGTERM');
-  }, 300_000);
+      const after = await predict(over.url);
+      judgedBy(after, threshold, 'human_review');
+      const out = after.filter((a) => !a.in_scope).length;
+      expect(out).toBeGreaterThan(before.filter((a) => !a.in_scope).length);
+      expect(out).toBeGreaterThanOrEqual(Math.floor(texts.length / 2) - 1);
+      const metrics = await get(over.url, '/metrics');
+      expect(metrics).toMatch(new RegExp(`scope_threshold\\{[^}]*source="override"[^}]*\\} ${threshold}\\b`));
+      expect(metrics).toMatch(new RegExp(`predictions_scope_total\\{[^}]*in_scope="false"[^}]*\\} ${out}\\b`));
+      over.server.kill('SIGTERM');
+    },
+    300_000,
+  );
 
   // Energy here (TF-IDF's test has MSP, the frozen encoder's Mahalanobis) and the served BERT default,
   // mahalanobis+knn (its own encoder folder and neighbour bank): every score in both runtimes.
-  it.each(['energy', 'mahalanobis+knn'] as const)(
+  it.skipIf(onTeamStack).each(['energy', 'mahalanobis+knn'] as const)(
     'a registered BERT classifier (the pretrained checkpoint, ONNX graph, %s score): pyfunc answers like make serve',
     async (score) => {
       const name = `pyfunc-bert-${score.replace('+', '-')}-${uniq}`;
@@ -297,31 +302,40 @@ describe('python_function flavor', () => {
     300_000,
   );
 
-  it('a registered frozen encoder + logistic regression (the code path of make baseline-frozen): pyfunc answers like make serve', async () => {
-    const name = `pyfunc-frozen-${uniq}`;
-    const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
-    const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 150 });
-    const data = { train: p.splits.train, validation: p.splits.validation, test: p.splits.test, labelMap: p.labelMap };
-    const encoder = await OrtEncoder.fromCheckpoint(checkpoint);
-    const runId = await withRun(client, { experiment: name, runName: 'frozen' }, async (run) => {
-      await runFrozenEncoder(
-        spec,
-        data,
-        {
-          tokenizer: await TextTokenizer.fromDir(checkpoint),
-          encoder,
-          checkpointName: 'all-MiniLM-L6-v2',
-          checkpointDir: checkpoint,
-          maxLength: 64,
-          epochs: 20,
-        },
-        run,
-      );
-      return run.runId;
-    });
-    await encoder.release();
-    const ts = await servedChampion(name, runId);
-    expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(5);
-    expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
-  }, 300_000);
+  it.skipIf(onTeamStack)(
+    'a registered frozen encoder + logistic regression (the code path of make baseline-frozen): pyfunc answers like make serve',
+    async () => {
+      const name = `pyfunc-frozen-${uniq}`;
+      const checkpoint = path.join(cfg.paths.pretrained, 'all-MiniLM-L6-v2');
+      const p = prepareTask(spec, cfg.paths.dataRaw, { maxPerSplit: 150 });
+      const data = {
+        train: p.splits.train,
+        validation: p.splits.validation,
+        test: p.splits.test,
+        labelMap: p.labelMap,
+      };
+      const encoder = await OrtEncoder.fromCheckpoint(checkpoint);
+      const runId = await withRun(client, { experiment: name, runName: 'frozen' }, async (run) => {
+        await runFrozenEncoder(
+          spec,
+          data,
+          {
+            tokenizer: await TextTokenizer.fromDir(checkpoint),
+            encoder,
+            checkpointName: 'all-MiniLM-L6-v2',
+            checkpointDir: checkpoint,
+            maxLength: 64,
+            epochs: 20,
+          },
+          run,
+        );
+        return run.runId;
+      });
+      await encoder.release();
+      const ts = await servedChampion(name, runId);
+      expect(new Set(ts.map((a) => a.label)).size).toBeGreaterThan(5);
+      expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
+    },
+    300_000,
+  );
 });
