@@ -108,6 +108,12 @@ const program = new Command('serve')
     'folder of the daily serving logs (predictions-YYYY-MM-DD.jsonl) that `make monitor` reads; SERVING_LOG_DIR',
     cfg.paths.servingLogs,
   )
+  .option(
+    '--log-retention-days <n>',
+    'days of serving-log files kept; older ones are deleted as each new day starts (SERVING_LOG_RETENTION_DAYS)',
+    (v) => Number.parseInt(v, 10),
+    Number.parseInt(process.env.SERVING_LOG_RETENTION_DAYS ?? '90', 10),
+  )
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option(
     '--scope-threshold <x>',
@@ -131,11 +137,14 @@ const program = new Command('serve')
       maxBatch: number;
       maxQueue: number;
       logDir: string;
+      logRetentionDays: number;
       cacheDir: string;
       scopeThreshold?: number;
       fallbackLabel?: string;
     }) =>
       runMain(async () => {
+        if (!Number.isInteger(opts.logRetentionDays) || opts.logRetentionDays < 1)
+          throw new Error(`--log-retention-days / SERVING_LOG_RETENTION_DAYS must be a whole number of days >= 1`);
         const task = resolveTask(cfg.paths.productionConfigs, opts.task);
         const spec = isTabularTask(task) ? undefined : taskSpec(task);
         const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
@@ -155,7 +164,7 @@ const program = new Command('serve')
             },
           },
         );
-        await holder.refresh();
+        await holder.start(); // the registry's champion, or the last verified one in the cache while MLflow is down
         holder.watch(opts.watch * 1000);
         const { tokens, generated } = readTokens();
         const cleaning = spec?.cleaning;
@@ -167,6 +176,7 @@ const program = new Command('serve')
           maxBatchTexts: opts.maxBatch,
           maxQueue: opts.maxQueue,
           servingLogDir: opts.logDir,
+          servingLogRetentionDays: opts.logRetentionDays,
           logger: false,
         });
         await app.listen({ host: opts.host, port: opts.port });

@@ -68,6 +68,8 @@ export class ServingLogWriter {
     readonly dir: string,
     private readonly onError: (err: Error) => void = () => {},
     private readonly kind: LogKind = 'predictions',
+    /** Day files older than this many days are deleted when a new day's file opens (undefined: kept). */
+    private readonly retentionDays?: number,
   ) {}
 
   private fail(err: Error): void {
@@ -94,6 +96,8 @@ export class ServingLogWriter {
     });
     this.stream = stream;
     this.day = day;
+    if (this.retentionDays !== undefined)
+      for (const f of expiredLogFiles(this.dir, now, this.retentionDays, this.kind)) fs.rmSync(f, { force: true });
     return stream;
   }
 
@@ -111,6 +115,19 @@ export class ServingLogWriter {
     this.stream = undefined;
     return new Promise((resolve) => (s && !s.destroyed ? s.end(() => resolve()) : resolve()));
   }
+}
+
+/** Day files of `kind` in `dir` whose day is more than `keepDays` days before `now`'s (UTC). */
+export function expiredLogFiles(dir: string, now: Date, keepDays: number, kind: LogKind = 'predictions'): string[] {
+  const oldest = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - keepDays));
+  const cut = oldest.toISOString().slice(0, 10);
+  return fs
+    .readdirSync(dir)
+    .flatMap((f) => {
+      const day = dayFile(kind).exec(f)?.[1];
+      return day !== undefined && day < cut ? [path.join(dir, f)] : [];
+    })
+    .sort();
 }
 
 /** The log files to read: a single file, or a folder's day files from `since` on (oldest first). */

@@ -35,6 +35,8 @@ export interface ServeOptions {
   preprocess?: (text: string) => string;
   /** Folder of daily JSONL files every prediction is appended to (predictions-YYYY-MM-DD.jsonl). */
   servingLogDir?: string;
+  /** Days of serving-log files kept; older day files are deleted as a new day starts (undefined: all kept). */
+  servingLogRetentionDays?: number;
   /** Scoring requests admitted at once (running or waiting for the model); more get 503 + Retry-After. */
   maxQueue?: number;
   appVersion?: string;

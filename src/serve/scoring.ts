@@ -34,6 +34,8 @@ export interface ScoringOptions extends InputLimits {
   preprocess?: (text: string) => string;
   /** Folder of daily JSONL files every prediction is appended to (predictions-YYYY-MM-DD.jsonl). */
   servingLogDir?: string;
+  /** Days of serving-log files kept (older day files are deleted as a new day starts); undefined keeps all. */
+  servingLogRetentionDays?: number;
   /** Scoring requests admitted at once (running or waiting for the model); more get 503 + Retry-After. */
   maxQueue: number;
 }
@@ -115,10 +117,15 @@ export const scoringRoutes: FastifyPluginAsync<ScoringOptions> = async (app, o) 
   };
 
   const servingLog = o.servingLogDir
-    ? new ServingLogWriter(o.servingLogDir, (err) => {
-        metrics.countServingLogError();
-        app.log.error(`serving log write failed: ${err.message}`);
-      })
+    ? new ServingLogWriter(
+        o.servingLogDir,
+        (err) => {
+          metrics.countServingLogError();
+          app.log.error(`serving log write failed: ${err.message}`);
+        },
+        'predictions',
+        o.servingLogRetentionDays,
+      )
     : undefined;
   // Tabular rows that could not be scored, beside the predictions: monitoring reads their missing columns.
   const rejectedLog = o.servingLogDir
@@ -129,6 +136,7 @@ export const scoringRoutes: FastifyPluginAsync<ScoringOptions> = async (app, o) 
           app.log.error(`rejected-rows log write failed: ${err.message}`);
         },
         'rejected',
+        o.servingLogRetentionDays,
       )
     : undefined;
   app.addHook('onClose', async () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { churnCsv, csvTextCell } from '../../src/report/churn';
 import {
+  expiredLogFiles,
   Reservoir,
   servingLogFile,
   servingLogFiles,
@@ -98,5 +99,31 @@ describe('churn report CSV', () => {
     ]);
     expect(csv.split('\n')[1]).toContain(`"'=cmd|/c calc!A1"`);
     expect(csv).not.toMatch(/,=/);
+  });
+});
+
+describe('serving-log retention', () => {
+  it('deletes day files older than the kept days when a new day starts, and nothing else', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'retention-'));
+    for (const f of [
+      'predictions-2026-01-01.jsonl',
+      'predictions-2026-03-01.jsonl',
+      'predictions-2026-03-02.jsonl',
+      'rejected-2026-01-01.jsonl',
+      'notes.txt',
+    ])
+      fs.writeFileSync(path.join(dir, f), '{}\n');
+    expect(expiredLogFiles(dir, new Date('2026-03-31T10:00:00Z'), 30).map((f) => path.basename(f))).toEqual([
+      'predictions-2026-01-01.jsonl',
+    ]);
+    const w = new ServingLogWriter(dir, () => {}, 'predictions', 29);
+    w.write([{ ts: '2026-03-31T10:00:00Z' } as never], new Date('2026-03-31T10:00:00Z'));
+    await w.close();
+    expect(fs.readdirSync(dir).sort()).toEqual([
+      'notes.txt',
+      'predictions-2026-03-02.jsonl',
+      'predictions-2026-03-31.jsonl',
+      'rejected-2026-01-01.jsonl',
+    ]);
   });
 });
