@@ -27,6 +27,15 @@ const ManifestSchema = z.object({
 });
 export type CacheManifest = z.infer<typeof ManifestSchema>;
 
+const ServedRecordSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  run_id: z.string(),
+  source: z.string(),
+  servedAt: z.string(),
+});
+type ServedRecord = z.infer<typeof ServedRecordSchema>;
+
 export class ModelCacheError extends Error {
   override name = 'ModelCacheError';
 }
@@ -98,6 +107,45 @@ export class ModelCache {
   /** The folder (under root/<name>/<run id>-<source digest>) holding registry version `mv`'s files, verified. */
   dirFor(mv: ModelVersion): string {
     return path.join(this.root, mv.name, cacheKey(mv));
+  }
+
+  private servedFile(name: string, alias: string): string {
+    if (!/^[\w.-]+$/.test(name) || !/^[\w-]+$/.test(alias)) throw new ModelCacheError(`invalid model ${name}@${alias}`);
+    return path.join(this.root, name, `@${alias}.json`);
+  }
+
+  /**
+   * Records `mv` as the version `alias` pointed at when it was last loaded from this cache, verified. A
+   * server that finds the registry unreachable at start serves it (`lastServed`) until the registry is back.
+   */
+  rememberServed(alias: string, mv: ModelVersion): void {
+    const file = this.servedFile(mv.name, alias);
+    const record: ServedRecord = {
+      name: mv.name,
+      version: mv.version,
+      run_id: mv.run_id!,
+      source: mv.source,
+      servedAt: new Date().toISOString(),
+    };
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    fs.renameSync(tmp, file);
+  }
+
+  /**
+   * The version `name@alias` last served from this cache, with its folder, if that folder still verifies
+   * against the run it claims (what `fetch` checks); otherwise why not.
+   */
+  lastServed(name: string, alias: string): { mv: ModelVersion; dir: string } | { problem: string } {
+    const file = this.servedFile(name, alias);
+    if (!fs.existsSync(file)) return { problem: `no version of ${name}@${alias} was served from ${this.root} before` };
+    const parsed = ServedRecordSchema.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
+    if (!parsed.success) return { problem: `${file} is not a served-version record` };
+    const { servedAt: _at, ...mv } = parsed.data;
+    const dir = this.dirFor(mv as ModelVersion);
+    const problem = fs.existsSync(dir) ? verifyCachedModel(dir, mv.run_id) : 'its folder is gone';
+    return problem ? { problem: `version ${mv.version} in the cache: ${problem}` } : { mv: mv as ModelVersion, dir };
   }
 
   /** The local, verified copy of `mv`, downloaded when missing or not what it should be. */

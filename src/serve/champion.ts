@@ -3,9 +3,11 @@
  * version through the content-addressed model cache and swaps it in when the alias moves.
  * Requests run on the model they started with (`use`); once the last of them has finished, the
  * replaced model's ONNX Runtime sessions are released, so hot swaps do not accumulate memory.
+ * When the registry cannot be reached at start, it serves the last champion this cache served and
+ * verified (`start`), says so (`registry`), and keeps polling: the registry's answer wins once it is back.
  */
 import { loadModel, type Predictor } from '../kinds';
-import type { MlflowClient, ModelVersion } from '../mlflow';
+import { MlflowApiError, type MlflowClient, type ModelVersion } from '../mlflow';
 import { ModelCache } from '../production/model-cache';
 
 export interface ServedModel {
@@ -20,8 +22,21 @@ export interface ServedModel {
 /** What the server reads of the holder (the `models` decorator); tests may pass a stand-in. */
 export type ModelSource = Pick<
   ChampionHolder,
-  'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use'
+  'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use' | 'registry'
 >;
+
+/** Whether the served model is the registry's current answer, or the cached one served while it is unreachable. */
+export interface RegistryState {
+  reachable: boolean;
+  /** When the registry was last found unreachable (while `reachable` is false). */
+  unreachableSince?: string;
+  /** Where the served model came from: the registry's alias, or the cache's record of the last one served. */
+  servedFrom: 'registry' | 'cache';
+}
+
+/** An answer from the registry (it is up; the request itself was refused), not a failure to reach it. */
+const isRegistryAnswer = (err: unknown): boolean =>
+  err instanceof MlflowApiError && err.status >= 400 && err.status < 500;
 
 export interface ChampionHolderOptions {
   log?: (msg: string) => void;
@@ -42,6 +57,7 @@ export class ChampionHolder {
   private readonly afterRelease: () => void;
   reloads = 0;
   releases = 0;
+  registry: RegistryState = { reachable: true, servedFrom: 'registry' };
 
   constructor(
     private readonly client: MlflowClient,
@@ -96,22 +112,47 @@ export class ChampionHolder {
     }
   }
 
-  private async loadVersion(mv: ModelVersion): Promise<{ model: ServedModel; timing: string }> {
-    const t0 = performance.now();
-    const dir = await this.cache.fetch(mv);
-    const t1 = performance.now();
-    const predictor = await this.load(dir);
-    const t2 = performance.now();
-    const model = {
+  private async modelOf(mv: ModelVersion, dir: string): Promise<ServedModel> {
+    return {
       name: this.name,
       alias: this.alias,
       version: mv.version,
       runId: mv.run_id!,
-      predictor,
+      predictor: await this.load(dir),
       loadedAt: new Date().toISOString(),
     };
+  }
+
+  private async loadVersion(mv: ModelVersion): Promise<{ model: ServedModel; timing: string }> {
+    const t0 = performance.now();
+    const dir = await this.cache.fetch(mv);
+    const t1 = performance.now();
+    const model = await this.modelOf(mv, dir);
+    const t2 = performance.now();
+    this.cache.rememberServed(this.alias, mv);
     // Operators (and the replicas test) read where a slow swap spent its time.
     return { model, timing: `fetched in ${Math.round(t1 - t0)} ms, loaded in ${Math.round(t2 - t1)} ms` };
+  }
+
+  /**
+   * The first load. With the registry unreachable (a network error, a 5xx), the last version this cache
+   * served and still verifies is served instead; with no such copy, the registry's error stands.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      if (isRegistryAnswer(err) || this.current) throw err;
+      const last = this.cache.lastServed(this.name, this.alias);
+      if ('problem' in last)
+        throw new Error(`${(err as Error).message}; and no verified copy to start from (${last.problem})`);
+      this.current = await this.modelOf(last.mv, last.dir);
+      this.registry = { reachable: false, unreachableSince: new Date().toISOString(), servedFrom: 'cache' };
+      this.log(
+        `MLflow unreachable (${(err as Error).message}): serving ${this.name} version ${last.mv.version} ` +
+          `(@${this.alias} when last served, run ${last.mv.run_id}) from the model cache; checking the registry again`,
+      );
+    }
   }
 
   /** Loads the alias's version if it differs from the one served; returns true when it swapped. */
@@ -122,7 +163,18 @@ export class ChampionHolder {
   }
 
   private async refreshOnce(): Promise<boolean> {
-    const mv = await this.client.getModelVersionByAlias(this.name, this.alias);
+    let mv: ModelVersion | undefined;
+    try {
+      mv = await this.client.getModelVersionByAlias(this.name, this.alias);
+    } catch (err) {
+      if (!isRegistryAnswer(err) && this.registry.reachable)
+        this.registry = { ...this.registry, reachable: false, unreachableSince: new Date().toISOString() };
+      throw err;
+    }
+    if (!this.registry.reachable) {
+      this.log(`MLflow is reachable again: following models:/${this.name}@${this.alias}`);
+      this.registry = { reachable: true, servedFrom: this.registry.servedFrom };
+    }
     if (!mv) {
       if (!this.current)
         throw new Error(
@@ -132,10 +184,14 @@ export class ChampionHolder {
       return false;
     }
     // Same version and same run: nothing to do. A version number reused by a recreated registry has another run.
-    if (this.current?.version === mv.version && this.current.runId === mv.run_id) return false;
+    if (this.current?.version === mv.version && this.current.runId === mv.run_id) {
+      this.registry = { reachable: true, servedFrom: 'registry' }; // the cached start was the champion still
+      return false;
+    }
     const { model: next, timing } = await this.loadVersion(mv);
     const prev = this.current;
     this.current = next; // atomic swap: requests take `model` once, at their start
+    this.registry = { reachable: true, servedFrom: 'registry' };
     if (prev) {
       this.reloads++;
       if (this.inFlight.has(prev)) this.retired.add(prev);

@@ -94,6 +94,16 @@ function createMetrics(models: ModelSource) {
     },
   });
   new Gauge({
+    name: 'registry_reachable',
+    help: '1 while the model registry answers; 0 while the server serves on without it (its cached champion)',
+    labelNames: ['served_from'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ served_from: models.registry.servedFrom }, Number(models.registry.reachable));
+    },
+  });
+  new Gauge({
     name: 'model_version',
     help: 'Registry version of the served model',
     labelNames: ['name', 'alias'],

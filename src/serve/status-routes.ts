@@ -6,6 +6,12 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ModelSource } from './champion';
 import { errorResponses, ServeError } from './errors';
 
+const registryJson = (models: ModelSource) => ({
+  reachable: models.registry.reachable,
+  served_from: models.registry.servedFrom,
+  ...(models.registry.unreachableSince ? { unreachable_since: models.registry.unreachableSince } : {}),
+});
+
 /** GET /ping and /health: public (register them outside the protected context). */
 export const healthRoutes: FastifyPluginAsync = async (app) => {
   const models = app.getDecorator<ModelSource>('models');
@@ -20,13 +26,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       schema: {
         tags: ['operations'],
         summary: 'Readiness',
-        description: '200 once a model is loaded, 503 before (no auth)',
+        description:
+          '200 once a model is loaded, 503 before (no auth); `registry` says whether the model is the ' +
+          "registry's current answer or the cached champion served while MLflow is unreachable",
         security: [],
       },
     },
     async (_req, reply) =>
       models.loaded
-        ? { status: 'ok', model: { name: models.model.name, version: models.model.version, alias: models.alias } }
+        ? {
+            status: 'ok',
+            model: { name: models.model.name, version: models.model.version, alias: models.alias },
+            registry: registryJson(models),
+          }
         : reply.code(503).send({ status: 'loading' }),
   );
 };
@@ -58,6 +70,7 @@ export const versionRoute: FastifyPluginAsync<{ appVersion: string }> = async (a
           flavor: m.predictor.flavor,
           loaded_at: m.loadedAt,
         },
+        registry: registryJson(models),
         ...(scope
           ? {
               scope: {

@@ -49,6 +49,7 @@ async function serveAndSend(
     draining: 0,
     model: served,
     use: <T>(fn: (m: typeof served) => Promise<T>) => fn(served),
+    registry: { reachable: true, servedFrom: 'registry' as const },
   };
   const app = await buildApp({
     models,

@@ -6,7 +6,17 @@ import { mlflowConfigOf, type StackConfig } from '../../src/stack/team-stack';
 
 // docker-compose.yml describes the stack make stack-up runs: same engines, same MLflow flags.
 const compose = YAML.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { image: string; command?: string }>;
+  services: Record<
+    string,
+    {
+      image: string;
+      command?: string;
+      ports?: string[];
+      restart?: string;
+      healthcheck?: unknown;
+      depends_on?: Record<string, { condition: string }> | string[];
+    }
+  >;
 };
 
 describe('docker-compose.yml', () => {
@@ -25,5 +35,14 @@ describe('docker-compose.yml', () => {
     expect(cmd).toContain(`--app-name ${local.appName}`);
     expect(cmd).toContain(`--artifacts-destination ${local.artifactsDestination}`);
     expect(cmd).toContain('--backend-store-uri postgresql+psycopg2://');
+  });
+
+  it('starts the replicas once MLflow answers, restarts what exits, and publishes ports on this machine only', () => {
+    const s = compose.services;
+    expect(s.mlflow!.healthcheck).toBeDefined();
+    expect(s.serve!.depends_on).toEqual({ mlflow: { condition: 'service_healthy' } });
+    for (const name of ['mlflow', 'serve', 'prometheus']) expect(s[name]!.restart, name).toBe('unless-stopped');
+    for (const [name, svc] of Object.entries(s))
+      for (const port of svc.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:/);
   });
 });
