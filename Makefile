@@ -187,9 +187,7 @@ STACK_TESTS = tests/integration/mlflow-client.test.ts tests/integration/mlflow-r
   tests/integration/pyfunc.test.ts tests/integration/serve.test.ts tests/integration/model-cache.test.ts
 test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests, the stack tests and two serving replicas under load, against a fresh team stack (PostgreSQL + S3 + basic-auth)
 	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
-	  trap '$(TS) scripts/stack.ts --dir '"$$dir"' down >/dev/null; rm -rf '"$$dir" EXIT; \
-	  $(TS) scripts/stack.ts --dir "$$dir" up && eval "$$($(TS) scripts/stack.ts --dir "$$dir" env)" && \
-	  MLFLOW_TEST_TRACKING_URI=$$MLFLOW_TRACKING_URI MLFLOW_TEST_STACK_DIR=$$dir \
+	  MLFLOW_TEST_STACK_DIR=$$dir $(TS) scripts/stack.ts --dir "$$dir" run --remove-dir -- \
 	    node_modules/.bin/vitest run --project integration --project stack $(STACK_TESTS) tests/stack \
 	      --reporter=default --reporter=json --outputFile.json=.cache/vitest-stack.json
 ## ---- containers ------------------------------------------------------------------------

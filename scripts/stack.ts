@@ -1,7 +1,10 @@
 /**
  * make stack-up / stack-down / stack-status: the team stack on one machine (PostgreSQL backend store,
- * SeaweedFS S3 artifacts, MLflow with basic-auth). `env` prints the client settings to `eval`.
+ * SeaweedFS S3 artifacts, MLflow with basic-auth). `env` prints the client settings to `eval`. `run` starts
+ * a stack for one command (make test-stack) and takes it down however the command ends.
  */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../src/config';
@@ -79,6 +82,57 @@ program
           `serving ${serving.model}: ${serving.replicas.map((r) => r.url).join(' ')}; Prometheus ${serving.prometheus.url}`,
         );
       if (!ok) process.exitCode = 3;
+    }),
+  );
+
+program
+  .command('run')
+  .description(
+    'start the stack, run a command with its client environment, and take the stack down however the command ends ' +
+      "(exit, error, SIGINT, SIGTERM, SIGHUP); exits with the command's code",
+  )
+  .argument('<command...>', 'the command and its arguments (after --)')
+  .option('--remove-dir', 'also delete the state folder after the stack is down (a throwaway stack)')
+  .action((command: string[], opts: { removeDir?: boolean }) =>
+    runMain(async () => {
+      const stack = await stackConfig(program.opts<{ dir: string }>().dir);
+      let stopped: Promise<void> | undefined;
+      // Once, whoever asks first: the signal handler or the command's end. Detached services (their own
+      // process groups) never see a signal sent to ours, so nothing else stops them.
+      const down = () =>
+        (stopped ??= (async () => {
+          await stopServing(stack).catch(() => {});
+          await stackDown(stack);
+          if (opts.removeDir) fs.rmSync(stack.dir, { recursive: true, force: true });
+          log('==> stack down');
+        })());
+      let child: ReturnType<typeof spawn> | undefined;
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      for (const sig of signals)
+        process.on(sig, () => {
+          log(`==> ${sig}: stopping the command, then the stack`);
+          if (child && child.exitCode === null) child.kill(sig);
+          else void down().finally(() => process.exit(128 + 15));
+        });
+      let code = 1;
+      try {
+        const up = await stackUp(stack, cfg.venv);
+        log(`==> stack up for one command: MLflow ${up.trackingUri} (state in ${stack.dir})`);
+        child = spawn(command[0]!, command.slice(1), {
+          stdio: 'inherit',
+          env: { ...process.env, ...stackEnv(stack).client },
+        });
+        code = await new Promise<number>((resolve) => {
+          child!.on('error', (err) => {
+            log(`cannot run ${command[0]}: ${err.message}`);
+            resolve(127);
+          });
+          child!.on('close', (c, sig) => resolve(c ?? 128 + (sig === 'SIGINT' ? 2 : 15)));
+        });
+      } finally {
+        await down();
+      }
+      process.exitCode = code;
     }),
   );
 

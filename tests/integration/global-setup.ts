@@ -17,7 +17,10 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const reuse = process.env.MLFLOW_TEST_TRACKING_URI;
+  // make test-stack runs these files inside `scripts/stack.ts run`, which sets the stack's MLFLOW_TRACKING_URI.
+  const reuse =
+    process.env.MLFLOW_TEST_TRACKING_URI ??
+    (process.env.MLFLOW_TEST_STACK_DIR ? process.env.MLFLOW_TRACKING_URI : undefined);
   if (reuse) {
     if (!(await isHealthy(reuse))) throw new Error(`MLFLOW_TEST_TRACKING_URI=${reuse} does not answer /health`);
     project.provide('mlflowUri', reuse);
