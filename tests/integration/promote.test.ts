@@ -226,7 +226,7 @@ describe('promote-check on a copy of the project', () => {
       const original = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
       const text = (source: string | string[]) => (Array.isArray(source) ? source.join('') : source); // nbformat: a string or a list of lines
       const cell = nb.cells.find((c: { source: string | string[] }) => text(c.source).includes('function maskPii'));
-      cell.source = text(cell.source).replace("'[EMAIL]'", "'[E-MAIL]'");
+      cell.source = text(cell.source).replace("'[CARD]'", "'[CARD-NUMBER]'");
       fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
       let failure = '';
       try {
@@ -238,7 +238,7 @@ describe('promote-check on a copy of the project', () => {
       expect(run('export')).toMatch(/wrote +src\/data\/clean\.ts/);
       expect(run('check')).toMatch(/in sync/);
       const first = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
-      expect(first).toBe(original.replace("'[EMAIL]'", "'[E-MAIL]'")); // that one edit, nothing else
+      expect(first).toBe(original.replace("'[CARD]'", "'[CARD-NUMBER]'")); // that one edit, nothing else
       expect(run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
       expect(fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8')).toBe(first);
       fs.rmSync(copy, { recursive: true, force: true });
