@@ -22,7 +22,7 @@ export interface ServedModel {
 /** What the server reads of the holder (the `models` decorator); tests may pass a stand-in. */
 export type ModelSource = Pick<
   ChampionHolder,
-  'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use' | 'registry'
+  'model' | 'loaded' | 'name' | 'alias' | 'reloads' | 'releases' | 'draining' | 'use' | 'registry' | 'failing'
 >;
 
 /** Whether the served model is the registry's current answer, or the cached one served while it is unreachable. */
@@ -44,7 +44,20 @@ export interface ChampionHolderOptions {
   load?: (dir: string) => Promise<Predictor>;
   /** Called after a replaced model was released (the server runs a full GC here). */
   afterRelease?: () => void;
+  /** First wait before a version that failed to load is tried again; it doubles per failure, up to 30 min. */
+  retryAfterMs?: number;
 }
+
+/** A version the alias names that could not be loaded: retried with back-off, not re-fetched on every poll. */
+export interface FailingVersion {
+  version: string;
+  runId: string;
+  error: string;
+  attempts: number;
+  retryAt: string;
+}
+
+const MAX_RETRY_MS = 30 * 60_000;
 
 export class ChampionHolder {
   private current: ServedModel | undefined;
@@ -58,6 +71,9 @@ export class ChampionHolder {
   reloads = 0;
   releases = 0;
   registry: RegistryState = { reachable: true, servedFrom: 'registry' };
+  /** The alias's version that failed to load, while it does (the server keeps the model it has). */
+  failing: FailingVersion | undefined;
+  private readonly retryAfterMs: number;
 
   constructor(
     private readonly client: MlflowClient,
@@ -69,6 +85,7 @@ export class ChampionHolder {
     this.log = opts.log ?? (() => {});
     this.load = opts.load ?? loadModel;
     this.afterRelease = opts.afterRelease ?? (() => {});
+    this.retryAfterMs = opts.retryAfterMs ?? 30_000;
   }
 
   get model(): ServedModel {
@@ -142,7 +159,8 @@ export class ChampionHolder {
     try {
       await this.refresh();
     } catch (err) {
-      if (isRegistryAnswer(err) || this.current) throw err;
+      // Only an unreachable registry: a model that fails to load, or an alias that is not set, stands.
+      if (isRegistryAnswer(err) || this.current || this.registry.reachable) throw err;
       const last = this.cache.lastServed(this.name, this.alias);
       if ('problem' in last)
         throw new Error(`${(err as Error).message}; and no verified copy to start from (${last.problem})`);
@@ -186,9 +204,34 @@ export class ChampionHolder {
     // Same version and same run: nothing to do. A version number reused by a recreated registry has another run.
     if (this.current?.version === mv.version && this.current.runId === mv.run_id) {
       this.registry = { reachable: true, servedFrom: 'registry' }; // the cached start was the champion still
+      this.failing = undefined; // the alias went back to the model being served
       return false;
     }
-    const { model: next, timing } = await this.loadVersion(mv);
+    const f = this.failing;
+    const same = f?.version === mv.version && f.runId === mv.run_id;
+    if (same && Date.now() < Date.parse(f.retryAt)) return false; // backing off: no fetch, no hash, no load
+    let loaded: Awaited<ReturnType<ChampionHolder['loadVersion']>>;
+    try {
+      loaded = await this.loadVersion(mv);
+    } catch (err) {
+      const attempts = same ? f.attempts + 1 : 1;
+      const wait = Math.min(this.retryAfterMs * 2 ** (attempts - 1), MAX_RETRY_MS);
+      const error = (err as Error).message;
+      this.failing = {
+        version: mv.version,
+        runId: mv.run_id!,
+        error,
+        attempts,
+        retryAt: new Date(Date.now() + wait).toISOString(),
+      };
+      this.log(
+        `${this.name} version ${mv.version} (@${this.alias}) failed to load (attempt ${attempts}): ${error}; ` +
+          `${this.current ? `keeping version ${this.current.version}, ` : ''}next try in ${Math.round(wait / 1000)} s`,
+      );
+      throw err;
+    }
+    this.failing = undefined;
+    const { model: next, timing } = loaded;
     const prev = this.current;
     this.current = next; // atomic swap: requests take `model` once, at their start
     this.registry = { reachable: true, servedFrom: 'registry' };

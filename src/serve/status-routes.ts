@@ -10,6 +10,16 @@ const registryJson = (models: ModelSource) => ({
   reachable: models.registry.reachable,
   served_from: models.registry.servedFrom,
   ...(models.registry.unreachableSince ? { unreachable_since: models.registry.unreachableSince } : {}),
+  ...(models.failing
+    ? {
+        failing_version: {
+          version: models.failing.version,
+          error: models.failing.error,
+          attempts: models.failing.attempts,
+          retry_at: models.failing.retryAt,
+        },
+      }
+    : {}),
 });
 
 /** GET /ping and /health: public (register them outside the protected context). */

@@ -50,6 +50,7 @@ async function serveAndSend(
     model: served,
     use: <T>(fn: (m: typeof served) => Promise<T>) => fn(served),
     registry: { reachable: true, servedFrom: 'registry' as const },
+    failing: undefined,
   };
   const app = await buildApp({
     models,

@@ -129,6 +129,43 @@ describe('hot swap', () => {
 });
 
 describe('overload', () => {
+  it('a version that fails to load is retried with back-off, not on every poll, and shows in /health', async () => {
+    await client.setAlias(name, 'champion', versions[0]!);
+    const cache = new ModelCache(client, path.join(tmp, 'cache-failing'));
+    const broken = cache.dirFor(await client.getModelVersion(name, versions[1]!));
+    let loads = 0;
+    const holder = new ChampionHolder(client, name, 'champion', cache, {
+      retryAfterMs: 60_000,
+      load: async (dir) => {
+        loads++;
+        if (dir === broken) throw new Error('onnxruntime: cannot load the graph');
+        return loadModel(dir);
+      },
+    });
+    await holder.refresh();
+    const { app, url } = await serve(holder);
+    try {
+      await client.setAlias(name, 'champion', versions[1]!);
+      await expect(holder.refresh()).rejects.toThrow(/cannot load the graph/);
+      for (let i = 0; i < 5; i++) expect(await holder.refresh()).toBe(false); // within the back-off: not tried
+      expect(loads).toBe(2); // v1 once, v2 once
+      const health = (await (await request(`${url}/health`)).body.json()) as {
+        model: { version: string };
+        registry: { failing_version?: { version: string; attempts: number; error: string } };
+      };
+      expect(health.model.version).toBe(versions[0]);
+      expect(health.registry.failing_version).toMatchObject({ version: versions[1], attempts: 1 });
+      expect(health.registry.failing_version!.error).toMatch(/cannot load the graph/);
+      // The alias goes back to the served version: nothing is failing any more.
+      await client.setAlias(name, 'champion', versions[0]!);
+      expect(await holder.refresh()).toBe(false);
+      expect(holder.failing).toBeUndefined();
+    } finally {
+      await app.close();
+      await holder.close();
+    }
+  });
+
   it('2,000 concurrent requests against a queue of 256: each gets 200 or 503 with Retry-After, then the server serves normally', async () => {
     await client.setAlias(name, 'champion', versions[0]!);
     const gate = new Gate();
