@@ -36,13 +36,13 @@ refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(spac
 ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
   $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
 endif
-$(foreach v,MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+$(foreach v,KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
   SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
 
 .PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
-        lab test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
+        lab cache-prune test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -203,6 +203,8 @@ tools-image: ## Debian packages make image-test needs: docker.io (dockerd) and d
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap; \
 	else echo "make image-test needs dockerd and debootstrap, as root: sudo apt-get install docker.io debootstrap" >&2; exit 1; fi
 
+cache-prune: $(STAMPS)/node ## remove cached model versions beyond the newest KEEP (default 3) per model; aliased and last-served versions stay
+	@$(TS) scripts/cache.ts prune $(if $(KEEP),--keep $(KEEP))
 rollback: $(STAMPS)/node ## point @champion back at @previous-champion (TASK=...)
 	@$(TS) scripts/retrain.ts rollback $(if $(TASK),--task $(TASK))
 

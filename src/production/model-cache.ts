@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { processAlive } from '../io/process-identity';
 import type { MlflowClient, ModelVersion } from '../mlflow';
 import { readMlmodel } from '../mlflow/mlmodel';
 
@@ -210,4 +211,51 @@ export class ModelCache {
       fs.rmSync(staging, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * make cache-prune: per model under `root`, keeps the `keep` most recently downloaded versions, every
+ * folder in `protect` (the versions an alias names now) and the last version each alias served (what a
+ * server starts from while MLflow is down); removes the other versions and partial downloads whose process
+ * is gone. Returns what it removed (pure but for the file system).
+ */
+export function pruneModelCache(root: string, keep: number, protect: ReadonlySet<string>): string[] {
+  if (!fs.existsSync(root)) return [];
+  const removed: string[] = [];
+  for (const model of fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory())) {
+    const dir = path.join(root, model.name);
+    const entries = fs.readdirSync(dir, { withFileTypes: true });
+    const served = new Set(
+      entries
+        .filter((e) => e.isFile() && /^@[\w-]+\.json$/.test(e.name))
+        .flatMap((e) => {
+          const rec = ServedRecordSchema.safeParse(JSON.parse(fs.readFileSync(path.join(dir, e.name), 'utf8')));
+          return rec.success ? [path.join(dir, cacheKey(rec.data))] : [];
+        }),
+    );
+    const versions: { path: string; at: number }[] = [];
+    for (const e of entries.filter((x) => x.isDirectory())) {
+      const full = path.join(dir, e.name);
+      const partial = /\.partial-(\d+)-[0-9a-f]+$/.exec(e.name);
+      if (partial) {
+        if (!processAlive(Number(partial[1]))) removed.push(full);
+        continue;
+      }
+      let at = fs.statSync(full).mtimeMs;
+      try {
+        at = Date.parse(
+          ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(full, MANIFEST), 'utf8'))).downloadedAt,
+        );
+      } catch {
+        /* no manifest: judged by its folder's time */
+      }
+      versions.push({ path: full, at });
+    }
+    versions.sort((a, b) => b.at - a.at);
+    versions.forEach((v, i) => {
+      if (i >= keep && !protect.has(v.path) && !served.has(v.path)) removed.push(v.path);
+    });
+  }
+  for (const p of removed) fs.rmSync(p, { recursive: true, force: true });
+  return removed.sort();
 }
