@@ -14,7 +14,15 @@ import { textPredictor } from '../src/kinds';
 import { MlflowClient } from '../src/mlflow';
 import { streamServingLog, type ServingRecord } from '../src/monitor/serving-log';
 import { ModelCache } from '../src/production/model-cache';
-import { churnCsv, churnHtml, CONVERSATIONS, CUSTOMERS, occlusion, type ChurnRow } from '../src/report/churn';
+import {
+  CHURN_CSV_HEADER,
+  churnCsvLine,
+  ChurnSummary,
+  CONVERSATIONS,
+  CUSTOMERS,
+  occlusion,
+  type ChurnRow,
+} from '../src/report/churn';
 import { mailReport, smtpFromEnv } from '../src/report/mail';
 import { ChampionHolder } from '../src/serve/champion';
 import { log, runMain } from '../src/cli/progress';
@@ -45,69 +53,70 @@ const program = new Command('report')
         );
       const since = new Date(Date.now() - opts.days * 86_400_000);
       const modelName = opts.model ?? opts.task;
-      const bucketed: ServingRecord[] = [];
-      await streamServingLog(opts.logDir, { model: modelName, since }, (r) => {
-        if (r.bucket !== undefined) bucketed.push(r);
-      });
-      if (bucketed.length === 0)
-        throw new Error(
-          `no churn predictions (with buckets) of ${modelName} in ${opts.logDir} since ${since.toISOString().slice(0, 10)}`,
-        );
       const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
       const holder = new ChampionHolder(client, modelName, 'champion', new ModelCache(client, opts.cacheDir, log), {
         log,
       });
       await holder.refresh();
-      const rows: ChurnRow[] = [];
       const served = holder.model.predictor;
-      if (served.input === 'record') {
-        // Tabular: the features whose actual value pushed p(churn) up the most over their typical value.
-        for (const r of bucketed) {
-          const drivers =
-            r.bucket === 'C' || !r.features
-              ? []
-              : (await served.explain([r.features]))[0]!
-                  .filter((a) => a.effect > 0)
-                  .slice(0, 3)
-                  .map((a) => ({ phrase: `${a.column} = ${a.value}`, impact: a.effect, group: a.column }));
-          rows.push({
-            ts: r.ts,
-            ref: r.record_id ?? '',
-            bucket: r.bucket!,
-            p_churn: r.probabilities[positive] ?? 0,
-            label: r.label,
-            top_phrases: drivers,
-          });
-        }
-      } else {
-        const predictor = textPredictor(served);
-        const pos = predictor.labels.indexOf(positive);
-        const cleaning = spec?.cleaning;
-        const score = async (texts: string[]) => {
-          const probs = await predictor.predictProba(cleaning ? texts.map((t) => cleanText(t, cleaning)) : texts);
-          return texts.map((_, i) => probs[i * predictor.labels.length + pos]!);
-        };
-        for (const r of bucketed) {
-          rows.push({
-            ts: r.ts,
-            ref: r.text_sha256 ?? '',
-            bucket: r.bucket!,
-            p_churn: r.probabilities[positive] ?? 0,
-            label: r.label,
-            top_phrases: r.bucket === 'C' ? [] : await occlusion(r.text ?? '', score),
-          });
-        }
-      }
+      // One record at a time, from the serving log to the CSV and the summary: a week of traffic never sits
+      // in memory (the tabular drivers and the text occlusions are scored as each record is read).
+      const drivers: (r: ServingRecord) => Promise<ChurnRow['top_phrases']> =
+        served.input === 'record'
+          ? async (r) =>
+              r.bucket === 'C' || !r.features
+                ? []
+                : (await served.explain([r.features]))[0]!
+                    .filter((a) => a.effect > 0)
+                    .slice(0, 3)
+                    .map((a) => ({ phrase: `${a.column} = ${a.value}`, impact: a.effect, group: a.column }))
+          : (() => {
+              const predictor = textPredictor(served);
+              const pos = predictor.labels.indexOf(positive);
+              const cleaning = spec?.cleaning;
+              const score = async (texts: string[]) => {
+                const probs = await predictor.predictProba(cleaning ? texts.map((t) => cleanText(t, cleaning)) : texts);
+                return texts.map((_, i) => probs[i * predictor.labels.length + pos]!);
+              };
+              return async (r: ServingRecord) => (r.bucket === 'C' ? [] : occlusion(r.text ?? '', score));
+            })();
       const period = { from: since.toISOString().slice(0, 10), to: new Date().toISOString().slice(0, 10) };
       fs.mkdirSync(opts.out, { recursive: true });
       const base = path.join(opts.out, `churn-${opts.task}-${period.to}`);
-      const html = churnHtml(opts.task, period, bucketed, rows, tabular ? CUSTOMERS : CONVERSATIONS);
-      const csv = churnCsv(rows);
+      const summary = new ChurnSummary();
+      const csvFd = fs.openSync(`${base}.csv.partial`, 'w');
+      try {
+        fs.writeSync(csvFd, `${CHURN_CSV_HEADER}\n`);
+        await streamServingLog(opts.logDir, { model: modelName, since }, async (r) => {
+          if (r.bucket === undefined) return;
+          const row: ChurnRow = {
+            ts: r.ts,
+            ref: (served.input === 'record' ? r.record_id : r.text_sha256) ?? '',
+            bucket: r.bucket,
+            p_churn: r.probabilities[positive] ?? 0,
+            label: r.label,
+            top_phrases: await drivers(r),
+          };
+          summary.add(row);
+          fs.writeSync(csvFd, `${churnCsvLine(row)}\n`);
+        });
+      } finally {
+        fs.closeSync(csvFd);
+      }
+      if (summary.total === 0) {
+        fs.rmSync(`${base}.csv.partial`, { force: true });
+        await holder.close();
+        await client.close();
+        throw new Error(
+          `no churn predictions (with buckets) of ${modelName} in ${opts.logDir} since ${since.toISOString().slice(0, 10)}`,
+        );
+      }
+      fs.renameSync(`${base}.csv.partial`, `${base}.csv`);
+      const html = summary.html(opts.task, period, tabular ? CUSTOMERS : CONVERSATIONS);
       fs.writeFileSync(`${base}.html`, html);
-      fs.writeFileSync(`${base}.csv`, csv);
-      const counts = (b: string) => rows.filter((r) => r.bucket === b).length;
+      const counts = (b: string) => summary.counts[b] ?? 0;
       log(
-        `==> ${rows.length} ${tabular ? 'customers' : 'conversations'}: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`,
+        `==> ${summary.total} ${tabular ? 'customers' : 'conversations'}: A ${counts('A')} (call), B ${counts('B')} (offer), C ${counts('C')} (retained); model v${holder.model.version}`,
       );
       log(`report: ${path.relative(cfg.root, base)}.html and .csv`);
       const smtp = smtpFromEnv();
@@ -116,7 +125,7 @@ const program = new Command('report')
           smtp,
           `Churn report ${opts.task} ${period.from}..${period.to}: ${counts('A')} to call`,
           html,
-          [{ filename: path.basename(`${base}.csv`), content: csv }],
+          [{ filename: path.basename(`${base}.csv`), path: `${base}.csv` }],
         );
         log(`mailed to ${smtp.to.join(', ')} via ${smtp.host}:${smtp.port} (${id})`);
       } else {

@@ -157,7 +157,7 @@ export interface ServingLogFilter {
 export function streamServingLog(
   location: string,
   filter: ServingLogFilter,
-  onRecord: (r: ServingRecord) => void,
+  onRecord: (r: ServingRecord) => unknown,
 ): Promise<{ records: number; malformed: number; otherModels: number }> {
   return streamLog(servingLogFiles(location, filter.since), ServingRecordSchema, filter, onRecord);
 }
@@ -176,7 +176,8 @@ async function streamLog<T extends { model: string; ts: string }>(
   files: readonly string[],
   schema: z.ZodType<T>,
   filter: ServingLogFilter,
-  onRecord: (r: T) => void,
+  // Awaited: an async consumer (the churn report scores as it reads) holds the reading back.
+  onRecord: (r: T) => unknown,
 ): Promise<{ records: number; malformed: number; otherModels: number }> {
   let records = 0;
   let malformed = 0;
@@ -198,7 +199,7 @@ async function streamLog<T extends { model: string; ts: string }>(
       }
       if (filter.since && new Date(r.ts) < filter.since) continue;
       records++;
-      onRecord(r);
+      await onRecord(r);
     }
   }
   return { records, malformed, otherModels };

@@ -46,7 +46,8 @@ export async function mailReport(
   s: SmtpSettings,
   subject: string,
   html: string,
-  attachments: { filename: string; content: string }[],
+  /** Inline `content`, or a file `path` streamed from disk. */
+  attachments: ({ filename: string; content: string } | { filename: string; path: string })[],
 ): Promise<string> {
   if (s.insecureTls)
     console.warn(`mail: SMTP_TLS_INSECURE=true: the certificate of ${s.host} is NOT verified (test relays only)`);

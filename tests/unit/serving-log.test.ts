@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { churnCsv, csvTextCell } from '../../src/report/churn';
+import { churnCsv, ChurnSummary, csvTextCell, type ChurnRow } from '../../src/report/churn';
 import {
   expiredLogFiles,
   Reservoir,
@@ -125,5 +125,29 @@ describe('serving-log retention', () => {
       'predictions-2026-03-31.jsonl',
       'rejected-2026-01-01.jsonl',
     ]);
+  });
+});
+
+describe('churn report summary', () => {
+  it('gathers a long period one row at a time, keeping the counts and only the first 50 bucket-A rows', () => {
+    const summary = new ChurnSummary();
+    for (let i = 0; i < 10_000; i++) {
+      const bucket = (['A', 'B', 'C'] as const)[i % 3]!;
+      const row: ChurnRow = {
+        ts: `2026-11-${String(10 + (i % 7)).padStart(2, '0')}T00:00:00Z`,
+        ref: `c${i}`,
+        bucket,
+        p_churn: bucket === 'A' ? 0.9 : 0.1,
+        label: bucket === 'C' ? 'no' : 'yes',
+        top_phrases: bucket === 'A' ? [{ phrase: `cancel ${i % 4}`, impact: 0.1 * (1 + (i % 4)) }] : [],
+      };
+      summary.add(row);
+    }
+    expect(summary.total).toBe(10_000);
+    expect(summary.counts).toEqual({ A: 3334, B: 3333, C: 3333 });
+    expect(summary.listed).toHaveLength(50);
+    const html = summary.html('conversation-churn', { from: '2026-11-10', to: '2026-11-16' });
+    expect(html).toContain('very likely to churn: call them');
+    expect(html).toMatch(/cancel 3/); // the strongest driver, summed over bucket A
   });
 });
