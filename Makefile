@@ -36,13 +36,13 @@ refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(spac
 ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
   $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
 endif
-$(foreach v,KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+$(foreach v,FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
   SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
 
 .PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
-        lab cache-prune test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
+        lab cache-prune fuzz test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -262,6 +262,8 @@ test: typecheck lint promote-check ## typecheck, lint + format check, notebook/m
 	  exit $$rc
 test-fast: typecheck lint promote-check ## the inner loop (< 3 min): typecheck, lint, notebook/module sync and the unit tests (which include the import-layer and docs checks)
 	@node_modules/.bin/vitest run --project unit
+fuzz: $(STAMPS)/node ## the property tests of /predict, /invocations and the CSV/JSONL ingesters, longer (FUZZ_RUNS=50000; FUZZ_SEED=<n> replays a failure)
+	@FUZZ_RUNS=$(or $(FUZZ_RUNS),50000) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) node_modules/.bin/vitest run --project unit tests/unit/serve-fuzz.test.ts tests/unit/ingest-fuzz.test.ts
 layers: $(STAMPS)/node ## print the import layers of src/ and scripts/ (scripts/import-layers.ts); fails on an upward import or a cycle
 	@$(TS) scripts/import-layers.ts
 test-unit: ## unit tests only
