@@ -34,11 +34,11 @@ const tasks = ['support-category', 'churn-intent'] as const;
 describe('every task is a production citizen', () => {
   it('the Makefile passes TASK to every production target', () => {
     for (const target of ['serve', 'monitor', 'retrain', 'report', 'rollback']) {
-      const dry = execFileSync('make', ['-n', '--no-print-directory', target, 'TASK=some-task'], {
+      const dry = execFileSync('make', ['-n', '--no-print-directory', target, 'TASK=churn-intent'], {
         cwd: cfg.root,
         encoding: 'utf8',
       });
-      expect(dry, target).toMatch(/scripts\/\S+\.ts .*--task some-task/);
+      expect(dry, target).toMatch(/scripts\/\S+\.ts .*--task churn-intent/);
     }
   });
 
