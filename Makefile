@@ -48,7 +48,9 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- setup -------------------------------------------------------------------------------
-setup: venv node kernel weights data tools ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool
+setup: ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool
+	@$(MAKE) --no-print-directory -j2 venv node  # pip and npm at once: each is mostly one core
+	@$(MAKE) --no-print-directory kernel weights data tools
 	@echo "==> setup complete. Next: make mlflow-up && make lab"
 
 tools: ## Debian tools make test uses: headless Chromium (report and API-docs checks) and promtool (monitoring rules); apt when root
@@ -188,7 +190,8 @@ STACK_TESTS = tests/integration/mlflow-client.test.ts tests/integration/mlflow-r
 test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests, the stack tests and two serving replicas under load, against a fresh team stack (PostgreSQL + S3 + basic-auth)
 	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
 	  MLFLOW_TEST_STACK_DIR=$$dir $(TS) scripts/stack.ts --dir "$$dir" run --remove-dir -- \
-	    node_modules/.bin/vitest run --project integration --project stack $(STACK_TESTS) tests/stack \
+	    node_modules/.bin/vitest run --project integration --project integration-timed --project stack \
+	      $(STACK_TESTS) tests/stack \
 	      --reporter=default --reporter=json --outputFile.json=.cache/vitest-stack.json
 ## ---- containers ------------------------------------------------------------------------
 image: $(STAMPS)/node ## build convo-mlops/serve and convo-mlops/train with docker (BASE_IMAGE=node:20-bookworm-slim@sha256:..., PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:... to pin; EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
@@ -254,11 +257,16 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server), then make test-stack (team stack, replicas)
-	@mkdir -p .cache; rm -f .cache/vitest.json .cache/vitest-stack.json; rc=0; \
-	  node_modules/.bin/vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
-	  $(MAKE) --no-print-directory test-stack || rc=$$?; \
-	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
+test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server) beside make test-stack (team stack, replicas), then the timed tests alone
+	@mkdir -p .cache; rm -f .cache/vitest*.json .cache/test-stack.log; rc=0; \
+	  echo "==> make test-stack runs beside the unit and integration tests (output after them: .cache/test-stack.log)"; \
+	  $(MAKE) --no-print-directory test-stack > .cache/test-stack.log 2>&1 & stack=$$!; \
+	  node_modules/.bin/vitest run --project unit --project integration --fileParallelism --maxWorkers=2 \
+	    --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
+	  wait $$stack || rc=$$?; cat .cache/test-stack.log; \
+	  node_modules/.bin/vitest run --project integration-timed \
+	    --reporter=default --reporter=json --outputFile.json=.cache/vitest-timed.json || rc=$$?; \
+	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack", "vitest-timed"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
 	  exit $$rc
 test-fast: typecheck lint promote-check ## the inner loop (< 3 min): typecheck, lint, notebook/module sync and the unit tests (which include the import-layer and docs checks)
 	@node_modules/.bin/vitest run --project unit
@@ -269,7 +277,7 @@ layers: $(STAMPS)/node ## print the import layers of src/ and scripts/ (scripts/
 test-unit: ## unit tests only
 	@node_modules/.bin/vitest run --project unit
 test-integration: ## integration tests only (real MLflow server on a free port)
-	@node_modules/.bin/vitest run --project integration
+	@node_modules/.bin/vitest run --project integration --project integration-timed
 # Hand-written TypeScript; modules generated from notebooks are formatted as their cells are written.
 FORMATTED = $(shell grep -rL --include='*.ts' '^// AUTO-GENERATED' src scripts tests) vitest.config.ts eslint.config.mjs
 lint: $(STAMPS)/node ## ESLint (typescript-eslint) over all TypeScript, and Prettier's check of the hand-written files and the notebook cells

@@ -1,8 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects: fast pure unit tests, integration tests that run real services
+// Projects: fast pure unit tests, integration tests that run real services
 // (an `mlflow server` started on a free port by tests/integration/global-setup.ts, Jupyter, pip), and the team
 // stack tests (tests/stack/global-setup.ts), and the container-image tests (tests/image, make image-test).
+const TIMED = [
+  'tests/integration/serve.test.ts',
+  'tests/integration/serve-swap.test.ts',
+  'tests/integration/serve-memory.test.ts',
+  'tests/integration/mlflow-outage.test.ts',
+];
+
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -20,6 +27,18 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
+          exclude: TIMED,
+          globalSetup: ['tests/integration/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // Files whose bars are times or memory (a /health answer under 100 ms while scoring, RSS over 50 swaps,
+        // a start within 10 s, overload): make test runs them alone, after everything else.
+        test: {
+          name: 'integration-timed',
+          include: TIMED,
           globalSetup: ['tests/integration/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 180_000,

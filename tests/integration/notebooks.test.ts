@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { executeNotebook } from '../helpers/cli';
 import { loggedModelFiles } from '../helpers/servable';
 import { loadConfig } from '../../src/config';
@@ -14,7 +14,7 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'notebooks-'));
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 type Output = { output_type: string; text?: string | string[]; ename?: string };
-async function execute(nb: string): Promise<Output[]> {
+async function run(nb: string): Promise<Output[]> {
   const file = await executeNotebook(path.join(cfg.root, 'notebooks', nb), out, {
     ...process.env,
     NB_SMALL: '1',
@@ -24,6 +24,34 @@ async function execute(nb: string): Promise<Output[]> {
   });
   const executed = JSON.parse(fs.readFileSync(file, 'utf8'));
   return executed.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
+}
+// Two kernels at a time: a tslab kernel type-checks every cell on one core, and the notebooks do not share
+// state (each logs its own runs), so on 2 cores the six finish in about half the time. Every test awaits its
+// own notebook, started in order as a slot frees.
+const NOTEBOOKS = [
+  '01_eda.ipynb',
+  '02_cleaning.ipynb',
+  '03_experiments.ipynb',
+  '04_tuning.ipynb',
+  '05_tabular.ipynb',
+  '06_open_set.ipynb',
+];
+const started = new Map<string, Promise<Output[]>>();
+beforeAll(() => {
+  let next = 0;
+  const slot = async (): Promise<void> => {
+    while (next < NOTEBOOKS.length) {
+      const nb = NOTEBOOKS[next++]!;
+      const p = run(nb);
+      started.set(nb, p);
+      await p.catch(() => {}); // its own test reports the failure
+    }
+  };
+  void Promise.all([slot(), slot()]);
+});
+async function execute(nb: string): Promise<Output[]> {
+  while (!started.has(nb)) await new Promise((r) => setTimeout(r, 200));
+  return started.get(nb)!;
 }
 const text = (outputs: Output[]) =>
   outputs
