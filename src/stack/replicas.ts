@@ -129,7 +129,8 @@ export async function startServing(cfg: StackConfig, o: ServingOptions): Promise
       pidFile: r.pidFile,
       logFile: r.logFile,
       cwd: o.root,
-      env: { ...process.env, ...stackEnv(cfg).client, SERVE_TOKEN_FILE: tokenFile, SERVE_TOKENS: '' },
+      // The read-only account: a replica follows @champion and cannot move it.
+      env: { ...process.env, ...stackEnv(cfg).serving, SERVE_TOKEN_FILE: tokenFile, SERVE_TOKENS: '' },
     });
     replicas.push({ ...r, pid });
   }

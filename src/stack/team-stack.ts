@@ -23,6 +23,10 @@ export interface StackConfig {
   pgPassword: string;
   s3: { accessKey: string; secretKey: string };
   admin: { username: string; password: string };
+  /** The model servers' account: READ only (the default permission), so a replica cannot move @champion. */
+  serving: { username: string; password: string };
+  /** Signs MLflow's sessions; its own secret, not the admin password. */
+  flaskSecret: string;
 }
 
 const secret = () => randomBytes(12).toString('hex');
@@ -30,7 +34,19 @@ const secret = () => randomBytes(12).toString('hex');
 /** The stack in `dir`: read back if it exists there (ports and credentials stay), else new free ports. */
 export async function stackConfig(dir: string, ports: { mlflow?: number } = {}): Promise<StackConfig> {
   const file = path.join(dir, 'stack.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackConfig;
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<StackConfig> &
+      Omit<StackConfig, 'serving' | 'flaskSecret'>;
+    if (saved.serving && saved.flaskSecret) return saved as StackConfig;
+    // A stack made before the serving account: generated now, kept from now on.
+    const filled: StackConfig = {
+      ...saved,
+      serving: { username: 'serving', password: secret() },
+      flaskSecret: secret(),
+    };
+    fs.writeFileSync(file, `${JSON.stringify(filled, null, 2)}\n`, { mode: 0o600 });
+    return filled;
+  }
   const cfg: StackConfig = {
     dir: path.resolve(dir),
     pgPort: await freePort(),
@@ -47,6 +63,8 @@ export async function stackConfig(dir: string, ports: { mlflow?: number } = {}):
     pgPassword: secret(),
     s3: { accessKey: `key${secret()}`, secretKey: secret() },
     admin: { username: 'admin', password: secret() },
+    serving: { username: 'serving', password: secret() },
+    flaskSecret: secret(),
   };
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(file, `${JSON.stringify(cfg, null, 2)}\n`, { mode: 0o600 });
@@ -54,8 +72,17 @@ export async function stackConfig(dir: string, ports: { mlflow?: number } = {}):
 }
 
 /** The environment a client of the stack needs (tracking URI, basic-auth user) and the server's S3 settings. */
-export function stackEnv(cfg: StackConfig): { client: Record<string, string>; server: Record<string, string> } {
+export function stackEnv(cfg: StackConfig): {
+  client: Record<string, string>;
+  serving: Record<string, string>;
+  server: Record<string, string>;
+} {
   return {
+    serving: {
+      MLFLOW_TRACKING_URI: `http://127.0.0.1:${cfg.mlflowPort}`,
+      MLFLOW_TRACKING_USERNAME: cfg.serving.username,
+      MLFLOW_TRACKING_PASSWORD: cfg.serving.password,
+    },
     client: {
       MLFLOW_TRACKING_URI: `http://127.0.0.1:${cfg.mlflowPort}`,
       MLFLOW_TRACKING_USERNAME: cfg.admin.username,
@@ -68,7 +95,7 @@ export function stackEnv(cfg: StackConfig): { client: Record<string, string>; se
       AWS_SECRET_ACCESS_KEY: cfg.s3.secretKey,
       AWS_DEFAULT_REGION: 'us-east-1',
       MLFLOW_AUTH_CONFIG_PATH: path.join(cfg.dir, 'basic_auth.ini'),
-      MLFLOW_FLASK_SERVER_SECRET_KEY: cfg.admin.password,
+      MLFLOW_FLASK_SERVER_SECRET_KEY: cfg.flaskSecret,
     },
   };
 }
@@ -235,10 +262,32 @@ export async function stackUp(cfg: StackConfig, venv: string): Promise<StackUp> 
     env: stackEnv(cfg).server,
     timeoutMs: 180_000,
   });
+  await ensureServingUser(cfg);
   return {
     trackingUri: `http://127.0.0.1:${cfg.mlflowPort}`,
     startupMs: { postgres: t1 - t0, s3: t2 - t1, mlflow: Date.now() - t2 },
   };
+}
+
+/** Creates the read-only serving account (or resets its password to the stack's), as the admin. */
+async function ensureServingUser(cfg: StackConfig): Promise<void> {
+  const url = `http://127.0.0.1:${cfg.mlflowPort}`;
+  const admin = `Basic ${Buffer.from(`${cfg.admin.username}:${cfg.admin.password}`).toString('base64')}`;
+  const call = (method: string, route: string) =>
+    fetch(`${url}${route}`, {
+      method,
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify(cfg.serving),
+      signal: AbortSignal.timeout(10_000),
+    });
+  const created = await call('POST', '/api/2.0/mlflow/users/create');
+  if (created.ok) return;
+  const updated = await call('PATCH', '/api/2.0/mlflow/users/update-password');
+  if (!updated.ok)
+    throw new Error(
+      `cannot create the serving account on ${url}: ${created.status} ${await created.text()}; ` +
+        `update: ${updated.status} ${await updated.text()}`,
+    );
 }
 
 export async function stackDown(cfg: StackConfig): Promise<void> {

@@ -85,6 +85,34 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
     }
   });
 
+  it("the replicas' account reads the registry but cannot move @champion; the session key is not the admin password", async () => {
+    const name = `stack-serving-${uniq}`;
+    const runId = await withRun(admin, { experiment: name }, async (run) => {
+      await admin.logText(run.runId, 'artifact_path: model\n', 'model/MLmodel');
+      return run.runId;
+    });
+    await admin.getOrCreateRegisteredModel(name);
+    const mv = await admin.createModelVersion({ name, source: `runs:/${runId}/model`, runId });
+    await admin.setAlias(name, 'champion', mv.version);
+    const env = stackEnv(stack);
+    expect(env.server.MLFLOW_FLASK_SERVER_SECRET_KEY).not.toBe(stack.admin.password);
+    const serving = new MlflowClient({
+      trackingUri: url,
+      journalDir: path.join(tmp, 'j-serving'),
+      log: () => {},
+      headers: basic(env.serving.MLFLOW_TRACKING_USERNAME!, env.serving.MLFLOW_TRACKING_PASSWORD!),
+      retry: { retries: 0 },
+    });
+    try {
+      expect((await serving.getModelVersionByAlias(name, 'champion'))?.version).toBe(mv.version);
+      const err = await serving.setAlias(name, 'champion', mv.version).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MlflowApiError);
+      expect((err as MlflowApiError).status).toBe(403);
+    } finally {
+      await serving.close();
+    }
+  });
+
   it('a user with READ on an experiment gets a clear permission error when logging to it', async () => {
     const reader = { username: `reader${uniq}`, password: `pw-${uniq}-Aa1!` };
     const post = async (route: string, body: unknown) => {
