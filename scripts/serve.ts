@@ -10,7 +10,7 @@ import { cleanText } from '../src/data/clean';
 import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { taskSpec } from '../src/data/tasks';
 import { MlflowClient } from '../src/mlflow';
-import { buildApp } from '../src/serve/app';
+import { buildApp, LISTEN_BACKLOG } from '../src/serve/app';
 import { checkTokens, MIN_TOKEN_LENGTH } from '../src/serve/auth';
 import { ChampionHolder } from '../src/serve/champion';
 import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
@@ -179,7 +179,7 @@ const program = new Command('serve')
           servingLogRetentionDays: opts.logRetentionDays,
           logger: false,
         });
-        await app.listen({ host: opts.host, port: opts.port });
+        await app.listen({ host: opts.host, port: opts.port, backlog: LISTEN_BACKLOG });
         const url = `http://${opts.host}:${opts.port}`;
         log(
           `serving ${task} v${holder.model.version} (@${opts.alias}) on ${url}  (docs: ${url}/docs, metrics: ${url}/metrics)`,

