@@ -1,8 +1,13 @@
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
 import { executeNotebook } from '../helpers/cli';
+import { copyProject } from '../helpers/project-copy';
+import { startServeProcess } from '../helpers/serve-process';
 import { loggedModelFiles } from '../helpers/servable';
 import { loadConfig } from '../../src/config';
 import { MlflowClient } from '../../src/mlflow';
@@ -15,8 +20,11 @@ afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 type Output = { output_type: string; text?: string | string[]; ename?: string };
 async function run(nb: string): Promise<Output[]> {
-  const file = await executeNotebook(path.join(cfg.root, 'notebooks', nb), out, {
+  // 03 runs in a copy of the project that has one more candidate (the new-candidate test below).
+  const inCopy = nb === '03_experiments.ipynb';
+  const file = await executeNotebook(path.join(inCopy ? copy : cfg.root, 'notebooks', nb), out, {
     ...process.env,
+    ...(inCopy ? { CONVO_MLOPS_ROOT: copy, VENV: cfg.venv } : {}),
     NB_SMALL: '1',
     NB_WORK_DIR: path.join(out, 'trained'),
     MLFLOW_TRACKING_URI: inject('mlflowUri'),
@@ -37,12 +45,57 @@ const NOTEBOOKS = [
   '06_open_set.ipynb',
 ];
 const started = new Map<string, Promise<Output[]>>();
+const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'new-candidate-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGTERM');
+  fs.rmSync(copy, { recursive: true, force: true });
+});
+const inCopy = (script: string, args: string[]) =>
+  promisify(execFile)(path.join(copy, 'node_modules/.bin/ts-node'), [path.join(copy, 'scripts', script), ...args], {
+    cwd: copy,
+    env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), VENV: cfg.venv },
+    maxBuffer: 16 * 1024 * 1024,
+  }).then((r) => r.stdout);
+
+/**
+ * A new model idea, written where a data scientist writes it: word 1-3 grams as a candidate in 03's recipe
+ * cell, and a cell that trains it. `make promote` exports it; no file under src/ is edited by hand.
+ */
+async function addTrigramCandidate(): Promise<void> {
+  copyProject(copy, { files: ['package.json', 'tsconfig.json'], pretrained: true });
+  const nbFile = path.join(copy, 'notebooks/03_experiments.ipynb');
+  const nb = JSON.parse(fs.readFileSync(nbFile, 'utf8'));
+  const cell = nb.cells.find((c: { id: string }) => c.id === 'exp-r4');
+  const source = (cell.source as string[]).join('');
+  cell.source = source.replace(
+    "    'tfidf-bigram': { ...DEFAULT_BASELINE, logreg },",
+    "    'tfidf-bigram': { ...DEFAULT_BASELINE, logreg },\n    'tfidf-trigram': { ...DEFAULT_BASELINE, tfidf: { ...DEFAULT_BASELINE.tfidf, ngramRange: [1, 3] }, logreg },",
+  );
+  expect(cell.source).not.toBe(source);
+  const after = nb.cells.findIndex((c: { id: string }) => c.id === 'exp-tfidf-unigram');
+  expect(after).toBeGreaterThan(0);
+  nb.cells.splice(after + 1, 0, {
+    cell_type: 'code',
+    id: 'exp-tfidf-trigram',
+    metadata: {},
+    execution_count: null,
+    outputs: [],
+    source: ["await tfidfCandidate('tfidf-trigram');"],
+  });
+  fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
+  expect(await inCopy('promote.ts', ['export'])).toMatch(/wrote +src\/kinds\/tfidf-logreg\/recipe\.ts/);
+  expect(fs.readFileSync(path.join(copy, 'src/kinds/tfidf-logreg/recipe.ts'), 'utf8')).toContain("'tfidf-trigram'");
+}
+let copyReady: Promise<void>;
+
 beforeAll(() => {
+  copyReady = addTrigramCandidate();
   let next = 0;
   const slot = async (): Promise<void> => {
     while (next < NOTEBOOKS.length) {
       const nb = NOTEBOOKS[next++]!;
-      const p = run(nb);
+      const p = nb === '03_experiments.ipynb' ? copyReady.then(() => run(nb)) : run(nb);
       started.set(nb, p);
       await p.catch(() => {}); // its own test reports the failure
     }
@@ -117,6 +170,83 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
       expect(s.data.metrics.map((m) => m.key)).toEqual(expect.arrayContaining(['val_macro_f1', 'test_accuracy']));
       expect(await loggedModelFiles(client, s.info.run_id)).toContain('MLmodel');
     }
+    await client.close();
+  });
+
+  it('a new candidate travels from a notebook cell to the served model: promote -> run -> register -> retrain -> serve', async () => {
+    // 03 ran in the copy, with the trigram candidate the copy's notebook added and `make promote` exported.
+    const outputs = await execute('03_experiments.ipynb');
+    expect(outputs.some((o) => o.output_type === 'error')).toBe(false);
+    const task = 'support-category';
+    const client = new MlflowClient({
+      trackingUri: inject('mlflowUri'),
+      journalDir: path.join(copy, 'j'),
+      log: () => {},
+    });
+    const exp = (await client.getExperimentByName(task))!;
+    const [trigram] = await client.searchAllRuns({
+      experimentIds: [exp.experiment_id],
+      filter: "attributes.run_name = 'tfidf-trigram'",
+      orderBy: ['attributes.start_time DESC'],
+    });
+    expect(trigram!.data.params).toContainEqual({ key: 'ngram_range', value: '1-3' });
+
+    // Promote that run (its exported-code digest matches the copy's notebooks), then retrain it.
+    const config = path.join(copy, 'production', `${task}.json`);
+    const state = path.join(copy, 'state');
+    await inCopy('promote.ts', [
+      'register',
+      '--run',
+      trigram!.info.run_id,
+      '--alias',
+      'champion',
+      '--config',
+      config,
+      '--state-dir',
+      state,
+    ]);
+    const processed = path.join(copy, 'processed');
+    await inCopy('prepare-data.ts', [
+      '--task',
+      task,
+      '--max-per-split',
+      '300',
+      '--processed-dir',
+      processed,
+      '--no-mlflow',
+    ]);
+    const retrained = await inCopy('retrain.ts', [
+      'run',
+      '--config',
+      config,
+      '--processed-dir',
+      processed,
+      '--incoming',
+      path.join(copy, 'none'),
+      '--state-dir',
+      state,
+      '--cache-dir',
+      path.join(copy, 'cache'),
+      '--force',
+      '--min-f1',
+      '0',
+      '--tolerance',
+      '1',
+    ]);
+    expect(retrained).toMatch(/decision: promoted/);
+    const champion = (await client.getModelVersionByAlias(task, 'champion'))!;
+    // Trained by the promoted module with the new candidate's recipe.
+    expect((await client.getRun(champion.run_id!)).data.params).toContainEqual({ key: 'ngram_range', value: '1-3' });
+
+    // Served.
+    const token = 'test-serving-token-0123';
+    const { url, server } = await startServeProcess(
+      ['--task', task, '--cache-dir', path.join(copy, 'cache'), '--log-dir', path.join(copy, 'serving')],
+      { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri'), SERVE_TOKENS: token },
+    );
+    children.push(server);
+    const version = await request(`${url}/version`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await version.body.json()) as { model: { run_id: string } }).model.run_id).toBe(champion.run_id);
     await client.close();
   });
 

@@ -61,7 +61,7 @@ describe('a stack started for one command', () => {
 
     const stack = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8')) as StackConfig;
     const ports = [stack.pgPort, stack.s3Port, stack.mlflowPort];
-    expect(processesUsing(dir).length).toBeGreaterThanOrEqual(3);
+    expect(processesUsing(dir).length).toBeGreaterThanOrEqual(2); // PostgreSQL -D, SeaweedFS -dir (MLflow: by its port)
     expect(await Promise.all(ports.map(portOpen))).toEqual([true, true, true]);
 
     process.kill(-child.pid!, 'SIGTERM');
