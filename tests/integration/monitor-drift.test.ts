@@ -17,6 +17,7 @@ import { monitorHtml } from '../../src/monitor/monitor-report';
 import { sampleServed, servedDrift } from '../../src/monitor/served';
 import { servingLogFile } from '../../src/monitor/serving-log';
 import { buildApp } from '../../src/serve/app';
+import { fixedModelSource } from '../helpers/model-source';
 
 // Training texts are cleaned; the serving log keeps what clients sent (PII-masked). Monitoring must
 // compare the two after the same cleaning: served training texts, unchanged, are no drift.
@@ -32,28 +33,8 @@ async function serveAndSend(
   texts: readonly string[],
   preprocess?: (t: string) => string,
 ): Promise<void> {
-  const served = {
-    name: spec.name,
-    alias: 'champion',
-    version: '1',
-    runId: 'r'.repeat(32),
-    predictor,
-    loadedAt: new Date().toISOString(),
-  };
-  const models = {
-    name: spec.name,
-    alias: 'champion',
-    loaded: true,
-    reloads: 0,
-    releases: 0,
-    draining: 0,
-    model: served,
-    use: <T>(fn: (m: typeof served) => Promise<T>) => fn(served),
-    registry: { reachable: true, servedFrom: 'registry' as const },
-    failing: undefined,
-  };
   const app = await buildApp({
-    models,
+    models: fixedModelSource(spec.name, predictor),
     tokens: ['test-serving-token-0123'],
     positiveLabel: spec.positiveLabel,
     ...(preprocess ? { preprocess } : {}),

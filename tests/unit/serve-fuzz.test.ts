@@ -8,6 +8,7 @@ import { buildLabelMap } from '../../src/data/labels';
 import type { Predictor } from '../../src/kinds';
 import { DEFAULT_BASELINE, loadTfidfPredictor, saveBaseline, trainBaseline } from '../../src/kinds/tfidf-logreg/model';
 import { buildApp } from '../../src/serve/app';
+import { fixedModelSource } from '../helpers/model-source';
 
 // Property tests of the scoring routes with a real (tiny) TF-IDF model, in process: whatever the body, the
 // answer is a 2xx, or a 4xx that says what is wrong (naming the offending path where there is one), never a
@@ -30,20 +31,8 @@ beforeAll(async () => {
   });
   saveBaseline(model, path.join(tmp, 'model'));
   predictor = await loadTfidfPredictor(path.join(tmp, 'model'));
-  const served = { name: 'fuzz', alias: 'champion', version: '1', runId: 'r', predictor, loadedAt: '' };
   app = await buildApp({
-    models: {
-      name: 'fuzz',
-      alias: 'champion',
-      loaded: true,
-      reloads: 0,
-      releases: 0,
-      draining: 0,
-      model: served,
-      use: (fn) => fn(served),
-      registry: { reachable: true, servedFrom: 'registry' },
-      failing: undefined,
-    },
+    models: fixedModelSource('fuzz', predictor),
     tokens: [TOKEN],
     positiveLabel: 'yes',
   });
