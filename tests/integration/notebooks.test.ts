@@ -164,6 +164,7 @@ describe('notebooks run headless against MLflow (small-data mode)', () => {
       'frozen-encoder',
       'tfidf-bigram',
       'tfidf-bigram-unweighted',
+      'tfidf-trigram', // the candidate this test's copy of the notebook adds
       'tfidf-unigram',
     ]);
     for (const s of siblings) {
