@@ -41,7 +41,7 @@ $(foreach v,FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN 
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
 
-.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
+.PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack test-stack-shared test-stack-replicas bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
         lab cache-prune fuzz test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
@@ -187,12 +187,20 @@ stack-env: $(STAMPS)/node ## export lines for a client of the team stack: eval "
 STACK_TESTS = tests/integration/mlflow-client.test.ts tests/integration/mlflow-retry.test.ts \
   tests/integration/promote.test.ts tests/integration/pipeline-scripts.test.ts tests/integration/retrain.test.ts \
   tests/integration/pyfunc.test.ts tests/integration/serve.test.ts tests/integration/model-cache.test.ts
-test-stack: $(STAMPS)/node $(STAMPS)/venv ## the MLflow integration tests, the stack tests and two serving replicas under load, against a fresh team stack (PostgreSQL + S3 + basic-auth)
+test-stack: test-stack-shared test-stack-replicas ## the MLflow integration tests, the stack tests and two serving replicas under load, against a fresh team stack (PostgreSQL + S3 + basic-auth)
+# Each part on a stack of its own, started for the one command and taken down however it ends (scripts/stack.ts run).
+# make test runs the shared part beside the integration tests and the replicas (a bar in seconds) alone, at the end.
+test-stack-shared: $(STAMPS)/node $(STAMPS)/venv
 	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
 	  MLFLOW_TEST_STACK_DIR=$$dir $(TS) scripts/stack.ts --dir "$$dir" run --remove-dir -- \
 	    node_modules/.bin/vitest run --project integration --project integration-timed --project stack \
-	      $(STACK_TESTS) tests/stack \
+	      $(STACK_TESTS) tests/stack/team-stack.test.ts tests/stack/stack-run.test.ts \
 	      --reporter=default --reporter=json --outputFile.json=.cache/vitest-stack.json
+test-stack-replicas: $(STAMPS)/node $(STAMPS)/venv
+	@dir=$$(mktemp -d /tmp/convo-stack-XXXXXX); \
+	  MLFLOW_TEST_STACK_DIR=$$dir $(TS) scripts/stack.ts --dir "$$dir" run --remove-dir -- \
+	    node_modules/.bin/vitest run --project stack tests/stack/replicas.test.ts \
+	      --reporter=default --reporter=json --outputFile.json=.cache/vitest-stack-replicas.json
 ## ---- containers ------------------------------------------------------------------------
 image: $(STAMPS)/node ## build convo-mlops/serve and convo-mlops/train with docker (BASE_IMAGE=node:20-bookworm-slim@sha256:..., PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:... to pin; EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
 	@$(TS) scripts/image.ts build $(if $(BASE_IMAGE),--base $(BASE_IMAGE)) $(if $(PYTHON_IMAGE),--python-base $(PYTHON_IMAGE)) $(ARGS)
@@ -257,16 +265,18 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server) beside make test-stack (team stack, replicas), then the timed tests alone
+test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server) beside the team-stack tests, then the timed tests alone
 	@mkdir -p .cache; rm -f .cache/vitest*.json .cache/test-stack.log; rc=0; \
-	  echo "==> make test-stack runs beside the unit and integration tests (output after them: .cache/test-stack.log)"; \
-	  $(MAKE) --no-print-directory test-stack > .cache/test-stack.log 2>&1 & stack=$$!; \
+	  echo "==> the team-stack tests run beside the unit and integration tests (output after them: .cache/test-stack.log)"; \
+	  $(MAKE) --no-print-directory test-stack-shared > .cache/test-stack.log 2>&1 & stack=$$!; \
 	  node_modules/.bin/vitest run --project unit --project integration --fileParallelism --maxWorkers=2 \
 	    --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
 	  wait $$stack || rc=$$?; cat .cache/test-stack.log; \
+	  echo "==> alone: the tests whose bars are times or memory"; \
 	  node_modules/.bin/vitest run --project integration-timed \
 	    --reporter=default --reporter=json --outputFile.json=.cache/vitest-timed.json || rc=$$?; \
-	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack", "vitest-timed"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
+	  $(MAKE) --no-print-directory test-stack-replicas || rc=$$?; \
+	  node -e 'let p = 0, f = 0, s = 0; for (const j of ["vitest", "vitest-stack", "vitest-timed", "vitest-stack-replicas"]) { try { const r = require(`./.cache/$${j}.json`); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f += 1; } } console.log(`vitest: $${p} passed, $${f} failed, $${s} skipped`)'; \
 	  exit $$rc
 test-fast: typecheck lint promote-check ## the inner loop (< 3 min): typecheck, lint, notebook/module sync and the unit tests (which include the import-layer and docs checks)
 	@node_modules/.bin/vitest run --project unit
