@@ -36,7 +36,7 @@ refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(spac
 ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
   $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
 endif
-$(foreach v,FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+$(foreach v,PARALLEL FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
   SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
@@ -265,14 +265,20 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server) beside the team-stack tests, then the timed tests alone
+test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server), the team-stack tests, then the timed tests alone (PARALLEL=1: two workers beside the stack tests)
 	@mkdir -p .cache; rm -f .cache/vitest*.json .cache/test-stack.log; rc=0; \
-	  echo "==> the team-stack tests run beside the unit and integration tests (output after them: .cache/test-stack.log)"; \
-	  $(MAKE) --no-print-directory test-stack-shared > .cache/test-stack.log 2>&1 & stack=$$!; \
-	  node_modules/.bin/vitest run --project unit --project integration --fileParallelism --maxWorkers=2 \
-	    --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
-	  wait $$stack || rc=$$?; cat .cache/test-stack.log; \
-	  echo "==> alone: the tests whose bars are times or memory"; \
+	  if [ -n "$(PARALLEL)" ]; then \
+	    echo "==> the team-stack tests run beside the unit and integration tests (output after them)"; \
+	    $(MAKE) --no-print-directory test-stack-shared > .cache/test-stack.log 2>&1 & stack=$$!; \
+	    node_modules/.bin/vitest run --project unit --project integration --fileParallelism --maxWorkers=2 \
+	      --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
+	    wait $$stack || rc=$$?; cat .cache/test-stack.log; \
+	  else \
+	    node_modules/.bin/vitest run --project unit --project integration \
+	      --reporter=default --reporter=json --outputFile.json=.cache/vitest.json || rc=$$?; \
+	    $(MAKE) --no-print-directory test-stack-shared || rc=$$?; \
+	  fi; \
+	  echo "==> alone: the tests whose bars are times"; \
 	  node_modules/.bin/vitest run --project integration-timed \
 	    --reporter=default --reporter=json --outputFile.json=.cache/vitest-timed.json || rc=$$?; \
 	  $(MAKE) --no-print-directory test-stack-replicas || rc=$$?; \
