@@ -7,7 +7,7 @@
  * verified (`start`), says so (`registry`), and keeps polling: the registry's answer wins once it is back.
  */
 import { loadModel, type Predictor } from '../kinds';
-import { MlflowApiError, type MlflowClient, type ModelVersion } from '../mlflow';
+import { isTransient, type MlflowClient, type ModelVersion } from '../mlflow';
 import { ModelCache } from '../production/model-cache';
 
 export interface ServedModel {
@@ -33,10 +33,6 @@ export interface RegistryState {
   /** Where the served model came from: the registry's alias, or the cache's record of the last one served. */
   servedFrom: 'registry' | 'cache';
 }
-
-/** An answer from the registry (it is up; the request itself was refused), not a failure to reach it. */
-const isRegistryAnswer = (err: unknown): boolean =>
-  err instanceof MlflowApiError && err.status >= 400 && err.status < 500;
 
 export interface ChampionHolderOptions {
   log?: (msg: string) => void;
@@ -152,15 +148,15 @@ export class ChampionHolder {
   }
 
   /**
-   * The first load. With the registry unreachable (a network error, a 5xx), the last version this cache
-   * served and still verifies is served instead; with no such copy, the registry's error stands.
+   * The first load. With the registry unreachable (isTransient: no answer, or a retryable one), the last
+   * version this cache served and still verifies is served instead; with no such copy, the error stands.
    */
   async start(): Promise<void> {
     try {
       await this.refresh();
     } catch (err) {
       // Only an unreachable registry: a model that fails to load, or an alias that is not set, stands.
-      if (isRegistryAnswer(err) || this.current || this.registry.reachable) throw err;
+      if (!isTransient(err) || this.current || this.registry.reachable) throw err;
       const last = this.cache.lastServed(this.name, this.alias);
       if ('problem' in last)
         throw new Error(`${(err as Error).message}; and no verified copy to start from (${last.problem})`);
@@ -185,7 +181,7 @@ export class ChampionHolder {
     try {
       mv = await this.client.getModelVersionByAlias(this.name, this.alias);
     } catch (err) {
-      if (!isRegistryAnswer(err) && this.registry.reachable)
+      if (isTransient(err) && this.registry.reachable)
         this.registry = { ...this.registry, reachable: false, unreachableSince: new Date().toISOString() };
       throw err;
     }
