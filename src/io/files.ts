@@ -108,3 +108,11 @@ export async function copyVerified(src: string, dest: string, sha256?: string): 
   }
   fs.renameSync(part, dest);
 }
+
+/** Writes `text` to `file` atomically: a temp file beside it, renamed over it, so no reader sees half a file. */
+export function writeFileAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BatchPayload } from './validation';
+import { writeFileAtomic } from '../io/files';
 
 export type JournalOp =
   | { op: 'log-batch'; body: BatchPayload }
@@ -51,9 +52,7 @@ export class RunJournal {
     if (end < text.length) bad.push(text.slice(end));
     if (bad.length) {
       fs.appendFileSync(`${f}.torn`, `${bad.join('\n')}\n`);
-      const tmp = `${f}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, out.map((l) => `${JSON.stringify(l)}\n`).join(''));
-      fs.renameSync(tmp, f);
+      writeFileAtomic(f, out.map((l) => `${JSON.stringify(l)}\n`).join(''));
       console.warn(`journal ${f}: set ${bad.length} torn or unreadable line(s) aside in ${f}.torn; kept ${out.length}`);
     }
     return out;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MODEL_KINDS, type KindId } from '../kinds';
+import { writeFileAtomic } from '../io/files';
 
 const LabelMapSchema = z.object({
   labels: z.array(z.string()).min(2, 'a label map needs at least two labels'),
@@ -79,11 +80,7 @@ export function readProductionConfig(file: string): ProductionConfig {
 
 /** Validates, then writes atomically (a reader never sees half a file). */
 export function writeProductionConfig(file: string, config: ProductionConfig): void {
-  const valid = ProductionConfigSchema.parse(config);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(valid, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(ProductionConfigSchema.parse(config), null, 2)}\n`);
 }
 
 /** Tasks that have a production config, sorted. */

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { processAlive } from '../io/process-identity';
 import type { MlflowClient, ModelVersion } from '../mlflow';
 import { readMlmodel } from '../mlflow/mlmodel';
+import { writeFileAtomic } from '../io/files';
 
 const MANIFEST = '.cache-manifest.json';
 
@@ -128,10 +129,7 @@ export class ModelCache {
       source: mv.source,
       servedAt: new Date().toISOString(),
     };
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   /**

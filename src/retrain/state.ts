@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import type { MlflowClient } from '../mlflow';
+import { writeFileAtomic } from '../io/files';
 
 const RetrainStateSchema = z.object({
   lastDigest: z.string().nullable().optional(),
@@ -34,9 +35,7 @@ export function readRetrainState(file: string, warn: (msg: string) => void): Ret
 }
 
 export function writeRetrainState(file: string, state: RetrainState): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(RetrainStateSchema.parse(state))}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(RetrainStateSchema.parse(state))}\n`);
 }
 
 /**
