@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +11,7 @@ import { textPredictor } from '../../src/kinds/types';
 import { MlflowClient, readMlmodel } from '../../src/mlflow';
 import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';
 import { TrainStateSchema } from '../../src/train/checkpoints';
+import { runScript } from '../helpers/cli';
 
 // `make finetune` as the Makefile runs it, on the real pretrained checkpoint and a small subset of
 // support-category, against the suite's real MLflow server. One run goes through; a second is
@@ -69,10 +70,10 @@ describe('make finetune (real checkpoint, small data)', () => {
   let uninterrupted: ReturnType<typeof result>;
 
   it('fine-tunes, logs params, curves, evaluation and a servable model to MLflow', async () => {
-    execFileSync(
-      tsNode,
-      [script('prepare-data.ts'), '--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'],
-      { cwd: cfg.root, env, stdio: 'ignore' },
+    await runScript(
+      'prepare-data.ts',
+      ['--task', task, '--max-per-split', '48', '--processed-dir', out, '--no-mlflow'],
+      env,
     );
     uninterrupted = result(await run(args(whole)));
     // A finished run keeps its final state, best weights and model, not its resumable checkpoints.

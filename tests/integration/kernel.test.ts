@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
+import { runCommand } from '../helpers/cli';
 
 const cfg = loadConfig();
 
@@ -14,23 +14,19 @@ describe('tslab kernel', () => {
     expect(spec.language).toBe('typescript');
   });
 
-  it('executes the smoke notebook headless: shared variables, top-level await, HTML display', () => {
+  it('executes the smoke notebook headless: shared variables, top-level await, HTML display', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-'));
-    execFileSync(
-      path.join(cfg.venv, 'bin/jupyter'),
-      [
-        'nbconvert',
-        '--to',
-        'notebook',
-        '--execute',
-        '--output-dir',
-        out,
-        '--output',
-        'smoke.ipynb',
-        path.join(cfg.root, 'notebooks/00_kernel_smoke.ipynb'),
-      ],
-      { stdio: 'pipe' },
-    );
+    await runCommand(path.join(cfg.venv, 'bin/jupyter'), [
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      '--output-dir',
+      out,
+      '--output',
+      'smoke.ipynb',
+      path.join(cfg.root, 'notebooks/00_kernel_smoke.ipynb'),
+    ]);
     const nb = JSON.parse(fs.readFileSync(path.join(out, 'smoke.ipynb'), 'utf8'));
     const outputs = nb.cells.flatMap((c: { outputs: unknown[] }) => c.outputs) as {
       output_type: string;

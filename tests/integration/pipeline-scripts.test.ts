@@ -1,32 +1,24 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../src/config';
 import { MlflowClient, type Run } from '../../src/mlflow';
 import { expectNativeTrainingRun, expectServable, loggedModelFiles } from '../helpers/servable';
 import { onTeamStack } from '../helpers/team-stack-run';
+import { runScript } from '../helpers/cli';
 
 // The demo's steps, run as the Makefile runs them (ts-node scripts), in small-data mode,
 // against the real server of the integration suite.
-const cfg = loadConfig();
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-'));
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
-const ts = (script: string, args: string[]) =>
-  execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts', script), ...args], {
-    cwd: cfg.root,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+const ts = (script: string, args: string[]) => runScript(script, args, env);
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 describe('make prepare + make baseline (small data)', () => {
   it('prepares a task, trains the baseline, and both runs land in MLflow with data, metrics and model', async () => {
     const task = 'conversation-churn';
-    const prep = ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', out]);
+    const prep = await ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', out]);
     expect(prep).toMatch(/conversation-churn: 3333 rows, 697 quarantined -> train 300, validation 264, test 300/);
     expect(
       fs
@@ -35,7 +27,7 @@ describe('make prepare + make baseline (small data)', () => {
         .split('\n'),
     ).toHaveLength(697);
 
-    const trained = ts('train-baseline.ts', ['--task', task, '--epochs', '5', '--processed-dir', out]);
+    const trained = await ts('train-baseline.ts', ['--task', task, '--epochs', '5', '--processed-dir', out]);
     expect(trained).toMatch(/conversation-churn baseline: test accuracy \d+\.\d+%/);
 
     const client = new MlflowClient({
@@ -91,8 +83,8 @@ describe('make baseline-frozen (small data)', () => {
   // The frozen encoder's MLflow calls are the baseline's (above); on the stack only the encoder's work would differ.
   it.skipIf(onTeamStack)('embeds with the ONNX encoder, trains the head and logs the run', async () => {
     const task = 'support-category';
-    ts('prepare-data.ts', ['--task', task, '--max-per-split', '200', '--processed-dir', out, '--no-mlflow']);
-    const stdout = ts('train-frozen-encoder.ts', ['--task', task, '--epochs', '15', '--processed-dir', out]);
+    await ts('prepare-data.ts', ['--task', task, '--max-per-split', '200', '--processed-dir', out, '--no-mlflow']);
+    const stdout = await ts('train-frozen-encoder.ts', ['--task', task, '--epochs', '15', '--processed-dir', out]);
     const m = /support-category frozen encoder \+ LR: test accuracy (\d+\.\d+)%.*run ([0-9a-f]{32})/.exec(stdout);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(60); // 5 balanced-ish classes: chance is about 20%

@@ -1,4 +1,4 @@
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, withRun } from '../../src/mlflow';
 import { freePort } from '../../src/mlflow/server';
-import { runScript } from '../helpers/cli';
+import { runScript, spawnScript } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
 
 // The whole loop through the command-line entry points, small data, against the real server:
@@ -29,13 +29,13 @@ afterAll(() => {
 describe('production loop end to end', () => {
   it('promote -> retrain -> champion -> serve -> monitor -> report, all visible in MLflow', async () => {
     const processed = path.join(out, 'processed');
-    ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', processed]);
-    const trained = ts('train-baseline.ts', ['--task', task, '--epochs', '8', '--processed-dir', processed]);
+    await ts('prepare-data.ts', ['--task', task, '--max-per-split', '300', '--processed-dir', processed]);
+    const trained = await ts('train-baseline.ts', ['--task', task, '--epochs', '8', '--processed-dir', processed]);
     const runId = /run ([0-9a-f]{32})/.exec(trained)![1]!;
     const config = path.join(out, 'production', `${task}.json`);
     const state = path.join(out, 'state');
     const cache = path.join(out, 'cache');
-    expect(ts('promote.ts', ['register', '--run', runId, '--config', config, '--state-dir', state])).toMatch(
+    expect(await ts('promote.ts', ['register', '--run', runId, '--config', config, '--state-dir', state])).toMatch(
       /@challenger/,
     );
 
@@ -68,10 +68,9 @@ describe('production loop end to end', () => {
     await leftover.updateRun(killed, { status: 'RUNNING' });
     fs.mkdirSync(state, { recursive: true });
     fs.writeFileSync(path.join(state, `${task}.json`), JSON.stringify({ inProgressRunId: killed }));
-    const r = spawnSync(
-      path.join(cfg.root, 'node_modules/.bin/ts-node'),
+    const r = await spawnScript(
+      'retrain.ts',
       [
-        path.join(cfg.root, 'scripts/retrain.ts'),
         'run',
         '--config',
         config,
@@ -90,7 +89,7 @@ describe('production loop end to end', () => {
         '--tolerance',
         '0.5',
       ],
-      { cwd: cfg.root, env, encoding: 'utf8' },
+      env,
     );
     const retrained = r.stdout;
     // A new topic (price rises) appeared: large drift, so the model is retrained and promoted, and the
@@ -143,20 +142,10 @@ describe('production loop end to end', () => {
     await new Promise((r) => setTimeout(r, 500));
 
     // Monitor: served traffic (mostly the new topic) vs the training data: large drift, alert, exit 2.
-    const m = spawnSync(
-      path.join(cfg.root, 'node_modules/.bin/ts-node'),
-      [
-        path.join(cfg.root, 'scripts/monitor.ts'),
-        '--task',
-        task,
-        '--log-dir',
-        servingLog,
-        '--processed-dir',
-        processed,
-        '--out',
-        path.join(out, 'reports'),
-      ],
-      { cwd: cfg.root, env, encoding: 'utf8' },
+    const m = await spawnScript(
+      'monitor.ts',
+      ['--task', task, '--log-dir', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')],
+      env,
     );
     expect(m.stdout).toMatch(
       new RegExp(

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { readProductionConfig } from '../../src/production/config';
 import { acquireLock, productionLockFile } from '../../src/production/lock';
 import { saveBaseline, trainBaseline, DEFAULT_BASELINE } from '../../src/kinds/tfidf-logreg/model';
 import { onTeamStack } from '../helpers/team-stack-run';
+import { runScript, spawnScript } from '../helpers/cli';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'promote-it-'));
@@ -131,44 +131,30 @@ describe('promotion from a run to the registry', () => {
     await expect(chooseRun(client, { task, metric: 'nope' })).rejects.toThrow(/No FINISHED run .* "nope"/);
   });
 
-  it("make promote RUN=... registers that run and writes the task's validated production config, under the production lock", () => {
+  it("make promote RUN=... registers that run and writes the task's validated production config, under the production lock", async () => {
     const configFile = path.join(tmp, 'production', `${task}.json`);
     const stateDir = path.join(tmp, 'state');
     const promote = () =>
-      execFileSync(
-        path.join(cfg.root, 'node_modules/.bin/ts-node'),
-        [
-          path.join(cfg.root, 'scripts/promote.ts'),
-          'register',
-          '--run',
-          runs.low!,
-          '--config',
-          configFile,
-          '--state-dir',
-          stateDir,
-        ],
-        {
-          cwd: cfg.root,
-          env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      spawnScript('promote.ts', ['register', '--run', runs.low!, '--config', configFile, '--state-dir', stateDir], {
+        ...process.env,
+        MLFLOW_TRACKING_URI: inject('mlflowUri'),
+      });
     // While a retrain holds the task's lock, promote refuses and registers nothing.
     const held = acquireLock(productionLockFile(stateDir, task), 'retrain');
     let refused = '';
     try {
-      promote();
-    } catch (e) {
-      refused = String((e as { stderr: string }).stderr);
+      const r = await promote();
+      expect(r.status).not.toBe(0);
+      refused = r.stderr;
     } finally {
       held.release();
     }
     expect(refused).toMatch(/is held \(retrain, pid \d+/);
     expect(fs.existsSync(configFile)).toBe(false);
 
-    const out = promote();
-    expect(out).toMatch(
+    const promoted = await promote();
+    expect(promoted.status, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toMatch(
       new RegExp(`registered run ${runs.low} .* as ${task} version 2; models:/${task}@challenger -> 2`),
     );
     expect(readProductionConfig(configFile)).toMatchObject({
@@ -199,17 +185,11 @@ describe('promotion from a run to the registry', () => {
 });
 
 /** The notebooks and src/ of the project in a temp folder, and `scripts/promote.ts <cmd>` run against it. */
-function projectCopy(prefix: string): { copy: string; run: (cmd: string) => string } {
+function projectCopy(prefix: string): { copy: string; run: (cmd: string) => Promise<string> } {
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.cpSync(path.join(cfg.root, 'notebooks'), path.join(copy, 'notebooks'), { recursive: true });
   fs.cpSync(path.join(cfg.root, 'src'), path.join(copy, 'src'), { recursive: true });
-  const run = (cmd: string) =>
-    execFileSync(path.join(cfg.root, 'node_modules/.bin/ts-node'), [path.join(cfg.root, 'scripts/promote.ts'), cmd], {
-      cwd: cfg.root,
-      env: { ...process.env, PROMOTE_ROOT: copy },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const run = (cmd: string) => runScript('promote.ts', [cmd], { ...process.env, PROMOTE_ROOT: copy });
   return { copy, run };
 }
 
@@ -217,10 +197,10 @@ describe('promote-check on a copy of the project', () => {
   // Notebook export and sync-back never reach MLflow: the local run covers them.
   it.skipIf(onTeamStack)(
     'fails naming the edited cell, and make promote makes it pass; promoting twice changes nothing',
-    () => {
+    async () => {
       const { copy, run } = projectCopy('promote-copy-');
 
-      expect(run('check')).toMatch(/in sync/);
+      expect(await run('check')).toMatch(/in sync/);
       const nbFile = path.join(copy, 'notebooks/02_cleaning.ipynb');
       const nb = JSON.parse(fs.readFileSync(nbFile, 'utf8'));
       const original = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
@@ -228,18 +208,14 @@ describe('promote-check on a copy of the project', () => {
       const cell = nb.cells.find((c: { source: string | string[] }) => text(c.source).includes('function maskPii'));
       cell.source = text(cell.source).replace("'[CARD]'", "'[CARD-NUMBER]'");
       fs.writeFileSync(nbFile, JSON.stringify(nb, null, 1));
-      let failure = '';
-      try {
-        run('check');
-      } catch (e) {
-        failure = String((e as { stderr: string }).stderr);
-      }
-      expect(failure).toContain(`src/data/clean.ts differs from notebooks/02_cleaning.ipynb cell ${cell.id}`);
-      expect(run('export')).toMatch(/wrote +src\/data\/clean\.ts/);
-      expect(run('check')).toMatch(/in sync/);
+      await expect(run('check')).rejects.toThrow(
+        `src/data/clean.ts differs from notebooks/02_cleaning.ipynb cell ${cell.id}`,
+      );
+      expect(await run('export')).toMatch(/wrote +src\/data\/clean\.ts/);
+      expect(await run('check')).toMatch(/in sync/);
       const first = fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8');
       expect(first).toBe(original.replace("'[CARD]'", "'[CARD-NUMBER]'")); // that one edit, nothing else
-      expect(run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
+      expect(await run('export')).toMatch(/unchanged src\/data\/clean\.ts/);
       expect(fs.readFileSync(path.join(copy, 'src/data/clean.ts'), 'utf8')).toBe(first);
       fs.rmSync(copy, { recursive: true, force: true });
     },
@@ -247,9 +223,9 @@ describe('promote-check on a copy of the project', () => {
 
   it.skipIf(onTeamStack)(
     'sync-back: a hand edit of a generated module goes back into its notebook cell; promote then changes nothing',
-    () => {
+    async () => {
       const { copy, run } = projectCopy('syncback-copy-');
-      expect(run('update')).toMatch(/no hand edits/);
+      expect(await run('update')).toMatch(/no hand edits/);
       const module = path.join(copy, 'src/features/tabular.ts');
       const edited = fs
         .readFileSync(module, 'utf8')
@@ -259,16 +235,18 @@ describe('promote-check on a copy of the project', () => {
         );
       expect(edited).not.toBe(fs.readFileSync(module, 'utf8'));
       fs.writeFileSync(module, edited);
-      expect(() => run('check')).toThrow();
-      expect(run('update')).toMatch(/updated +notebooks\/05_tabular\.ipynb cell tab-03 +<- src\/features\/tabular\.ts/);
+      await expect(run('check')).rejects.toThrow();
+      expect(await run('update')).toMatch(
+        /updated +notebooks\/05_tabular\.ipynb cell tab-03 +<- src\/features\/tabular\.ts/,
+      );
       const nb = JSON.parse(fs.readFileSync(path.join(copy, 'notebooks/05_tabular.ipynb'), 'utf8'));
       const cell = nb.cells.find((c: { id: string }) => c.id === 'tab-03');
       // Back in notebook form: no `export` keyword, imports from the project root, the directive kept.
       expect(cell.source[0]).toBe('//| export\n');
       expect(cell.source).toContain("const SENIOR_FLAG = 'SeniorCitizen';\n");
       expect(cell.source.join('')).toContain("from './src/data/tabular-tasks'");
-      expect(run('check')).toMatch(/in sync/);
-      expect(run('export')).toMatch(/unchanged src\/features\/tabular\.ts/);
+      expect(await run('check')).toMatch(/in sync/);
+      expect(await run('export')).toMatch(/unchanged src\/features\/tabular\.ts/);
       expect(fs.readFileSync(module, 'utf8')).toBe(edited);
       fs.rmSync(copy, { recursive: true, force: true });
     },

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +19,7 @@ import { runBaseline } from '../../src/kinds/tfidf-logreg/train';
 import { fineTuneParams } from '../../src/kinds/bert/train';
 import { DEFAULT_FINETUNE } from '../../src/train/recipe';
 import { onTeamStack } from '../helpers/team-stack-run';
+import { spawnScript } from '../helpers/cli';
 
 const cfg = loadConfig();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-it-'));
@@ -152,32 +152,27 @@ describe('make retrain', () => {
   });
 
   /** Runs `make retrain`'s script, expecting it to fail; returns its stderr. */
-  const retrainCliError = (args: string[]): string => {
-    const r = spawnSync(
-      path.join(cfg.root, 'node_modules/.bin/ts-node'),
-      [path.join(cfg.root, 'scripts/retrain.ts'), 'run', ...args],
-      {
-        cwd: cfg.root,
-        encoding: 'utf8',
-        env: { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') },
-      },
-    );
+  const retrainCliError = async (args: string[]): Promise<string> => {
+    const r = await spawnScript('retrain.ts', ['run', ...args], {
+      ...process.env,
+      MLFLOW_TRACKING_URI: inject('mlflowUri'),
+    });
     expect(r.status).toBe(1);
     return r.stderr;
   };
 
-  it('the CLI refuses to run without a promoted production config', () => {
-    const err = retrainCliError(['--config', path.join(tmp, 'missing.json')]);
+  it('the CLI refuses to run without a promoted production config', async () => {
+    const err = await retrainCliError(['--config', path.join(tmp, 'missing.json')]);
     expect(err).toMatch(/missing\.json does not exist\. Promote a run first/);
   });
 
-  it('the CLI refuses an invalid production config, naming the field', () => {
+  it('the CLI refuses an invalid production config, naming the field', async () => {
     const bad = path.join(tmp, 'bad.json');
     fs.writeFileSync(
       bad,
       JSON.stringify({ ...production, kind: 'xgboost', model: { ...production.model, runId: 'nope' } }),
     );
-    const err = retrainCliError(['--task', task, '--config', bad, '--state-dir', path.join(tmp, 'state')]);
+    const err = await retrainCliError(['--task', task, '--config', bad, '--state-dir', path.join(tmp, 'state')]);
     expect(err).toMatch(/bad\.json is not a valid production config/);
     expect(err).toMatch(/kind: /);
     expect(err).toMatch(/model\.runId: .*run id/);

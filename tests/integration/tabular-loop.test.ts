@@ -1,4 +1,4 @@
-import { execFileSync, type spawn } from 'node:child_process';
+import { type spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { applyFeatureTransform } from '../../src/features/tabular';
 import { readScope } from '../../src/kinds/scope/rule';
 import { loadModel, type RecordPredictor } from '../../src/kinds';
 import { MlflowClient } from '../../src/mlflow';
-import { runScript, spawnScript } from '../helpers/cli';
+import { runCommand, runScript, spawnScript } from '../helpers/cli';
 import { pyfuncPredict } from '../helpers/pyfunc';
 import { startServeProcess } from '../helpers/serve-process';
 
@@ -31,11 +31,11 @@ afterAll(() => {
 describe('tabular churn end to end', () => {
   it('compare -> promote -> serve records -> monitor flags the shifted feature -> report names the drivers', async () => {
     const processed = path.join(out, 'processed');
-    const prepared = ts('prepare-data.ts', ['--task', task, '--processed-dir', processed]);
+    const prepared = await ts('prepare-data.ts', ['--task', task, '--processed-dir', processed]);
     expect(prepared).toMatch(/telco-churn: 7043 rows, 11 quarantined/);
     expect(prepared).toMatch(/11 x TotalCharges: blank .*rows 489, 754/);
 
-    const compared = ts('compare.ts', ['--task', task, '--folds', '3', '--processed-dir', processed]);
+    const compared = await ts('compare.ts', ['--task', task, '--folds', '3', '--processed-dir', processed]);
     for (const name of ['logistic_regression', 'random_forest', 'lightgbm']) {
       expect(compared).toMatch(new RegExp(`^${name} +0\\.8\\d{3} ± 0\\.0\\d{3}`, 'm'));
       // ONNX Runtime's probabilities equal the training library's (bar: 1e-5).
@@ -81,7 +81,7 @@ describe('tabular churn end to end', () => {
 
     const config = path.join(out, 'production', `${task}.json`);
     const cache = path.join(out, 'cache');
-    ts('promote.ts', [
+    await ts('promote.ts', [
       'register',
       '--run',
       best,
@@ -103,7 +103,7 @@ describe('tabular churn end to end', () => {
     const fresh = rawLines.slice(1, 301).map((l) => `new-${l}`);
     const blank = rawLines[489]!.replace(/^/, 'new-');
     fs.writeFileSync(path.join(incoming, 'week-1.csv'), [rawLines[0], ...fresh, blank].join('\n') + '\n');
-    const retrained = ts('retrain.ts', [
+    const retrained = await ts('retrain.ts', [
       'run',
       '--config',
       config,
@@ -208,19 +208,15 @@ describe('tabular churn end to end', () => {
     const transform = JSON.parse(fs.readFileSync(path.join(champion, 'feature_transform.json'), 'utf8'));
     fs.writeFileSync(path.join(out, 'features.json'), JSON.stringify(features));
     const encoded = JSON.parse(
-      execFileSync(
-        path.join(cfg.venv, 'bin', 'python'),
-        [
-          '-c',
-          'import json, sys; sys.path.insert(0, sys.argv[1]); import convo_pyfunc as m\n' +
-            't = m.FeatureTransform(json.load(open(sys.argv[2])))\n' +
-            'print(json.dumps(t.encode(json.load(open(sys.argv[3]))).tolist()))',
-          path.join(champion, 'code'),
-          path.join(champion, 'feature_transform.json'),
-          path.join(out, 'features.json'),
-        ],
-        { encoding: 'utf8', maxBuffer: 64 << 20 },
-      ),
+      await runCommand(path.join(cfg.venv, 'bin', 'python'), [
+        '-c',
+        'import json, sys; sys.path.insert(0, sys.argv[1]); import convo_pyfunc as m\n' +
+          't = m.FeatureTransform(json.load(open(sys.argv[2])))\n' +
+          'print(json.dumps(t.encode(json.load(open(sys.argv[3]))).tolist()))',
+        path.join(champion, 'code'),
+        path.join(champion, 'feature_transform.json'),
+        path.join(out, 'features.json'),
+      ]),
     ) as number[][];
     const ours = applyFeatureTransform(transform, features);
     expect(encoded.flat()).toHaveLength(ours.length);
@@ -242,7 +238,7 @@ describe('tabular churn end to end', () => {
     server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
 
-    const m = spawnScript(
+    const m = await spawnScript(
       'monitor.ts',
       ['--task', task, '--log-dir', servingLog, '--processed-dir', processed, '--out', path.join(out, 'reports')],
       env,
@@ -257,7 +253,7 @@ describe('tabular churn end to end', () => {
     expect(flagged).toEqual(['gender']);
     expect(lines.length).toBeGreaterThanOrEqual(20); // every input column and the predicted labels
 
-    const reported = ts('report.ts', [
+    const reported = await ts('report.ts', [
       '--task',
       task,
       '--log-dir',
@@ -285,7 +281,7 @@ describe('tabular churn end to end', () => {
     );
 
     // Batch scoring of the feature table (digest-checked) with the champion: every test customer, bucketed.
-    const scored = ts('score.ts', [
+    const scored = await ts('score.ts', [
       '--task',
       task,
       '--split',

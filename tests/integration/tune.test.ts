@@ -64,14 +64,14 @@ async function studyRuns(study: string): Promise<{ parents: Run[]; children: Run
 }
 const tagOf = (r: Run, k: string) => r.data.tags?.find((t) => t.key === k)?.value;
 
-beforeAll(() => {
-  runScript('prepare-data.ts', ['--task', TASK, '--max-per-split', '3000', '--processed-dir', out], env);
+beforeAll(async () => {
+  await runScript('prepare-data.ts', ['--task', TASK, '--max-per-split', '3000', '--processed-dir', out], env);
 }, 120_000);
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 describe('make tune (Optuna + MLflow)', () => {
   it('runs a study: default first, trials as nested runs with per-epoch metrics, state tags and models, the best marked', async () => {
-    const stdout = runScript('tune.ts', tuneArgs('study-a', 6), env);
+    const stdout = await runScript('tune.ts', tuneArgs('study-a', 6), env);
     expect(stdout).toMatch(/study study-a: \d complete, \d pruned, 0 failed/);
     expect(stdout).toMatch(/promote it: make promote RUN=[0-9a-f]{32}/);
 
@@ -125,7 +125,7 @@ describe('make tune (Optuna + MLflow)', () => {
     // The best trial promotes like any run, and its production config trains retrain's challenger with the
     // tuned configuration (retrain reads these hyper-parameters back through baselineConfigFromParams).
     const configFile = path.join(out, 'production', `${TASK}.json`);
-    runScript(
+    await runScript(
       'promote.ts',
       [
         'register',
@@ -162,7 +162,7 @@ describe('make tune (Optuna + MLflow)', () => {
     first.kill('SIGKILL');
     expect(await exit).toBe(137);
 
-    const stdout = runScript('tune.ts', args, env);
+    const stdout = await runScript('tune.ts', args, env);
     expect(stdout).toMatch(/resumed \(2 finished\)/);
     expect(stdout).toMatch(/trials 2 lost their driver/);
 
@@ -210,7 +210,7 @@ describe('make tune (Optuna + MLflow)', () => {
 
   it('tunes BERT fine-tuning on a data-fraction budget and retrains the best configuration on all data', async () => {
     const study = 'study-bert';
-    const stdout = runScript(
+    const stdout = await runScript(
       'tune.ts',
       tuneArgs(
         study,

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config';
 import { readPrepared } from '../../src/data/prepare';
 import { readProductionConfig } from '../../src/production/config';
 import { freePort } from '../../src/mlflow/server';
+import { runScript, spawnScript } from '../helpers/cli';
 
 // Two tasks promoted and served at once, both servers writing into one serving-log folder: each
 // task's monitor reads only its own model's predictions, and the one whose traffic drifted alerts.
@@ -16,13 +17,7 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'two-tasks-'));
 const env = { ...process.env, MLFLOW_TRACKING_URI: inject('mlflowUri') };
 const tsNode = path.join(cfg.root, 'node_modules/.bin/ts-node');
 const script = (name: string) => path.join(cfg.root, 'scripts', name);
-const ts = (name: string, args: string[]) =>
-  execFileSync(tsNode, [script(name), ...args], {
-    cwd: cfg.root,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+const ts = (name: string, args: string[]) => runScript(name, args, env);
 const servers: ChildProcess[] = [];
 afterAll(() => {
   for (const s of servers) s.kill('SIGTERM');
@@ -47,11 +42,11 @@ describe('every task is a production citizen', () => {
     const configs = path.join(out, 'production');
     const state = path.join(out, 'state');
     const logDir = path.join(out, 'serving');
-    ts('prepare-data.ts', ['--task', ...tasks, '--max-per-split', '200', '--processed-dir', processed]);
-    const trained = ts('train-baseline.ts', ['--task', ...tasks, '--epochs', '6', '--processed-dir', processed]);
+    await ts('prepare-data.ts', ['--task', ...tasks, '--max-per-split', '200', '--processed-dir', processed]);
+    const trained = await ts('train-baseline.ts', ['--task', ...tasks, '--epochs', '6', '--processed-dir', processed]);
     for (const task of tasks) {
       const runId = new RegExp(`==> ${task} baseline: .* run ([0-9a-f]{32})`).exec(trained)![1]!;
-      ts('promote.ts', [
+      await ts('promote.ts', [
         'register',
         '--run',
         runId,
@@ -123,10 +118,9 @@ describe('every task is a production citizen', () => {
     await new Promise((r) => setTimeout(r, 300)); // the log stream is flushed after each request
 
     const monitor = (task: string) =>
-      spawnSync(
-        tsNode,
+      spawnScript(
+        'monitor.ts',
         [
-          script('monitor.ts'),
           '--task',
           task,
           '--log-dir',
@@ -137,14 +131,14 @@ describe('every task is a production citizen', () => {
           path.join(out, 'reports'),
           '--no-mlflow',
         ],
-        { cwd: cfg.root, env, encoding: 'utf8' },
+        env,
       );
-    const a = monitor('support-category');
+    const a = await monitor('support-category');
     expect(a.stdout).toMatch(
       /==> 80 served predictions of support-category since .*80 compared, 50 of other models skipped.*: drift none, action none/,
     );
     expect(a.status, a.stderr).toBe(0);
-    const b = monitor('churn-intent');
+    const b = await monitor('churn-intent');
     expect(b.stdout).toMatch(
       /==> 50 served predictions of churn-intent since .*50 compared, 80 of other models skipped.*: drift large, action retrain_and_alert/,
     );
