@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import { Pool } from 'undici';
 import { loadConfig } from '../src/config';
 import { MlflowClient, withRun } from '../src/mlflow';
-import { freePort } from '../src/mlflow/server';
+import { freePort } from '../src/io/server-process';
 import { log, runMain } from '../src/cli/progress';
 
 const cfg = loadConfig();

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { freePort } from '../mlflow/server';
+import { freePort } from '../io/server-process';
 import { answers, runningPid, spawnDetached, stopDetached, waitReady } from './processes';
 import { stackEnv, type StackConfig } from './team-stack';
 

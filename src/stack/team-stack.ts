@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mlflowServerConfig, type MlflowServerConfig } from '../config';
-import { freePort, isHealthy, startServer, stopServer } from '../mlflow/server';
+import { freePort, isHealthy } from '../io/server-process';
+import { startServer, stopServer } from '../mlflow/server';
 import { runningPid, spawnDetached, stopDetached, waitReady } from './processes';
 
 export interface StackConfig {

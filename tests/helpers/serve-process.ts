@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 
 const cfg = loadConfig();
 

@@ -15,7 +15,7 @@ import {
   type DockerDaemon,
 } from '../../src/image/docker';
 import { MlflowClient } from '../../src/mlflow';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { registerBaselines } from '../helpers/registry';
 
 // The serving image for real: built by a private dockerd on a base made from Debian packages (no image

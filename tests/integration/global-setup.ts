@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig, mlflowServerConfig } from '../../src/config';
-import { freePort, isHealthy, startServer, stopServer } from '../../src/mlflow/server';
+import { freePort, isHealthy } from '../../src/io/server-process';
+import { startServer, stopServer } from '../../src/mlflow/server';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, mlflowServerConfig } from '../../src/config';
-import { freePort, serverFiles, serverStatus, startServer, stopServer } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
+import { serverFiles, serverStatus, startServer, stopServer } from '../../src/mlflow/server';
 
 // Its own server (not the shared one from global-setup), to test the lifecycle itself.
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-lifecycle-'));

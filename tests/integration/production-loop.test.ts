@@ -8,7 +8,7 @@ import { SMTPServer } from 'smtp-server';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { runScript, spawnScript } from '../helpers/cli';
 import { startServeProcess } from '../helpers/serve-process';
 

@@ -16,7 +16,7 @@ import { classifierSignature } from '../../src/kinds/types';
 import { loadBertPredictor } from '../../src/kinds/bert/model';
 import { fitAndSaveScope } from '../../src/kinds/scope/fit';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { initialParams } from '../../src/train/finetune';
 import { registerBaselines } from '../helpers/registry';
 import { pyfuncPredict } from '../helpers/pyfunc';

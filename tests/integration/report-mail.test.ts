@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { mailReport, smtpFromEnv, transportOptions } from '../../src/report/mail';
 
 const PY = path.resolve(__dirname, '../../.venv/bin/python');

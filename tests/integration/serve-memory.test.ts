@@ -11,7 +11,7 @@ import { BERT_FLAVOR, saveBertModel } from '../../src/kinds/bert/model';
 import { loadBertPredictor } from '../../src/kinds/bert/model';
 import { fitAndSaveScope } from '../../src/kinds/scope/fit';
 import { MlflowClient, withRun } from '../../src/mlflow';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { initialParams } from '../../src/train/finetune';
 
 // 50 hot swaps of a real BERT-size model (all-MiniLM-L6-v2 graph, ~90 MB of weights per ONNX Runtime

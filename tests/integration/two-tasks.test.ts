@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config';
 import { readPrepared } from '../../src/data/prepare';
 import { readProductionConfig } from '../../src/production/config';
-import { freePort } from '../../src/mlflow/server';
+import { freePort } from '../../src/io/server-process';
 import { runScript, spawnScript } from '../helpers/cli';
 
 // Two tasks promoted and served at once, both servers writing into one serving-log folder: each
