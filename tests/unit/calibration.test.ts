@@ -18,8 +18,8 @@ import {
   openSetMetrics,
   thresholdForRecall,
   thresholdKeepingRecall,
-  wilsonLower,
 } from '../../src/kinds/scope/scores';
+import { wilsonLower } from '../../src/evaluate/interval';
 import { binaryProbs, calibrationMeasures } from '../../src/kinds/tabular/train';
 
 /** n examples over k classes whose labels are drawn from softmax(z) while the model reports softmax(z * scale). */

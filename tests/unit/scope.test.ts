@@ -11,8 +11,8 @@ import {
   fitStandardization,
   nearestNeighbourSimilarity,
   openSetMetrics,
-  wilsonLower,
 } from '../../src/kinds/scope/scores';
+import { wilsonLower } from '../../src/evaluate/interval';
 import {
   fitScope,
   readNeighbourBank,

@@ -12,6 +12,7 @@
  * at 95% in-scope recall (FPR@95TPR), and a threshold chosen for a stated in-scope recall.
  */
 import { rocAuc } from '../../evaluate/metrics';
+import { wilsonLower } from '../../evaluate/interval';
 
 type Matrix = Float32Array | Float64Array | readonly number[];
 
@@ -240,18 +241,6 @@ export function thresholdForRecall(inScopeScores: ArrayLike<number>, recall: num
   // Keep ceil(recall * n) examples: the threshold is the score of the lowest one kept.
   const keep = Math.ceil(recall * sorted.length - 1e-9);
   return sorted[sorted.length - Math.max(keep, 1)]!;
-}
-
-/**
- * One-sided lower confidence bound on a share of `kept` out of `n` (Wilson score interval, z = 1.645 for
- * about 95%; Wilson's coverage runs slightly under nominal near shares of 0.95): with that confidence the
- * true share is at least this.
- */
-export function wilsonLower(kept: number, n: number, z = 1.6448536269514722): number {
-  if (n === 0) return 0;
-  const p = kept / n;
-  const z2 = z * z;
-  return (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
 }
 
 /**
