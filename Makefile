@@ -36,21 +36,21 @@ refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(spac
 ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
   $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
 endif
-$(foreach v,SERIAL FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+$(foreach v,SIZE FILE FORMAT FROM LABEL_STUDIO_PORT SERIAL FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
   SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
 
 .PHONY: help setup tools venv node kernel weights data demo prepare baseline baseline-frozen tune compare score finetune bench bench-grouping bench-venv promote promote-check sync-back notebooks strip-notebooks serve pyfunc-serve image image-base image-test tools-image stack-up stack-down stack-status stack-env test-stack test-stack-shared test-stack-replicas bench-serve retrain retrain-all rollback schedule unschedule monitor report mlflow-up mlflow-down mlflow-status mlflow-ui mlflow-replay \
-        lab cache-prune fuzz test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
+        review review-import review-status label-studio-venv label-studio-up label-studio-down label-studio-status lab cache-prune fuzz test test-fast layers test-unit test-integration typecheck lint format lock-python clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- setup -------------------------------------------------------------------------------
-setup: ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool
+setup: ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool, Label Studio (own venv)
 	@$(MAKE) --no-print-directory -j2 venv node  # pip and npm at once: each is mostly one core
-	@$(MAKE) --no-print-directory kernel weights data tools
+	@$(MAKE) --no-print-directory kernel weights data tools label-studio-venv
 	@echo "==> setup complete. Next: make mlflow-up && make lab"
 
 tools: ## Debian tools make test uses: headless Chromium (report and API-docs checks) and promtool (monitoring rules); apt when root
@@ -246,6 +246,28 @@ monitor: $(STAMPS)/node ## drift of a task's served traffic vs its training data
 
 report: $(STAMPS)/node ## weekly churn report (A/B/C buckets, driving phrases) -> reports/ HTML + CSV, mailed if SMTP_HOST is set
 	@$(TS) scripts/report.ts $(if $(TASK),--task $(TASK))
+
+review: $(STAMPS)/node ## review batch of the served model (TASK=... SIZE=200 FORMAT=csv|label-studio): out-of-scope + low-margin answers + a random control sample -> data/feedback/<task>/batches/ + MLflow
+	@$(TS) scripts/review.ts build $(if $(TASK),--task $(TASK)) $(if $(SIZE),--size $(SIZE)) $(if $(FORMAT),--format $(FORMAT))
+
+review-import: $(STAMPS)/node ## labels back (TASK=... FILE=labelled.csv, or FROM=label-studio): training rows -> data/incoming/<task>/, control rows -> production slice; bad rows quarantined
+	@$(TS) scripts/review.ts import $(if $(TASK),--task $(TASK)) $(if $(FILE),--file $(FILE)) $(if $(FROM),--from $(FROM))
+
+review-status: $(STAMPS)/node ## review batches and the production slice's accuracy per model version, with 95% intervals (TASK=...)
+	@$(TS) scripts/review.ts status $(if $(TASK),--task $(TASK))
+
+label-studio-venv: $(STAMPS)/label-studio-venv ## Label Studio in a venv of its own (.cache/label-studio-venv; its pins clash with MLflow's), pinned in scripts/label-studio/requirements.txt
+$(STAMPS)/label-studio-venv: scripts/label-studio/requirements.txt $(STAMPS)/venv
+	@echo "==> Label Studio venv .cache/label-studio-venv"
+	@test -x .cache/label-studio-venv/bin/python || python3 -m venv .cache/label-studio-venv
+	@$(VENV)/bin/uv pip install --quiet --python .cache/label-studio-venv/bin/python -r scripts/label-studio/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+label-studio-up: $(STAMPS)/node $(STAMPS)/label-studio-venv ## start Label Studio on 127.0.0.1, port LABEL_STUDIO_PORT or 8089 (state and API token under data/label-studio/)
+	@$(if $(LABEL_STUDIO_PORT),LABEL_STUDIO_PORT=$(LABEL_STUDIO_PORT)) $(TS) scripts/label-studio.ts up
+label-studio-down: $(STAMPS)/node ## stop Label Studio
+	@$(TS) scripts/label-studio.ts down
+label-studio-status: $(STAMPS)/node ## is Label Studio running and answering
+	@$(TS) scripts/label-studio.ts status
 
 bench-venv: $(STAMPS)/bench-venv ## PyTorch + transformers for make bench only (.cache/bench-venv, ~5.6 GB with its CUDA wheels)
 $(STAMPS)/bench-venv: scripts/bench/requirements-torch.txt

@@ -21,6 +21,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['train'],
   ['kinds'],
   ['monitor', 'open-intent', 'production', 'tune'],
+  ['feedback'],
   ['report', 'retrain', 'serve'],
   ['scripts'],
 ];

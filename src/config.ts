@@ -27,6 +27,10 @@ const EnvSchema = z.object({
   SERVING_LOG_DIR: z.string().optional(),
   /** Optuna's RDB storage for make tune (an SQLAlchemy URL); SQLite under mlflow/ by default. */
   OPTUNA_STORAGE: z.string().optional(),
+  /** Label Studio for make review: its port on 127.0.0.1 and the folder holding its database and token. */
+  LABEL_STUDIO_PORT: port.default(8089),
+  LABEL_STUDIO_DIR: z.string().optional(),
+  LABEL_STUDIO_URL: z.url().optional(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -42,6 +46,17 @@ export interface MlflowServerConfig {
   stateDir: string;
   /** MLflow server app, e.g. `basic-auth` (users and permissions); none by default. */
   appName?: string;
+}
+
+export interface LabelStudioConfig {
+  /** Its own venv (its pins clash with MLflow's). */
+  bin: string;
+  host: string;
+  port: number;
+  /** URL clients use (LABEL_STUDIO_URL for a Label Studio elsewhere). */
+  url: string;
+  /** Database, uploads, pid/log, and the API token file (mode 600). */
+  dataDir: string;
 }
 
 export interface ProjectConfig {
@@ -69,6 +84,7 @@ export interface ProjectConfig {
     processed: string;
   };
   pretrained: { name: string; source: 'pypi' | 'hub'; hfEndpoint: string };
+  labelStudio: LabelStudioConfig;
 }
 
 /** Local MLflow server settings for a given state folder (the project's `mlflow/`, or a test's temp dir). */
@@ -130,5 +146,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, root: string = 
       processed: path.join(root, 'data', 'processed'),
     },
     pretrained: { name: e.PRETRAINED_MODEL, source: e.PRETRAINED_SOURCE, hfEndpoint: e.HF_ENDPOINT },
+    labelStudio: {
+      bin: path.join(root, '.cache', 'label-studio-venv', 'bin', 'label-studio'),
+      host: '127.0.0.1',
+      port: e.LABEL_STUDIO_PORT,
+      url: e.LABEL_STUDIO_URL ?? `http://127.0.0.1:${e.LABEL_STUDIO_PORT}`,
+      dataDir: path.resolve(root, e.LABEL_STUDIO_DIR ?? 'data/label-studio'),
+    },
   };
 }
