@@ -124,12 +124,15 @@ function expectSameAnswers(py: Record<string, string | number | boolean>[], ts: 
 }
 
 describe('python_function flavor', () => {
-  it('a registered TF-IDF baseline: pyfunc.load_model and `mlflow models serve` answer like make serve', async () => {
+  it('a registered TF-IDF baseline: pyfunc.load_model and `mlflow models serve` (not on the stack) answer like make serve', async () => {
     const name = `pyfunc-tfidf-${uniq}`;
     const [v] = await registerBaselines(client, name, 'support-intent', [10], 600);
     await client.setAlias(name, 'champion', v!.version);
     const ts = await served(name);
     expectSameAnswers(await pyfuncPredict(`models:/${name}@champion`, { text: texts }, { env, cwd: tmp }), ts);
+    // On the team stack, pyfunc.load_model above has read the model from S3 through basic-auth; mlflow models
+    // serve loads it the same way, so the stack pass stops here (it is the slowest minute of that pass).
+    if (onTeamStack) return;
 
     // mlflow models serve, with the project's venv as the environment.
     const port = await freePort();
