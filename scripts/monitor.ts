@@ -21,6 +21,8 @@ import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { sampleServed, servedDrift } from '../src/monitor/served';
 import { resolveTask } from '../src/production/config';
 import { log, runMain } from '../src/cli/progress';
+import { estimateSlice, formatInterval, sliceMetrics } from '../src/feedback/slice';
+import { feedbackPaths, readReviewed } from '../src/feedback/store';
 
 const cfg = loadConfig();
 
@@ -44,6 +46,11 @@ const program = new Command('monitor')
   )
   .option('--processed-dir <dir>', 'prepared data (reference)', cfg.paths.processed)
   .option('--out <dir>', 'where the HTML report goes', path.join(cfg.root, 'reports'))
+  .option(
+    '--data-dir <dir>',
+    'data folder whose feedback/<task>/ production slice (make review-import) is shown',
+    path.join(cfg.root, 'data'),
+  )
   .option('--trigger', 'run `make retrain` when the policy says retrain')
   .option('--no-mlflow', 'do not log to MLflow')
   .action(
@@ -54,6 +61,7 @@ const program = new Command('monitor')
       days: number;
       maxRows: number;
       processedDir: string;
+      dataDir: string;
       out: string;
       trigger?: boolean;
       mlflow: boolean;
@@ -120,6 +128,13 @@ const program = new Command('monitor')
             `    ${f.feature.padEnd(24)} ${f.test.padEnd(22)} ${f.statistic.toFixed(4)}${f.pValue !== undefined ? ` p=${f.pValue.toExponential(2)}` : ''}${f.psi !== undefined ? ` psi=${f.psi.toFixed(3)}` : ''} ${f.drifted ? 'DRIFT' : 'ok'}`,
           );
         log(`report: ${path.relative(cfg.root, file)}`);
+        // What people labelled of the traffic (make review): the served versions' accuracy on real queries.
+        const slice = estimateSlice(readReviewed(feedbackPaths(path.resolve(opts.dataDir), task), 'slice'));
+        for (const e of slice)
+          log(
+            `    production slice v${e.version}: accuracy ${formatInterval(e.accuracy)}, in-scope kept ` +
+              `${formatInterval(e.inScopeKept)}, in-scope traffic ${formatInterval(e.inScopeRate)}`,
+          );
         if (opts.mlflow) {
           const client = MlflowClient.fromEnv({ journalDir: cfg.paths.journal });
           await withRun(
@@ -147,6 +162,7 @@ const program = new Command('monitor')
                 ),
                 ...Object.fromEntries(Object.entries(served.perVersion).map(([v, n]) => [`served_rows/v${v}`, n])),
               });
+              for (const e of slice) await run.logMetrics(sliceMetrics(e), Number(e.version) || 0);
               await run.logArtifact(file, 'monitor');
               await run.logText(`${JSON.stringify(drift, null, 2)}\n`, 'monitor/drift.json');
             },

@@ -20,6 +20,9 @@ import { log, runMain } from '../src/cli/progress';
 import { closeLeftoverRun, readRetrainState, writeRetrainState } from '../src/retrain/state';
 import { rollbackChampion } from '../src/production/champion-move';
 import { heldOutTexts } from '../src/data/leakage';
+import { sliceExamples } from '../src/feedback/slice';
+import { applyCorrections } from '../src/feedback/label-issues';
+import { feedbackPaths, readReviewed } from '../src/feedback/store';
 
 const cfg = loadConfig();
 const program = new Command('retrain').description(
@@ -49,6 +52,11 @@ program
   .option('--incoming <dir>', 'new labelled data (default data/incoming/<task>)')
   .option('--quarantine-dir <dir>', 'where bad incoming rows are reported (default data/quarantine/incoming/<task>)')
   .option('--processed-dir <dir>', 'prepared data (make prepare)', cfg.paths.processed)
+  .option(
+    '--data-dir <dir>',
+    'data folder whose feedback/<task>/ production slice (make review-import) the gate also scores',
+    path.join(cfg.root, 'data'),
+  )
   .option('--state-dir <dir>', 'production lock and last-digest state', cfg.paths.productionState)
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option('--force', 'train even if the data digest is unchanged and no drift is found')
@@ -65,6 +73,7 @@ program
         incoming?: string;
         quarantineDir?: string;
         processedDir: string;
+        dataDir: string;
         cacheDir: string;
         force?: boolean;
         minF1: number;
@@ -107,15 +116,27 @@ program
                 [...data.validation, ...data.test].map((e) => e.text),
                 'the validation or test split',
               );
-              const incoming = ingestIncoming(incomingDir, production.labelMap, quarantineDir, heldOut);
+              const fb = feedbackPaths(path.resolve(opts.dataDir), task);
+              const read = ingestIncoming(incomingDir, production.labelMap, quarantineDir, heldOut);
+              // Reviewed second looks (make review REASON=label-issues) relabel or drop training and incoming rows.
+              const corrections = readReviewed(fb, 'correction');
+              const fixedTrain = applyCorrections(data.train, corrections);
+              const fixedIncoming = applyCorrections(read.examples, corrections);
+              const incoming = { ...read, examples: fixedIncoming.rows };
+              if (corrections.length)
+                log(
+                  `    ${corrections.length} reviewed corrections: ${fixedTrain.relabelled + fixedIncoming.relabelled} rows ` +
+                    `relabelled, ${fixedTrain.dropped + fixedIncoming.dropped} dropped as out of scope`,
+                );
               incomingCount = { rows: incoming.examples.length, files: incoming.files.length, bad: incoming.bad };
               retrainData = textRetrainData({
                 spec: taskSpec(task),
                 production,
-                train: data.train,
+                train: fixedTrain.rows,
                 validation: data.validation,
                 test: data.test,
                 incoming: incoming.examples,
+                productionSlice: sliceExamples(readReviewed(fb, 'slice'), production.labelMap.labels),
                 lastDigest,
               });
             }

@@ -13,7 +13,14 @@ import { MlflowClient } from '../src/mlflow';
 import { productionConfigFile, readProductionConfig, resolveTask } from '../src/production/config';
 import { checkpointEmbedder } from '../src/kinds/scope/view';
 import { buildReviewBatch, importReviewed, logImport, logReviewBatch } from '../src/feedback/review';
-import { MIN_CONTROL_SHARE, type BatchPolicy } from '../src/feedback/select';
+import { MIN_CONTROL_SHARE, type BatchPolicy, type Candidate } from '../src/feedback/select';
+import {
+  applyCorrections,
+  confidentLearningIssues,
+  issueCandidate,
+  outOfFoldProbabilities,
+} from '../src/feedback/label-issues';
+import { encodeLabels } from '../src/data/labels';
 import { estimateSlice, formatInterval } from '../src/feedback/slice';
 import { feedbackPaths, readBatches, readReviewed, writeLabelStudioExport } from '../src/feedback/store';
 import { LabelStudioClient, labelledRows } from '../src/feedback/label-studio';
@@ -45,6 +52,12 @@ program
   .option('--log-dir <path>', 'serving log folder (SERVING_LOG_DIR)', cfg.paths.servingLogs)
   .option('--processed-dir <dir>', 'prepared data (its texts are never sent)', cfg.paths.processed)
   .option('--data-dir <dir>', 'data folder (feedback/, incoming/, quarantine/ under it)', dataDir)
+  .option(
+    '--reason <r>',
+    'uncertain (out-of-scope and low-margin answers), or label-issues (training and reviewed rows that confident ' +
+      'learning finds likely mislabelled, for a second look)',
+    'uncertain',
+  )
   .option('--format <f>', 'csv (fill in the label column), or label-studio (also import it into Label Studio)', 'csv')
   .option('--no-embeddings', 'collapse only folded-text repeats, not encoder near-duplicates (cosine >= 0.95)')
   .option('--no-mlflow', 'do not log the batch to MLflow')
@@ -61,6 +74,7 @@ program
       processedDir: string;
       dataDir: string;
       embeddings: boolean;
+      reason: string;
       format: string;
       mlflow: boolean;
     }) =>
@@ -68,8 +82,44 @@ program
         const task = resolveTask(cfg.paths.productionConfigs, o.task);
         const production = readProductionConfig(o.config ?? productionConfigFile(cfg.paths.productionConfigs, task));
         if (!['csv', 'label-studio'].includes(o.format)) throw new Error(`--format must be csv or label-studio`);
-        const policy: BatchPolicy = { size: o.size, controlShare: o.controlShare, seed: o.seed };
+        if (!['uncertain', 'label-issues'].includes(o.reason))
+          throw new Error('--reason must be uncertain or label-issues');
+        const policy: BatchPolicy = {
+          size: o.size,
+          controlShare: o.controlShare,
+          seed: o.seed,
+          ...(o.reason === 'label-issues' ? { reasons: ['label_issue'] as const } : {}),
+        };
         const splits = readPrepared(path.join(path.resolve(o.processedDir), task));
+        const p = feedbackPaths(path.resolve(o.dataDir), task);
+        let labelIssues: Candidate[] | undefined;
+        if (o.reason === 'label-issues') {
+          // The training rows and the reviewed rows, each scored by a model that did not see it.
+          const labelled = applyCorrections(
+            [
+              ...splits.train,
+              ...readReviewed(p, 'training').map((r) => ({ id: r.item_id, text: r.text, label: r.label })),
+            ],
+            readReviewed(p, 'correction'),
+          ).rows;
+          const map = production.labelMap;
+          const probs = outOfFoldProbabilities(labelled, map, { seed: o.seed });
+          const { issues } = confidentLearningIssues(
+            encodeLabels(
+              labelled.map((e) => e.label),
+              map,
+            ),
+            probs,
+            map.labels.length,
+          );
+          log(
+            `==> confident learning over ${labelled.length} labelled rows of ${task}: ${issues.length} likely label errors`,
+          );
+          const now = new Date();
+          labelIssues = issues.map((is) =>
+            issueCandidate(labelled[is.index]!, is, probs, map.labels, production.model.version, now),
+          );
+        }
         const embedder = o.embeddings
           ? await checkpointEmbedder(path.join(cfg.paths.pretrained, cfg.pretrained.name), 64)
           : undefined;
@@ -82,8 +132,9 @@ program
             logDir: o.logDir,
             since: new Date(Date.now() - o.days * 86_400_000),
             splits,
-            paths: feedbackPaths(path.resolve(o.dataDir), task),
+            paths: p,
             policy,
+            ...(labelIssues ? { labelIssues } : {}),
             ...(embedder
               ? {
                   embed: async (texts: readonly string[]) => {
@@ -97,9 +148,10 @@ program
           log(
             `==> review batch ${built.manifest.batch_id}: ${built.manifest.items.length} rows of ${built.served} served ` +
               `predictions of ${built.manifest.model} v${built.manifest.version} (out of scope ${counts.out_of_scope}, ` +
-              `low margin ${counts.low_margin}, control ${counts.control}); passed over: ${skipped.heldOut} in the ` +
-              `training/validation/test data, ${skipped.repeats} repeats, ${skipped.nearDuplicates} near-duplicates, ` +
-              `${skipped.alreadySent} sent before`,
+              `low margin ${counts.low_margin}, label issues ${counts.label_issue}, control ${counts.control}); ` +
+              `passed over: ${skipped.heldOut} in the validation/test split, ${skipped.inTraining} in the training ` +
+              `data, ${skipped.repeats} repeats, ${skipped.nearDuplicates} near-duplicates, ${skipped.alreadySent} ` +
+              `sent before`,
           );
           if (o.format === 'label-studio') {
             const ls = new LabelStudioClient(cfg.labelStudio.url, labelStudioToken(cfg.labelStudio));
@@ -180,7 +232,8 @@ program
         const d = out.destinations;
         log(
           `==> imported ${out.accepted} reviewed rows of ${task}: ${d.training} to training (data/incoming/${task}/), ` +
-            `${d.slice} to the production slice, ${d.out_of_scope} out of scope; ${out.quarantined.length} quarantined`,
+            `${d.slice} to the production slice, ${d.correction} corrections, ${d.out_of_scope} out of scope; ` +
+            `${out.quarantined.length} quarantined`,
         );
         for (const b of out.quarantined.slice(0, 20)) log(`    row ${b.row} (line ${b.line}): ${b.reason}`);
         if (out.quarantined.length > 20) log(`    ... and ${out.quarantined.length - 20} more`);

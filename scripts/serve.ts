@@ -18,6 +18,8 @@ import { loadModel, type Scope, type ScopeOverrides } from '../src/kinds';
 import { ModelCache } from '../src/production/model-cache';
 import { fullGc, reexecWithMallocSettings } from '../src/cli/memory';
 import { log, runMain } from '../src/cli/progress';
+import { estimateSlice } from '../src/feedback/slice';
+import { feedbackPaths, readReviewed } from '../src/feedback/store';
 
 const cfg = loadConfig();
 
@@ -116,6 +118,11 @@ const program = new Command('serve')
   )
   .option('--cache-dir <dir>', 'model cache (MODEL_CACHE_DIR)', cfg.paths.modelCache)
   .option(
+    '--data-dir <dir>',
+    'data folder whose feedback/<task>/ production slice /metrics reports (production_accuracy)',
+    path.join(cfg.root, 'data'),
+  )
+  .option(
     '--scope-threshold <x>',
     "override the model's out-of-scope threshold (SCOPE_THRESHOLD; else the production config's serving.scopeThreshold)",
     Number.parseFloat,
@@ -139,6 +146,7 @@ const program = new Command('serve')
       logDir: string;
       logRetentionDays: number;
       cacheDir: string;
+      dataDir: string;
       scopeThreshold?: number;
       fallbackLabel?: string;
     }) =>
@@ -177,6 +185,7 @@ const program = new Command('serve')
           maxQueue: opts.maxQueue,
           servingLogDir: opts.logDir,
           servingLogRetentionDays: opts.logRetentionDays,
+          readSlice: () => estimateSlice(readReviewed(feedbackPaths(path.resolve(opts.dataDir), task), 'slice')),
           logger: false,
         });
         await app.listen({ host: opts.host, port: opts.port, backlog: LISTEN_BACKLOG });

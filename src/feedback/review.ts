@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ingestFile, writeQuarantine, type BadRow } from '../data/ingest';
-import { heldOutTexts } from '../data/leakage';
+import { heldOutTexts, matchKey } from '../data/leakage';
 import type { Example } from '../data/tasks';
 import { withRun, type MlflowClient } from '../mlflow';
 import { streamServingLog } from '../monitor/serving-log';
@@ -46,6 +46,8 @@ export interface BuildBatchInputs {
   splits: { train: readonly Example[]; validation: readonly Example[]; test: readonly Example[] };
   paths: FeedbackPaths;
   policy: BatchPolicy;
+  /** Training rows to look at again (REASON=label-issues), as candidates. */
+  labelIssues?: Candidate[];
   /** Embeds texts (L2-normalised) for the near-duplicate check; without it only folded-text repeats collapse. */
   embed?: (texts: readonly string[]) => Promise<Float32Array[]>;
   now?: Date;
@@ -83,10 +85,12 @@ export async function buildReviewBatch(i: BuildBatchInputs): Promise<BuiltBatch>
     candidates,
     classes: i.classes,
     heldOut: heldOutTexts(
-      [...i.splits.train, ...i.splits.validation, ...i.splits.test].map((e) => e.text),
-      'the training, validation or test data',
+      [...i.splits.validation, ...i.splits.test].map((e) => e.text),
+      'the validation or test split',
     ),
+    trainingTexts: new Set(i.splits.train.map((e) => matchKey(e.text))),
     alreadySent: sentKeys(batches),
+    ...(i.labelIssues ? { labelIssues: i.labelIssues } : {}),
   };
   let nearDuplicate;
   if (i.embed) {

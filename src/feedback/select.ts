@@ -72,8 +72,10 @@ export interface SelectInputs {
   candidates: readonly Candidate[];
   /** The model's classes (for the per-class cap). */
   classes: readonly string[];
-  /** Texts that must never reach training: the training, validation and test rows. */
+  /** Texts that must never reach training: the validation and test rows. */
   heldOut: HeldOutTexts;
+  /** Match keys of the training rows: labelled already, so not sent again, except for a second look (label_issue). */
+  trainingTexts?: ReadonlySet<string>;
   /** Texts already sent in earlier batches (their match keys): not sent again. */
   alreadySent?: ReadonlySet<string>;
   /** Extra candidates flagged as likely label errors, for REASON=label-issues. */
@@ -87,7 +89,14 @@ export interface Selection {
   chosen: { candidate: Candidate; reason: ReviewReason }[];
   counts: Record<ReviewReason, number>;
   /** Why candidates were passed over. */
-  skipped: { heldOut: number; repeats: number; nearDuplicates: number; alreadySent: number; labelCap: number };
+  skipped: {
+    heldOut: number;
+    inTraining: number;
+    repeats: number;
+    nearDuplicates: number;
+    alreadySent: number;
+    labelCap: number;
+  };
   /** Served predictions considered (after the text filter). */
   considered: number;
 }
@@ -105,25 +114,34 @@ function ranked(reason: Exclude<ReviewReason, 'control'>, inputs: SelectInputs):
   }
 }
 
-export function selectReviewBatch(inputs: SelectInputs, policy: BatchPolicy): Selection {
+export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Selection {
   if (!Number.isInteger(policy.size) || policy.size < 1) throw new Error(`batch size must be a positive integer`);
   if (policy.controlShare < MIN_CONTROL_SHARE || policy.controlShare > 1)
     throw new Error(`control share must be between ${MIN_CONTROL_SHARE} and 1 (got ${policy.controlShare})`);
   const random = seededRandom(policy.seed);
-  const skipped = { heldOut: 0, repeats: 0, nearDuplicates: 0, alreadySent: 0, labelCap: 0 };
+  const skipped = { heldOut: 0, inTraining: 0, repeats: 0, nearDuplicates: 0, alreadySent: 0, labelCap: 0 };
+  // Served texts that are held out or already training rows are never candidates: counted over the whole log.
+  const eligible = given.candidates.filter((c) => {
+    if (leakReason(c.text, given.heldOut) !== undefined) skipped.heldOut++;
+    else if (given.trainingTexts?.has(matchKey(c.text))) skipped.inTraining++;
+    else return true;
+    return false;
+  });
+  const inputs: SelectInputs = { ...given, candidates: eligible };
   const keys = new Set<string>();
   const keptTexts: string[] = [];
-  const refusal = (c: Candidate, key: string): keyof Selection['skipped'] | undefined => {
+  const refusal = (c: Candidate, key: string, reason: ReviewReason): keyof Selection['skipped'] | undefined => {
     if (keys.has(key)) return 'repeats';
     if (inputs.alreadySent?.has(key)) return 'alreadySent';
     if (leakReason(c.text, inputs.heldOut) !== undefined) return 'heldOut';
+    if (reason !== 'label_issue' && inputs.trainingTexts?.has(key)) return 'inTraining';
     if (inputs.nearDuplicate?.(c.text, keptTexts)) return 'nearDuplicates';
     return undefined;
   };
   /** Takes the candidate unless it repeats, was sent before, is held out or near-duplicates a kept one. */
-  const admit = (c: Candidate, count = true): boolean => {
+  const admit = (c: Candidate, reason: ReviewReason, count = true): boolean => {
     const key = matchKey(c.text);
-    const why = refusal(c, key);
+    const why = refusal(c, key, reason);
     if (why !== undefined) {
       if (count) skipped[why]++;
       return false;
@@ -148,7 +166,7 @@ export function selectReviewBatch(inputs: SelectInputs, policy: BatchPolicy): Se
     if (control.length === controlSize) break;
     const c = inputs.candidates[i]!;
     // Held-out and repeated texts are passed over here too; that is a small, stated bias of the slice.
-    if (admit(c, false)) control.push(c);
+    if (admit(c, 'control', false)) control.push(c);
   }
 
   // The uncertain part: reasons taken in turn, each in its own order, under the per-class cap.
@@ -173,7 +191,7 @@ export function selectReviewBatch(inputs: SelectInputs, policy: BatchPolicy): Se
           capped.push({ candidate: c, reason: q.reason });
           continue;
         }
-        if (!admit(c)) continue;
+        if (!admit(c, q.reason)) continue;
         perClass.set(c.topLabel, (perClass.get(c.topLabel) ?? 0) + 1);
         uncertain.push({ candidate: c, reason: q.reason });
         break;
@@ -186,12 +204,12 @@ export function selectReviewBatch(inputs: SelectInputs, policy: BatchPolicy): Se
       skipped.labelCap++;
       continue;
     }
-    if (admit(c.candidate)) uncertain.push(c);
+    if (admit(c.candidate, c.reason)) uncertain.push(c);
   }
   chosen.push(...uncertain, ...control.map((candidate) => ({ candidate, reason: 'control' as const })));
   const counts = { out_of_scope: 0, low_margin: 0, label_issue: 0, control: 0 };
   for (const c of chosen) counts[c.reason]++;
-  return { chosen, counts, skipped, considered: inputs.candidates.length };
+  return { chosen, counts, skipped, considered: given.candidates.length };
 }
 
 /**
@@ -206,6 +224,7 @@ export function uncertainPool(inputs: SelectInputs, policy: BatchPolicy, perReas
       if (taken === perReason) break;
       const key = matchKey(c.text);
       if (texts.has(key) || leakReason(c.text, inputs.heldOut) !== undefined) continue;
+      if (reason !== 'label_issue' && inputs.trainingTexts?.has(key)) continue;
       texts.set(key, c.text);
       taken++;
     }

@@ -4,6 +4,7 @@
  * interval. The home test split says how a model does on the data it was built from; this says how it
  * does on the queries customers actually send.
  */
+import type { Example } from '../data/tasks';
 import { wilsonInterval, type ShareInterval } from '../evaluate/interval';
 import { OUT_OF_SCOPE, type ReviewedRow } from './types';
 
@@ -85,3 +86,12 @@ export function sliceMetrics(e: SliceEstimate): Record<string, number> {
   add('off_topic_rejected', e.offTopicRejected);
   return out;
 }
+
+/**
+ * The slice as held-out examples for the retrain gate: rows a person judged in scope, with a label the model has
+ * (every version's rows: the human label does not depend on which model answered). Never training rows.
+ */
+export const sliceExamples = (rows: readonly ReviewedRow[], labels: readonly string[]): Example[] =>
+  rows
+    .filter((r) => r.label !== OUT_OF_SCOPE && labels.includes(r.label))
+    .map((r) => ({ id: `production-slice/${r.item_id}`, text: r.text, label: r.label }));

@@ -39,6 +39,7 @@ export const feedbackPaths = (dataDir: string, task: string): FeedbackPaths => (
 const FILE_PREFIX: Record<ReviewedDestination, string> = {
   training: 'reviewed',
   slice: 'slice',
+  correction: 'corrections',
   out_of_scope: 'out-of-scope',
 };
 
@@ -127,7 +128,7 @@ export const importedItemIds = (p: FeedbackPaths): Set<string> =>
 /** Adds reviewed rows to their files (one per destination and batch); returns how many went where. */
 export function storeReviewed(p: FeedbackPaths, rows: readonly ReviewedRow[]): Record<ReviewedDestination, number> {
   const groups = new Map<string, ReviewedRow[]>();
-  const counts: Record<ReviewedDestination, number> = { training: 0, slice: 0, out_of_scope: 0 };
+  const counts: Record<ReviewedDestination, number> = { training: 0, slice: 0, correction: 0, out_of_scope: 0 };
   for (const r of rows) {
     const d = destinationOf(r);
     counts[d]++;

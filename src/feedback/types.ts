@@ -22,7 +22,10 @@ export const ReviewItemSchema = z.object({
   text: z.string().min(1),
   text_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   reason: z.enum(REVIEW_REASONS),
-  /** What the model answered: the served label (the fallback when out of scope) and its top class. */
+  /**
+   * What the model answered: the served label (the fallback when out of scope) and its top class. For a label_issue
+   * (a training row), `predicted` is the label the data gives it and `top_label` the class the model suggests.
+   */
   predicted: z.string(),
   top_label: z.string(),
   in_scope: z.boolean(),
@@ -59,10 +62,17 @@ export const ReviewedRowSchema = ReviewItemSchema.extend({
 export type ReviewedRow = z.infer<typeof ReviewedRowSchema>;
 
 /**
- * Where a reviewed row goes: control rows to the production evaluation slice (never training),
- * out_of_scope rows to the scope rule's examples, the rest to training (data/incoming).
+ * Where a reviewed row goes: control rows to the production evaluation slice (never training), a second look at a
+ * training row (label_issue) to the corrections `make retrain` applies to the training data, out_of_scope rows to
+ * the scope rule's examples, the rest to training (data/incoming).
  */
-export type ReviewedDestination = 'slice' | 'out_of_scope' | 'training';
+export type ReviewedDestination = 'slice' | 'correction' | 'out_of_scope' | 'training';
 
 export const destinationOf = (r: Pick<ReviewedRow, 'reason' | 'label'>): ReviewedDestination =>
-  r.reason === 'control' ? 'slice' : r.label === OUT_OF_SCOPE ? 'out_of_scope' : 'training';
+  r.reason === 'control'
+    ? 'slice'
+    : r.reason === 'label_issue'
+      ? 'correction'
+      : r.label === OUT_OF_SCOPE
+        ? 'out_of_scope'
+        : 'training';

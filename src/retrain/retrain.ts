@@ -62,6 +62,35 @@ export function gate(challenger: number, champion: number | undefined, p: GatePo
   };
 }
 
+/** The production slice must hold at least this many in-scope rows before the gate reads it. */
+export const MIN_SLICE_ROWS = 30;
+
+/**
+ * The production gate (pure): on rows of real traffic a person labelled (the production slice), the challenger's
+ * accuracy may be below the champion's by at most the tolerance. A home test split alone cannot see a challenger
+ * that got better at its own split and worse at what customers write.
+ */
+export function productionGate(
+  challenger: number,
+  champion: number | undefined,
+  rows: number,
+  p: GatePolicy,
+): GateDecision {
+  if (champion === undefined) return { promote: true, reason: `production slice: no champion to compare with` };
+  const what = `on the production slice (${rows} reviewed rows of real traffic)`;
+  if (challenger < champion - p.tolerance)
+    return {
+      promote: false,
+      reason:
+        `challenger accuracy ${challenger.toFixed(4)} is worse than the champion's ${champion.toFixed(4)} ${what} ` +
+        `by more than ${p.tolerance}`,
+    };
+  return {
+    promote: true,
+    reason: `challenger accuracy ${challenger.toFixed(4)} vs champion ${champion.toFixed(4)} ${what}`,
+  };
+}
+
 /** Reads every CSV/JSONL file in `dir` as labelled examples {text, label}, quarantining bad rows. */
 export function ingestIncoming(
   dir: string,
@@ -104,6 +133,8 @@ export interface RetrainInputs {
   validation: Example[];
   test: Example[];
   incoming: Example[];
+  /** Reviewed rows of real traffic (the production slice, in-scope rows only): scored, never trained on. */
+  productionSlice?: Example[];
   /** Digest of the data the last retrain (or the promotion) trained on. */
   lastDigest: string | null;
 }
@@ -182,6 +213,8 @@ export interface RetrainData {
   drift(policy?: DriftPolicy): DriftReport | undefined;
   trainChallenger(run: ActiveRun, paths: TrainPaths): Promise<void>;
   evaluate(cache: ModelCache, mv: ModelVersion): Promise<Evaluation>;
+  /** The same scoring on the production slice, when it holds enough rows; its size. */
+  evaluateProduction?: { rows: number; evaluate(cache: ModelCache, mv: ModelVersion): Promise<Evaluation> };
 }
 
 /** The retrain data of a text task. */
@@ -216,6 +249,15 @@ export function textRetrainData(inp: RetrainInputs): RetrainData {
       });
     },
     evaluate: (cache, mv) => evaluateRegistered(cache, mv, inp.test, labelMap, inp.spec.positiveLabel),
+    ...(inp.productionSlice && inp.productionSlice.length >= MIN_SLICE_ROWS
+      ? {
+          evaluateProduction: {
+            rows: inp.productionSlice.length,
+            evaluate: (cache: ModelCache, mv: ModelVersion) =>
+              evaluateRegistered(cache, mv, inp.productionSlice!, labelMap, inp.spec.positiveLabel),
+          },
+        }
+      : {}),
   };
 }
 
@@ -310,7 +352,25 @@ export async function retrainWith(
     await run.logMetrics(evaluationMetrics(ev, 'champion_test_'));
     await run.setTags({ 'retrain.champion_run_id': champion.run_id ?? '' });
   }
-  const g = gate(challengerF1, championF1, opts.gate ?? DEFAULT_GATE);
+  const home = gate(challengerF1, championF1, opts.gate ?? DEFAULT_GATE);
+  let g = home;
+  if (inp.evaluateProduction) {
+    const prod = inp.evaluateProduction;
+    const challengerProd = await prod.evaluate(opts.cache, challenger);
+    await run.logMetrics({
+      ...evaluationMetrics(challengerProd, 'challenger_production_'),
+      production_slice_rows: prod.rows,
+    });
+    const championProd = champion ? await prod.evaluate(opts.cache, champion) : undefined;
+    if (championProd) await run.logMetrics(evaluationMetrics(championProd, 'champion_production_'));
+    const p = productionGate(challengerProd.accuracy, championProd?.accuracy, prod.rows, opts.gate ?? DEFAULT_GATE);
+    g = { promote: home.promote && p.promote, reason: `${home.reason}; ${p.reason}` };
+  } else {
+    g = {
+      ...home,
+      reason: `${home.reason}; production slice: fewer than ${MIN_SLICE_ROWS} reviewed rows, not gated on`,
+    };
+  }
   const alert = drift?.action === 'retrain_and_alert';
   const scored = {
     digest,

@@ -15,7 +15,7 @@ import { bearerAuth, checkTokens } from './auth';
 import type { BatcherOptions } from './batcher';
 import type { ModelSource } from './champion';
 import { serveErrorHandler } from './errors';
-import { metricsRoute, serveMetrics } from './metrics';
+import { metricsRoute, serveMetrics, type SliceReader } from './metrics';
 import { scoringRoutes } from './scoring';
 import { healthRoutes, versionRoute } from './status-routes';
 
@@ -41,6 +41,8 @@ export interface ServeOptions {
   maxQueue?: number;
   appVersion?: string;
   logger?: boolean;
+  /** The production slice of the served model's task, for /metrics (production_accuracy). */
+  readSlice?: SliceReader;
 }
 
 const DEFAULTS = {
@@ -79,7 +81,7 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   // Root-level, so they see every route below: swagger's onRoute hook and the request metrics.
   await app.register(apiDocs, { appVersion: o.appVersion });
-  await app.register(serveMetrics);
+  await app.register(serveMetrics, o.readSlice ? { readSlice: o.readSlice } : {});
 
   await app.register(healthRoutes);
   // The protected context: the auth hook guards exactly the routes registered beside it.

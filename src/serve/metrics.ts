@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SliceEstimate } from '../feedback/slice';
 import type { ModelSource, ServedModel } from './champion';
 import { errorResponses } from './errors';
 
@@ -25,7 +26,10 @@ export interface ServeMetrics {
 /** The `metrics` decorator, checked at boot: a plugin that reads it fails to register without serveMetrics. */
 export const metricsOf = (app: FastifyInstance) => app.getDecorator<ServeMetrics>('metrics');
 
-function createMetrics(models: ModelSource) {
+/** Reads the production slice's estimates (make review-import writes it); called at most once a minute. */
+export type SliceReader = () => SliceEstimate[];
+
+function createMetrics(models: ModelSource, readSlice?: SliceReader) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const latency = new Histogram({
@@ -103,6 +107,41 @@ function createMetrics(models: ModelSource) {
       this.set({ served_from: models.registry.servedFrom }, Number(models.registry.reachable));
     },
   });
+  // What reviewers found on the traffic each version served (the production slice): share and 95% bounds.
+  let slice: { at: number; estimates: SliceEstimate[] } = { at: 0, estimates: [] };
+  const estimates = () => {
+    if (readSlice && Date.now() - slice.at > 60_000) {
+      try {
+        slice = { at: Date.now(), estimates: readSlice() };
+      } catch {
+        slice = { ...slice, at: Date.now() }; // a half-written or missing file: keep the last good reading
+      }
+    }
+    return slice.estimates;
+  };
+  for (const [name, pick, help] of [
+    ['production_accuracy', (e: SliceEstimate) => e.accuracy, 'right answers (queue, or out of scope)'],
+    ['production_in_scope_kept', (e: SliceEstimate) => e.inScopeKept, 'in-scope queries kept by the scope rule'],
+  ] as const)
+    new Gauge({
+      name,
+      help: `Production slice (reviewed random sample of served traffic): share of ${help}, with 95% bounds`,
+      labelNames: ['model', 'version', 'bound'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const e of estimates()) {
+          const s = pick(e);
+          if (s.n === 0) continue;
+          for (const [bound, v] of [
+            ['share', s.share],
+            ['lower', s.lower],
+            ['upper', s.upper],
+          ] as const)
+            this.set({ model: models.name, version: e.version, bound }, v);
+        }
+      },
+    });
   new Gauge({
     name: 'model_version',
     help: 'Registry version of the served model',
@@ -183,9 +222,9 @@ function createMetrics(models: ModelSource) {
  * The registry and the request metrics of every route, public ones included: fastify-plugin puts the
  * decorator and the onResponse hook on the root instance.
  */
-export const serveMetrics = fp(
-  async (app) => {
-    const { metrics, latency, requests } = createMetrics(app.getDecorator<ModelSource>('models'));
+export const serveMetrics = fp<{ readSlice?: SliceReader }>(
+  async (app, o) => {
+    const { metrics, latency, requests } = createMetrics(app.getDecorator<ModelSource>('models'), o.readSlice);
     app.decorate('metrics', metrics);
     app.addHook('onResponse', async (req, reply) => {
       const route = req.routeOptions.url ?? 'unknown';

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { matchKey } from '../../src/data/leakage';
 import { readPrepared } from '../../src/data/prepare';
+import { readProductionConfig } from '../../src/production/config';
 import { csvLine } from '../../src/io/csv';
 import { MlflowClient } from '../../src/mlflow';
 import { BATCH_CSV_COLUMNS } from '../../src/feedback/store';
@@ -71,6 +72,8 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
       '--state-dir',
       state,
     ]);
+    // The suite's tests share one registry: this run's version number is whatever comes next.
+    const v = readProductionConfig(config).model.version;
 
     // Traffic: queries the model never saw (rows of the larger preparation outside the small one's splits),
     // with their true labels kept aside; plus a test row sent as is and in other case, which must never be sent.
@@ -81,10 +84,14 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
     const truth = new Map(traffic.map((e) => [e.text, e.label]));
     const testRow = small.test[0]!.text;
     const servingLog = path.join(out, 'serving');
-    const { url, server } = await startServeProcess(['--task', task, '--log-dir', servingLog, '--cache-dir', cache], {
-      ...env,
-      SERVE_TOKENS: 'review-test-token-0123',
-    });
+    const data = path.join(out, 'data');
+    const { url, server } = await startServeProcess(
+      ['--task', task, '--log-dir', servingLog, '--cache-dir', cache, '--data-dir', data],
+      {
+        ...env,
+        SERVE_TOKENS: 'review-test-token-0123',
+      },
+    );
     children.push(server);
     const texts = [testRow, testRow.toUpperCase(), ...traffic.map((e) => e.text)];
     for (let i = 0; i < texts.length; i += 40) {
@@ -98,22 +105,25 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
     }
     await new Promise((r) => setTimeout(r, 300)); // the log stream is flushed after each request
 
-    const data = path.join(out, 'data');
     const common = ['--task', task, '--config', config, '--data-dir', data];
     const built = await ts('review.ts', [
       'build',
       ...common,
       '--size',
       '60',
+      '--control-share',
+      '0.5',
       '--log-dir',
       servingLog,
       '--processed-dir',
       processed,
     ]);
-    const batchId = /review batch (\S+): 60 rows of 242 served predictions of support-category v1 /.exec(built)?.[1];
+    const batchId = new RegExp(
+      `review batch (\\S+): 60 rows of 242 served predictions of support-category v${v} `,
+    ).exec(built)?.[1];
     expect(batchId, built).toBeDefined();
-    expect(built).toMatch(/control 12\b/);
-    expect(built).toMatch(/passed over: 2 in the training\/validation\/test data/);
+    expect(built).toMatch(/control 30\b/);
+    expect(built).toMatch(/passed over: 2 in the validation\/test split/);
     const runOfBatch = /MLflow run ([0-9a-f]{32})/.exec(built)![1]!;
     const client = new MlflowClient({
       trackingUri: inject('mlflowUri'),
@@ -122,8 +132,8 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
     });
     const run = await client.getRun(runOfBatch);
     expect(run.data.tags).toContainEqual({ key: 'mlops.review.batch', value: batchId });
-    expect(run.data.params).toContainEqual({ key: 'model_version', value: '1' });
-    expect(run.data.metrics.find((m) => m.key === 'rows_control')?.value).toBe(12);
+    expect(run.data.params).toContainEqual({ key: 'model_version', value: v });
+    expect(run.data.metrics.find((m) => m.key === 'rows_control')?.value).toBe(30);
     expect((await client.listArtifacts(runOfBatch, 'review')).map((f) => path.basename(f.path)).sort()).toEqual([
       `${batchId}.csv`,
       `${batchId}.json`,
@@ -157,13 +167,13 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
 
     const imported = await ts('review.ts', ['import', ...common, '--file', file]);
     expect(imported).toMatch(
-      /imported 58 reviewed rows of support-category: \d+ to training .*, 12 to the production slice/,
+      /imported 58 reviewed rows of support-category: \d+ to training .*, 30 to the production slice/,
     );
     expect(imported).toMatch(/3 quarantined/);
     expect(imported).toMatch(/row 1 \(line 2\): label: empty/);
     expect(imported).toMatch(/row 2 \(line 3\): label: "loans" is not one of/);
     expect(imported).toMatch(/row 61 \(line 62\): batch_id: other-batch is not a review batch of support-category/);
-    expect(imported).toMatch(/production slice, version 1:\n\s+accuracy\s+\d+\.\d% \[\d+\.\d%, \d+\.\d%\] \(n=12\)/);
+    expect(imported).toMatch(/production slice, version \d+:\n\s+accuracy\s+\d+\.\d% \[\d+\.\d%, \d+\.\d%\] \(n=30\)/);
     const toTraining = Number(/(\d+) to training/.exec(imported)![1]);
     const reviewed = path.join(data, 'incoming', task, `reviewed-${batchId}.jsonl`);
     const kept = fs
@@ -172,8 +182,19 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(kept).toHaveLength(toTraining);
-    expect(kept[0]).toMatchObject({ batch_id: batchId, annotator: 'reviewer-1', version: '1', source: 'labelled.csv' });
+    expect(kept[0]).toMatchObject({ batch_id: batchId, annotator: 'reviewer-1', version: v, source: 'labelled.csv' });
     expect(kept.every((r) => r.reason !== 'control')).toBe(true);
+
+    // The server reports the slice's estimate per version on /metrics, beside the counts it keeps itself.
+    const metrics = await (
+      await request(`${url}/metrics`, { headers: { authorization: 'Bearer review-test-token-0123' } })
+    ).body.text();
+    expect(metrics).toMatch(
+      new RegExp(`production_accuracy\\{model="support-category",version="${v}",bound="lower"\\} 0\\.\\d+`),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`production_in_scope_kept\\{model="support-category",version="${v}",bound="share"\\} [\\d.]+`),
+    );
 
     // Importing the same file again adds nothing.
     const again = await ts('review.ts', ['import', ...common, '--file', file]);
@@ -224,7 +245,7 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
         headers: { authorization: `Token ${labelStudioToken(ls, {})}` },
       })
     ).json()) as { model_version: string; score: number; result: { value: { choices: string[] } }[] }[];
-    expect(preds[0]).toMatchObject({ model_version: `${task} v1`, score: item0.confidence });
+    expect(preds[0]).toMatchObject({ model_version: `${task} v${v}`, score: item0.confidence });
     expect(preds[0]!.result[0]!.value.choices).toEqual([item0.in_scope ? item0.top_label : 'out_of_scope']);
     // The annotator finishes 15 of the 20 with the true labels; 5 stay open in Label Studio.
     for (const item of manifest.items.slice(0, 15))
@@ -237,12 +258,73 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(fromStudio[0]).toMatchObject({ annotator: LABEL_STUDIO_USER, batch_id: lsBatch, version: '1' });
+    expect(fromStudio[0]).toMatchObject({ annotator: LABEL_STUDIO_USER, batch_id: lsBatch, version: v });
     expect(await runScript('review.ts', ['import', ...common, '--from', 'label-studio'], lsEnv)).toMatch(
       /imported 0 reviewed rows/,
     );
 
-    // The next retrain trains on both batches' rows.
+    // A second look at the training data: confident learning picks likely label errors; the reviewer agrees with
+    // the model on each, and the next retrain relabels those rows.
+    const issuesOut = await ts('review.ts', [
+      'build',
+      ...common,
+      '--reason',
+      'label-issues',
+      '--size',
+      '10',
+      '--log-dir',
+      servingLog,
+      '--processed-dir',
+      processed,
+      '--no-embeddings',
+    ]);
+    expect(issuesOut).toMatch(/confident learning over \d+ labelled rows of support-category: \d+ likely label errors/);
+    expect(issuesOut).toMatch(/label issues 8, control 2\)/);
+    const issueBatch = /review batch (\S+): 10 rows/.exec(issuesOut)![1]!;
+    const issueRows = parse(
+      fs.readFileSync(path.join(data, 'feedback', task, 'batches', `${issueBatch}.csv`), 'utf8'),
+      { columns: true },
+    ) as Record<string, string>[];
+    const secondLook: Record<string, string>[] = issueRows.map((r) => ({
+      ...r,
+      label: r.reason === 'label_issue' ? r.top_label! : truth.get(r.text!)!,
+      annotator: 'reviewer-2',
+    }));
+    const secondFile = path.join(out, 'second-look.csv');
+    fs.writeFileSync(
+      secondFile,
+      [BATCH_CSV_COLUMNS.join(','), ...secondLook.map((r) => csvLine(BATCH_CSV_COLUMNS.map((c) => r[c] ?? '')))].join(
+        '\n',
+      ),
+    );
+    expect(await ts('review.ts', ['import', ...common, '--file', secondFile])).toMatch(
+      /imported 10 reviewed rows .* 2 to the production slice, 8 corrections/,
+    );
+
+    // make monitor shows what people found on the traffic beside the drift.
+    const monitored = await spawnScript(
+      'monitor.ts',
+      [
+        '--task',
+        task,
+        '--log-dir',
+        servingLog,
+        '--processed-dir',
+        processed,
+        '--data-dir',
+        data,
+        '--out',
+        path.join(out, 'reports'),
+        '--no-mlflow',
+      ],
+      env,
+    );
+    expect([0, 2], monitored.stderr).toContain(monitored.status);
+    expect(monitored.stdout).toMatch(
+      new RegExp(`production slice v${v}: accuracy \\d+\\.\\d% \\[\\d+\\.\\d%, \\d+\\.\\d%\\] \\(n=32\\)`),
+    );
+
+    // The next retrain trains on both batches' rows, with the corrections applied.
     const retrained = await spawnScript(
       'retrain.ts',
       [
@@ -261,6 +343,8 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
         state,
         '--cache-dir',
         cache,
+        '--data-dir',
+        data,
         '--force',
         '--min-f1',
         '0.1',
@@ -272,6 +356,12 @@ describe('make review -> label (CSV, Label Studio) -> make review-import -> make
     expect([0, 2], retrained.stderr).toContain(retrained.status);
     expect(retrained.stdout).toMatch(
       new RegExp(`${toTraining + lsTraining} new labelled rows from .* \\(2 files, 0 quarantined\\)`),
+    );
+    // The gate scored both models on the production slice too (its in-scope reviewed rows), and says so.
+    expect(retrained.stdout).toMatch(/8 reviewed corrections: 8 rows relabelled, 0 dropped as out of scope/);
+    const sliceRows = 30 + Number(/(\d+) to the production slice/.exec(pulled)![1]) + 2;
+    expect(retrained.stdout).toMatch(
+      new RegExp(`on the production slice \\(${sliceRows} reviewed rows of real traffic\\)`),
     );
     await client.close();
   });

@@ -13,7 +13,8 @@ import {
   sha256Hex,
   type Candidate,
 } from '../../src/feedback/select';
-import { estimateSlice, servedRight } from '../../src/feedback/slice';
+import { estimateSlice, servedRight, sliceExamples } from '../../src/feedback/slice';
+import { productionGate } from '../../src/retrain/retrain';
 import { feedbackPaths, importedItemIds, readReviewed, storeReviewed } from '../../src/feedback/store';
 import type { BatchManifest, ReviewedRow } from '../../src/feedback/types';
 
@@ -270,5 +271,33 @@ describe('the production slice', () => {
     expect(() => estimateSlice([{ ...notControl, label: 'card', annotator: '', labelled_at: '', source: '' }])).toThrow(
       /not a control row/,
     );
+  });
+});
+
+describe('the production gate', () => {
+  const policy = { minMacroF1: 0.6, tolerance: 0.02 };
+  it('refuses a challenger that loses on real traffic by more than the tolerance, whatever its home score', () => {
+    expect(productionGate(0.7, 0.8, 40, policy)).toMatchObject({ promote: false });
+    expect(productionGate(0.7, 0.8, 40, policy).reason).toMatch(
+      /worse than the champion's 0.8000 on the production slice \(40 reviewed rows/,
+    );
+    expect(productionGate(0.79, 0.8, 40, policy).promote).toBe(true);
+    expect(productionGate(0.5, undefined, 40, policy).promote).toBe(true);
+  });
+
+  it('the slice gives the gate in-scope rows with a label the model has, as held-out examples', () => {
+    const b = manifest('b5');
+    const rows: ReviewedRow[] = b.items
+      .filter((i) => i.reason === 'control')
+      .map((i, k) => ({
+        ...i,
+        label: k === 0 ? 'out_of_scope' : k === 1 ? 'loans' : 'card',
+        annotator: '',
+        labelled_at: '',
+        source: '',
+      }));
+    const ex = sliceExamples(rows, CLASSES);
+    expect(ex).toHaveLength(rows.length - 2);
+    expect(ex.every((e) => e.label === 'card' && e.id.startsWith('production-slice/'))).toBe(true);
   });
 });

@@ -27,7 +27,7 @@ describe('dataset declarations', () => {
       expect(ds.baseUrl).toMatch(/\/[0-9a-f]{40}$/);
       for (const f of ds.files) expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
-    expect(DATASETS.map((d) => d.name)).toEqual(['banking77', 'aws-churn-chatlogs', 'telco-churn']);
+    expect(DATASETS.map((d) => d.name)).toEqual(['banking77', 'aws-churn-chatlogs', 'telco-churn', 'nlupp']);
   });
 });
 
