@@ -49,8 +49,9 @@ help: ## list the targets
 
 ## ---- setup -------------------------------------------------------------------------------
 setup: ## install everything: Python venv, npm packages, tslab kernel, model weights, data, Chromium + promtool, Label Studio (own venv)
-	@$(MAKE) --no-print-directory -j2 venv node  # pip and npm at once: each is mostly one core
-	@$(MAKE) --no-print-directory kernel weights data tools label-studio-venv
+	@# The venvs (uv) and npm at once: each is mostly one core, and Label Studio's venv installs while npm ci runs.
+	@$(MAKE) --no-print-directory -j2 venv node label-studio-venv
+	@$(MAKE) --no-print-directory kernel weights data tools
 	@echo "==> setup complete. Next: make mlflow-up && make lab"
 
 tools: ## Debian tools make test uses: headless Chromium (report and API-docs checks) and promtool (monitoring rules); apt when root
@@ -290,7 +291,8 @@ strip-notebooks: $(STAMPS)/venv ## remove outputs and execution counts from note
 	@$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb --log-level=WARN
 
 ## ---- checks ------------------------------------------------------------------------------
-test: typecheck lint promote-check ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server), the team-stack tests, then the timed tests alone; two workers beside the stack tests (SERIAL=1: one after the other)
+test: $(STAMPS)/node ## typecheck, lint + format check, notebook/module sync, unit + integration tests (own MLflow server), the team-stack tests, then the timed tests alone; two workers beside the stack tests (SERIAL=1: one after the other)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target typecheck lint promote-check
 	@mkdir -p .cache; rm -f .cache/vitest*.json .cache/test-stack.log; rc=0; \
 	  if [ -z "$(SERIAL)" ]; then \
 	    echo "==> the team-stack tests run beside the unit and integration tests (output after them)"; \

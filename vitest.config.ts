@@ -21,6 +21,9 @@ const LONGEST_FIRST = [
   'tests/integration/serve-memory.test.ts',
   'tests/integration/finetune.test.ts',
   'tests/integration/review.test.ts',
+  // Mostly waiting for MLflow servers to start and stop: early, beside the work of the other worker, not at the end.
+  'tests/integration/mlflow-journal.test.ts',
+  'tests/integration/mlflow-server.test.ts',
   'tests/integration/hybrid.test.ts',
 ];
 class LongestFirst extends BaseSequencer {

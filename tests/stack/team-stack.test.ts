@@ -160,7 +160,7 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
         env: { ...process.env, ...env.client },
       });
     const data = path.join(tmp, 'processed');
-    await run('prepare-data.ts', ['--task', 'support-category', '--max-per-split', '300', '--processed-dir', data]);
+    await run('prepare-data.ts', ['--task', 'support-category', '--max-per-split', '150', '--processed-dir', data]);
     const study = `stack-study-${uniq}`;
     const { stdout } = await run('tune.ts', [
       '--task',
@@ -168,7 +168,7 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
       '--model',
       'tfidf',
       '--trials',
-      '3',
+      '2',
       '--study',
       study,
       '--processed-dir',
@@ -177,7 +177,7 @@ describe('team stack: MLflow on PostgreSQL + S3 (SeaweedFS) with basic-auth', ()
     expect(stdout).toMatch(new RegExp(`study ${study}: \\d complete, \\d pruned, 0 failed`));
     // The trials are rows in PostgreSQL, read back through Optuna; the parent run is on the stack's MLflow.
     const summary = await studySummary(storage, study);
-    expect(summary.counts.complete + summary.counts.pruned).toBe(3);
+    expect(summary.counts.complete + summary.counts.pruned).toBe(2);
     const parentId = String(summary.user_attrs.mlflow_parent_run_id);
     const parent = await admin.getRun(parentId);
     expect(parent.data.tags).toContainEqual({ key: 'optuna.study_name', value: study });
