@@ -21,8 +21,8 @@ import { isTabularTask, tabularTaskSpec } from '../src/data/tabular-tasks';
 import { sampleServed, servedDrift } from '../src/monitor/served';
 import { resolveTask } from '../src/production/config';
 import { log, runMain } from '../src/cli/progress';
-import { estimateSlice, formatInterval, sliceMetrics } from '../src/feedback/slice';
-import { feedbackPaths, readReviewed } from '../src/feedback/store';
+import { formatInterval, sliceMetrics } from '../src/feedback/slice';
+import { feedbackPaths, readSliceEstimates } from '../src/feedback/store';
 
 const cfg = loadConfig();
 
@@ -129,7 +129,7 @@ const program = new Command('monitor')
           );
         log(`report: ${path.relative(cfg.root, file)}`);
         // What people labelled of the traffic (make review): the served versions' accuracy on real queries.
-        const slice = estimateSlice(readReviewed(feedbackPaths(path.resolve(opts.dataDir), task), 'slice'));
+        const slice = readSliceEstimates(feedbackPaths(path.resolve(opts.dataDir), task));
         for (const e of slice)
           log(
             `    production slice v${e.version}: accuracy ${formatInterval(e.accuracy)}, in-scope kept ` +

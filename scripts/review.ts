@@ -21,8 +21,14 @@ import {
   outOfFoldProbabilities,
 } from '../src/feedback/label-issues';
 import { encodeLabels } from '../src/data/labels';
-import { estimateSlice, formatInterval } from '../src/feedback/slice';
-import { feedbackPaths, readBatches, readReviewed, writeLabelStudioExport } from '../src/feedback/store';
+import { formatInterval, type SliceEstimate } from '../src/feedback/slice';
+import {
+  feedbackPaths,
+  readBatches,
+  readReviewed,
+  readSliceEstimates,
+  writeLabelStudioExport,
+} from '../src/feedback/store';
 import { LabelStudioClient, labelledRows } from '../src/feedback/label-studio';
 import { labelStudioToken } from '../src/feedback/label-studio-server';
 import { reviewLabels } from '../src/feedback/review-import';
@@ -267,11 +273,11 @@ program
         `    reviewed: ${readReviewed(p, 'training').length} to training, ${readReviewed(p, 'slice').length} in the ` +
           `production slice, ${readReviewed(p, 'out_of_scope').length} out of scope`,
       );
-      printSlice(estimateSlice(readReviewed(p, 'slice')));
+      printSlice(readSliceEstimates(p));
     }),
   );
 
-function printSlice(slice: ReturnType<typeof estimateSlice>): void {
+function printSlice(slice: readonly SliceEstimate[]): void {
   for (const e of slice) {
     log(`    production slice, version ${e.version}:`);
     log(`      accuracy           ${formatInterval(e.accuracy)}`);

@@ -18,8 +18,7 @@ import { loadModel, type Scope, type ScopeOverrides } from '../src/kinds';
 import { ModelCache } from '../src/production/model-cache';
 import { fullGc, reexecWithMallocSettings } from '../src/cli/memory';
 import { log, runMain } from '../src/cli/progress';
-import { estimateSlice } from '../src/feedback/slice';
-import { feedbackPaths, readReviewed } from '../src/feedback/store';
+import { feedbackPaths, readSliceEstimates } from '../src/feedback/store';
 
 const cfg = loadConfig();
 
@@ -185,7 +184,7 @@ const program = new Command('serve')
           maxQueue: opts.maxQueue,
           servingLogDir: opts.logDir,
           servingLogRetentionDays: opts.logRetentionDays,
-          readSlice: () => estimateSlice(readReviewed(feedbackPaths(path.resolve(opts.dataDir), task), 'slice')),
+          readSlice: () => readSliceEstimates(feedbackPaths(path.resolve(opts.dataDir), task)),
           logger: false,
         });
         await app.listen({ host: opts.host, port: opts.port, backlog: LISTEN_BACKLOG });

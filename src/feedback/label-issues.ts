@@ -8,7 +8,7 @@
  */
 import { classWeights, encodeLabels, type LabelMap } from '../data/labels';
 import { matchKey } from '../data/leakage';
-import { seededRandom } from '../data/split';
+import { seededRandom, shuffled } from '../data/split';
 import type { Example } from '../data/tasks';
 import { DEFAULT_BASELINE, predictBaseline, trainBaseline, type BaselineConfig } from '../kinds/tfidf-logreg/model';
 import { sha256Hex, type Candidate } from './select';
@@ -75,11 +75,10 @@ export function outOfFoldProbabilities(
   const fold = new Array<number>(examples.length);
   const random = seededRandom(o.seed ?? 0);
   for (let c = 0; c < k; c++) {
-    const rows = y.flatMap((v, i) => (v === c ? [i] : []));
-    for (let i = rows.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [rows[i], rows[j]] = [rows[j]!, rows[i]!];
-    }
+    const rows = shuffled(
+      y.flatMap((v, i) => (v === c ? [i] : [])),
+      random,
+    );
     rows.forEach((r, i) => (fold[r] = i % folds));
   }
   const out = new Float32Array(examples.length * k);

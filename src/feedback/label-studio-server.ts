@@ -10,14 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LabelStudioConfig } from '../config';
 import {
-  groupAlive,
-  isHealthy,
-  portInUse,
-  readServerPid,
-  spawnServer,
+  ensureServer,
+  processGroupStatus,
   stopServerGroup,
-  waitHealthy,
   type ServerFiles,
+  type ServerStatus,
+  type StartResult,
 } from '../io/server-process';
 
 export const LABEL_STUDIO_USER = 'review@convo-mlops.local';
@@ -52,84 +50,61 @@ export function labelStudioToken(c: LabelStudioConfig, env: NodeJS.ProcessEnv = 
   return fs.readFileSync(tokenFile, 'utf8').trim();
 }
 
-export interface LabelStudioStatus {
-  running: boolean;
-  healthy: boolean;
-  pid?: number;
-  url: string;
-}
-
-export async function labelStudioStatus(c: LabelStudioConfig): Promise<LabelStudioStatus> {
-  const pid = readServerPid(labelStudioFiles(c).pidFile);
-  const running = pid !== undefined && groupAlive(pid);
-  return { running, healthy: running && (await isHealthy(c.url)), ...(running ? { pid } : {}), url: c.url };
-}
+export const labelStudioStatus = (c: LabelStudioConfig): Promise<ServerStatus> =>
+  processGroupStatus(labelStudioFiles(c).pidFile, c.url);
 
 /** Starts Label Studio (or finds it running); returns its URL and how long the start took. */
-export async function startLabelStudio(
-  c: LabelStudioConfig,
-  timeoutMs = 180_000,
-): Promise<LabelStudioStatus & { alreadyRunning: boolean; startupMs: number }> {
-  const t0 = Date.now();
+export function startLabelStudio(c: LabelStudioConfig, timeoutMs = 180_000): Promise<StartResult> {
   const files = labelStudioFiles(c);
-  const status = await labelStudioStatus(c);
-  const wait = (pid: number) =>
-    waitHealthy({ name: 'label-studio', pid, url: c.url, timeoutMs, logFile: files.logFile });
-  if (status.running) {
-    if (!status.healthy) await wait(status.pid!);
-    return { ...status, healthy: true, alreadyRunning: true, startupMs: Date.now() - t0 };
-  }
-  if (!fs.existsSync(c.bin))
-    throw new Error(`Label Studio is not installed at ${c.bin}. Run \`make label-studio-venv\`.`);
-  if (await portInUse(c.host, c.port))
-    throw new Error(
-      `port ${c.port} on ${c.host} is in use; choose another: make label-studio-up LABEL_STUDIO_PORT=<port>`,
-    );
-  fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
-  const token = secretFile(files.tokenFile, 20);
-  const password = secretFile(files.passwordFile, 16);
-  const pid = spawnServer(
-    c.bin,
-    [
-      'start',
-      '--data-dir',
-      c.dataDir,
-      '--internal-host',
-      c.host,
-      '--port',
-      String(c.port),
-      '--username',
-      LABEL_STUDIO_USER,
-      '--password',
-      password,
-      '--user-token',
-      token,
-      '--enable-legacy-api-token',
-      '--no-browser',
-    ],
-    files,
+  return ensureServer(
     {
-      // It reads plain HOST, PORT, USERNAME and PASSWORD too: a stray one in the caller's environment must not
-      // move it or make another account.
-      ...Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !['HOST', 'PORT', 'USERNAME', 'PASSWORD'].includes(k)),
-      ),
-      LABEL_STUDIO_BASE_DATA_DIR: c.dataDir,
-      // Its own, kept across restarts (else a random one per start logs every annotator out).
-      SECRET_KEY: secretFile(files.secretKeyFile, 32),
-      LATEST_VERSION_CHECK: 'false',
-      LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK: 'true',
-      // Local file serving stays off: tasks carry their text, nothing is read from disk by URL.
-      LOCAL_FILES_SERVING_ENABLED: 'false',
+      name: 'label-studio',
+      files,
+      host: c.host,
+      port: c.port,
+      url: c.url,
+      timeoutMs,
+      portInUseMessage:
+        `port ${c.port} on ${c.host} is in use; choose another: ` + 'make label-studio-up LABEL_STUDIO_PORT=<port>',
+    },
+    () => {
+      if (!fs.existsSync(c.bin))
+        throw new Error(`Label Studio is not installed at ${c.bin}. Run \`make label-studio-venv\`.`);
+      fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
+      const args = [
+        'start',
+        '--data-dir',
+        c.dataDir,
+        '--internal-host',
+        c.host,
+        '--port',
+        String(c.port),
+        '--username',
+        LABEL_STUDIO_USER,
+        '--password',
+        secretFile(files.passwordFile, 16),
+        '--user-token',
+        secretFile(files.tokenFile, 20),
+        '--enable-legacy-api-token',
+        '--no-browser',
+      ];
+      const env = {
+        // It reads plain HOST, PORT, USERNAME and PASSWORD too: a stray one in the caller's environment must not
+        // move it or make another account.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => !['HOST', 'PORT', 'USERNAME', 'PASSWORD'].includes(k)),
+        ),
+        LABEL_STUDIO_BASE_DATA_DIR: c.dataDir,
+        // Its own, kept across restarts (else a random one per start logs every annotator out).
+        SECRET_KEY: secretFile(files.secretKeyFile, 32),
+        LATEST_VERSION_CHECK: 'false',
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK: 'true',
+        // Local file serving stays off: tasks carry their text, nothing is read from disk by URL.
+        LOCAL_FILES_SERVING_ENABLED: 'false',
+      };
+      return { bin: c.bin, args, env };
     },
   );
-  try {
-    await wait(pid);
-  } catch (err) {
-    await stopServerGroup(files.pidFile);
-    throw err;
-  }
-  return { running: true, healthy: true, pid, url: c.url, alreadyRunning: false, startupMs: Date.now() - t0 };
 }
 
 export const stopLabelStudio = (c: LabelStudioConfig): Promise<boolean> => stopServerGroup(labelStudioFiles(c).pidFile);

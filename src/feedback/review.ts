@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { ingestFile, writeQuarantine, type BadRow } from '../data/ingest';
 import { heldOutTexts, matchKey } from '../data/leakage';
 import type { Example } from '../data/tasks';
@@ -22,11 +21,11 @@ import {
   type Candidate,
   type Selection,
 } from './select';
-import { estimateSlice, sliceMetrics } from './slice';
+import { sliceMetrics, type SliceEstimate } from './slice';
 import {
   importedItemIds,
   readBatches,
-  readReviewed,
+  readSliceEstimates,
   sentKeys,
   storeReviewed,
   writeBatch,
@@ -155,7 +154,7 @@ export interface ImportOutcome {
   quarantined: BadRow[];
   quarantineFile?: string;
   /** The production slice after the import, per version. */
-  slice: ReturnType<typeof estimateSlice>;
+  slice: SliceEstimate[];
 }
 
 /**
@@ -177,7 +176,7 @@ export function importReviewed(
   const accepted: ReviewedRow[] = [];
   // Every row is checked, none fails the whole file (maxBadShare 1): a half-labelled file imports its labelled half.
   const read = ingestFile(file, {
-    schema: LabelledRowSchema as z.ZodType<z.output<typeof LabelledRowSchema>>,
+    schema: LabelledRowSchema,
     maxBadShare: 1,
     textFields: ['text'],
     check: (row) => {
@@ -198,7 +197,7 @@ export function importReviewed(
     destinations,
     quarantined: read.bad,
     ...(quarantineFile ? { quarantineFile } : {}),
-    slice: estimateSlice(readReviewed(ctx.paths, 'slice')),
+    slice: readSliceEstimates(ctx.paths),
   };
 }
 

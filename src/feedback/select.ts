@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { leakReason, matchKey, type HeldOutTexts } from '../data/leakage';
-import { seededRandom } from '../data/split';
+import { seededRandom, shuffled } from '../data/split';
 import type { ServingRecord } from '../monitor/serving-log';
 import type { ReviewItem, ReviewReason } from './types';
 
@@ -114,34 +114,43 @@ function ranked(reason: Exclude<ReviewReason, 'control'>, inputs: SelectInputs):
   }
 }
 
+/**
+ * The candidates a batch may take: served texts that are neither held out nor training rows already, and second
+ * looks at training rows (label issues) that are not held out. What was left out is counted over the whole log.
+ */
+function eligible(given: SelectInputs): { inputs: SelectInputs; heldOut: number; inTraining: number } {
+  let heldOut = 0;
+  let inTraining = 0;
+  const keep = (c: Candidate, trainingToo: boolean) => {
+    if (leakReason(c.text, given.heldOut) !== undefined) heldOut++;
+    else if (trainingToo && given.trainingTexts?.has(matchKey(c.text))) inTraining++;
+    else return true;
+    return false;
+  };
+  const candidates = given.candidates.filter((c) => keep(c, true));
+  const labelIssues = given.labelIssues?.filter((c) => keep(c, false));
+  return { inputs: { ...given, candidates, ...(labelIssues ? { labelIssues } : {}) }, heldOut, inTraining };
+}
+
 export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Selection {
   if (!Number.isInteger(policy.size) || policy.size < 1) throw new Error(`batch size must be a positive integer`);
   if (policy.controlShare < MIN_CONTROL_SHARE || policy.controlShare > 1)
     throw new Error(`control share must be between ${MIN_CONTROL_SHARE} and 1 (got ${policy.controlShare})`);
   const random = seededRandom(policy.seed);
-  const skipped = { heldOut: 0, inTraining: 0, repeats: 0, nearDuplicates: 0, alreadySent: 0, labelCap: 0 };
-  // Served texts that are held out or already training rows are never candidates: counted over the whole log.
-  const eligible = given.candidates.filter((c) => {
-    if (leakReason(c.text, given.heldOut) !== undefined) skipped.heldOut++;
-    else if (given.trainingTexts?.has(matchKey(c.text))) skipped.inTraining++;
-    else return true;
-    return false;
-  });
-  const inputs: SelectInputs = { ...given, candidates: eligible };
+  const { inputs, heldOut, inTraining } = eligible(given);
+  const skipped = { heldOut, inTraining, repeats: 0, nearDuplicates: 0, alreadySent: 0, labelCap: 0 };
   const keys = new Set<string>();
   const keptTexts: string[] = [];
-  const refusal = (c: Candidate, key: string, reason: ReviewReason): keyof Selection['skipped'] | undefined => {
+  const refusal = (c: Candidate, key: string): 'repeats' | 'alreadySent' | 'nearDuplicates' | undefined => {
     if (keys.has(key)) return 'repeats';
     if (inputs.alreadySent?.has(key)) return 'alreadySent';
-    if (leakReason(c.text, inputs.heldOut) !== undefined) return 'heldOut';
-    if (reason !== 'label_issue' && inputs.trainingTexts?.has(key)) return 'inTraining';
     if (inputs.nearDuplicate?.(c.text, keptTexts)) return 'nearDuplicates';
     return undefined;
   };
-  /** Takes the candidate unless it repeats, was sent before, is held out or near-duplicates a kept one. */
-  const admit = (c: Candidate, reason: ReviewReason, count = true): boolean => {
+  /** Takes the candidate unless it repeats, was sent before or near-duplicates a kept one. */
+  const admit = (c: Candidate, count = true): boolean => {
     const key = matchKey(c.text);
-    const why = refusal(c, key, reason);
+    const why = refusal(c, key);
     if (why !== undefined) {
       if (count) skipped[why]++;
       return false;
@@ -156,17 +165,11 @@ export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Sel
   const chosen: Selection['chosen'] = [];
 
   // The control sample first, so its rows are a uniform draw of the traffic, not of what uncertainty left over.
-  const order = inputs.candidates.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
   const control: Candidate[] = [];
-  for (const i of order) {
+  for (const c of shuffled(inputs.candidates, random)) {
     if (control.length === controlSize) break;
-    const c = inputs.candidates[i]!;
     // Held-out and repeated texts are passed over here too; that is a small, stated bias of the slice.
-    if (admit(c, 'control', false)) control.push(c);
+    if (admit(c, false)) control.push(c);
   }
 
   // The uncertain part: reasons taken in turn, each in its own order, under the per-class cap.
@@ -191,7 +194,7 @@ export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Sel
           capped.push({ candidate: c, reason: q.reason });
           continue;
         }
-        if (!admit(c, q.reason)) continue;
+        if (!admit(c)) continue;
         perClass.set(c.topLabel, (perClass.get(c.topLabel) ?? 0) + 1);
         uncertain.push({ candidate: c, reason: q.reason });
         break;
@@ -204,7 +207,7 @@ export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Sel
       skipped.labelCap++;
       continue;
     }
-    if (admit(c.candidate, c.reason)) uncertain.push(c);
+    if (admit(c.candidate)) uncertain.push(c);
   }
   chosen.push(...uncertain, ...control.map((candidate) => ({ candidate, reason: 'control' as const })));
   const counts = { out_of_scope: 0, low_margin: 0, label_issue: 0, control: 0 };
@@ -216,15 +219,15 @@ export function selectReviewBatch(given: SelectInputs, policy: BatchPolicy): Sel
  * The texts the uncertain part can reach: the first `perReason` distinct texts of each reason's order.
  * Embedding only these keeps the near-duplicate check to a few hundred texts, not the whole log.
  */
-export function uncertainPool(inputs: SelectInputs, policy: BatchPolicy, perReason: number): string[] {
+export function uncertainPool(given: SelectInputs, policy: BatchPolicy, perReason: number): string[] {
+  const { inputs } = eligible(given);
   const texts = new Map<string, string>();
   for (const reason of policy.reasons ?? DEFAULT_REASONS) {
     let taken = 0;
     for (const c of ranked(reason, inputs)) {
       if (taken === perReason) break;
       const key = matchKey(c.text);
-      if (texts.has(key) || leakReason(c.text, inputs.heldOut) !== undefined) continue;
-      if (reason !== 'label_issue' && inputs.trainingTexts?.has(key)) continue;
+      if (texts.has(key)) continue;
       texts.set(key, c.text);
       taken++;
     }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { matchKey } from '../data/leakage';
 import { csvLine } from '../io/csv';
 import { writeFileAtomic } from '../io/files';
+import { estimateSlice, type SliceEstimate } from './slice';
 import {
   BatchManifestSchema,
   destinationOf,
@@ -120,6 +121,9 @@ export function readReviewed(p: FeedbackPaths, destination: ReviewedDestination)
     .sort()
     .flatMap((f) => readRows(path.join(dir, f)));
 }
+
+/** The production slice's estimate per version, from the control rows kept so far. */
+export const readSliceEstimates = (p: FeedbackPaths): SliceEstimate[] => estimateSlice(readReviewed(p, 'slice'));
 
 /** Item ids already imported, from the kept rows themselves (no second ledger to disagree with them). */
 export const importedItemIds = (p: FeedbackPaths): Set<string> =>

@@ -353,7 +353,11 @@ export async function retrainWith(
     await run.setTags({ 'retrain.champion_run_id': champion.run_id ?? '' });
   }
   const home = gate(challengerF1, championF1, opts.gate ?? DEFAULT_GATE);
-  let g = home;
+  // The production gate, when the slice has enough reviewed rows; either way the decision says which gates spoke.
+  let production: GateDecision = {
+    promote: true,
+    reason: `production slice: fewer than ${MIN_SLICE_ROWS} reviewed rows, not gated on`,
+  };
   if (inp.evaluateProduction) {
     const prod = inp.evaluateProduction;
     const challengerProd = await prod.evaluate(opts.cache, challenger);
@@ -363,14 +367,9 @@ export async function retrainWith(
     });
     const championProd = champion ? await prod.evaluate(opts.cache, champion) : undefined;
     if (championProd) await run.logMetrics(evaluationMetrics(championProd, 'champion_production_'));
-    const p = productionGate(challengerProd.accuracy, championProd?.accuracy, prod.rows, opts.gate ?? DEFAULT_GATE);
-    g = { promote: home.promote && p.promote, reason: `${home.reason}; ${p.reason}` };
-  } else {
-    g = {
-      ...home,
-      reason: `${home.reason}; production slice: fewer than ${MIN_SLICE_ROWS} reviewed rows, not gated on`,
-    };
+    production = productionGate(challengerProd.accuracy, championProd?.accuracy, prod.rows, opts.gate ?? DEFAULT_GATE);
   }
+  const g = { promote: home.promote && production.promote, reason: `${home.reason}; ${production.reason}` };
   const alert = drift?.action === 'retrain_and_alert';
   const scored = {
     digest,
